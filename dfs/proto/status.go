@@ -32,7 +32,18 @@ const (
 // peer. Its text is the strerror text the FastDFS tools print.
 type StatusError byte
 
-func (e StatusError) Error() string { return syscall.Errno(e).Error() }
+func (e StatusError) Error() string { return StrError(byte(e)) }
+
+// StrError is the C library's strerror text for an errno ("No such file or
+// directory"), which the FastDFS tools print. Go's table is glibc's with the
+// first letter lowered, so raising it back gives the same bytes.
+func StrError(errno byte) string {
+	s := syscall.Errno(errno).Error()
+	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+		s = string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
+}
 
 // Errno returns the status as a syscall.Errno so errors.Is works against
 // syscall.ENOENT and friends.

@@ -1,0 +1,344 @@
+// Package cluster starts real fdfs_trackerd and fdfs_storaged processes on
+// loopback addresses for integration tests and benchmarks, and stops every
+// one of them when the test ends.
+package cluster
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"yunpan/dfs/proto"
+)
+
+// TB is the part of testing.TB the harness uses, so that the benchmark
+// command can run clusters outside `go test` too.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	TempDir() string
+	Cleanup(func())
+}
+
+// Tools lists the binaries Build produces.
+var Tools = []string{
+	"fdfs_trackerd", "fdfs_storaged", "fdfs_upload_file", "fdfs_download_file",
+	"fdfs_delete_file", "fdfs_file_info", "fdfs_monitor", "fdfs_crc32", "fdfs_bench",
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// Bin returns the folder holding the built tools: $YUNPAN_BIN when set (the
+// Makefile builds once into ./bin), else a fresh `go build` into a temp dir,
+// once per test binary.
+func Bin(tb TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		if d := os.Getenv("YUNPAN_BIN"); d != "" {
+			binDir = d
+			return
+		}
+		binDir, buildErr = os.MkdirTemp("", "yunpan-bin-")
+		if buildErr != nil {
+			return
+		}
+		root, err := repoRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		var pkgs []string
+		for _, t := range Tools {
+			pkgs = append(pkgs, "./dfs/cmd/"+t)
+		}
+		cmd := exec.Command("go", append([]string{"build", "-o", binDir + "/"}, pkgs...)...)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func repoRoot() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("cannot locate source")
+	}
+	return filepath.Abs(filepath.Join(filepath.Dir(file), "..", "..", ".."))
+}
+
+// FreePort returns a TCP port that is free on ip right now.
+func FreePort(tb TB, ip string) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		tb.Fatalf("free port on %s: %v", ip, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Proc is one running daemon.
+type Proc struct {
+	Name    string
+	IP      string
+	Port    int
+	Conf    string
+	Base    string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	stderr  *bytes.Buffer
+	binPath string
+}
+
+// Addr is "ip:port".
+func (p *Proc) Addr() string { return fmt.Sprintf("%s:%d", p.IP, p.Port) }
+
+// Kill ends the process with SIGKILL (a crash) and waits for it.
+func (p *Proc) Kill() {
+	if p.cmd.Process != nil {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-p.done
+}
+
+// Stop ends the process with SIGTERM and waits for it.
+func (p *Proc) Stop() {
+	if p.cmd.Process != nil {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		p.Kill()
+	}
+}
+
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Log returns the daemon's log file and stderr, for failure messages.
+func (p *Proc) Log() string {
+	b, _ := os.ReadFile(filepath.Join(p.Base, "logs", strings.TrimPrefix(p.Name, "fdfs_")+".log"))
+	return string(b) + p.stderr.String()
+}
+
+// Start launches the process again with the same config (after Kill/Stop).
+func (p *Proc) Start(tb TB) {
+	tb.Helper()
+	p.stderr = &bytes.Buffer{}
+	p.cmd = exec.Command(p.binPath, p.Conf)
+	p.cmd.Stdout = p.stderr
+	p.cmd.Stderr = p.stderr
+	p.done = make(chan struct{})
+	if err := p.cmd.Start(); err != nil {
+		tb.Fatalf("start %s: %v", p.Name, err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	if err := WaitTCP(p.Addr(), 20*time.Second, p.done); err != nil {
+		tb.Fatalf("%s on %s not ready: %v\n%s", p.Name, p.Addr(), err, p.Log())
+	}
+}
+
+func writeConf(path string, kv [][2]string) error {
+	var b strings.Builder
+	for _, e := range kv {
+		fmt.Fprintf(&b, "%s = %s\n", e[0], e[1])
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// merge applies overrides (key → value; a value with "\n" is several lines
+// of the same key) onto defaults, keeping order.
+func merge(def [][2]string, over map[string]string) [][2]string {
+	out := make([][2]string, 0, len(def)+len(over))
+	seen := map[string]bool{}
+	for _, e := range def {
+		if v, ok := over[e[0]]; ok {
+			seen[e[0]] = true
+			for _, line := range strings.Split(v, "\n") {
+				out = append(out, [2]string{e[0], line})
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	keys := make([]string, 0, len(over))
+	for k := range over {
+		if !seen[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, line := range strings.Split(over[k], "\n") {
+			out = append(out, [2]string{k, line})
+		}
+	}
+	return out
+}
+
+func start(tb TB, name, ip string, port int, kv [][2]string, base string) *Proc {
+	tb.Helper()
+	conf := filepath.Join(base, name+".conf")
+	if err := writeConf(conf, kv); err != nil {
+		tb.Fatal(err)
+	}
+	p := &Proc{Name: name, IP: ip, Port: port, Conf: conf, Base: base, binPath: filepath.Join(Bin(tb), name)}
+	p.Start(tb)
+	tb.Cleanup(p.Stop)
+	return p
+}
+
+// StartTracker starts fdfs_trackerd on ip with a fresh base path.
+func StartTracker(tb TB, ip string, over map[string]string) *Proc {
+	tb.Helper()
+	base := tb.TempDir()
+	port := FreePort(tb, ip)
+	kv := merge([][2]string{
+		{"bind_addr", ip}, {"port", fmt.Sprint(port)}, {"base_path", base},
+		{"connect_timeout", "5"}, {"network_timeout", "30"},
+		{"store_lookup", "0"}, {"reserved_storage_space", "1%"},
+		{"check_active_interval", "10"}, {"log_level", "info"},
+	}, over)
+	return start(tb, "fdfs_trackerd", ip, port, kv, base)
+}
+
+// StartStorage starts fdfs_storaged on ip in group, reporting to trackers.
+func StartStorage(tb TB, ip, group string, trackers []*Proc, over map[string]string) *Proc {
+	tb.Helper()
+	base := tb.TempDir()
+	port := FreePort(tb, ip)
+	kv := [][2]string{
+		{"group_name", group}, {"bind_addr", ip}, {"port", fmt.Sprint(port)}, {"base_path", base},
+		{"connect_timeout", "5"}, {"network_timeout", "30"},
+		{"heart_beat_interval", "1"}, {"stat_report_interval", "1"},
+		{"store_path_count", "1"}, {"store_path0", base},
+		{"subdir_count_per_path", "16"}, {"sync_binlog_buff_interval", "1"},
+		{"log_level", "info"},
+	}
+	for _, t := range trackers {
+		kv = append(kv, [2]string{"tracker_server", t.Addr()})
+	}
+	return start(tb, "fdfs_storaged", ip, port, merge(kv, over), base)
+}
+
+// ClientConf writes a client.conf for trackers and returns its path.
+func ClientConf(tb TB, trackers []*Proc, over map[string]string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	kv := [][2]string{{"connect_timeout", "5"}, {"network_timeout", "30"}, {"base_path", dir}, {"log_level", "info"}}
+	for _, t := range trackers {
+		kv = append(kv, [2]string{"tracker_server", t.Addr()})
+	}
+	path := filepath.Join(dir, "client.conf")
+	if err := writeConf(path, merge(kv, over)); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// WaitTCP polls addr until it accepts a connection and answers ACTIVE_TEST,
+// the deadline passes, or done closes (the process died).
+func WaitTCP(addr string, d time.Duration, done <-chan struct{}) error {
+	deadline := time.Now().Add(d)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			return fmt.Errorf("process exited")
+		default:
+		}
+		if last = activeTest(addr); last == nil {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("timeout: %v", last)
+}
+
+func activeTest(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if err := proto.WritePacket(c, proto.CmdActiveTest, 0, nil); err != nil {
+		return err
+	}
+	_, err = proto.ReadResponse(c, 0)
+	return err
+}
+
+// StorageStatus asks tracker for the status of storage id in group (0xFF if
+// the tracker does not list it).
+func StorageStatus(tracker, group, id string) (byte, error) {
+	c, err := net.DialTimeout("tcp", tracker, 2*time.Second)
+	if err != nil {
+		return 0xFF, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := proto.WritePacket(c, proto.CmdServerListStorage, 0, (&proto.Buf{}).Fixed(group, proto.GroupNameLen).B); err != nil {
+		return 0xFF, err
+	}
+	body, err := proto.ReadResponse(c, 1<<20)
+	if err != nil {
+		return 0xFF, err
+	}
+	stats, err := proto.DecodeStorageStats(body)
+	if err != nil {
+		return 0xFF, err
+	}
+	for _, s := range stats {
+		if s.ID == id {
+			return s.Status, nil
+		}
+	}
+	return 0xFF, nil
+}
+
+// WaitStatus polls the tracker until storage (by its IP, the ID when storage
+// IDs are off) reaches want.
+func WaitStatus(tb TB, tracker *Proc, group string, storage *Proc, want byte, d time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	var got byte
+	var err error
+	for time.Now().Before(deadline) {
+		got, err = StorageStatus(tracker.Addr(), group, storage.IP)
+		if err == nil && got == want {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tb.Fatalf("storage %s in %s: status %s (err %v), want %s\ntracker log:\n%s\nstorage log:\n%s",
+		storage.Addr(), group, proto.StorageStatusName(got), err, proto.StorageStatusName(want), tracker.Log(), storage.Log())
+}
