@@ -1,0 +1,177 @@
+// fdfs_bench is the project's load generator: it starts a private tracker and
+// storage on loopback (or uses an existing cluster through -conf), runs
+// upload and download loads with N concurrent connections through our client
+// library, and prints ops/s, MiB/s and the ratio to the C FastDFS V6.16.1
+// reference measured on the same machine kind.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"yunpan/conf"
+	"yunpan/dfs/client"
+	"yunpan/dfs/internal/cluster"
+	"yunpan/dfs/proto"
+)
+
+// reference is the C FastDFS V6.16.1 result on this machine kind (2 cores,
+// client on the same box), from the DFS core issue: low and high of the range.
+type reference struct{ lo, hi float64 }
+
+type benchCase struct {
+	name     string
+	upload   bool
+	size     int
+	conns    int
+	ref      reference // ops/s for small files, MiB/s for big ones
+	refIsMiB bool
+	target   float64 // the ratio the issue aims at
+}
+
+var cases = []benchCase{
+	{"upload 4 KiB x8", true, 4 << 10, 8, reference{3400, 5400}, false, 1.5},
+	{"download 4 KiB x8", false, 4 << 10, 8, reference{12500, 13600}, false, 1.2},
+	{"upload 64 KiB x8", true, 64 << 10, 8, reference{1600, 1600}, false, 1.5},
+	{"download 64 KiB x8", false, 64 << 10, 8, reference{8400, 8400}, false, 1.2},
+	{"upload 64 MiB x1", true, 64 << 20, 1, reference{164, 184}, true, 1.5},
+	{"download 64 MiB x1", false, 64 << 20, 1, reference{0.97 * 1024, 1.07 * 1024}, true, 1.2},
+}
+
+func main() {
+	bin := flag.String("bin", "bin", "folder with fdfs_trackerd and fdfs_storaged (used unless -conf is given)")
+	confPath := flag.String("conf", "", "client.conf of an existing cluster to load instead of starting one")
+	dur := flag.Duration("time", 5*time.Second, "duration of each case")
+	only := flag.String("only", "", "run only cases whose name contains this")
+	fsync := flag.String("fsync", "0", "fsync_after_written_bytes for the private storage")
+	cpuprofile := flag.String("cpuprofile", "", "write the client's CPU profile here")
+	flag.Parse()
+
+	r := &cluster.Runner{}
+	defer r.Close()
+	path := *confPath
+	if path == "" {
+		os.Setenv("YUNPAN_BIN", *bin)
+		tr := cluster.StartTracker(r, "127.0.0.2", nil)
+		st := cluster.StartStorage(r, "127.0.0.3", "group1", []*cluster.Proc{tr}, map[string]string{
+			"subdir_count_per_path": "256", "fsync_after_written_bytes": *fsync,
+			"max_connections": "1024",
+		})
+		cluster.WaitStatus(r, tr, "group1", st, proto.StatusActive, 60*time.Second)
+		path = cluster.ClientConf(r, []*cluster.Proc{tr}, map[string]string{"use_connection_pool": "true"})
+		fmt.Printf("private cluster: tracker %s, storage %s (fsync_after_written_bytes=%s)\n", tr.Addr(), st.Addr(), *fsync)
+	}
+	cfg, err := conf.LoadClient(path)
+	if err != nil {
+		r.Fatal(err)
+	}
+	cfg.UseConnectionPool = true
+	c, err := client.New(cfg)
+	if err != nil {
+		r.Fatal(err)
+	}
+	defer c.Close()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			r.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+
+	fmt.Printf("%-22s %12s %12s %14s %8s %8s\n", "case", "ops/s", "MiB/s", "C FastDFS", "ratio", "target")
+	for _, bc := range cases {
+		if *only != "" && !bytes.Contains([]byte(bc.name), []byte(*only)) {
+			continue
+		}
+		ops, bytesDone, elapsed, err := runCase(c, bc, *dur)
+		if err != nil {
+			fmt.Printf("%-22s error: %v\n", bc.name, err)
+			continue
+		}
+		opsPerSec := float64(ops) / elapsed.Seconds()
+		mib := float64(bytesDone) / elapsed.Seconds() / (1 << 20)
+		got, refText := opsPerSec, fmt.Sprintf("%.0f-%.0f op/s", bc.ref.lo, bc.ref.hi)
+		if bc.refIsMiB {
+			got, refText = mib, fmt.Sprintf("%.0f-%.0f MiB/s", bc.ref.lo, bc.ref.hi)
+		}
+		fmt.Printf("%-22s %12.0f %12.1f %14s %7.2fx %7.1fx\n", bc.name, opsPerSec, mib, refText, got/bc.ref.hi, bc.target)
+	}
+	fmt.Println("ratio = ours / the upper end of the C FastDFS range")
+}
+
+// runCase runs one load for d (at least one operation per connection).
+func runCase(c *client.Client, bc benchCase, d time.Duration) (int64, int64, time.Duration, error) {
+	payload := make([]byte, bc.size)
+	rand.Read(payload)
+	ctx := context.Background()
+	var ids []string
+	if !bc.upload {
+		n := bc.conns * 4
+		if bc.size >= 1<<20 {
+			n = 1
+		}
+		for i := 0; i < n; i++ {
+			id, err := c.UploadBuffer(ctx, payload, "bin")
+			if err != nil {
+				return 0, 0, 0, fmt.Errorf("prepare: %w", err)
+			}
+			ids = append(ids, id)
+		}
+	}
+	var ops, bytesDone atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var uploaded sync.Map
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for w := 0; w < bc.conns; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				if i > 0 && time.Now().After(deadline) {
+					return
+				}
+				opCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+				var err error
+				if bc.upload {
+					var id string
+					id, err = c.UploadBuffer(opCtx, payload, "bin")
+					if err == nil {
+						uploaded.Store(id, true)
+					}
+				} else {
+					_, err = c.Download(opCtx, ids[(w+i)%len(ids)], 0, 0, io.Discard)
+				}
+				cancel()
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+				ops.Add(1)
+				bytesDone.Add(int64(bc.size))
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	// Leave the storage as we found it.
+	cleanup := func(id string) { c.Delete(ctx, id) }
+	uploaded.Range(func(k, _ any) bool { cleanup(k.(string)); return true })
+	for _, id := range ids {
+		cleanup(id)
+	}
+	return ops.Load(), bytesDone.Load(), elapsed, firstErr
+}
