@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -100,6 +101,13 @@ func Main(spec Spec, args []string, stderr io.Writer) int {
 		log.Info().Msg("signal received, exiting")
 		srv.Exit()
 	}()
+	if path := os.Getenv("YUNPAN_CPUPROFILE"); path != "" {
+		// For `make bench`: where the server's time goes.
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 	log.Info().Int("pid", os.Getpid()).Msg("started")
 	if err := srv.Main(); err != nil {
 		log.Error().Err(err).Msg("exited with error")
