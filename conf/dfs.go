@@ -26,18 +26,37 @@ type Tracker struct {
 	StorageSyncFileMaxTime     time.Duration // storage_sync_file_max_time, 300s
 	StorageIPChangedAutoAdjust bool          // storage_ip_changed_auto_adjust, true
 	UseTrunkFile               bool
-	SlotMinSize                int64
-	SlotMaxSize                int64
-	TrunkFileSize              int64
+	SlotMinSize                int64 // slot_min_size, 256
+	SlotMaxSize                int64 // slot_max_size, trunk_file_size/8
+	TrunkFileSize              int64 // trunk_file_size, 64MB
 	UseStorageID               bool
 	StorageIDsFilename         string // resolved against the conf file's directory
-	IDTypeInFilename           string // "ip" or "id"
+	IDTypeInFilename           string // "ip" (default) or "id"; always "ip" when !UseStorageID
 	TrustStorageServerID       bool   // true
 	StoreSlaveFileUseLink      bool
-	ResponseIPAddrSize         string // "auto" or other
+	ResponseIPAddrSize         string // "auto" or other (any other value means 46, §1.7)
 	UseConnectionPool          bool
-	ConnectionPoolMaxIdleTime  time.Duration
-	LogLevel                   string // log_level, "info"
+	ConnectionPoolMaxIdleTime  time.Duration // 3600s
+	LogLevel                   string        // log_level, "info"
+
+	// Added by the loader (spec §8.2, §2.9).
+	AddressFamily                  string           // address_family: auto, IPv4, IPv6 or both
+	AcceptThreads                  int              // accept_threads, 1
+	MinBuffSize                    int64            // min_buff_size, 256KB when either buff size is absent
+	TrunkAllocAlignmentSize        int64            // trunk_alloc_alignment_size, 0
+	TrunkCreateFileAdvance         bool             // trunk_create_file_advance
+	TrunkCreateFileTimeBase        string           // trunk_create_file_time_base, "02:00"
+	TrunkCreateFileInterval        time.Duration    // trunk_create_file_interval, 86400s
+	TrunkCreateFileSpaceThreshold  int64            // trunk_create_file_space_threshold, 0
+	TrunkInitCheckOccupying        bool             // trunk_init_check_occupying
+	TrunkInitReloadFromBinlog      bool             // trunk_init_reload_from_binlog
+	TrunkFreeSpaceMerge            bool             // trunk_free_space_merge
+	DeleteUnusedTrunkFiles         bool             // delete_unused_trunk_files
+	TrunkCompressBinlogMinInterval time.Duration    // trunk_compress_binlog_min_interval, 0
+	TrunkCompressBinlogInterval    time.Duration    // trunk_compress_binlog_interval, 0
+	TrunkCompressBinlogTimeBase    string           // trunk_compress_binlog_time_base, "03:00"
+	TrunkBinlogMaxBackups          int              // trunk_binlog_max_backups, 0
+	StorageIDs                     []StorageIDEntry // storage_ids.conf, loaded when UseStorageID
 }
 
 // Reserved is reserved_storage_space: an absolute MB amount or a ratio.
@@ -59,17 +78,17 @@ type Storage struct {
 	HeartBeatInterval          time.Duration // 30s
 	StatReportInterval         time.Duration // 300s
 	BasePath                   string
-	MaxConnections             int   // 256
-	BuffSize                   int64 // 256KB
-	WorkThreads                int
-	StorePaths                 []string // store_path0..N-1; store_path0 defaults to base_path
-	StorePathReadonly          []bool   // store_pathN_readonly
-	SubdirCountPerPath         int      // 256
-	TrackerServers             []string // "host:port" (port defaulted to 22122), in file order
-	AllowHosts                 []string
-	FileDistributePathMode     int // 0
-	FileDistributeRotateCount  int // 100
-	FsyncAfterWrittenBytes     int64
+	MaxConnections             int           // 256
+	BuffSize                   int64         // 256KB
+	WorkThreads                int           // 4
+	StorePaths                 []string      // store_path0..N-1; store_path0 defaults to base_path
+	StorePathReadonly          []bool        // store_pathN_readonly
+	SubdirCountPerPath         int           // 256
+	TrackerServers             []string      // "host:port" (port defaulted to 22122), in file order
+	AllowHosts                 []string      // default ["*"]
+	FileDistributePathMode     int           // 0
+	FileDistributeRotateCount  int           // 100
+	FsyncAfterWrittenBytes     int64         // 0 = never
 	SyncBinlogBuffInterval     time.Duration // 60s
 	SyncStatFileInterval       time.Duration // 60s
 	SyncWaitMsec               time.Duration // 100ms
@@ -78,8 +97,26 @@ type Storage struct {
 	WriteMarkFileFreq          int           // 500
 	UploadPriority             int           // 10
 	UseConnectionPool          bool
-	ConnectionPoolMaxIdleTime  time.Duration
-	LogLevel                   string
+	ConnectionPoolMaxIdleTime  time.Duration // 3600s
+	LogLevel                   string        // "info"
+
+	// Added by the loader (spec §8.3).
+	AddressFamily             string // address_family, "auto"
+	ClientBind                bool   // client_bind, true
+	AcceptThreads             int    // accept_threads, 1
+	DiskRWSeparated           bool   // disk_rw_separated, true
+	DiskReaderThreads         int    // disk_reader_threads, 1 (per store path)
+	DiskWriterThreads         int    // disk_writer_threads, 1 (per store path)
+	SyncMinThreads            int    // sync_min_threads, 1
+	SyncMaxThreads            int    // sync_max_threads; "auto" (default) = 2 × store_path_count
+	DiskRecoveryThreads       int    // disk_recovery_threads, 1
+	IfAliasPrefix             string // if_alias_prefix
+	CheckFileDuplicate        bool   // check_file_duplicate (FastDHT; not supported, kept for reporting)
+	FileSyncSkipInvalidRecord bool   // file_sync_skip_invalid_record
+	CompressBinlog            bool   // compress_binlog
+	CompressBinlogTime        string // compress_binlog_time, "01:30"
+	CheckStorePathMark        bool   // check_store_path_mark, true
+	AccessLogEnabled          bool   // [access-log] enabled
 }
 
 // Client is client.conf (spec §8.4).
@@ -88,7 +125,7 @@ type Client struct {
 	NetworkTimeout            time.Duration // 30s
 	BasePath                  string        // /tmp
 	TrackerServers            []string      // "host:port", duplicates removed, sorted
-	LogLevel                  string
+	LogLevel                  string        // "info"
 	UseConnectionPool         bool
 	ConnectionPoolMaxIdleTime time.Duration // 3600s
 	LoadParamsFromTracker     bool
@@ -96,4 +133,8 @@ type Client struct {
 	StorageIDsFilename        string
 	AntiStealCheckToken       bool   // http.anti_steal.check_token
 	AntiStealSecretKey        string // http.anti_steal.secret_key
+
+	// Added by the loader (spec §8.4).
+	ConnectFirstBy string           // connect_first_by: "tracker" or "last-connected"
+	StorageIDs     []StorageIDEntry // loaded when UseStorageID and not LoadParamsFromTracker
 }

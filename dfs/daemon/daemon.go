@@ -131,13 +131,7 @@ func OpenLog(basePath, name, level string) (zerolog.Logger, func(), error) {
 	if err != nil {
 		return zerolog.Nop(), nil, fmt.Errorf("log file: %w", err)
 	}
-	lvl, err := zerolog.ParseLevel(strings.ToLower(strings.TrimSpace(level)))
-	if err != nil || level == "" {
-		lvl = zerolog.InfoLevel
-	}
-	if level == "err" {
-		lvl = zerolog.ErrorLevel
-	}
+	lvl := LogLevel(level)
 	return zerolog.New(f).Level(lvl).With().Timestamp().Str("svc", name).Logger(), func() { f.Close() }, nil
 }
 
@@ -188,4 +182,17 @@ func alive(pid int) bool {
 		}
 	}
 	return true
+}
+
+// LogLevel maps FastDFS's syslog-style log_level names to zerolog levels.
+func LogLevel(level string) zerolog.Level {
+	switch strings.ToLower(strings.TrimSpace(level)) {
+	case "emerg", "alert", "crit", "error", "err":
+		return zerolog.ErrorLevel
+	case "warn", "warning":
+		return zerolog.WarnLevel
+	case "debug":
+		return zerolog.DebugLevel
+	}
+	return zerolog.InfoLevel
 }
