@@ -1,0 +1,10 @@
+// Command fdfs_delete_file deletes a file (spec §9.5).
+package main
+
+import (
+	"os"
+
+	"yunpan/dfs/cmd/internal/cli"
+)
+
+func main() { os.Exit(cli.Delete(os.Args[1:], os.Stdout, os.Stderr)) }

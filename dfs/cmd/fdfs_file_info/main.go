@@ -1,0 +1,10 @@
+// Command fdfs_file_info prints what a file ID tells, asking the storage when needed (spec §9.6).
+package main
+
+import (
+	"os"
+
+	"yunpan/dfs/cmd/internal/cli"
+)
+
+func main() { os.Exit(cli.FileInfo(os.Args[1:], os.Stdout, os.Stderr)) }

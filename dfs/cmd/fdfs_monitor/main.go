@@ -1,0 +1,10 @@
+// Command fdfs_monitor lists or deletes groups and storages (spec §9.8).
+package main
+
+import (
+	"os"
+
+	"yunpan/dfs/cmd/internal/cli"
+)
+
+func main() { os.Exit(cli.Monitor(os.Args[1:], os.Stdout, os.Stderr)) }

@@ -1,0 +1,10 @@
+// Command fdfs_upload_file uploads a local file and prints its file ID (spec §9.1).
+package main
+
+import (
+	"os"
+
+	"yunpan/dfs/cmd/internal/cli"
+)
+
+func main() { os.Exit(cli.Upload(os.Args[1:], os.Stdout, os.Stderr)) }
