@@ -1,0 +1,158 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"yunpan/dfs/fileid"
+	"yunpan/dfs/proto"
+)
+
+// distributor is the round-robin HH/HH choice of file_distribute_path_mode 0
+// (spec §6.5). Its counters persist in storage_stat.dat.
+type distributor struct {
+	mu        sync.Mutex
+	subdirs   int
+	rotate    int
+	high, low int
+	count     int
+}
+
+// next returns the current (high, low) and advances the counters.
+func (d *distributor) next() (high, low int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.high >= d.subdirs || d.high < 0 {
+		d.high = 0
+	}
+	if d.low >= d.subdirs || d.low < 0 {
+		d.low = 0
+	}
+	high, low = d.high, d.low
+	d.count++
+	if d.count >= d.rotate {
+		d.count = 0
+		d.low++
+		if d.low >= d.subdirs {
+			d.low = 0
+			d.high++
+			if d.high >= d.subdirs {
+				d.high = 0
+			}
+		}
+	}
+	return high, low
+}
+
+func (d *distributor) snapshot() (high, low, count int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.high, d.low, d.count
+}
+
+// subdirFor picks HH/HH for a new file. Mode 1 hashes the provisional name
+// (own address, start time, size, random CRC) with PJW.
+func (s *Storage) subdirFor(src fileid.Info, size int64, appender bool) (high, low int) {
+	if s.opts.FileDistributePathMode == 1 {
+		prov := src
+		prov.SizeField = fileid.SizeField(size, appender, rand.Uint32())
+		prov.CRC32 = rand.Uint32()
+		return fileid.DistributeRandom(fileid.EncodeBlock(prov), s.subdirs)
+	}
+	return s.dist.next()
+}
+
+// maxNameTries is how many names are generated before giving up (§6.6).
+const maxNameTries = 10
+
+// publish gives the finished temp file tmp its final name in dir, trying up
+// to 10 generated names (gen is called with the attempt number and returns
+// the last path element). The new name never replaces an existing file: a
+// hard link fails with EEXIST, after which the temp name is removed. It
+// returns the chosen name.
+func publish(tmp, dir string, gen func(try int) string) (string, error) {
+	for try := range maxNameTries {
+		name := gen(try)
+		final := filepath.Join(dir, name)
+		err := os.Link(tmp, final)
+		if err == nil {
+			if err := os.Remove(tmp); err != nil {
+				return name, fmt.Errorf("remove temp file: %w", err)
+			}
+			return name, nil
+		}
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		// Filesystems without hard links: check, then rename.
+		if _, serr := os.Lstat(final); serr == nil {
+			continue
+		}
+		if rerr := os.Rename(tmp, final); rerr != nil {
+			return "", fmt.Errorf("rename to %s: %w", name, rerr)
+		}
+		return name, nil
+	}
+	return "", proto.Errf(proto.StatusEBUSY, "no unique file name after %d tries", maxNameTries)
+}
+
+// createTemp creates a new hidden temp file in dir (mode 0644, O_EXCL).
+func createTemp(dir, kind string) (*os.File, error) {
+	for range 100 {
+		p := filepath.Join(dir, "."+kind+"-"+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		return f, err
+	}
+	return nil, fmt.Errorf("create temp file in %s: too many collisions", dir)
+}
+
+// syncDir fsyncs a directory so a rename or unlink in it is durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data through a temp file and rename,
+// optionally fsyncing the file and the directory.
+func writeFileAtomic(path string, data []byte, fsync bool) error {
+	dir := filepath.Dir(path)
+	f, err := createTemp(dir, "w")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil && fsync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if fsync {
+		return syncDir(dir)
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+package storage
+
+import (
+	"strconv"
+
+	"yunpan/conf"
+	"yunpan/dfs/proto"
+)
+
+// params are the cluster settings a storage learns from the tracker's
+// PARAMETER_REQ answer (spec §2.9, §8.3 last paragraph).
+type params struct {
+	useStorageID        bool
+	idTypeInFilename    string // "ip" or "id"
+	responseIPSize      int    // 16 or 46: IP width of QUERY_FILE_INFO answers
+	ipChangedAutoAdjust bool
+	storePathMode       int // 0 round robin, 2 load balance
+	reserved            conf.Reserved
+	useTrunkFile        bool
+	slaveUseLink        bool
+}
+
+// defaultParams apply until a tracker has answered. No space is reserved
+// then: the tracker's value is authoritative and arrives with the first
+// session.
+var defaultParams = params{
+	idTypeInFilename:    "ip",
+	responseIPSize:      proto.IPv4Size,
+	ipChangedAutoAdjust: true,
+}
+
+// parseParams reads the `key=value\n` text of a PARAMETER_REQ answer
+// (#include lines are not followed: the text comes from the network).
+func parseParams(body []byte) (*params, error) {
+	tp, err := conf.ParseParameters(body)
+	if err != nil {
+		return nil, err
+	}
+	p := &params{
+		useStorageID:        tp.UseStorageID,
+		idTypeInFilename:    tp.IDTypeInFilename,
+		responseIPSize:      tp.ResponseIPAddrSize,
+		ipChangedAutoAdjust: tp.StorageIPChangedAutoAdjust,
+		storePathMode:       tp.StorePath,
+		reserved:            tp.ReservedSpace,
+		useTrunkFile:        tp.UseTrunkFile,
+		slaveUseLink:        tp.StoreSlaveFileUseLink,
+	}
+	if p.responseIPSize != proto.IPv6Size {
+		p.responseIPSize = proto.IPv4Size
+	}
+	return p, nil
+}
+
+func (p *params) String() string {
+	return "store_path=" + strconv.Itoa(p.storePathMode) + " reserved=" + p.reserved.String() +
+		" response_ip_addr_size=" + strconv.Itoa(p.responseIPSize)
+}

@@ -1,0 +1,275 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"yunpan/dfs/proto"
+)
+
+// errAbort marks a request after which nothing sensible can be answered (the
+// client vanished or sent a short body): the connection is closed without a
+// reply.
+var errAbort = errors.New("connection aborted")
+
+// reply is a successful answer: body, then optionally n bytes of file from
+// off, streamed.
+type reply struct {
+	body []byte
+	file *os.File
+	off  int64
+	n    int64
+}
+
+// handler serves one command. Buffered handlers get the whole body (the
+// request must fit buff_size); streamed ones read sess.body themselves.
+type handler struct {
+	buffered bool
+	fn       func(sess *session, h proto.Header, body []byte) (*reply, error)
+}
+
+// handlers is the dispatch table. Commands not listed are answered EINVAL
+// and the connection is closed (spec §1.5).
+var handlers = map[byte]handler{
+	proto.CmdUploadFile:         {fn: (*session).upload},
+	proto.CmdUploadAppenderFile: {fn: (*session).uploadAppender},
+	proto.CmdDeleteFile:         {buffered: true, fn: (*session).deleteFile},
+	proto.CmdSetMetadata:        {buffered: true, fn: (*session).setMetadata},
+	proto.CmdDownloadFile:       {buffered: true, fn: (*session).download},
+	proto.CmdGetMetadata:        {buffered: true, fn: (*session).getMetadata},
+	proto.CmdQueryFileInfo:      {buffered: true, fn: (*session).queryFileInfo},
+	proto.CmdActiveTest:         {buffered: true, fn: (*session).activeTest},
+}
+
+// maxDrain bounds how much of an unread request body is skipped so that an
+// error can be answered on a still usable connection; beyond it the
+// connection is closed after the reply.
+const maxDrain = 1 << 20
+
+// session is one client connection.
+type session struct {
+	s    *Storage
+	c    net.Conn
+	body *io.LimitedReader // the unread rest of the current request body
+}
+
+// accept starts serving c unless max_connections is reached, in which case
+// c is closed at once.
+func (s *Storage) accept(c net.Conn) {
+	select {
+	case s.connSem <- struct{}{}:
+	default:
+		s.log.Warn().Str("peer", c.RemoteAddr().String()).Int("max_connections", cap(s.connSem)).Msg("too many connections, closing")
+		c.Close()
+		return
+	}
+	if !s.track(c) {
+		<-s.connSem
+		c.Close()
+		return
+	}
+	s.stats.connOpened()
+	if !s.spawn(func() { s.serveConn(c) }) {
+		s.stats.connClosed()
+		s.untrack(c)
+		<-s.connSem
+		c.Close()
+	}
+}
+
+// serveConn runs requests on one connection until it closes, times out while
+// idle, or a request requires closing it.
+func (s *Storage) serveConn(c net.Conn) {
+	defer func() {
+		// A bug in one request must not take the daemon down: log it,
+		// count it (the fuzz test checks the count) and drop the connection.
+		if v := recover(); v != nil {
+			s.panics.Add(1)
+			s.log.Error().Str("panic", fmt.Sprint(v)).Str("stack", string(debug.Stack())).Msg("request handler panicked")
+		}
+		s.untrack(c)
+		c.Close()
+		s.stats.connClosed()
+		<-s.connSem
+	}()
+	sess := &session{s: s, c: c}
+	for {
+		// Idle connections are dropped after network_timeout, as FastDFS does.
+		c.SetReadDeadline(time.Now().Add(s.timeout))
+		var hb [proto.HeaderSize]byte
+		if _, err := io.ReadFull(c, hb[:]); err != nil {
+			return
+		}
+		if !sess.serve(hb[:]) {
+			return
+		}
+	}
+}
+
+// serve runs one request whose header is hb; false means close.
+func (sess *session) serve(hb []byte) (keep bool) {
+	s := sess.s
+	sess.body = nil
+	h, err := proto.DecodeHeader(hb)
+	if err != nil { // negative pkg_len
+		sess.fail(err)
+		return false
+	}
+	if h.Cmd == proto.CmdQuit {
+		return false
+	}
+	sess.body = &io.LimitedReader{R: deadlineReader{sess.c, s.timeout}, N: h.PkgLen}
+	hd, ok := handlers[h.Cmd]
+	if !ok {
+		sess.fail(proto.Errf(proto.StatusEINVAL, "unknown command %d", h.Cmd))
+		return false
+	}
+	var body []byte
+	if hd.buffered {
+		if h.PkgLen >= s.maxRequest-proto.HeaderSize {
+			sess.fail(proto.Errf(proto.StatusEINVAL, "cmd %d: request of %d bytes does not fit buff_size %d", h.Cmd, h.PkgLen+proto.HeaderSize, s.maxRequest))
+			return false
+		}
+		body = make([]byte, h.PkgLen)
+		if _, err := io.ReadFull(sess.body, body); err != nil {
+			return false
+		}
+	}
+	rep, err := hd.fn(sess, h, body)
+	if err != nil {
+		if errors.Is(err, errAbort) {
+			s.log.Debug().Err(err).Uint8("cmd", h.Cmd).Msg("request aborted")
+			return false
+		}
+		return sess.fail(err)
+	}
+	return sess.send(rep)
+}
+
+// fail answers err's status with an empty body. EINVAL closes the connection
+// (FastDFS closes after any header-only EINVAL, §1.5), as does an unread
+// request body too large to skip. It reports whether to keep the connection.
+func (sess *session) fail(err error) bool {
+	st := proto.StatusOf(err)
+	if st == 0 {
+		st = proto.StatusEIO
+	}
+	s := sess.s
+	ev := s.log.Debug()
+	if st != proto.StatusENOENT && st != proto.StatusEINVAL {
+		ev = s.log.Warn()
+	}
+	ev.Err(err).Str("peer", sess.c.RemoteAddr().String()).Uint8("status", st).Msg("request failed")
+	keep := st != proto.StatusEINVAL
+	if keep && sess.body != nil && sess.body.N > 0 {
+		// Skip the rest of the body so the answer arrives on a connection
+		// the client can keep using.
+		if sess.body.N > maxDrain {
+			keep = false
+		} else if _, derr := io.Copy(io.Discard, sess.body); derr != nil || sess.body.N > 0 {
+			return false
+		}
+	}
+	sess.c.SetWriteDeadline(time.Now().Add(s.timeout))
+	if werr := proto.WriteResponse(sess.c, st, nil); werr != nil {
+		return false
+	}
+	if !keep {
+		lingerClose(sess.c, s.timeout)
+	}
+	return keep
+}
+
+// send writes a successful reply; false means close (a streaming error after
+// the header leaves the client no other way to notice, §3.7).
+func (sess *session) send(rep *reply) bool {
+	if rep == nil {
+		rep = &reply{}
+	}
+	if rep.file != nil {
+		defer rep.file.Close()
+	}
+	c := sess.c
+	c.SetWriteDeadline(time.Now().Add(sess.s.timeout))
+	hdr := proto.Header{PkgLen: int64(len(rep.body)) + rep.n, Cmd: proto.CmdResp}
+	buf := make([]byte, proto.HeaderSize+len(rep.body))
+	hdr.Encode(buf)
+	copy(buf[proto.HeaderSize:], rep.body)
+	if _, err := c.Write(buf); err != nil {
+		return false
+	}
+	if rep.file != nil && rep.n > 0 {
+		if err := sess.sendFile(rep.file, rep.off, rep.n); err != nil {
+			sess.s.log.Warn().Err(err).Str("peer", c.RemoteAddr().String()).Msg("download stream broken, closing")
+			return false
+		}
+	}
+	return true
+}
+
+// sendChunk is how much file is sent under one write deadline.
+const sendChunk = 4 << 20
+
+// sendFile streams n bytes of f from off to the client. io.Copy from an
+// *io.LimitedReader over an *os.File into a *net.TCPConn uses sendfile(2).
+func (sess *session) sendFile(f *os.File, off, n int64) error {
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	for n > 0 {
+		chunk := min(n, sendChunk)
+		sess.c.SetWriteDeadline(time.Now().Add(sess.s.timeout))
+		k, err := io.Copy(sess.c, io.LimitReader(f, chunk))
+		n -= k
+		sess.s.stats.add(statTotalDownloadBytes, k)
+		sess.s.stats.add(statSuccessDownloadBytes, k)
+		if err != nil {
+			return err
+		}
+		if k < chunk {
+			return fmt.Errorf("file shrank: %d bytes missing", n)
+		}
+	}
+	return nil
+}
+
+// activeTest answers ACTIVE_TEST: status 0, empty body; a body is EINVAL.
+func (sess *session) activeTest(h proto.Header, body []byte) (*reply, error) {
+	if len(body) != 0 {
+		return nil, proto.Errf(proto.StatusEINVAL, "active test with %d body bytes", len(body))
+	}
+	return nil, nil
+}
+
+// deadlineReader gives every Read a fresh network_timeout, so a long upload
+// only fails when the peer stalls.
+type deadlineReader struct {
+	c       net.Conn
+	timeout time.Duration
+}
+
+func (r deadlineReader) Read(p []byte) (int, error) {
+	r.c.SetReadDeadline(time.Now().Add(r.timeout))
+	return r.c.Read(p)
+}
+
+// lingerClose half-closes c and skips what the peer still sends for a short
+// while, so the reply just written is not destroyed by a reset caused by
+// unread input. The caller closes c afterwards.
+func lingerClose(c net.Conn, timeout time.Duration) {
+	type closeWriter interface{ CloseWrite() error }
+	cw, ok := c.(closeWriter)
+	if !ok {
+		return
+	}
+	if cw.CloseWrite() != nil {
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(min(timeout, 2*time.Second)))
+	io.CopyN(io.Discard, c, 4*maxDrain)
+}

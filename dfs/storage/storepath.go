@@ -1,0 +1,158 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"yunpan/dfs/proto"
+)
+
+// storePath is one store_pathN.
+type storePath struct {
+	index    int
+	root     string // store_pathN
+	dataDir  string // store_pathN/data
+	readonly bool   // store_pathN_readonly
+}
+
+// subdirMarker records in store_pathN/data that all HH/HH directories exist,
+// so later starts skip the 65536 mkdir calls.
+const subdirMarker = ".subdirs_done"
+
+const hexDigits = "0123456789ABCDEF"
+
+func hex2(v int) string { return string([]byte{hexDigits[v>>4&0xF], hexDigits[v&0xF]}) }
+
+// makeSubdirs creates dataDir/HH/HH for HH in 00..count-1 (spec §6.5, §6.12)
+// unless the marker says a previous start already did. The work is spread
+// over a few goroutines; existing directories are fine.
+func makeSubdirs(dataDir string, count int) error {
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return err
+	}
+	marker := filepath.Join(dataDir, subdirMarker)
+	if b, err := os.ReadFile(marker); err == nil {
+		if n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(string(b)), "subdir_count_per_path=")); err == nil && n >= count {
+			return nil
+		}
+	}
+	// Parents differ between workers, so their mkdirs do not contend on
+	// one directory lock; mkdirat saves the path walk.
+	const workers = 8
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for hi := w; hi < count; hi += workers {
+				if errs[w] = mkdirRow(dataDir+"/"+hex2(hi), count); errs[w] != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("create sub directories: %w", err)
+	}
+	return writeFileAtomic(marker, []byte("subdir_count_per_path="+strconv.Itoa(count)+"\n"), false)
+}
+
+// mkdirRow creates dir and dir/00 … dir/<count-1>.
+func mkdirRow(dir string, count int) error {
+	if err := syscall.Mkdir(dir, 0o755); err != nil && err != syscall.EEXIST {
+		return &os.PathError{Op: "mkdir", Path: dir, Err: err}
+	}
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer syscall.Close(fd)
+	for lo := range count {
+		if err := syscall.Mkdirat(fd, hex2(lo), 0o755); err != nil && err != syscall.EEXIST {
+			return &os.PathError{Op: "mkdir", Path: dir + "/" + hex2(lo), Err: err}
+		}
+	}
+	return nil
+}
+
+// diskUsage is statvfs of a path in MB: total = blocks×frsize, free =
+// bavail×frsize (spec §4.4).
+func diskUsage(path string) (totalMB, freeMB int64, err error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, 0, err
+	}
+	fr := uint64(st.Frsize)
+	if fr == 0 {
+		fr = uint64(st.Bsize)
+	}
+	return int64(st.Blocks * fr >> 20), int64(st.Bavail * fr >> 20), nil
+}
+
+// spaceOK is the storage-side reserved-space test at upload (spec §7.4):
+// (free − file MB) must exceed the per-path reserve (reserved_mb divided by
+// the path count) or, for a percentage, (free − file MB)/total > ratio.
+// A path whose usage cannot be read is let through; the write will tell.
+func (s *Storage) spaceOK(sp *storePath, size int64) bool {
+	total, free, err := diskUsage(sp.dataDir)
+	if err != nil {
+		return true
+	}
+	left := free - size/(1<<20)
+	r := s.curParams().reserved
+	if r.Ratio > 0 {
+		return total > 0 && float64(left)/float64(total) > r.Ratio
+	}
+	return left > r.MB/int64(len(s.paths))
+}
+
+// choosePath picks the store path for an upload of size bytes (spec §7.3):
+// the tracker's index is honoured unless that path is read-only; −1 (or a
+// read-only path) lets the storage choose: the path with most free space in
+// load-balance mode (store_path=2), else its own round robin, skipping
+// read-only and full paths.
+func (s *Storage) choosePath(idx int8, size int64) (*storePath, error) {
+	n := len(s.paths)
+	if idx != -1 && (idx < 0 || int(idx) >= n) {
+		return nil, proto.Errf(proto.StatusEINVAL, "store path index %d not in [0,%d)", idx, n)
+	}
+	if idx >= 0 && !s.paths[idx].readonly {
+		sp := s.paths[idx]
+		if !s.spaceOK(sp, size) {
+			return nil, proto.Errf(proto.StatusENOSPC, "store path %d: free space below the reserve", idx)
+		}
+		return sp, nil
+	}
+	if s.curParams().storePathMode == 2 {
+		var best *storePath
+		var bestFree int64 = -1
+		for _, sp := range s.paths {
+			if sp.readonly || !s.spaceOK(sp, size) {
+				continue
+			}
+			if _, free, err := diskUsage(sp.dataDir); err == nil && free > bestFree {
+				best, bestFree = sp, free
+			}
+		}
+		if best == nil {
+			return nil, proto.Errf(proto.StatusENOSPC, "no writable store path with free space")
+		}
+		return best, nil
+	}
+	start := int(s.pathRR.Add(1)-1) % n
+	for i := range n {
+		sp := s.paths[(start+i)%n]
+		if !sp.readonly && s.spaceOK(sp, size) {
+			return sp, nil
+		}
+	}
+	return nil, proto.Errf(proto.StatusENOSPC, "no writable store path with free space")
+}

@@ -1,0 +1,181 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"yunpan/dfs/fileid"
+	"yunpan/dfs/proto"
+)
+
+// uploadFixedLen is the fixed part of an UPLOAD_FILE body: store path index,
+// file size, extension (spec §3.2).
+const uploadFixedLen = 1 + 8 + proto.ExtLen
+
+// copyBufSize bounds the memory one upload uses, whatever the file size.
+const copyBufSize = 256 << 10
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+func (sess *session) upload(h proto.Header, _ []byte) (*reply, error) {
+	return sess.uploadFile(h, false)
+}
+
+func (sess *session) uploadAppender(h proto.Header, _ []byte) (*reply, error) {
+	return sess.uploadFile(h, true)
+}
+
+// uploadFile serves UPLOAD_FILE (11) and UPLOAD_APPENDER_FILE (23): check the
+// fixed part, choose the store path, stream the content into a temp file,
+// name it from its mtime, size and CRC32, publish it and log `C`.
+func (sess *session) uploadFile(h proto.Header, appender bool) (*reply, error) {
+	s := sess.s
+	s.stats.add(statTotalUpload, 1)
+	if h.PkgLen < uploadFixedLen {
+		return nil, proto.Errf(proto.StatusEINVAL, "upload: body %d bytes < %d", h.PkgLen, uploadFixedLen)
+	}
+	var fixed [uploadFixedLen]byte
+	if _, err := io.ReadFull(sess.body, fixed[:]); err != nil {
+		return nil, fmt.Errorf("upload: read fixed part: %w: %v", errAbort, err)
+	}
+	idx := int8(fixed[0])
+	size := proto.I64(fixed[1:9])
+	ext := proto.Fixed(fixed[9:])
+	if size < 0 || h.PkgLen-uploadFixedLen != size {
+		return nil, proto.Errf(proto.StatusEINVAL, "upload: file size %d does not match body length %d", size, h.PkgLen)
+	}
+	if !fileid.ValidExt(ext) {
+		return nil, proto.Errf(proto.StatusEINVAL, "upload: invalid extension %q", ext)
+	}
+	sp, err := s.choosePath(idx, size)
+	if err != nil {
+		return nil, fmt.Errorf("upload: %w", err)
+	}
+	remote, err := sess.receiveFile(sp, size, ext, appender)
+	if err != nil {
+		return nil, fmt.Errorf("upload to store path %d: %w", sp.index, err)
+	}
+	s.stats.add(statSuccessUpload, 1)
+	s.stats.add(statSuccessUploadBytes, size)
+	s.stats.touch(statLastSourceUpdate)
+	s.log.Debug().Str("file", remote).Int64("size", size).Bool("appender", appender).Msg("uploaded")
+	return &reply{body: (&proto.Buf{}).Fixed(s.group, proto.GroupNameLen).String(remote).B}, nil
+}
+
+// receiveFile streams size bytes of the request body into a new file of sp
+// and returns its remote filename. On any failure the temp file is removed,
+// so nothing visible and no binlog record remain.
+func (sess *session) receiveFile(sp *storePath, size int64, ext string, appender bool) (string, error) {
+	s := sess.s
+	src := fileid.Info{SourceIP: s.sourceIP(sess.c), SourceID: s.sourceID(), Timestamp: time.Now().Unix()}
+	high, low := s.subdirFor(src, size, appender)
+	dir := filepath.Join(sp.dataDir, hex2(high), hex2(low))
+	f, err := createTemp(dir, "up")
+	if errors.Is(err, fs.ErrNotExist) {
+		// The HH/HH tree was damaged or the marker lied: recreate this one.
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			f, err = createTemp(dir, "up")
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	s.stats.add(statTotalFileOpen, 1)
+	s.stats.add(statSuccessFileOpen, 1)
+	tmp := f.Name()
+	closed, done := false, false
+	defer func() {
+		if !closed {
+			f.Close()
+		}
+		if !done {
+			os.Remove(tmp)
+		}
+	}()
+	crc, err := sess.copyBody(f, size)
+	if err != nil {
+		return "", err
+	}
+	if s.fsyncBytes > 0 {
+		if err := f.Sync(); err != nil {
+			return "", fmt.Errorf("fsync: %w", err)
+		}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	closed = true
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	info := src
+	info.Timestamp = fi.ModTime().Unix()
+	info.CRC32 = crc
+	name, err := publish(tmp, dir, func(int) string {
+		// A fresh random size field and extension digits for every try.
+		info.SizeField = fileid.SizeField(size, appender, rand.Uint32())
+		return fileid.EncodeBlock(info) + fileid.FormatExt(ext, nil)
+	})
+	if err != nil {
+		return "", err
+	}
+	done = true
+	if s.fsyncBytes > 0 {
+		if err := syncDir(dir); err != nil {
+			s.log.Warn().Err(err).Str("dir", dir).Msg("fsync directory")
+		}
+	}
+	remote := "M" + hex2(sp.index) + "/" + hex2(high) + "/" + hex2(low) + "/" + name
+	s.binlog.Write(info.Timestamp, opCreate, remote, "")
+	return remote, nil
+}
+
+// copyBody copies size bytes of the request body into f through a bounded
+// buffer, computing the CRC32 and fsyncing every fsync_after_written_bytes.
+// A read failure (client gone, short body, timeout) is errAbort; a write
+// failure carries the errno (ENOSPC, EIO, ...).
+func (sess *session) copyBody(f *os.File, size int64) (uint32, error) {
+	s := sess.s
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	crc := crc32.NewIEEE()
+	var written, unsynced int64
+	for written < size {
+		n, rerr := sess.body.Read(buf[:min(int64(len(buf)), size-written)])
+		if n > 0 {
+			s.stats.add(statTotalUploadBytes, int64(n))
+			s.stats.add(statTotalFileWrite, 1)
+			if _, err := f.Write(buf[:n]); err != nil {
+				return 0, fmt.Errorf("write: %w", err)
+			}
+			s.stats.add(statSuccessFileWrite, 1)
+			crc.Write(buf[:n])
+			written += int64(n)
+			if s.fsyncBytes > 0 {
+				if unsynced += int64(n); unsynced >= s.fsyncBytes {
+					if err := f.Sync(); err != nil {
+						return 0, fmt.Errorf("fsync: %w", err)
+					}
+					unsynced = 0
+				}
+			}
+		}
+		if rerr != nil && written < size {
+			if rerr == io.EOF {
+				rerr = io.ErrUnexpectedEOF
+			}
+			return 0, fmt.Errorf("receive body (%d of %d bytes): %w: %v", written, size, errAbort, rerr)
+		}
+	}
+	return crc.Sum32(), nil
+}
