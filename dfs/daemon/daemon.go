@@ -103,7 +103,7 @@ func Main(spec Spec, args []string, stderr io.Writer) int {
 	}()
 	if path := os.Getenv("YUNPAN_CPUPROFILE"); path != "" {
 		// For `make bench`: where the server's time goes.
-		if f, err := os.Create(path); err == nil {
+		if f, err := os.Create(path + "." + spec.Name); err == nil {
 			pprof.StartCPUProfile(f)
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}

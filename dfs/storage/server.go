@@ -53,6 +53,7 @@ const maxDrain = 1 << 20
 
 // session is one client connection.
 type session struct {
+	slot uint64 // spreads this connection's temp files (tempDir)
 	s    *Storage
 	c    net.Conn
 	body *io.LimitedReader // the unread rest of the current request body
@@ -97,7 +98,7 @@ func (s *Storage) serveConn(c net.Conn) {
 		s.stats.connClosed()
 		<-s.connSem
 	}()
-	sess := &session{s: s, c: c}
+	sess := &session{s: s, c: c, slot: s.sessions.Add(1)}
 	for {
 		// Idle connections are dropped after network_timeout, as FastDFS does.
 		c.SetReadDeadline(time.Now().Add(s.timeout))

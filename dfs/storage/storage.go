@@ -33,12 +33,13 @@ import (
 
 // Storage is one storage server.
 type Storage struct {
-	opts    *conf.Storage
-	log     zerolog.Logger
-	ln      net.Listener
-	group   string
-	paths   []*storePath
-	subdirs int
+	opts     *conf.Storage
+	log      zerolog.Logger
+	ln       net.Listener
+	group    string
+	paths    []*storePath
+	sessions atomic.Uint64 // sessions opened, for spreading temp files
+	subdirs  int
 
 	buffSize     int64
 	timeout      time.Duration
@@ -160,6 +161,9 @@ func New(opts *conf.Storage, log zerolog.Logger) (*Storage, error) {
 	t0 := time.Now()
 	for _, sp := range s.paths {
 		if err := makeSubdirs(sp.dataDir, s.subdirs); err != nil {
+			return nil, fmt.Errorf("storage: store_path%d: %w", sp.index, err)
+		}
+		if err := sp.resetTemp(); err != nil {
 			return nil, fmt.Errorf("storage: store_path%d: %w", sp.index, err)
 		}
 	}

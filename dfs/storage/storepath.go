@@ -21,6 +21,33 @@ type storePath struct {
 	readonly bool   // store_pathN_readonly
 }
 
+// tempSlots is how many directories incoming uploads are spread over. File
+// creation holds the directory lock while the filesystem allocates the inode
+// (about 0.6 ms on the ext4 here), so temp files of concurrent uploads go to
+// different directories and only the cheap link into HH/HH shares one.
+const tempSlots = 16
+
+// tempDir is where uploads of session slot n are written before they are
+// linked under their final name.
+func (sp *storePath) tempDir(n uint64) string {
+	return filepath.Join(sp.dataDir, ".tmp", hex2(int(n%tempSlots)))
+}
+
+// resetTemp empties data/.tmp (what a crash left of unfinished uploads: never
+// acknowledged, so never visible) and creates the slot directories.
+func (sp *storePath) resetTemp() error {
+	root := filepath.Join(sp.dataDir, ".tmp")
+	if err := os.RemoveAll(root); err != nil {
+		return fmt.Errorf("clear temp dir: %w", err)
+	}
+	for n := range uint64(tempSlots) {
+		if err := os.MkdirAll(sp.tempDir(n), 0o755); err != nil {
+			return fmt.Errorf("create temp dir: %w", err)
+		}
+	}
+	return nil
+}
+
 // subdirMarker records in store_pathN/data that all HH/HH directories exist,
 // so later starts skip the 65536 mkdir calls.
 const subdirMarker = ".subdirs_done"

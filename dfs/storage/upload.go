@@ -78,11 +78,17 @@ func (sess *session) receiveFile(sp *storePath, size int64, ext string, appender
 	src := fileid.Info{SourceIP: s.sourceIP(sess.c), SourceID: s.sourceID(), Timestamp: time.Now().Unix()}
 	high, low := s.subdirFor(src, size, appender)
 	dir := filepath.Join(sp.dataDir, hex2(high), hex2(low))
-	f, err := createTemp(dir, "up")
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		// The HH/HH tree was damaged or the marker lied: recreate this one.
-		if err = os.MkdirAll(dir, 0o755); err == nil {
-			f, err = createTemp(dir, "up")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
+	}
+	tmpDir := sp.tempDir(sess.slot)
+	f, err := createTemp(tmpDir, "up")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(tmpDir, 0o755); err == nil {
+			f, err = createTemp(tmpDir, "up")
 		}
 	}
 	if err != nil {
