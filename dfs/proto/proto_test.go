@@ -5,6 +5,7 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -159,4 +160,15 @@ func FuzzDecodePacket(f *testing.F) {
 		_, _ = proto.ReadResponse(bytes.NewReader(b), 1<<20)
 		_ = h
 	})
+}
+
+func TestClusterAuth(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	v := &proto.ClusterAuthVerifier{Secret: "s3cret"}
+	b := proto.ClusterAuthBody("s3cret", now)
+	require.NoError(t, v.Verify(b, now))
+	require.Equal(t, proto.StatusEACCES, proto.StatusOf(v.Verify(b, now)), "replay refused")
+	require.Equal(t, proto.StatusEACCES, proto.StatusOf(v.Verify(proto.ClusterAuthBody("wrong", now), now)))
+	require.Equal(t, proto.StatusEACCES, proto.StatusOf(v.Verify(proto.ClusterAuthBody("s3cret", now.Add(-time.Hour)), now)))
+	require.Equal(t, proto.StatusEINVAL, proto.StatusOf(v.Verify(b[:10], now)))
 }
