@@ -35,7 +35,7 @@ func run(t *testing.T, tool string, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-var fileIDRe = regexp.MustCompile(`^group1/M00/[0-9A-F]{2}/[0-9A-F]{2}/[A-Za-z0-9_-]{27}[0-9]{2}\.bin$`)
+var fileIDRe = regexp.MustCompile(`^group1/M00/[0-9A-F]{2}/[0-9A-F]{2}/[A-Za-z0-9_-]{27}[0-9]{3}\.bin$`)
 
 func TestCoreToolsAgainstRealDaemons(t *testing.T) {
 	tr := cluster.StartTracker(t, "127.0.0.2", nil)
