@@ -1,0 +1,116 @@
+package conf
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The course's cfg.json ([S]/[D]): every value a string.
+const courseCfg = `{
+    "redis": {"ip": "127.0.0.1", "port": "6379"},
+    "mysql": {"ip": "127.0.0.1", "port": "3306", "database": "cloud_disk", "user": "root", "password": "123456"},
+    "dfs_path": {"client": "/etc/fdfs/client.conf"},
+    "web_server": {"ip": "192.168.31.109", "port": "80"},
+    "storage_web_server": {"ip": "192.168.31.109", "port": "80"}
+}`
+
+func TestParseAppCourseFile(t *testing.T) {
+	a, err := ParseApp([]byte(courseCfg), "/srv/conf", nil)
+	require.NoError(t, err)
+	require.Equal(t, AppMySQL{IP: "127.0.0.1", Port: 3306, Database: "cloud_disk", User: "root", Password: "123456"}, a.MySQL)
+	require.Equal(t, "127.0.0.1:6379", a.RedisAddr())
+	require.Equal(t, "/etc/fdfs/client.conf", a.DFSClient)
+	require.Equal(t, "192.168.31.109:80", a.StorageWebServer.Addr())
+	// Ours default.
+	require.Equal(t, UploadExec, a.UploadMode)
+	require.Equal(t, int64(50<<20), a.MaxUploadBytes)
+	require.Equal(t, 24*time.Hour, a.TokenTTL)
+	require.Equal(t, 10, a.BcryptCost)
+	require.False(t, a.AntiSteal.CheckToken)
+}
+
+func TestLoadAppOursAndEnv(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "cfg.json")
+	require.NoError(t, os.WriteFile(p, []byte(`{
+		"mysql": {"ip": "10.0.0.1", "port": 3307, "database": "cd", "user": "u", "socket": "/run/mysqld.sock"},
+		"redis": {"ip": "10.0.0.2", "port": 6380, "db": "2", "key_prefix": "t:"},
+		"dfs_path": {"client": "client.conf"},
+		"upload_mode": "inprocess", "fdfs_bin_dir": "../bin", "max_upload_bytes": "30M",
+		"token_ttl": "3600", "bcrypt_cost": 4, "exec_timeout": 5, "temp_dir": "tmp",
+		"anti_steal": {"check_token": "true", "secret_key": "k", "token_ttl": 900},
+		"unknown_key": {"ignored": true}
+	}`), 0o600))
+	a, err := LoadApp(p)
+	require.NoError(t, err)
+	require.Equal(t, "/run/mysqld.sock", a.MySQL.Socket)
+	require.Equal(t, 3307, a.MySQL.Port)
+	require.Equal(t, 2, a.Redis.DB)
+	require.Equal(t, "t:", a.Redis.KeyPrefix)
+	require.Equal(t, filepath.Join(dir, "client.conf"), a.DFSClient)
+	require.Equal(t, filepath.Join(filepath.Dir(dir), "bin"), a.FdfsBinDir)
+	require.Equal(t, filepath.Join(dir, "tmp"), a.TempDir)
+	require.Equal(t, UploadInProcess, a.UploadMode)
+	require.Equal(t, int64(30<<20), a.MaxUploadBytes)
+	require.Equal(t, time.Hour, a.TokenTTL)
+	require.Equal(t, 5*time.Second, a.ExecTimeout)
+	require.Equal(t, AppAntiSteal{CheckToken: true, SecretKey: "k", TokenTTL: 900 * time.Second}, a.AntiSteal)
+
+	env := map[string]string{"YUNPAN_MYSQL_PASSWORD": "s3cret", "YUNPAN_MYSQL_PORT": "3310", "YUNPAN_UPLOAD_MODE": "exec",
+		"YUNPAN_ANTI_STEAL_CHECK_TOKEN": "no", "YUNPAN_REDIS_PORT": "7000"}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	a, err = LoadApp(p)
+	require.NoError(t, err)
+	require.Equal(t, "s3cret", a.MySQL.Password)
+	require.Equal(t, 3310, a.MySQL.Port)
+	require.Equal(t, UploadExec, a.UploadMode)
+	require.False(t, a.AntiSteal.CheckToken)
+	require.Equal(t, 7000, a.Redis.Port)
+	envs := strings.Join(AppEnv(), "\n")
+	for k := range env {
+		require.Contains(t, envs, k)
+	}
+}
+
+func TestParseAppErrors(t *testing.T) {
+	for _, bad := range []string{
+		`{"upload_mode": "ftp"}`,
+		`{"mysql": {"port": "x"}}`,
+		`{"mysql": {"port": {"a": 1}}}`,
+		`{"mysql": {"database": ""}}`,
+		`{"redis": {"port": 0}}`,
+		`{"max_upload_bytes": "0"}`,
+		`{"max_upload_bytes": "5Q"}`,
+		`{"token_ttl": -1}`,
+		`{"bcrypt_cost": 3}`,
+		`{"anti_steal": {"check_token": true}}`,
+		`{"anti_steal": {"check_token": "maybe"}}`,
+		`not json`,
+	} {
+		_, err := ParseApp([]byte(bad), "", nil)
+		require.Error(t, err, bad)
+	}
+	_, err := LoadApp(filepath.Join(t.TempDir(), "none.json"))
+	require.Error(t, err)
+	// The sample shipped in conf/ parses.
+	_, err = LoadApp("cfg.json")
+	require.NoError(t, err)
+}
+
+func FuzzParseApp(f *testing.F) {
+	f.Add([]byte(courseCfg))
+	f.Add([]byte(`{"mysql": {"port": 1e3}, "max_upload_bytes": "1K"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := ParseApp(data, "/x", nil)
+		if err == nil {
+			require.NoError(t, a.Validate())
+		}
+	})
+}

@@ -1,0 +1,307 @@
+// Package app holds the cloud disk's HTTP handlers, one per FastCGI
+// program (fcgi/<endpoint>/main.go): reg, login (+ logout), upload, md5,
+// myfiles, dealfile, sharefiles, dealsharefile and download. They keep the
+// course's URLs, JSON field names and 3-digit string codes (see
+// fcgi/README.md), and add HTTP statuses, token checks everywhere a user's
+// data is touched, bounded bodies and server-side content hashing.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"yunpan/conf"
+	"yunpan/dfs/client"
+	"yunpan/dfs/proto"
+	"yunpan/store"
+)
+
+// Endpoints are the program names, each serving the path "/"+name
+// (login also serves /logout).
+var Endpoints = []string{"reg", "login", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download"}
+
+// MaxExecUploads bounds the fdfs_upload_file children one program runs at
+// once (exec mode).
+const MaxExecUploads = 16
+
+// Options are the parts New does not take from the config.
+type Options struct {
+	Log   zerolog.Logger
+	Store *store.Store   // nil: New opens one from the config (and Close closes it)
+	DFS   *client.Client // nil: New builds one from dfs_path.client (and Close closes it)
+	// GCInterval > 0 runs the DFS garbage collector (dfs_gc retries) and the
+	// expired-token purge at start and then at this interval.
+	GCInterval time.Duration
+}
+
+// App is the shared state of the handlers. Safe for concurrent use.
+type App struct {
+	cfg       *conf.App
+	log       zerolog.Logger
+	st        *store.Store
+	dfs       *client.Client
+	ownStore  bool
+	ownDFS    bool
+	tmpDir    string // private spool dir for uploads (0700)
+	uploadBin string
+	execSlots chan struct{} // bounds concurrent fdfs_upload_file children
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// New builds the handlers' state: opens the store (running migrations),
+// builds the DFS client (no connection yet) and creates the private upload
+// spool dir.
+func New(ctx context.Context, cfg *conf.App, opt Options) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: opt.Log, st: opt.Store, dfs: opt.DFS, stop: make(chan struct{}),
+		execSlots: make(chan struct{}, MaxExecUploads)}
+	if a.dfs == nil {
+		cc, err := conf.LoadClient(cfg.DFSClient)
+		if err != nil {
+			return nil, fmt.Errorf("dfs client config: %w", err)
+		}
+		if a.dfs, err = client.New(cc); err != nil {
+			return nil, fmt.Errorf("dfs client: %w", err)
+		}
+		a.ownDFS = true
+	}
+	if a.st == nil {
+		st, err := store.Open(ctx, store.OptionsFromApp(cfg, opt.Log))
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.st, a.ownStore = st, true
+	}
+	a.uploadBin = "fdfs_upload_file"
+	if cfg.FdfsBinDir != "" {
+		a.uploadBin = filepath.Join(cfg.FdfsBinDir, "fdfs_upload_file")
+	}
+	base := cfg.TempDir
+	if base == "" {
+		base = os.TempDir()
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	cleanStaleSpools(base, a.log)
+	dir, err := os.MkdirTemp(base, "yunpan-upload-")
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	a.tmpDir = dir
+	if opt.GCInterval > 0 {
+		a.wg.Add(1)
+		go a.gcLoop(opt.GCInterval)
+	}
+	return a, nil
+}
+
+// cleanStaleSpools removes upload spool dirs left by crashed programs
+// (older than a day, so that live ones are never touched).
+func cleanStaleSpools(base string, log zerolog.Logger) {
+	ents, _ := filepath.Glob(filepath.Join(base, "yunpan-upload-*"))
+	for _, d := range ents {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() && time.Since(fi.ModTime()) > 24*time.Hour {
+			if err := os.RemoveAll(d); err == nil {
+				log.Info().Str("dir", d).Msg("removed stale upload spool dir")
+			}
+		}
+	}
+}
+
+// Close stops the background work, removes the spool dir and closes what
+// New opened.
+func (a *App) Close() error {
+	select {
+	case <-a.stop:
+	default:
+		close(a.stop)
+	}
+	a.wg.Wait()
+	if a.tmpDir != "" {
+		os.RemoveAll(a.tmpDir)
+	}
+	if a.ownDFS && a.dfs != nil {
+		a.dfs.Close()
+	}
+	if a.ownStore && a.st != nil {
+		return a.st.Close()
+	}
+	return nil
+}
+
+// Store is the app's store (tests).
+func (a *App) Store() *store.Store { return a.st }
+
+// Config is the app's configuration.
+func (a *App) Config() *conf.App { return a.cfg }
+
+// Handler returns the handler of one program.
+func (a *App) Handler(name string) (http.Handler, error) {
+	var h http.HandlerFunc
+	switch name {
+	case "reg":
+		h = a.handleReg
+	case "login", "logout":
+		h = a.handleLogin
+	case "upload":
+		h = a.handleUpload
+	case "md5":
+		h = a.handleMD5
+	case "myfiles":
+		h = a.handleMyFiles
+	case "dealfile":
+		h = a.handleDealFile
+	case "sharefiles":
+		h = a.handleShareFiles
+	case "dealsharefile":
+		h = a.handleDealShareFile
+	case "download":
+		h = a.handleDownload
+	default:
+		return nil, fmt.Errorf("unknown endpoint %q (want one of %s)", name, strings.Join(Endpoints, ", "))
+	}
+	return a.wrap(name, h), nil
+}
+
+// Mux serves every endpoint on its course path (tests, benchmarks, and a
+// single-process deployment).
+func (a *App) Mux() http.Handler {
+	mux := http.NewServeMux()
+	for _, n := range Endpoints {
+		h, _ := a.Handler(n)
+		mux.Handle("/"+n, h)
+	}
+	h, _ := a.Handler("login")
+	mux.Handle("/logout", h)
+	return mux
+}
+
+// wrap adds panic recovery and one access-log line per request.
+func (a *App) wrap(name string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				a.log.Error().Str("endpoint", name).Interface("panic", p).Msg("handler panic")
+				if !rw.wrote {
+					a.fail(rw, http.StatusInternalServerError, "500", "internal error")
+				}
+			}
+			a.log.Debug().Str("endpoint", name).Str("method", r.Method).Str("uri", r.RequestURI).
+				Int("status", rw.status).Int64("bytes", rw.n).Dur("took", time.Since(start)).Msg("request")
+		}()
+		h(rw, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+	n      int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// gcLoop retries the DFS deletes recorded in dfs_gc and purges expired
+// tokens, at start and then every interval, until Close.
+func (a *App) gcLoop(every time.Duration) {
+	defer a.wg.Done()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		go func() { // end the pass early on Close
+			select {
+			case <-a.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if n, err := a.st.RunGC(ctx, a.dfsDelete); err != nil {
+			a.log.Warn().Err(err).Msg("dfs gc pass failed")
+		} else if n > 0 {
+			a.log.Info().Int("deleted", n).Msg("dfs gc: queued files deleted")
+		}
+		if _, err := a.st.PurgeTokens(ctx); err != nil {
+			a.log.Warn().Err(err).Msg("token purge failed")
+		}
+		cancel()
+		t.Reset(every)
+	}
+}
+
+// dfsDelete deletes a DFS file; a file that is already gone counts as
+// deleted.
+func (a *App) dfsDelete(ctx context.Context, fileID string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := a.dfs.Delete(ctx, fileID)
+	if err == nil || proto.StatusOf(err) == proto.StatusENOENT || errors.Is(err, syscall.ENOENT) {
+		return nil
+	}
+	return err
+}
+
+// discard deletes a DFS file no row references (a duplicate upload, or one
+// whose database transaction failed). gcID > 0 is its dfs_gc row; with 0 a
+// row is written only when the delete fails.
+func (a *App) discard(ctx context.Context, fileID string, gcID int64, why string) {
+	ctx = context.WithoutCancel(ctx)
+	err := a.dfsDelete(ctx, fileID)
+	switch {
+	case err == nil && gcID > 0:
+		if err := a.st.GCDone(ctx, gcID); err != nil {
+			a.log.Warn().Err(err).Int64("gc_id", gcID).Msg("gc row left; the collector will clear it")
+		}
+	case err != nil && gcID > 0:
+		a.log.Warn().Err(err).Str("file_id", fileID).Msg("dfs delete failed; queued for retry")
+		a.st.GCFailed(ctx, gcID, err)
+	case err != nil:
+		a.log.Warn().Err(err).Str("file_id", fileID).Str("why", why).Msg("dfs delete failed; queueing for retry")
+		if _, qerr := a.st.QueueGC(ctx, fileID, why); qerr != nil {
+			a.log.Error().Err(qerr).Str("file_id", fileID).Msg("ORPHAN: dfs file could not be deleted nor queued")
+		}
+	}
+}

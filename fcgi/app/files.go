@@ -1,0 +1,230 @@
+package app
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"yunpan/dfs/fileid"
+	"yunpan/store"
+)
+
+// item is a list entry in [D] naming.
+type item struct {
+	User        string `json:"user"`
+	MD5         string `json:"md5"`
+	CreateTime  string `json:"create_time"`
+	FileName    string `json:"file_name"`
+	ShareStatus int    `json:"share_status"`
+	PV          int64  `json:"pv"`
+	URL         string `json:"url"`
+	Size        int64  `json:"size"`
+	Type        string `json:"type"`
+}
+
+func (a *App) items(in []store.FileItem) []item {
+	out := make([]item, len(in))
+	for i, f := range in {
+		out[i] = item{User: f.User, MD5: f.MD5, CreateTime: f.CreateTime, FileName: f.FileName, ShareStatus: f.ShareStatus,
+			PV: f.PV, URL: a.DownloadURL(f.FileID), Size: f.Size, Type: f.Type}
+	}
+	return out
+}
+
+// DownloadURL is the storage web server's URL for fileID, with the
+// anti-steal token when enabled (fastdfs-protocol.md §10: token = md5 hex
+// of the remote filename without the group + secret + ts).
+func (a *App) DownloadURL(fileID string) string {
+	return a.downloadURLAt(fileID, time.Now())
+}
+
+func (a *App) downloadURLAt(fileID string, now time.Time) string {
+	u := "http://" + a.cfg.StorageWebServer.Addr() + "/" + fileID
+	if !a.cfg.AntiSteal.CheckToken {
+		return u
+	}
+	_, remote, err := fileid.Split(fileID)
+	if err != nil {
+		return u
+	}
+	ts := strconv.FormatInt(now.Unix(), 10)
+	return u + "?token=" + AntiStealToken(remote, a.cfg.AntiSteal.SecretKey, ts) + "&ts=" + ts
+}
+
+// AntiStealToken is lower_hex(md5(remote || secret || ts)).
+func AntiStealToken(remote, secret, ts string) string {
+	h := md5.Sum([]byte(remote + secret + ts))
+	return hex.EncodeToString(h[:])
+}
+
+// handleMD5 is /md5, the instant upload: {user, token, md5, fileName} →
+// 006 linked | 005 already yours | 007 unknown content (do a real upload)
+// | 111.
+func (a *App) handleMD5(w http.ResponseWriter, r *http.Request) {
+	if !a.method(w, r, CodeUploadFail, http.MethodPost) {
+		return
+	}
+	var q req
+	if err := readJSON(w, r, &q, false); err != nil {
+		a.failErr(w, r, err, CodeUploadFail)
+		return
+	}
+	user, err := a.auth(r, q.User, q.Token)
+	if err != nil {
+		a.failErr(w, r, err, CodeUploadFail)
+		return
+	}
+	m, name, err := fileRef(&q)
+	if err != nil {
+		a.failErr(w, r, err, CodeUploadFail)
+		return
+	}
+	err = a.st.LinkExisting(r.Context(), user, m, name)
+	switch {
+	case err == nil:
+		a.ok(w, CodeMD5OK, nil)
+	case errors.Is(err, store.ErrExists):
+		a.ok(w, CodeMD5Exists, map[string]any{"msg": "already in your files"})
+	case errors.Is(err, store.ErrNoContent):
+		a.ok(w, CodeMD5Unknown, map[string]any{"msg": "content unknown: upload it"})
+	default:
+		a.failErr(w, r, err, CodeUploadFail)
+	}
+}
+
+// handleMyFiles is /myfiles?cmd=count|normal|pvasc|pvdesc.
+func (a *App) handleMyFiles(w http.ResponseWriter, r *http.Request) {
+	if !a.method(w, r, CodeListFail, http.MethodPost) {
+		return
+	}
+	cmd := r.URL.Query().Get("cmd")
+	order := store.OrderNormal
+	switch cmd {
+	case "count", "normal":
+	case "pvasc":
+		order = store.OrderPVAsc
+	case "pvdesc":
+		order = store.OrderPVDesc
+	default:
+		a.fail(w, http.StatusBadRequest, CodeListFail, "unknown cmd (want count, normal, pvasc or pvdesc)")
+		return
+	}
+	var q req
+	if err := readJSON(w, r, &q, false); err != nil {
+		a.failErr(w, r, err, CodeListFail)
+		return
+	}
+	user, err := a.auth(r, q.User, q.Token)
+	if err != nil {
+		a.failErr(w, r, err, CodeListFail)
+		return
+	}
+	if cmd == "count" {
+		n, err := a.st.UserFileCount(r.Context(), user)
+		if err != nil {
+			a.failErr(w, r, err, CodeListFail)
+			return
+		}
+		a.ok(w, CodeTokenOK, map[string]any{"num": strconv.FormatInt(n, 10)})
+		return
+	}
+	start, count := q.page()
+	files, err := a.st.ListUserFiles(r.Context(), user, order, start, count)
+	if err != nil {
+		a.failErr(w, r, err, CodeListFail)
+		return
+	}
+	a.listReply(w, a.items(files))
+}
+
+// listReply answers a page; an empty page is code 015 (the course's "end
+// of list") with HTTP 200.
+func (a *App) listReply(w http.ResponseWriter, files any) {
+	empty := false
+	switch f := files.(type) {
+	case []item:
+		empty = len(f) == 0
+	case []rankItem:
+		empty = len(f) == 0
+	}
+	code := CodeListOK
+	if empty {
+		code = CodeListFail
+	}
+	a.ok(w, code, map[string]any{"files": files})
+}
+
+// handleDealFile is /dealfile?cmd=share|del|pv {user, token, md5, filename}.
+func (a *App) handleDealFile(w http.ResponseWriter, r *http.Request) {
+	cmd := r.URL.Query().Get("cmd")
+	okCode, failCode := "", ""
+	switch cmd {
+	case "share":
+		okCode, failCode = CodeShareOK, CodeShareFail
+	case "del":
+		okCode, failCode = CodeDelOK, CodeDelFail
+	case "pv":
+		okCode, failCode = CodePVOK, CodePVFail
+	default:
+		a.fail(w, http.StatusBadRequest, CodeShareFail, "unknown cmd (want share, del or pv)")
+		return
+	}
+	if !a.method(w, r, failCode, http.MethodPost) {
+		return
+	}
+	var q req
+	if err := readJSON(w, r, &q, false); err != nil {
+		a.failErr(w, r, err, failCode)
+		return
+	}
+	user, err := a.auth(r, q.User, q.Token)
+	if err != nil {
+		a.failErr(w, r, err, failCode)
+		return
+	}
+	m, name, err := fileRef(&q)
+	if err != nil {
+		a.failErr(w, r, err, failCode)
+		return
+	}
+	ctx := r.Context()
+	switch cmd {
+	case "share":
+		err = a.st.Share(ctx, user, m, name)
+		if errors.Is(err, store.ErrAlreadyShared) {
+			a.fail(w, http.StatusConflict, CodeShareExists, "already shared (by you or by someone else under this name)")
+			return
+		}
+	case "del":
+		var res store.DeleteResult
+		res, err = a.st.DeleteFile(ctx, user, m, name)
+		if err == nil && res.FileID != "" {
+			// The rows are gone and the file is queued in dfs_gc: delete it
+			// now; a failure is retried by the collector.
+			a.discard(ctx, res.FileID, res.GCID, "delete")
+		}
+	case "pv":
+		err = a.st.AddPV(ctx, user, m, name)
+	}
+	if err != nil {
+		a.failErr(w, r, err, failCode)
+		return
+	}
+	a.ok(w, okCode, nil)
+}
+
+// contentDisposition is an attachment header safe for any file name.
+func contentDisposition(name string) string {
+	ascii := strings.Map(func(r rune) rune {
+		if r < 0x20 || r >= 0x7f || r == '"' || r == '\\' || r == '%' || r == ';' {
+			return '_'
+		}
+		return r
+	}, name)
+	return `attachment; filename="` + ascii + `"; filename*=UTF-8''` + url.PathEscape(name)
+}

@@ -1,0 +1,273 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"yunpan/store"
+)
+
+// The course's codes (clouddisk-reference.md §1.1) and ours (023+).
+const (
+	CodeLoginOK        = "000"
+	CodeLoginFail      = "001"
+	CodeRegOK          = "002"
+	CodeRegExists      = "003"
+	CodeRegFail        = "004"
+	CodeMD5Exists      = "005"
+	CodeMD5OK          = "006"
+	CodeMD5Unknown     = "007"
+	CodeUploadOK       = "008"
+	CodeUploadFail     = "009"
+	CodeShareOK        = "010"
+	CodeShareFail      = "011"
+	CodeShareExists    = "012"
+	CodeDelOK          = "013"
+	CodeDelFail        = "014"
+	CodeListFail       = "015" // also an empty page
+	CodePVOK           = "016"
+	CodePVFail         = "017"
+	CodeCancelOK       = "018"
+	CodeCancelFail     = "019"
+	CodeSaveOK         = "020"
+	CodeSaveExists     = "021"
+	CodeSaveFail       = "022"
+	CodeLogoutOK       = "023"
+	CodeLogoutFail     = "024"
+	CodeDownloadOK     = "025"
+	CodeDownloadFail   = "026"
+	CodeTokenOK        = "110"
+	CodeTokenBad       = "111"
+	CodeListOK         = "000" // a list page (the course sent no code)
+	maxJSONBody        = 64 << 10
+	defaultPage        = 10
+	statusClientClosed = 499
+)
+
+// reply writes a JSON body with status.
+func (a *App) reply(w http.ResponseWriter, status int, body any) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		a.log.Error().Err(err).Msg("encode reply")
+		status, b = http.StatusInternalServerError, []byte(`{"code":"500","msg":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func (a *App) ok(w http.ResponseWriter, code string, extra map[string]any) {
+	body := map[string]any{"code": code}
+	for k, v := range extra {
+		body[k] = v
+	}
+	a.reply(w, http.StatusOK, body)
+}
+
+func (a *App) fail(w http.ResponseWriter, status int, code, msg string) {
+	a.reply(w, status, map[string]any{"code": code, "msg": msg})
+}
+
+// failErr maps a store/DFS error to a status: the codes carried in the
+// JSON stay the endpoint's failure code unless the error says otherwise.
+func (a *App) failErr(w http.ResponseWriter, r *http.Request, err error, code string) {
+	status := http.StatusInternalServerError
+	msg := "internal error"
+	switch {
+	case errors.Is(err, store.ErrBadToken):
+		status, code, msg = http.StatusUnauthorized, CodeTokenBad, "invalid or missing token; log in again"
+	case errors.Is(err, store.ErrBadCredentials):
+		status, msg = http.StatusUnauthorized, err.Error()
+	case errors.Is(err, store.ErrInvalid):
+		status, msg = http.StatusBadRequest, err.Error()
+	case errors.Is(err, store.ErrForbidden):
+		status, msg = http.StatusForbidden, "the file belongs to another user"
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoContent):
+		status, msg = http.StatusNotFound, "no such file"
+	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrAlreadyShared):
+		status, msg = http.StatusConflict, "already exists"
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, errDFS):
+		status, msg = http.StatusServiceUnavailable, "a storage service is unavailable, try again later"
+	case errors.Is(err, errTooLarge):
+		status, msg = http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, errBadRequest):
+		status, msg = http.StatusBadRequest, err.Error()
+	case r.Context().Err() != nil:
+		status, msg = statusClientClosed, "request cancelled"
+	}
+	if status >= 500 {
+		a.log.Error().Err(err).Str("uri", r.RequestURI).Msg("request failed")
+	} else {
+		a.log.Debug().Err(err).Str("uri", r.RequestURI).Msg("request refused")
+	}
+	a.fail(w, status, code, msg)
+}
+
+var (
+	errBadRequest = errors.New("bad request")
+	errTooLarge   = errors.New("request body too large")
+	errDFS        = errors.New("dfs unavailable")
+)
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+}
+
+// flexInt accepts 10 or "10".
+type flexInt struct {
+	set bool
+	n   int
+}
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(bytes.TrimSpace(b)), `"`)
+	if s == "null" || s == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("not an integer: %s", b)
+	}
+	f.set, f.n = true, n
+	return nil
+}
+
+// req is the union of the JSON bodies the course sends. Both spellings of
+// the file name are accepted ("filename", "fileName", and [D]'s
+// "file_name").
+type req struct {
+	User      string  `json:"user"`
+	Token     string  `json:"token"`
+	MD5       string  `json:"md5"`
+	Filename  string  `json:"filename"`
+	FileNameC string  `json:"fileName"`
+	FileNameD string  `json:"file_name"`
+	Start     flexInt `json:"start"`
+	Count     flexInt `json:"count"`
+
+	// /reg
+	UserName string `json:"userName"`
+	NickName string `json:"nickName"`
+	FirstPwd string `json:"firstPwd"`
+	Phone    string `json:"phone"`
+	Email    string `json:"email"`
+	// /login
+	Pwd string `json:"pwd"`
+}
+
+func (q *req) name() string {
+	for _, s := range []string{q.Filename, q.FileNameC, q.FileNameD} {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// page returns start and count with the course's defaults.
+func (q *req) page() (int, int) {
+	c := defaultPage
+	if q.Count.set {
+		c = q.Count.n
+	}
+	return q.Start.n, c
+}
+
+// readJSON decodes a bounded JSON object body. An empty body is allowed
+// only when optional.
+func readJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
+	if r.ContentLength > maxJSONBody {
+		return fmt.Errorf("%w: JSON bodies are limited to %d bytes", errTooLarge, maxJSONBody)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("%w: JSON bodies are limited to %d bytes", errTooLarge, maxJSONBody)
+		}
+		return badRequest("read body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if optional {
+			return nil
+		}
+		return badRequest("no data")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return badRequest("bad JSON: %v", err)
+	}
+	if dec.More() {
+		return badRequest("bad JSON: trailing data")
+	}
+	return nil
+}
+
+// tokenFrom picks the token: the JSON body, else "Authorization: Bearer",
+// else the "token" cookie.
+func tokenFrom(r *http.Request, body string) string {
+	if body != "" {
+		return body
+	}
+	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	if c, err := r.Cookie("token"); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// userFrom picks the user name: the body, else the "user" cookie (the
+// token decides in the end: it must belong to that user).
+func userFrom(r *http.Request, body string) string {
+	if body != "" {
+		return body
+	}
+	if c, err := r.Cookie("user"); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// auth checks the request's token and returns the user it belongs to.
+func (a *App) auth(r *http.Request, user, token string) (string, error) {
+	tok := tokenFrom(r, token)
+	if tok == "" {
+		return "", fmt.Errorf("no token: %w", store.ErrBadToken)
+	}
+	return a.st.CheckToken(r.Context(), userFrom(r, user), tok)
+}
+
+// method refuses methods other than the allowed ones (405).
+func (a *App) method(w http.ResponseWriter, r *http.Request, code string, allowed ...string) bool {
+	for _, m := range allowed {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	a.fail(w, http.StatusMethodNotAllowed, code, "method not allowed")
+	return false
+}
+
+// fileRef validates and normalises (md5, name) from a request.
+func fileRef(q *req) (string, string, error) {
+	m := strings.ToLower(strings.TrimSpace(q.MD5))
+	name := q.name()
+	if !store.ValidMD5(m) {
+		return "", "", badRequest("md5 must be 32 hex digits")
+	}
+	if !store.ValidFileName(name) {
+		return "", "", badRequest("invalid file name")
+	}
+	return m, name, nil
+}

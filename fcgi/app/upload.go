@@ -1,0 +1,610 @@
+package app
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"yunpan/conf"
+	"yunpan/dfs/fileid"
+	"yunpan/dfs/proto"
+	"yunpan/store"
+)
+
+// uploadOverhead is what a body may carry beyond the file itself
+// (boundaries, part headers, form fields).
+const uploadOverhead = 64 << 10
+
+// upload is one /upload request as parsed.
+type upload struct {
+	user, token string
+	name        string // the user-visible file name
+	claimedMD5  string // md5 the client sent, if any (checked, never trusted)
+	claimedSize int64  // -1 when not sent
+	path        string // spooled temp file, "" when streamed
+	size        int64
+	md5         string // computed here
+	fileID      string // set when streamed straight to the DFS
+}
+
+func (u *upload) cleanup() {
+	if u != nil && u.path != "" {
+		os.Remove(u.path)
+	}
+}
+
+// dfsErr classifies a DFS error: a missing file is ErrNotFound, anything
+// else means the DFS cannot serve us right now.
+func dfsErr(err error) error {
+	if proto.StatusOf(err) == proto.StatusENOENT || errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("%w: %w", store.ErrNotFound, err)
+	}
+	return fmt.Errorf("%w: %w", errDFS, err)
+}
+
+// handleUpload is /upload. It accepts standard multipart/form-data (fields
+// user, token, md5, filename, size and one file part, in any order) and
+// the course's one-part layout (clouddisk-reference.md §1.5; attributes
+// user, filename, md5, size and token in the Content-Disposition line).
+// The body is hashed here while it is spooled to a private temp file (or,
+// in inprocess mode with a known size, streamed straight to the storage).
+// 008 | 009 | 111.
+func (a *App) handleUpload(w http.ResponseWriter, r *http.Request) {
+	if !a.method(w, r, CodeUploadFail, http.MethodPost) {
+		return
+	}
+	max := a.cfg.MaxUploadBytes
+	if r.ContentLength > max+uploadOverhead {
+		a.failErr(w, r, fmt.Errorf("%w: files are limited to %d bytes", errTooLarge, max), CodeUploadFail)
+		return
+	}
+	// With a token in a header or cookie, refuse strangers before reading.
+	if tokenFrom(r, "") != "" {
+		if _, err := a.auth(r, "", ""); err != nil {
+			a.failErr(w, r, err, CodeUploadFail)
+			return
+		}
+	}
+	body := http.MaxBytesReader(w, r.Body, max+uploadOverhead)
+	var up *upload
+	var err error
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == "multipart/form-data" && params["boundary"] != "" {
+		up, err = a.readMultipart(r, body, params["boundary"])
+	} else {
+		up, err = a.readOnePart(r, body)
+	}
+	defer up.cleanup()
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			err = fmt.Errorf("%w: files are limited to %d bytes", errTooLarge, max)
+		}
+		a.failErr(w, r, err, CodeUploadFail)
+		return
+	}
+	res, err := a.finishUpload(r.Context(), up)
+	if err != nil {
+		a.failErr(w, r, err, CodeUploadFail)
+		return
+	}
+	a.ok(w, CodeUploadOK, res)
+}
+
+// checkFile validates the parsed request before any byte is stored.
+func (a *App) checkFile(r *http.Request, up *upload) error {
+	user, err := a.auth(r, up.user, up.token)
+	if err != nil {
+		return err
+	}
+	up.user = user
+	if !store.ValidFileName(up.name) {
+		return badRequest("invalid file name")
+	}
+	if up.claimedMD5 != "" {
+		up.claimedMD5 = strings.ToLower(up.claimedMD5)
+		if !store.ValidMD5(up.claimedMD5) {
+			return badRequest("md5 must be 32 hex digits")
+		}
+	}
+	if up.claimedSize > a.cfg.MaxUploadBytes {
+		return fmt.Errorf("%w: files are limited to %d bytes", errTooLarge, a.cfg.MaxUploadBytes)
+	}
+	return nil
+}
+
+// fileExt is the DFS extension for a user's file name ("" if none fits).
+func fileExt(name string) string {
+	ext := strings.TrimLeft(fileid.ExtFromFilename(name), ".")
+	if ext == "" || !fileid.ValidExt(ext) {
+		return ""
+	}
+	return ext
+}
+
+// finishUpload checks the content against the claims, stores it in the
+// DFS unless the same bytes are already there, and records it.
+func (a *App) finishUpload(ctx context.Context, up *upload) (map[string]any, error) {
+	out := map[string]any{"md5": up.md5, "file_name": up.name, "size": up.size}
+	bad := func(err error) (map[string]any, error) {
+		if up.fileID != "" {
+			a.discard(ctx, up.fileID, 0, "upload-refused")
+		}
+		return nil, err
+	}
+	if up.claimedMD5 != "" && up.claimedMD5 != up.md5 {
+		return bad(badRequest("md5 mismatch: the body hashes to %s", up.md5))
+	}
+	if up.claimedSize >= 0 && up.claimedSize != up.size {
+		return bad(badRequest("size mismatch: the body has %d bytes", up.size))
+	}
+	ext := fileExt(up.name)
+	typ := ext
+	if typ == "" {
+		typ = "null" // as the course records it
+	}
+	if up.fileID == "" {
+		// Known content needs no second copy: link to it (an instant
+		// upload, but with the bytes proven).
+		if _, known, err := a.st.FileByMD5(ctx, up.md5); err != nil {
+			return nil, err
+		} else if known {
+			err := a.st.LinkExisting(ctx, up.user, up.md5, up.name)
+			switch {
+			case err == nil:
+				return out, nil
+			case errors.Is(err, store.ErrExists):
+				out["msg"] = "already in your files"
+				return out, nil
+			case !errors.Is(err, store.ErrNoContent): // deleted meanwhile: store it
+				return nil, err
+			}
+		}
+		id, err := a.storeFile(ctx, up.path, ext)
+		if err != nil {
+			return nil, err
+		}
+		up.fileID = id
+	}
+	res, err := a.st.AddUploaded(ctx, store.NewFile{User: up.user, MD5: up.md5, FileName: up.name, FileID: up.fileID,
+		URL: a.DownloadURL(up.fileID), Size: up.size, Type: typ})
+	if err != nil {
+		// Nothing references the new DFS file: it must not stay behind.
+		a.discard(ctx, up.fileID, 0, "upload-rollback")
+		if errors.Is(err, store.ErrExists) {
+			out["msg"] = "already in your files"
+			return out, nil
+		}
+		return nil, err
+	}
+	if res.Dup {
+		a.discard(ctx, up.fileID, res.GCID, "duplicate")
+	}
+	return out, nil
+}
+
+// storeFile uploads a spooled file with the configured mode.
+func (a *App) storeFile(ctx context.Context, path, ext string) (string, error) {
+	if a.cfg.UploadMode == conf.UploadInProcess {
+		id, err := a.dfs.UploadFile(ctx, path, ext)
+		if err != nil {
+			return "", dfsErr(err)
+		}
+		return id, nil
+	}
+	return a.execUpload(ctx, path, ext)
+}
+
+// execUpload runs fdfs_upload_file <client.conf> <file> like the course,
+// reading the file ID from its stdout through a pipe, with a timeout. The
+// temp file gets the extension, since the tool takes it from the name.
+func (a *App) execUpload(ctx context.Context, path, ext string) (string, error) {
+	if ext != "" {
+		np := path + "." + ext
+		if err := os.Rename(path, np); err != nil {
+			return "", fmt.Errorf("upload: %w", err)
+		}
+		defer os.Rename(np, path) // keep cleanup() pointing at it
+		path = np
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.ExecTimeout)
+	defer cancel()
+	// Bound the children running at once (each is a process and a DFS
+	// connection); the others wait, within their timeout.
+	select {
+	case a.execSlots <- struct{}{}:
+		defer func() { <-a.execSlots }()
+	case <-ctx.Done():
+		return "", fmt.Errorf("%w: waiting for an upload slot: %w", errDFS, ctx.Err())
+	}
+	cmd := exec.CommandContext(ctx, a.uploadBin, a.cfg.DFSClient, path)
+	// Its own process group, killed whole on timeout (a wrapper script's
+	// children too).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	var stderr capBuffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", fmt.Errorf("upload: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("%w: start %s: %w", errDFS, a.uploadBin, err)
+	}
+	out, _ := io.ReadAll(io.LimitReader(stdout, 1024))
+	io.Copy(io.Discard, stdout)
+	err = cmd.Wait()
+	id := strings.TrimSpace(string(out))
+	_, _, idErr := fileid.Split(id)
+	if err != nil {
+		if idErr == nil { // it stored the file and then failed: drop it
+			a.discard(ctx, id, 0, "upload-exec-failed")
+		}
+		return "", fmt.Errorf("%w: fdfs_upload_file: %v: %s", errDFS, err, strings.TrimSpace(stderr.String()))
+	}
+	if idErr != nil || strings.ContainsAny(id, " \n") {
+		return "", fmt.Errorf("%w: fdfs_upload_file printed %q", errDFS, id)
+	}
+	return id, nil
+}
+
+// capBuffer keeps the first 4 KiB written to it.
+type capBuffer struct{ bytes.Buffer }
+
+func (c *capBuffer) Write(p []byte) (int, error) {
+	if room := 4096 - c.Len(); room > 0 {
+		c.Buffer.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+
+// spooler writes a body part to a private temp file (never named after
+// the client's file name) while hashing it.
+type spooler struct {
+	f   *os.File
+	h   hash.Hash
+	n   int64
+	max int64
+}
+
+func (a *App) newSpool() (*spooler, error) {
+	f, err := os.CreateTemp(a.tmpDir, "up-*")
+	if err != nil {
+		return nil, fmt.Errorf("upload spool: %w", err)
+	}
+	return &spooler{f: f, h: md5.New(), max: a.cfg.MaxUploadBytes}, nil
+}
+
+func (s *spooler) Write(p []byte) (int, error) {
+	if s.n+int64(len(p)) > s.max {
+		return 0, fmt.Errorf("%w: files are limited to %d bytes", errTooLarge, s.max)
+	}
+	n, err := s.f.Write(p)
+	s.h.Write(p[:n])
+	s.n += int64(n)
+	return n, err
+}
+
+// done closes the file and fills up.
+func (s *spooler) done(up *upload) error {
+	up.path = s.f.Name()
+	up.size = s.n
+	up.md5 = hex.EncodeToString(s.h.Sum(nil))
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("upload spool: %w", err)
+	}
+	return nil
+}
+
+// readMultipart parses a standard multipart body, spooling the file part.
+func (a *App) readMultipart(r *http.Request, body io.Reader, boundary string) (*upload, error) {
+	up := &upload{claimedSize: -1}
+	mr := multipart.NewReader(body, boundary)
+	partName := ""
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return up, wrapBody(err, "multipart")
+		}
+		if p.FileName() != "" || p.FormName() == "file" {
+			if up.md5 != "" {
+				return up, badRequest("one file per upload")
+			}
+			partName = p.FileName()
+			sp, err := a.newSpool()
+			if err != nil {
+				return up, err
+			}
+			_, err = io.Copy(sp, p)
+			if derr := sp.done(up); err == nil {
+				err = derr
+			}
+			if err != nil {
+				return up, wrapBody(err, "file part")
+			}
+			continue
+		}
+		v, err := io.ReadAll(io.LimitReader(p, 4097))
+		if err != nil {
+			return up, wrapBody(err, "form field")
+		}
+		if len(v) > 4096 {
+			return up, badRequest("form field %q too long", p.FormName())
+		}
+		val := string(v)
+		switch p.FormName() {
+		case "user":
+			up.user = val
+		case "token":
+			up.token = val
+		case "md5":
+			up.claimedMD5 = val
+		case "filename", "fileName", "file_name":
+			up.name = val
+		case "size":
+			n, err := strconv.ParseInt(strings.TrimSpace(val), 10, 64)
+			if err != nil || n < 0 {
+				return up, badRequest("size must be a byte count")
+			}
+			up.claimedSize = n
+		}
+	}
+	if up.md5 == "" {
+		return up, badRequest("no file part")
+	}
+	if up.name == "" {
+		up.name = partName
+	}
+	return up, a.checkFile(r, up)
+}
+
+// wrapBody maps body read errors: too large stays too large, the rest is
+// a bad request.
+func wrapBody(err error, what string) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) || errors.Is(err, errTooLarge) || errors.Is(err, errBadRequest) {
+		return err
+	}
+	return badRequest("%s: %v", what, err)
+}
+
+// maxHeaderLine bounds a line of the one-part layout's head.
+const maxHeaderLine = 16 << 10
+
+// readLine reads one line of at most max bytes, without its CR LF.
+func readLine(br *bufio.Reader, max int) (string, error) {
+	var b []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		b = append(b, chunk...)
+		if len(b) > max {
+			return "", badRequest("header line too long")
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return "", wrapBody(err, "head")
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+}
+
+// OnePartHead is the head of the course's one-part upload body.
+type OnePartHead struct {
+	Boundary string
+	Attrs    map[string]string // from the Content-Disposition line, keys lower-case
+}
+
+// ReadOnePartHead reads the boundary line and the part headers up to the
+// blank line.
+func ReadOnePartHead(br *bufio.Reader) (OnePartHead, error) {
+	var h OnePartHead
+	line, err := readLine(br, 1024)
+	if err != nil {
+		return h, err
+	}
+	h.Boundary = strings.TrimSpace(line)
+	if h.Boundary == "" {
+		return h, badRequest("no boundary on the first line")
+	}
+	for i := 0; ; i++ {
+		if i > 16 {
+			return h, badRequest("too many part headers")
+		}
+		line, err := readLine(br, maxHeaderLine)
+		if err != nil {
+			return h, err
+		}
+		if line == "" {
+			break
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "Content-Disposition") {
+			h.Attrs = ParseAttrs(v)
+		}
+	}
+	if h.Attrs == nil {
+		return h, badRequest("no Content-Disposition line")
+	}
+	return h, nil
+}
+
+// ParseAttrs reads key="value" and key=value pairs separated by spaces or
+// ';' (the Qt client uses spaces, browsers ';'). Bare words are skipped.
+func ParseAttrs(s string) map[string]string {
+	out := map[string]string{}
+	i := 0
+	for i < len(s) {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == ';') {
+			i++
+		}
+		k := i
+		for i < len(s) && s[i] != '=' && s[i] != ' ' && s[i] != '\t' && s[i] != ';' {
+			i++
+		}
+		key := strings.ToLower(s[k:i])
+		if i >= len(s) || s[i] != '=' {
+			continue
+		}
+		i++
+		var val string
+		if i < len(s) && s[i] == '"' {
+			e := strings.IndexByte(s[i+1:], '"')
+			if e < 0 {
+				val, i = s[i+1:], len(s)
+			} else {
+				val, i = s[i+1:i+1+e], i+2+e
+			}
+		} else {
+			v := i
+			for i < len(s) && s[i] != ' ' && s[i] != '\t' && s[i] != ';' {
+				i++
+			}
+			val = s[v:i]
+		}
+		if key != "" {
+			if _, dup := out[key]; !dup {
+				out[key] = val
+			}
+		}
+	}
+	return out
+}
+
+// readOnePart parses the course's layout: boundary line, headers, blank
+// line, the bytes, CR LF, the boundary again.
+func (a *App) readOnePart(r *http.Request, body io.Reader) (*upload, error) {
+	up := &upload{claimedSize: -1}
+	br := bufio.NewReaderSize(body, 64<<10)
+	h, err := ReadOnePartHead(br)
+	if err != nil {
+		return up, err
+	}
+	up.user, up.token, up.name, up.claimedMD5 = h.Attrs["user"], h.Attrs["token"], h.Attrs["filename"], h.Attrs["md5"]
+	if up.name == "" {
+		up.name = h.Attrs["file_name"]
+	}
+	if v, ok := h.Attrs["size"]; ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return up, badRequest("size must be a byte count")
+		}
+		up.claimedSize = n
+	}
+	if err := a.checkFile(r, up); err != nil {
+		return up, err
+	}
+	delim := []byte("\r\n" + h.Boundary)
+	if up.claimedSize >= 0 && a.cfg.UploadMode == conf.UploadInProcess {
+		// Size known: stream straight to the storage, hashing on the way.
+		hs := md5.New()
+		id, err := a.dfs.Upload(r.Context(), io.TeeReader(io.LimitReader(br, up.claimedSize), hs), up.claimedSize, fileExt(up.name))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) || errors.Is(err, io.ErrUnexpectedEOF) || r.Context().Err() != nil {
+				return up, wrapBody(err, "body")
+			}
+			return up, dfsErr(err)
+		}
+		up.fileID, up.size, up.md5 = id, up.claimedSize, hex.EncodeToString(hs.Sum(nil))
+		if err := checkTrailer(br, delim); err != nil {
+			a.discard(r.Context(), id, 0, "upload-bad-trailer")
+			up.fileID = ""
+			return up, err
+		}
+		return up, nil
+	}
+	sp, err := a.newSpool()
+	if err != nil {
+		return up, err
+	}
+	if up.claimedSize >= 0 {
+		var n int64
+		n, err = io.CopyN(sp, br, up.claimedSize)
+		if err == io.EOF {
+			err = badRequest("body ends after %d of %d bytes", n, up.claimedSize)
+		}
+		if err == nil {
+			err = checkTrailer(br, delim)
+		}
+	} else {
+		err = CopyUntil(sp, br, delim)
+	}
+	if derr := sp.done(up); err == nil {
+		err = derr
+	}
+	if err != nil {
+		return up, wrapBody(err, "body")
+	}
+	return up, nil
+}
+
+// checkTrailer requires the closing CR LF + boundary right after the data
+// (followed by at most "--" and a line end).
+func checkTrailer(br *bufio.Reader, delim []byte) error {
+	rest, err := io.ReadAll(io.LimitReader(br, int64(len(delim))+8))
+	if err != nil {
+		return wrapBody(err, "trailer")
+	}
+	if !bytes.HasPrefix(rest, delim) {
+		return badRequest("the data is not followed by the boundary (wrong size?)")
+	}
+	tail := strings.TrimRight(string(rest[len(delim):]), "\r\n")
+	if tail != "" && tail != "--" {
+		return badRequest("unexpected bytes after the closing boundary")
+	}
+	return nil
+}
+
+// CopyUntil copies from br to w up to (not including) delim, which must
+// occur; what follows it is left unread.
+func CopyUntil(w io.Writer, br *bufio.Reader, delim []byte) error {
+	if len(delim) == 0 {
+		return badRequest("empty boundary")
+	}
+	buf := make([]byte, 0, 32<<10+len(delim))
+	for {
+		// Fill: keep any partial delimiter match from the last round.
+		chunk := buf[len(buf):cap(buf)]
+		n, rerr := br.Read(chunk)
+		buf = buf[:len(buf)+n]
+		if i := bytes.Index(buf, delim); i >= 0 {
+			_, err := w.Write(buf[:i])
+			return err
+		}
+		if rerr == io.EOF {
+			return badRequest("the closing boundary is missing")
+		}
+		if rerr != nil {
+			return rerr
+		}
+		// Everything but a possible delimiter prefix at the end is data.
+		safe := len(buf) - (len(delim) - 1)
+		if safe > 0 {
+			if _, err := w.Write(buf[:safe]); err != nil {
+				return err
+			}
+			buf = buf[:copy(buf, buf[safe:])]
+		}
+	}
+}

@@ -1,0 +1,237 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"yunpan/conf"
+)
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// listNames returns user's file names via /myfiles?cmd=normal.
+func (e *env) listNames(user, token string) map[string]map[string]any {
+	e.t.Helper()
+	r := e.post("/myfiles?cmd=normal", map[string]any{"user": user, "token": token, "start": 0, "count": 100})
+	require.Equal(e.t, http.StatusOK, r.status, "%s", r)
+	out := map[string]map[string]any{}
+	files, _ := r.json["files"].([]any)
+	for _, f := range files {
+		m := f.(map[string]any)
+		out[m["file_name"].(string)] = m
+	}
+	return out
+}
+
+// download fetches a file's bytes through GET /download.
+func (e *env) download(user, token, md5hex, name string) resp {
+	e.t.Helper()
+	q := "/download?md5=" + md5hex + "&filename=" + urlQuery(name) + "&user=" + urlQuery(user)
+	return e.do(http.MethodGet, q, nil, map[string]string{"Authorization": "Bearer " + token})
+}
+
+func TestUploadModes(t *testing.T) {
+	for _, mode := range []string{conf.UploadExec, conf.UploadInProcess} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t, testConfig(t, mode))
+			tok := e.user("up_" + mode)
+			u := "up_" + mode
+			before := dfsFileCount(t)
+
+			// Fields before the file (curl -F user=… -F token=… -F file=@x).
+			c1 := randBytes(3000)
+			r := e.uploadMP(u, tok, "a.txt", c1)
+			expect(t, r, http.StatusOK, CodeUploadOK)
+			require.Equal(t, sum(c1), r.json["md5"])
+
+			// Fields after the file, name from a field, with md5 and size claims.
+			c2 := randBytes(70000)
+			ct, body := multipartBody(t, map[string]string{"user": u, "token": tok, "md5": strings.ToUpper(sum(c2)),
+				"filename": "b; '\"--.bin", "size": "70000"}, "ignored.dat", c2, true)
+			expect(t, e.do(http.MethodPost, "/upload", body, map[string]string{"Content-Type": ct}), http.StatusOK, CodeUploadOK)
+
+			// The course's one-part layout, with and without size.
+			c3 := randBytes(100000)
+			// The Qt client claims application/json for this body.
+			hdr := map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + tok}
+			expect(t, e.do(http.MethodPost, "/upload", onePartBody(u, "", "c.png", sum(c3), len(c3), c3), hdr), http.StatusOK, CodeUploadOK)
+			c4 := append(randBytes(5000), []byte("\r\n------WebKitFormBoun")...) // a near-boundary inside the data
+			expect(t, e.do(http.MethodPost, "/upload", onePartBody(u, tok, "d", sum(c4), -1, c4), nil), http.StatusOK, CodeUploadOK)
+			c5 := []byte{}
+			expect(t, e.do(http.MethodPost, "/upload", onePartBody(u, tok, "empty.txt", sum(c5), 0, c5), nil), http.StatusOK, CodeUploadOK)
+			require.Equal(t, before+5, dfsFileCount(t))
+
+			files := e.listNames(u, tok)
+			require.Len(t, files, 5)
+			for name, c := range map[string][]byte{"a.txt": c1, "b; '\"--.bin": c2, "c.png": c3, "d": c4, "empty.txt": c5} {
+				f := files[name]
+				require.NotNil(t, f, name)
+				require.Equal(t, sum(c), f["md5"])
+				require.EqualValues(t, len(c), f["size"])
+				require.Contains(t, f["url"], "http://127.0.0.1:8888/group1/M00/")
+				d := e.download(u, tok, sum(c), name)
+				require.Equal(t, http.StatusOK, d.status, "%s", d)
+				require.True(t, bytes.Equal(c, d.body), name)
+			}
+			require.Equal(t, "png", files["c.png"]["type"])
+			require.Equal(t, "null", files["d"]["type"])
+
+			// Same bytes again under another name: no second DFS file.
+			expect(t, e.uploadMP(u, tok, "a-copy.txt", c1), http.StatusOK, CodeUploadOK)
+			// And the same name again: nothing changes.
+			expect(t, e.uploadMP(u, tok, "a.txt", c1), http.StatusOK, CodeUploadOK)
+			require.Equal(t, before+5, dfsFileCount(t))
+			require.Len(t, e.listNames(u, tok), 6)
+
+			// Refusals: no token, wrong token, another user's token.
+			r = e.uploadMP(u, "", "x.txt", c1)
+			expect(t, r, http.StatusUnauthorized, CodeTokenBad)
+			r = e.uploadMP(u, strings.Repeat("0", 32), "x.txt", c1)
+			expect(t, r, http.StatusUnauthorized, CodeTokenBad)
+			other := e.user("other_" + mode)
+			r = e.uploadMP(u, other, "x.txt", c1)
+			expect(t, r, http.StatusUnauthorized, CodeTokenBad)
+			r = e.do(http.MethodPost, "/upload", onePartBody(u, "", "x.txt", sum(c1), len(c1), c1), nil) // the course sends no token
+			expect(t, r, http.StatusUnauthorized, CodeTokenBad)
+			r = e.do(http.MethodPost, "/upload", onePartBody(u, tok, "x.txt", sum(c1), len(c1), c1),
+				map[string]string{"Authorization": "Bearer nope"}) // a bad header token is refused before the body
+			expect(t, r, http.StatusUnauthorized, CodeTokenBad)
+
+			// Content that does not match the claims, or a cut body.
+			c6 := randBytes(4000)
+			r = e.do(http.MethodPost, "/upload", onePartBody(u, tok, "m.txt", sum(c1), len(c6), c6), nil)
+			expect(t, r, http.StatusBadRequest, CodeUploadFail)
+			require.Contains(t, r.json["msg"], "md5 mismatch")
+			r = e.do(http.MethodPost, "/upload", onePartBody(u, tok, "m.txt", sum(c6), len(c6)+10, c6), nil)
+			expect(t, r, http.StatusBadRequest, CodeUploadFail)
+			r = e.do(http.MethodPost, "/upload", onePartBody(u, tok, "m.txt", sum(c6), len(c6)-10, c6), nil)
+			expect(t, r, http.StatusBadRequest, CodeUploadFail)
+			cut := onePartBody(u, tok, "m.txt", sum(c6), -1, c6)
+			r = e.do(http.MethodPost, "/upload", cut[:len(cut)-20], nil)
+			expect(t, r, http.StatusBadRequest, CodeUploadFail)
+			r = e.do(http.MethodPost, "/upload", "garbage with no structure", nil)
+			expect(t, r, http.StatusBadRequest, CodeUploadFail)
+			r = e.do(http.MethodPost, "/upload", "", nil)
+			expect(t, r, http.StatusBadRequest, CodeUploadFail)
+			ct, body = multipartBody(t, map[string]string{"user": u, "token": tok}, "", nil, false)
+			r = e.do(http.MethodPost, "/upload", bytes.Replace(body, []byte(`name="file"; filename=""`), []byte(`name="other"`), 1), map[string]string{"Content-Type": ct})
+			expect(t, r, http.StatusBadRequest, CodeUploadFail)
+
+			// Names: "../" and friends are refused, SQL-looking ones are data.
+			for _, bad := range []string{"../etc/passwd", "..", "a/b.txt", "x\x01y"} {
+				ct, body := multipartBody(t, map[string]string{"user": u, "token": tok, "filename": bad}, "f.txt", c6, false)
+				r = e.do(http.MethodPost, "/upload", body, map[string]string{"Content-Type": ct})
+				expect(t, r, http.StatusBadRequest, CodeUploadFail)
+				r = e.do(http.MethodPost, "/upload", onePartBody(u, tok, bad, sum(c6), len(c6), c6), nil)
+				expect(t, r, http.StatusBadRequest, CodeUploadFail)
+			}
+			// A path in the part's own filename is reduced to its base.
+			expect(t, e.uploadMP(u, tok, "../../escape.txt", c6), http.StatusOK, CodeUploadOK)
+			require.Contains(t, e.listNames(u, tok), "escape.txt")
+
+			// Too large: announced, or discovered while reading (chunked).
+			big := randBytes(testMax + 1)
+			r = e.uploadMP(u, tok, "big.bin", big)
+			expect(t, r, http.StatusRequestEntityTooLarge, CodeUploadFail)
+			ct, body = multipartBody(t, map[string]string{"user": u, "token": tok}, "big.bin", big, false)
+			r = e.do(http.MethodPost, "/upload", io.MultiReader(bytes.NewReader(body)), map[string]string{"Content-Type": ct})
+			expect(t, r, http.StatusRequestEntityTooLarge, CodeUploadFail)
+			r = e.do(http.MethodPost, "/upload", io.MultiReader(bytes.NewReader(onePartBody(u, tok, "big.bin", "", len(big), big))), nil)
+			expect(t, r, http.StatusRequestEntityTooLarge, CodeUploadFail)
+			r = e.do(http.MethodPost, "/upload", io.MultiReader(bytes.NewReader(onePartBody(u, tok, "big.bin", "", -1, big))), nil)
+			expect(t, r, http.StatusRequestEntityTooLarge, CodeUploadFail)
+			r = e.do(http.MethodGet, "/upload", nil, nil)
+			expect(t, r, http.StatusMethodNotAllowed, CodeUploadFail)
+
+			require.Equal(t, before+6, dfsFileCount(t), "refused uploads left DFS files")
+			spoolEmpty(t, e)
+			var gc int
+			require.NoError(t, e.a.st.DB().QueryRow("SELECT COUNT(*) FROM dfs_gc").Scan(&gc))
+			require.Zero(t, gc)
+		})
+	}
+}
+
+func TestUploadExecFailures(t *testing.T) {
+	cfg := testConfig(t, conf.UploadExec)
+	dir := t.TempDir()
+	cfg.FdfsBinDir = dir
+	cfg.ExecTimeout = 500 * time.Millisecond
+	e := newEnv(t, cfg)
+	tok := e.user("execfail")
+	c := randBytes(1000)
+
+	// No tool: 503, nothing recorded, no temp file left.
+	r := e.uploadMP("execfail", tok, "a.txt", c)
+	expect(t, r, http.StatusServiceUnavailable, CodeUploadFail)
+
+	// A tool that prints garbage, one that fails, one that hangs.
+	for _, script := range []string{"echo not-a-file-id", "echo boom >&2; exit 3", "sleep 30"} {
+		writeScript(t, dir+"/fdfs_upload_file", script)
+		start := time.Now()
+		r = e.uploadMP("execfail", tok, "a.txt", c)
+		expect(t, r, http.StatusServiceUnavailable, CodeUploadFail)
+		require.Less(t, time.Since(start), 1500*time.Millisecond)
+	}
+	require.Empty(t, e.listNames("execfail", tok))
+	spoolEmpty(t, e)
+}
+
+// TestUploadDBFailure: when the database refuses the rows after the DFS
+// stored the file, the DFS file is deleted again.
+func TestUploadDBFailure(t *testing.T) {
+	for _, mode := range []string{conf.UploadExec, conf.UploadInProcess} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t, testConfig(t, mode))
+			tok := e.user("dbfail")
+			before := dfsFileCount(t)
+			db := e.a.st.DB()
+			_, err := db.Exec("RENAME TABLE user_file_count TO ufc_away")
+			require.NoError(t, err)
+			c := randBytes(2000)
+			r := e.uploadMP("dbfail", tok, "a.txt", c)
+			expect(t, r, http.StatusInternalServerError, CodeUploadFail)
+			r = e.do(http.MethodPost, "/upload", onePartBody("dbfail", tok, "b.txt", sum(c), len(c), c), nil)
+			expect(t, r, http.StatusInternalServerError, CodeUploadFail)
+			_, err = db.Exec("RENAME TABLE ufc_away TO user_file_count")
+			require.NoError(t, err)
+			require.Equal(t, before, dfsFileCount(t), "orphan DFS file after a DB failure")
+			var n int
+			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM file_info").Scan(&n))
+			require.Zero(t, n)
+			require.Empty(t, e.listNames("dbfail", tok))
+			// And it works again.
+			expect(t, e.uploadMP("dbfail", tok, "a.txt", c), http.StatusOK, CodeUploadOK)
+			require.Equal(t, before+1, dfsFileCount(t))
+		})
+	}
+}
+
+func TestCopyUntil(t *testing.T) {
+	delim := []byte("\r\n--xyz")
+	for _, tc := range []struct{ in, want string }{
+		{"abc\r\n--xyz--", "abc"},
+		{"\r\n--xyz", ""},
+		{"a\r\n--xy\r\n--xyzrest", "a\r\n--xy"},
+		{strings.Repeat("q", 100000) + "\r\n--xyz", strings.Repeat("q", 100000)},
+	} {
+		var out bytes.Buffer
+		require.NoError(t, CopyUntil(&out, bufioReader(tc.in), delim))
+		require.Equal(t, tc.want, out.String())
+	}
+	var out bytes.Buffer
+	require.Error(t, CopyUntil(&out, bufioReader("no delimiter here"), delim))
+	_ = context.Background
+}

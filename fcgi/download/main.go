@@ -1,0 +1,6 @@
+// Command download is the cloud disk's /download FastCGI program (see fcgi/README.md).
+package main
+
+import "yunpan/fcgi/app"
+
+func main() { app.Main("download") }

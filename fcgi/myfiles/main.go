@@ -1,0 +1,6 @@
+// Command myfiles is the cloud disk's /myfiles FastCGI program (see fcgi/README.md).
+package main
+
+import "yunpan/fcgi/app"
+
+func main() { app.Main("myfiles") }

@@ -1,0 +1,6 @@
+// Command reg is the cloud disk's /reg FastCGI program (see fcgi/README.md).
+package main
+
+import "yunpan/fcgi/app"
+
+func main() { app.Main("reg") }

@@ -1,0 +1,407 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// FileItem is one entry of a list ([D] naming in the JSON layer).
+type FileItem struct {
+	User        string
+	MD5         string
+	CreateTime  string // "YYYY-mm-dd HH:MM:SS", server local time
+	FileName    string
+	ShareStatus int
+	PV          int64
+	FileID      string
+	URL         string // as recorded at upload; the app rebuilds it from FileID
+	Size        int64
+	Type        string
+}
+
+// NewFile is a file just stored in the DFS, to record for User.
+type NewFile struct {
+	User, MD5, FileName, FileID, URL, Type string
+	Size                                   int64
+}
+
+// AddResult tells the caller of AddUploaded what happened to its DFS file.
+type AddResult struct {
+	FileID string // the DFS file now holding the content
+	Dup    bool   // the content was already stored: the new DFS file is garbage
+	GCID   int64  // its dfs_gc row when Dup (delete the file, then GCDone)
+}
+
+// Order is the sort of a user's list.
+type Order int
+
+const (
+	OrderNormal Order = iota // upload order (the course had no ORDER BY)
+	OrderPVAsc
+	OrderPVDesc
+)
+
+// MaxFileName is the longest name accepted, in bytes.
+const MaxFileName = 255
+
+// ValidMD5 reports whether s is 32 lower-case hex digits.
+func ValidMD5(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidFileName accepts the names a user sees: UTF-8, 1..255 bytes, no
+// control characters, no '/' or '\\' (there are no folders), not "." or
+// "..". Names are data only (never paths on our side), so quotes, ';',
+// '%' and the like are fine.
+func ValidFileName(s string) bool {
+	if s == "" || len(s) > MaxFileName || !utf8.ValidString(s) || s == "." || s == ".." {
+		return false
+	}
+	if strings.TrimSpace(s) == "" {
+		return false
+	}
+	for _, r := range s {
+		if r == '/' || r == '\\' || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func checkRef(user, md5, name string) error {
+	if user == "" || !ValidMD5(md5) || !ValidFileName(name) {
+		return fmt.Errorf("%w: user, md5 (32 lower-case hex) and file name required", ErrInvalid)
+	}
+	return nil
+}
+
+// FileByMD5 returns the DFS file ID holding content md5, if any.
+func (s *Store) FileByMD5(ctx context.Context, md5 string) (string, bool, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, "SELECT file_id FROM file_info WHERE md5 = ?", md5).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, wrapDB("file by md5", err)
+	}
+	return id, true, nil
+}
+
+// AddUploaded records f after its upload to the DFS. When the content is
+// already known (a concurrent or earlier upload of the same bytes), the
+// existing file is referenced (count + 1) and f.FileID is queued in dfs_gc
+// in the same transaction; the caller deletes it and calls GCDone. With
+// ErrExists (the user already has this md5 under this name) nothing is
+// recorded and the caller deletes f.FileID itself.
+func (s *Store) AddUploaded(ctx context.Context, f NewFile) (AddResult, error) {
+	if err := checkRef(f.User, f.MD5, f.FileName); err != nil {
+		return AddResult{}, err
+	}
+	var res AddResult
+	err := s.tx(ctx, "add upload", func(tx *sql.Tx) error {
+		res = AddResult{FileID: f.FileID}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO user_file_list (user, md5, file_name) VALUES (?, ?, ?)",
+			f.User, f.MD5, f.FileName); err != nil {
+			if isDup(err) {
+				return ErrExists
+			}
+			return err
+		}
+		r, err := tx.ExecContext(ctx, `INSERT INTO file_info (md5, file_id, url, size, type, count) VALUES (?, ?, ?, ?, ?, 1)
+			ON DUPLICATE KEY UPDATE count = count + 1`, f.MD5, f.FileID, f.URL, f.Size, f.Type)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n != 1 { // 2: the existing row was updated
+			res.Dup = true
+			if err := tx.QueryRowContext(ctx, "SELECT file_id FROM file_info WHERE md5 = ?", f.MD5).Scan(&res.FileID); err != nil {
+				return err
+			}
+			if res.GCID, err = queueGC(ctx, tx, f.FileID, "duplicate"); err != nil {
+				return err
+			}
+		}
+		return incUserCount(ctx, tx, f.User)
+	})
+	if err != nil {
+		return AddResult{}, err
+	}
+	return res, nil
+}
+
+func incUserCount(ctx context.Context, tx *sql.Tx, user string) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO user_file_count (user, count) VALUES (?, 1) ON DUPLICATE KEY UPDATE count = count + 1", user)
+	return err
+}
+
+// link adds (user, md5, name) referencing existing content: ErrExists when
+// the user has it, ErrNoContent when md5 is unknown.
+func link(ctx context.Context, tx *sql.Tx, user, md5, name string) error {
+	if _, err := tx.ExecContext(ctx, "INSERT INTO user_file_list (user, md5, file_name) VALUES (?, ?, ?)", user, md5, name); err != nil {
+		if isDup(err) {
+			return ErrExists
+		}
+		return err
+	}
+	r, err := tx.ExecContext(ctx, "UPDATE file_info SET count = count + 1 WHERE md5 = ?", md5)
+	if err != nil {
+		return err
+	}
+	if n, _ := r.RowsAffected(); n != 1 {
+		return ErrNoContent
+	}
+	return incUserCount(ctx, tx, user)
+}
+
+// LinkExisting is the instant upload (/md5): reference content already
+// stored. ErrExists (code 005), ErrNoContent (007).
+func (s *Store) LinkExisting(ctx context.Context, user, md5, name string) error {
+	if err := checkRef(user, md5, name); err != nil {
+		return err
+	}
+	return s.tx(ctx, "instant upload", func(tx *sql.Tx) error { return link(ctx, tx, user, md5, name) })
+}
+
+// SaveShared copies a shared file into user's files (转存) by reference.
+// Only a currently shared (md5, name) can be saved: ErrNotFound otherwise,
+// ErrExists when the user already has it (which includes the sharer).
+func (s *Store) SaveShared(ctx context.Context, user, md5, name string) error {
+	if err := checkRef(user, md5, name); err != nil {
+		return err
+	}
+	return s.tx(ctx, "save share", func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, "SELECT id FROM share_file_list WHERE md5 = ? AND file_name = ? LOCK IN SHARE MODE", md5, name).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		err = link(ctx, tx, user, md5, name)
+		if errors.Is(err, ErrNoContent) {
+			return ErrNotFound
+		}
+		return err
+	})
+}
+
+// DeleteResult tells the caller of DeleteFile what to do next.
+type DeleteResult struct {
+	Unshared bool   // the entry was shared; its share is gone too
+	FileID   string // the last reference went: delete this DFS file...
+	GCID     int64  // ...then call GCDone(GCID)
+}
+
+// DeleteFile removes user's entry (md5, name): its share if any, the user
+// counter, and one reference; at zero references the file_info row goes
+// and the DFS file is queued in dfs_gc in the same transaction, so a crash
+// before the DFS delete leaves a retryable record, not an orphan.
+func (s *Store) DeleteFile(ctx context.Context, user, md5, name string) (DeleteResult, error) {
+	if err := checkRef(user, md5, name); err != nil {
+		return DeleteResult{}, err
+	}
+	var res DeleteResult
+	var ver int64
+	err := s.tx(ctx, "delete", func(tx *sql.Tx) error {
+		res = DeleteResult{}
+		var id int64
+		var shared int
+		err := tx.QueryRowContext(ctx, "SELECT id, shared_status FROM user_file_list WHERE user = ? AND md5 = ? AND file_name = ? FOR UPDATE",
+			user, md5, name).Scan(&id, &shared)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM user_file_list WHERE id = ?", id); err != nil {
+			return err
+		}
+		// Only this user's own share goes (the course removed anyone's).
+		r, err := tx.ExecContext(ctx, "DELETE FROM share_file_list WHERE user = ? AND md5 = ? AND file_name = ?", user, md5, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n > 0 {
+			res.Unshared = true
+			if err := addShareCount(ctx, tx, -1); err != nil {
+				return err
+			}
+			if _, ver, err = shareVersion(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE file_info SET count = count - 1 WHERE md5 = ?", md5); err != nil {
+			return err
+		}
+		var count int64
+		var fileID string
+		err = tx.QueryRowContext(ctx, "SELECT count, file_id FROM file_info WHERE md5 = ? FOR UPDATE", md5).Scan(&count, &fileID)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err == nil && count <= 0 {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM file_info WHERE md5 = ?", md5); err != nil {
+				return err
+			}
+			res.FileID = fileID
+			if res.GCID, err = queueGC(ctx, tx, fileID, "delete"); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE user_file_count SET count = count - 1 WHERE user = ? AND count > 0", user)
+		return err
+	})
+	if err != nil {
+		return DeleteResult{}, err
+	}
+	if res.Unshared {
+		s.rankApply(ctx, ver, "rem", md5, name, 0)
+	}
+	return res, nil
+}
+
+// AddPV adds one download to user's own entry (/dealfile?cmd=pv).
+func (s *Store) AddPV(ctx context.Context, user, md5, name string) error {
+	if err := checkRef(user, md5, name); err != nil {
+		return err
+	}
+	r, err := s.db.ExecContext(ctx, "UPDATE user_file_list SET pv = pv + 1 WHERE user = ? AND md5 = ? AND file_name = ?", user, md5, name)
+	if err != nil {
+		return wrapDB("pv", err)
+	}
+	if n, _ := r.RowsAffected(); n != 1 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// UserFileCount is the user's number of entries (user_file_count).
+func (s *Store) UserFileCount(ctx context.Context, user string) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, "SELECT count FROM user_file_count WHERE user = ?", user).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return n, wrapDB("user file count", err)
+}
+
+// MaxPage bounds one list page.
+const MaxPage = 1000
+
+func checkPage(start, count int) error {
+	if start < 0 || count <= 0 || count > MaxPage {
+		return fmt.Errorf("%w: start >= 0 and 1 <= count <= %d", ErrInvalid, MaxPage)
+	}
+	return nil
+}
+
+const itemCols = "DATE_FORMAT(%[1]s.create_time, '%%Y-%%m-%%d %%H:%%i:%%s'), %[1]s.file_name, %[1]s.pv, f.file_id, f.url, f.size, f.type"
+
+// ListUserFiles returns a page of user's files. Ties are broken by id, so
+// pages are stable.
+func (s *Store) ListUserFiles(ctx context.Context, user string, order Order, start, count int) ([]FileItem, error) {
+	if err := checkPage(start, count); err != nil {
+		return nil, err
+	}
+	by := "u.id"
+	switch order {
+	case OrderPVAsc:
+		by = "u.pv ASC, u.id ASC"
+	case OrderPVDesc:
+		by = "u.pv DESC, u.id ASC"
+	}
+	q := "SELECT u.user, u.md5, u.shared_status, " + fmt.Sprintf(itemCols, "u") +
+		" FROM user_file_list u JOIN file_info f ON f.md5 = u.md5 WHERE u.user = ? ORDER BY " + by + " LIMIT ?, ?"
+	return s.items(ctx, q, user, start, count)
+}
+
+// ListShared returns a page of the public list, in share order.
+func (s *Store) ListShared(ctx context.Context, start, count int) ([]FileItem, error) {
+	if err := checkPage(start, count); err != nil {
+		return nil, err
+	}
+	q := "SELECT s.user, s.md5, 1, " + fmt.Sprintf(itemCols, "s") +
+		" FROM share_file_list s JOIN file_info f ON f.md5 = s.md5 ORDER BY s.id LIMIT ?, ?"
+	return s.items(ctx, q, start, count)
+}
+
+func (s *Store) items(ctx context.Context, q string, args ...any) ([]FileItem, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrapDB("list", err)
+	}
+	defer rows.Close()
+	out := []FileItem{}
+	for rows.Next() {
+		var it FileItem
+		if err := rows.Scan(&it.User, &it.MD5, &it.ShareStatus, &it.CreateTime, &it.FileName, &it.PV,
+			&it.FileID, &it.URL, &it.Size, &it.Type); err != nil {
+			return nil, wrapDB("list", err)
+		}
+		out = append(out, it)
+	}
+	return out, wrapDB("list", rows.Err())
+}
+
+// UserFile returns user's entry (md5, name), or ErrNotFound.
+func (s *Store) UserFile(ctx context.Context, user, md5, name string) (FileItem, error) {
+	if err := checkRef(user, md5, name); err != nil {
+		return FileItem{}, err
+	}
+	q := "SELECT u.user, u.md5, u.shared_status, " + fmt.Sprintf(itemCols, "u") +
+		" FROM user_file_list u JOIN file_info f ON f.md5 = u.md5 WHERE u.user = ? AND u.md5 = ? AND u.file_name = ?"
+	it, err := s.items(ctx, q, user, md5, name)
+	if err != nil {
+		return FileItem{}, err
+	}
+	if len(it) == 0 {
+		return FileItem{}, ErrNotFound
+	}
+	return it[0], nil
+}
+
+// SharedFile returns the public entry (md5, name), or ErrNotFound.
+func (s *Store) SharedFile(ctx context.Context, md5, name string) (FileItem, error) {
+	if !ValidMD5(md5) || !ValidFileName(name) {
+		return FileItem{}, fmt.Errorf("%w: md5 and file name required", ErrInvalid)
+	}
+	q := "SELECT s.user, s.md5, 1, " + fmt.Sprintf(itemCols, "s") +
+		" FROM share_file_list s JOIN file_info f ON f.md5 = s.md5 WHERE s.md5 = ? AND s.file_name = ?"
+	it, err := s.items(ctx, q, md5, name)
+	if err != nil {
+		return FileItem{}, err
+	}
+	if len(it) == 0 {
+		return FileItem{}, ErrNotFound
+	}
+	return it[0], nil
+}
+
+// queueGC records a DFS file to delete. next_try leaves the request that
+// queued it time to delete it itself.
+func queueGC(ctx context.Context, tx *sql.Tx, fileID, reason string) (int64, error) {
+	r, err := tx.ExecContext(ctx, "INSERT INTO dfs_gc (file_id, reason, next_try) VALUES (?, ?, ?)",
+		fileID, reason, time.Now().Add(time.Minute).Unix())
+	if err != nil {
+		return 0, err
+	}
+	return r.LastInsertId()
+}

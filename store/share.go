@@ -1,0 +1,304 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// The ranking cache (FILE_PUBLIC_ZSET + FILE_NAME_HASH, member = md5 +
+// file_name as in the course: md5 is exactly 32 hex characters, so the
+// member splits without a separator) is kept exact with a version: MySQL's
+// global_count.version is bumped by every share-list change in the same
+// transaction, and FILE_PUBLIC_ZSET:built holds the version the cache
+// reflects. A change is applied to Redis only when the cache is at the
+// version just before it; otherwise, or when Redis was unreachable, the
+// next ranking read sees a different version and rebuilds from MySQL.
+
+const shareCounter = "share_file_list"
+
+// addShareCount moves the share counter and returns the new version.
+func addShareCount(ctx context.Context, tx *sql.Tx, delta int) error {
+	_, err := tx.ExecContext(ctx, "UPDATE global_count SET count = GREATEST(count + ?, 0), version = version + 1 WHERE name = ?", delta, shareCounter)
+	return err
+}
+
+func shareVersion(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (count, version int64, err error) {
+	err = q.QueryRowContext(ctx, "SELECT count, version FROM global_count WHERE name = ?", shareCounter).Scan(&count, &version)
+	return
+}
+
+// rankScript applies one change if the cache is at version ARGV[1].
+var rankScript = redis.NewScript(3, `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[3] == 'add' then
+  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[4])
+  redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+else
+  redis.call('ZREM', KEYS[2], ARGV[4])
+  redis.call('HDEL', KEYS[3], ARGV[4])
+end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1`)
+
+// rankApply applies a share-list change made at version ver (best effort).
+func (s *Store) rankApply(ctx context.Context, ver int64, op, md5, name string, score int64) {
+	if !s.rd.up() {
+		return
+	}
+	s.rd.do(ctx, func(c redis.Conn) error {
+		_, err := rankScript.Do(c, s.keys.built, s.keys.publicZSet, s.keys.nameHash,
+			strconv.FormatInt(ver-1, 10), strconv.FormatInt(ver, 10), op, md5+name, name, score)
+		return err
+	})
+}
+
+// Share publishes user's entry (md5, name). ErrNotFound when the user has
+// no such entry, ErrAlreadyShared when it (or the same md5 and name of
+// another user) is already public.
+func (s *Store) Share(ctx context.Context, user, md5, name string) error {
+	if err := checkRef(user, md5, name); err != nil {
+		return err
+	}
+	var ver int64
+	err := s.tx(ctx, "share", func(tx *sql.Tx) error {
+		var id int64
+		var shared int
+		err := tx.QueryRowContext(ctx, "SELECT id, shared_status FROM user_file_list WHERE user = ? AND md5 = ? AND file_name = ? FOR UPDATE",
+			user, md5, name).Scan(&id, &shared)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if shared != 0 {
+			return ErrAlreadyShared
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO share_file_list (user, md5, file_name, pv) VALUES (?, ?, ?, 0)", user, md5, name); err != nil {
+			if isDup(err) {
+				return ErrAlreadyShared
+			}
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE user_file_list SET shared_status = 1 WHERE id = ?", id); err != nil {
+			return err
+		}
+		if err := addShareCount(ctx, tx, 1); err != nil {
+			return err
+		}
+		_, ver, err = shareVersion(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.rankApply(ctx, ver, "add", md5, name, 0)
+	return nil
+}
+
+// CancelShare withdraws a share. Only the sharer may: ErrForbidden for
+// another user's share, ErrNotFound when (md5, name) is not shared.
+func (s *Store) CancelShare(ctx context.Context, user, md5, name string) error {
+	if err := checkRef(user, md5, name); err != nil {
+		return err
+	}
+	var ver int64
+	err := s.tx(ctx, "cancel share", func(tx *sql.Tx) error {
+		// Lock order as everywhere: user_file_list, then share_file_list.
+		var ufl int64
+		err := tx.QueryRowContext(ctx, "SELECT id FROM user_file_list WHERE user = ? AND md5 = ? AND file_name = ? FOR UPDATE",
+			user, md5, name).Scan(&ufl)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var id int64
+		var owner string
+		err = tx.QueryRowContext(ctx, "SELECT id, user FROM share_file_list WHERE md5 = ? AND file_name = ? FOR UPDATE", md5, name).Scan(&id, &owner)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if owner != user {
+			return ErrForbidden
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM share_file_list WHERE id = ?", id); err != nil {
+			return err
+		}
+		if ufl != 0 {
+			if _, err := tx.ExecContext(ctx, "UPDATE user_file_list SET shared_status = 0 WHERE id = ?", ufl); err != nil {
+				return err
+			}
+		}
+		if err := addShareCount(ctx, tx, -1); err != nil {
+			return err
+		}
+		_, ver, err = shareVersion(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.rankApply(ctx, ver, "rem", md5, name, 0)
+	return nil
+}
+
+// AddSharePV counts a download from the public list and returns the new pv.
+func (s *Store) AddSharePV(ctx context.Context, md5, name string) (int64, error) {
+	if !ValidMD5(md5) || !ValidFileName(name) {
+		return 0, ErrInvalid
+	}
+	var pv int64
+	err := s.tx(ctx, "share pv", func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, "UPDATE share_file_list SET pv = pv + 1 WHERE md5 = ? AND file_name = ?", md5, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n != 1 {
+			return ErrNotFound
+		}
+		return tx.QueryRowContext(ctx, "SELECT pv FROM share_file_list WHERE md5 = ? AND file_name = ?", md5, name).Scan(&pv)
+	})
+	if err != nil {
+		return 0, err
+	}
+	// GT keeps the highest pv when concurrent updates land out of order; XX
+	// does not resurrect a share cancelled meanwhile.
+	ok := s.rd.up() && s.rd.do(ctx, func(c redis.Conn) error {
+		_, err := c.Do("ZADD", s.keys.publicZSet, "XX", "GT", pv, md5+name)
+		return err
+	}) == nil
+	if !ok {
+		// The cache may now lag: make the next reader rebuild it.
+		if _, err := s.db.ExecContext(ctx, "UPDATE global_count SET version = version + 1 WHERE name = ?", shareCounter); err != nil {
+			s.log.Warn().Err(err).Msg("share pv: cannot invalidate the ranking cache")
+		}
+	}
+	return pv, nil
+}
+
+// ShareCount is the number of public files.
+func (s *Store) ShareCount(ctx context.Context) (int64, error) {
+	n, _, err := shareVersion(ctx, s.db)
+	return n, wrapDB("share count", err)
+}
+
+// RankItem is one line of the download ranking.
+type RankItem struct {
+	MD5, FileName string
+	PV            int64
+}
+
+// Ranking returns a page of the public files by pv, highest first: from
+// Redis (rebuilt from MySQL when its version differs), or from MySQL when
+// Redis is down.
+func (s *Store) Ranking(ctx context.Context, start, count int) ([]RankItem, error) {
+	if err := checkPage(start, count); err != nil {
+		return nil, err
+	}
+	if s.rd.up() {
+		items, err := s.rankingRedis(ctx, start, count)
+		if err == nil {
+			return items, nil
+		}
+		s.log.Warn().Err(err).Msg("ranking from redis failed, using mysql")
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT md5, file_name, pv FROM share_file_list ORDER BY pv DESC, id ASC LIMIT ?, ?", start, count)
+	if err != nil {
+		return nil, wrapDB("ranking", err)
+	}
+	defer rows.Close()
+	out := []RankItem{}
+	for rows.Next() {
+		var it RankItem
+		if err := rows.Scan(&it.MD5, &it.FileName, &it.PV); err != nil {
+			return nil, wrapDB("ranking", err)
+		}
+		out = append(out, it)
+	}
+	return out, wrapDB("ranking", rows.Err())
+}
+
+func (s *Store) rankingRedis(ctx context.Context, start, count int) ([]RankItem, error) {
+	n, ver, err := shareVersion(ctx, s.db)
+	if err != nil {
+		return nil, wrapDB("ranking", err)
+	}
+	var out []RankItem
+	err = s.rd.do(ctx, func(c redis.Conn) error {
+		c.Send("GET", s.keys.built)
+		c.Send("ZCARD", s.keys.publicZSet)
+		c.Flush()
+		built, err := redis.String(c.Receive())
+		if err != nil && !errors.Is(err, redis.ErrNil) {
+			return err
+		}
+		card, err := redis.Int64(c.Receive())
+		if err != nil {
+			return err
+		}
+		if built != strconv.FormatInt(ver, 10) || card != n {
+			if err := s.rebuildRanking(ctx, c, ver); err != nil {
+				return err
+			}
+		}
+		vals, err := redis.Strings(c.Do("ZREVRANGE", s.keys.publicZSet, start, start+count-1, "WITHSCORES"))
+		if err != nil {
+			return err
+		}
+		out = make([]RankItem, 0, len(vals)/2)
+		for i := 0; i+1 < len(vals); i += 2 {
+			m := vals[i]
+			if len(m) <= 32 {
+				continue
+			}
+			pv, _ := strconv.ParseFloat(vals[i+1], 64)
+			out = append(out, RankItem{MD5: m[:32], FileName: m[32:], PV: int64(pv)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// rebuildRanking replaces the cache with MySQL's share list (read after
+// ver, so the cache is at least as new as ver) in one MULTI.
+func (s *Store) rebuildRanking(ctx context.Context, c redis.Conn, ver int64) error {
+	rows, err := s.db.QueryContext(ctx, "SELECT md5, file_name, pv FROM share_file_list")
+	if err != nil {
+		return wrapDB("ranking rebuild", err)
+	}
+	defer rows.Close()
+	z := redis.Args{}.Add(s.keys.publicZSet)
+	h := redis.Args{}.Add(s.keys.nameHash)
+	for rows.Next() {
+		var md5, name string
+		var pv int64
+		if err := rows.Scan(&md5, &name, &pv); err != nil {
+			return wrapDB("ranking rebuild", err)
+		}
+		z = z.Add(pv, md5+name)
+		h = h.Add(md5+name, name)
+	}
+	if err := rows.Err(); err != nil {
+		return wrapDB("ranking rebuild", err)
+	}
+	c.Send("MULTI")
+	c.Send("DEL", s.keys.publicZSet, s.keys.nameHash)
+	if len(z) > 1 {
+		c.Send("ZADD", z...)
+		c.Send("HSET", h...)
+	}
+	c.Send("SET", s.keys.built, ver, "EX", int64(RankingRebuildEvery.Seconds()))
+	_, err = c.Do("EXEC")
+	if err == nil {
+		s.log.Debug().Int64("version", ver).Int("members", (len(z)-1)/2).Msg("ranking cache rebuilt")
+	}
+	return err
+}

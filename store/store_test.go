@@ -1,0 +1,496 @@
+package store_test
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"yunpan/store"
+	"yunpan/store/storetest"
+)
+
+var (
+	mdb *storetest.MariaDB
+	rds *storetest.Redis
+)
+
+func TestMain(m *testing.M) {
+	r := &storetest.Runner{}
+	mdb = storetest.StartMariaDB(r)
+	rds = storetest.StartRedis(r)
+	code := m.Run()
+	r.Close()
+	os.Exit(code)
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// open opens a store on a fresh database with its own Redis key prefix.
+func open(t testing.TB, redisAddr string) (*store.Store, store.Options) {
+	t.Helper()
+	db := mdb.NewDatabase(t)
+	opt := store.Options{
+		MySQL:      store.MySQLConfig(mdb.AppMySQL(db)),
+		RedisAddr:  redisAddr,
+		KeyPrefix:  db + ":",
+		BcryptCost: 4,
+		RedisRetry: 100 * time.Millisecond,
+		Log:        zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+	}
+	s, err := store.Open(ctxT(t), opt)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s, opt
+}
+
+func sum(s string) string {
+	h := md5.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func redisConn(t testing.TB, addr string) redis.Conn {
+	c, err := redis.Dial("tcp", addr, redis.DialConnectTimeout(time.Second), redis.DialReadTimeout(2*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func count(t testing.TB, s *store.Store, q string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, s.DB().QueryRow(q, args...).Scan(&n))
+	return n
+}
+
+func TestMigrationsIdempotentAndConcurrent(t *testing.T) {
+	ms, err := store.Migrations()
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(ms), 2)
+	db := mdb.NewDatabase(t)
+	opt := store.Options{MySQL: store.MySQLConfig(mdb.AppMySQL(db)), RedisAddr: rds.Addr(), BcryptCost: 4}
+	// Eight programs starting at once on a database that does not exist yet.
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := store.Open(ctxT(t), opt)
+			if err == nil {
+				s.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	s, err := store.Open(ctxT(t), opt)
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, int64(len(ms)), count(t, s, "SELECT COUNT(*) FROM schema_migrations"))
+	require.Equal(t, int64(1), count(t, s, "SELECT COUNT(*) FROM global_count"))
+	require.NoError(t, s.Migrate(ctxT(t)))
+
+	_, err = store.Open(ctxT(t), store.Options{MySQL: store.MySQLConfig(mdb.AppMySQL("bad-name;"))})
+	require.Error(t, err)
+}
+
+func TestUsersAndTokens(t *testing.T) {
+	s, _ := open(t, rds.Addr())
+	ctx := ctxT(t)
+	pwd := sum("secret")
+	require.NoError(t, s.Register(ctx, store.NewUser{Name: "alice", Nick: "Alice", Password: pwd}))
+	require.ErrorIs(t, s.Register(ctx, store.NewUser{Name: "alice", Nick: "other", Password: pwd}), store.ErrExists)
+	require.ErrorIs(t, s.Register(ctx, store.NewUser{Name: "bob", Nick: "Alice", Password: pwd}), store.ErrExists)
+	require.NoError(t, s.Register(ctx, store.NewUser{Name: "bob", Password: pwd}))
+
+	var stored string
+	require.NoError(t, s.DB().QueryRow("SELECT password FROM user_info WHERE user_name = 'alice'").Scan(&stored))
+	require.NotEqual(t, pwd, stored, "password must not be stored as sent")
+	require.Contains(t, stored, "$2a$")
+
+	_, err := s.Login(ctx, "alice", sum("wrong"))
+	require.ErrorIs(t, err, store.ErrBadCredentials)
+	_, err = s.Login(ctx, "nobody", pwd)
+	require.ErrorIs(t, err, store.ErrBadCredentials)
+
+	tok, err := s.Login(ctx, "alice", pwd)
+	require.NoError(t, err)
+	require.Len(t, tok, 32)
+	tok2, err := s.Login(ctx, "alice", pwd)
+	require.NoError(t, err)
+	require.NotEqual(t, tok, tok2)
+
+	u, err := s.CheckToken(ctx, "alice", tok)
+	require.NoError(t, err)
+	require.Equal(t, "alice", u)
+	u, err = s.CheckToken(ctx, "", tok)
+	require.NoError(t, err)
+	require.Equal(t, "alice", u)
+	_, err = s.CheckToken(ctx, "bob", tok)
+	require.ErrorIs(t, err, store.ErrBadToken)
+	_, err = s.CheckToken(ctx, "alice", "x"+tok[1:])
+	require.ErrorIs(t, err, store.ErrBadToken)
+	_, err = s.CheckToken(ctx, "alice", "")
+	require.ErrorIs(t, err, store.ErrBadToken)
+
+	// Redis holds only a hash of the token, under token:.
+	c := redisConn(t, rds.Addr())
+	keys, err := redis.Strings(c.Do("KEYS", s.KeyPrefix()+"token:*"))
+	require.NoError(t, err)
+	require.Len(t, keys, 2)
+	for _, k := range keys {
+		require.NotContains(t, k, tok)
+		ttl, err := redis.Int64(c.Do("TTL", k))
+		require.NoError(t, err)
+		require.InDelta(t, 86400, ttl, 5)
+	}
+	// Losing the cache loses nothing: MySQL answers and refills it.
+	_, err = c.Do("DEL", redis.Args{}.AddFlat(keys)...)
+	require.NoError(t, err)
+	_, err = s.CheckToken(ctx, "alice", tok)
+	require.NoError(t, err)
+	n, err := redis.Int(c.Do("EXISTS", redis.Args{}.AddFlat(keys)...))
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	// Logout revokes that token only.
+	require.ErrorIs(t, s.Logout(ctx, "alice", "bad"), store.ErrBadToken)
+	require.NoError(t, s.Logout(ctx, "alice", tok))
+	_, err = s.CheckToken(ctx, "alice", tok)
+	require.ErrorIs(t, err, store.ErrBadToken)
+	_, err = s.CheckToken(ctx, "alice", tok2)
+	require.NoError(t, err)
+
+	// Expired tokens are refused even if a row is left.
+	_, err = s.DB().Exec("UPDATE user_token SET expire_time = 1")
+	require.NoError(t, err)
+	_, err = c.Do("DEL", redis.Args{}.AddFlat(keys)...)
+	require.NoError(t, err)
+	_, err = s.CheckToken(ctx, "alice", tok2)
+	require.ErrorIs(t, err, store.ErrBadToken)
+	n64, err := s.PurgeTokens(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), n64)
+
+	require.ErrorIs(t, s.Register(ctx, store.NewUser{Name: "long", Password: string(make([]byte, 73))}), store.ErrInvalid)
+}
+
+func TestRedisDown(t *testing.T) {
+	r := storetest.StartRedis(t)
+	s, _ := open(t, r.Addr())
+	ctx := ctxT(t)
+	pwd := sum("pw")
+	require.NoError(t, s.Register(ctx, store.NewUser{Name: "carol", Password: pwd}))
+	tok, err := s.Login(ctx, "carol", pwd)
+	require.NoError(t, err)
+	require.NoError(t, addT(t, s, "carol", sum("c1"), "c1.txt"))
+	require.NoError(t, s.Share(ctx, "carol", sum("c1"), "c1.txt"))
+	_, err = s.AddSharePV(ctx, sum("c1"), "c1.txt")
+	require.NoError(t, err)
+
+	r.Kill()
+	_, err = s.Login(ctx, "carol", pwd)
+	require.ErrorIs(t, err, store.ErrRedisDown)
+	require.ErrorIs(t, err, store.ErrUnavailable)
+	_, err = s.Login(ctx, "carol", sum("bad"))
+	require.ErrorIs(t, err, store.ErrBadCredentials)
+	u, err := s.CheckToken(ctx, "carol", tok)
+	require.NoError(t, err)
+	require.Equal(t, "carol", u)
+	require.ErrorIs(t, s.Logout(ctx, "carol", tok), store.ErrRedisDown)
+	rank, err := s.Ranking(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []store.RankItem{{MD5: sum("c1"), FileName: "c1.txt", PV: 1}}, rank)
+	pv, err := s.AddSharePV(ctx, sum("c1"), "c1.txt")
+	require.NoError(t, err)
+	require.Equal(t, int64(2), pv)
+	require.NoError(t, addT(t, s, "carol", sum("c2"), "c2.txt"))
+	require.NoError(t, s.Share(ctx, "carol", sum("c2"), "c2.txt"))
+	files, err := s.ListUserFiles(ctx, "carol", store.OrderNormal, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, files, 2)
+
+	// Back up (empty): login works again, the ranking is rebuilt.
+	r.Restart(t)
+	require.Eventually(t, func() bool {
+		_, err := s.Login(ctx, "carol", pwd)
+		return err == nil
+	}, 10*time.Second, 50*time.Millisecond)
+	rank, err = s.Ranking(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []store.RankItem{{MD5: sum("c1"), FileName: "c1.txt", PV: 2}, {MD5: sum("c2"), FileName: "c2.txt", PV: 0}}, rank)
+	c := redisConn(t, r.Addr())
+	n, err := redis.Int(c.Do("ZCARD", s.KeyPrefix()+"FILE_PUBLIC_ZSET"))
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+}
+
+func TestFilesReferenceCounting(t *testing.T) {
+	s, _ := open(t, rds.Addr())
+	ctx := ctxT(t)
+	m := sum("content")
+	const users = 50
+	// 50 users upload the same bytes at once: each upload stored its own
+	// DFS file; exactly one survives in file_info and 49 are queued to go.
+	var wg sync.WaitGroup
+	res := make([]store.AddResult, users)
+	errs := make([]error, users)
+	for i := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i], errs[i] = s.AddUploaded(ctx, store.NewFile{User: fmt.Sprintf("u%02d", i), MD5: m, FileName: "same.bin",
+				FileID: fmt.Sprintf("group1/M00/00/00/f%02d.bin", i), URL: "http://x/", Size: 7, Type: "bin"})
+		}()
+	}
+	wg.Wait()
+	dups := 0
+	var kept string
+	for i := range users {
+		require.NoError(t, errs[i])
+		if res[i].Dup {
+			dups++
+			require.NotZero(t, res[i].GCID)
+		} else {
+			kept = fmt.Sprintf("group1/M00/00/00/f%02d.bin", i)
+		}
+	}
+	require.Equal(t, users-1, dups)
+	for i := range users {
+		require.Equal(t, kept, res[i].FileID)
+	}
+	require.Equal(t, int64(users), count(t, s, "SELECT count FROM file_info WHERE md5 = ?", m))
+	require.Equal(t, int64(users), count(t, s, "SELECT COUNT(*) FROM user_file_list WHERE md5 = ?", m))
+	require.Equal(t, int64(users), count(t, s, "SELECT SUM(count) FROM user_file_count"))
+	require.Equal(t, int64(users-1), count(t, s, "SELECT COUNT(*) FROM dfs_gc"))
+
+	// The same user and name again: nothing recorded.
+	_, err := s.AddUploaded(ctx, store.NewFile{User: "u00", MD5: m, FileName: "same.bin", FileID: "group1/M00/00/00/zz.bin", Type: "bin"})
+	require.ErrorIs(t, err, store.ErrExists)
+	// Instant upload under another name and of unknown content.
+	require.NoError(t, s.LinkExisting(ctx, "u00", m, "copy.bin"))
+	require.ErrorIs(t, s.LinkExisting(ctx, "u00", m, "copy.bin"), store.ErrExists)
+	require.ErrorIs(t, s.LinkExisting(ctx, "u00", sum("nothing"), "x"), store.ErrNoContent)
+	require.Equal(t, int64(users+1), count(t, s, "SELECT count FROM file_info WHERE md5 = ?", m))
+	n, err := s.UserFileCount(ctx, "u00")
+	require.NoError(t, err)
+	require.Equal(t, int64(2), n)
+
+	// Everyone deletes at once; only the last delete frees the DFS file.
+	_, err = s.DeleteFile(ctx, "u00", m, "missing")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	dres, err := s.DeleteFile(ctx, "u00", m, "copy.bin")
+	require.NoError(t, err)
+	require.Empty(t, dres.FileID)
+	freed := make(chan store.DeleteResult, users)
+	for i := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := s.DeleteFile(ctx, fmt.Sprintf("u%02d", i), m, "same.bin")
+			errs[i] = err
+			if r.FileID != "" {
+				freed <- r
+			}
+		}()
+	}
+	wg.Wait()
+	close(freed)
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	require.Len(t, freed, 1)
+	last := <-freed
+	require.Equal(t, kept, last.FileID)
+	require.Equal(t, int64(0), count(t, s, "SELECT COUNT(*) FROM file_info"))
+	require.Equal(t, int64(0), count(t, s, "SELECT COUNT(*) FROM user_file_list"))
+	require.Equal(t, int64(0), count(t, s, "SELECT SUM(count) FROM user_file_count"))
+	require.Equal(t, int64(users), count(t, s, "SELECT COUNT(*) FROM dfs_gc"))
+	require.Equal(t, int64(1), count(t, s, "SELECT COUNT(*) FROM dfs_gc WHERE file_id = ? AND reason = 'delete'", kept))
+}
+
+func TestShares(t *testing.T) {
+	s, _ := open(t, rds.Addr())
+	ctx := ctxT(t)
+	m := sum("shared")
+	for _, u := range []string{"ann", "ben"} {
+		require.NoError(t, addT(t, s, u, m, "doc.pdf"))
+	}
+	require.ErrorIs(t, s.Share(ctx, "ann", m, "nope.pdf"), store.ErrNotFound)
+	require.NoError(t, s.Share(ctx, "ann", m, "doc.pdf"))
+	require.ErrorIs(t, s.Share(ctx, "ann", m, "doc.pdf"), store.ErrAlreadyShared)
+	// Same content and name by someone else: globally unique, like the course.
+	require.ErrorIs(t, s.Share(ctx, "ben", m, "doc.pdf"), store.ErrAlreadyShared)
+	require.ErrorIs(t, s.CancelShare(ctx, "ben", m, "doc.pdf"), store.ErrForbidden)
+	require.ErrorIs(t, s.CancelShare(ctx, "ben", m, "other.pdf"), store.ErrNotFound)
+	n, err := s.ShareCount(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), n)
+
+	// Save: only shared files, not twice, not one's own.
+	require.NoError(t, s.SaveShared(ctx, "cat", m, "doc.pdf"))
+	require.ErrorIs(t, s.SaveShared(ctx, "cat", m, "doc.pdf"), store.ErrExists)
+	require.ErrorIs(t, s.SaveShared(ctx, "ann", m, "doc.pdf"), store.ErrExists)
+	require.ErrorIs(t, s.SaveShared(ctx, "cat", m, "unshared.pdf"), store.ErrNotFound)
+	require.Equal(t, int64(3), count(t, s, "SELECT count FROM file_info WHERE md5 = ?", m))
+
+	// 100 concurrent pv updates lose nothing, in MySQL and in the ranking.
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.AddSharePV(ctx, m, "doc.pdf")
+			require.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, addT(t, s, "ann", sum("second"), "b.txt"))
+	require.NoError(t, s.Share(ctx, "ann", sum("second"), "b.txt"))
+	_, err = s.AddSharePV(ctx, sum("second"), "b.txt")
+	require.NoError(t, err)
+	rank, err := s.Ranking(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []store.RankItem{{MD5: m, FileName: "doc.pdf", PV: 100}, {MD5: sum("second"), FileName: "b.txt", PV: 1}}, rank)
+	c := redisConn(t, rds.Addr())
+	score, err := redis.Int(c.Do("ZSCORE", s.KeyPrefix()+"FILE_PUBLIC_ZSET", m+"doc.pdf"))
+	require.NoError(t, err)
+	require.Equal(t, 100, score)
+	name, err := redis.String(c.Do("HGET", s.KeyPrefix()+"FILE_NAME_HASH", m+"doc.pdf"))
+	require.NoError(t, err)
+	require.Equal(t, "doc.pdf", name)
+	rank, err = s.Ranking(ctx, 1, 10)
+	require.NoError(t, err)
+	require.Len(t, rank, 1)
+	_, err = s.AddSharePV(ctx, m, "unknown")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	// A drifted cache (someone wrote into it) is repaired on the next
+	// share-list change; a cancel is applied incrementally.
+	require.NoError(t, s.CancelShare(ctx, "ann", sum("second"), "b.txt"))
+	rank, err = s.Ranking(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, rank, 1)
+	ok, err := redis.Bool(c.Do("HEXISTS", s.KeyPrefix()+"FILE_NAME_HASH", sum("second")+"b.txt"))
+	require.NoError(t, err)
+	require.False(t, ok)
+
+	// Deleting a shared file removes the owner's share and the counter.
+	dres, err := s.DeleteFile(ctx, "ann", m, "doc.pdf")
+	require.NoError(t, err)
+	require.True(t, dres.Unshared)
+	n, err = s.ShareCount(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(0), n)
+	rank, err = s.Ranking(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, rank)
+	card, err := redis.Int(c.Do("ZCARD", s.KeyPrefix()+"FILE_PUBLIC_ZSET"))
+	require.NoError(t, err)
+	require.Zero(t, card)
+	items, err := s.ListShared(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, items)
+}
+
+func TestListsAndNames(t *testing.T) {
+	s, _ := open(t, rds.Addr())
+	ctx := ctxT(t)
+	names := []string{"a'b\";--.txt", "%_x.txt", "Robert'); DROP TABLE user_file_list;--", "空 格.txt", "A.txt", "a.txt"}
+	for i, n := range names {
+		require.NoError(t, addT(t, s, "dan", sum(n), n), n)
+		for range i {
+			require.NoError(t, s.AddPV(ctx, "dan", sum(n), n))
+		}
+	}
+	for _, bad := range []string{"", ".", "..", "../x", "a/b", `a\b`, "a\x00b", "tab\tname", string(make([]byte, 256)), "\xff"} {
+		require.False(t, store.ValidFileName(bad), "%q", bad)
+		_, err := s.AddUploaded(ctx, store.NewFile{User: "dan", MD5: sum(bad), FileName: bad, FileID: "g/x"})
+		require.ErrorIs(t, err, store.ErrInvalid)
+	}
+	require.ErrorIs(t, s.AddPV(ctx, "dan", sum("nope"), "nope"), store.ErrNotFound)
+	n, err := s.UserFileCount(ctx, "dan")
+	require.NoError(t, err)
+	require.Equal(t, int64(len(names)), n)
+
+	all, err := s.ListUserFiles(ctx, "dan", store.OrderNormal, 0, 100)
+	require.NoError(t, err)
+	require.Len(t, all, len(names))
+	for i, it := range all {
+		require.Equal(t, names[i], it.FileName)
+		require.Equal(t, sum(names[i]), it.MD5)
+		require.Equal(t, int64(i), it.PV)
+		require.Regexp(t, `^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$`, it.CreateTime)
+	}
+	desc, err := s.ListUserFiles(ctx, "dan", store.OrderPVDesc, 0, 2)
+	require.NoError(t, err)
+	require.Equal(t, []string{names[5], names[4]}, []string{desc[0].FileName, desc[1].FileName})
+	asc, err := s.ListUserFiles(ctx, "dan", store.OrderPVAsc, 1, 2)
+	require.NoError(t, err)
+	require.Equal(t, []string{names[1], names[2]}, []string{asc[0].FileName, asc[1].FileName})
+	empty, err := s.ListUserFiles(ctx, "dan", store.OrderNormal, 100, 10)
+	require.NoError(t, err)
+	require.Empty(t, empty)
+	_, err = s.ListUserFiles(ctx, "dan", store.OrderNormal, -1, 10)
+	require.ErrorIs(t, err, store.ErrInvalid)
+	_, err = s.ListUserFiles(ctx, "dan", store.OrderNormal, 0, 0)
+	require.ErrorIs(t, err, store.ErrInvalid)
+	other, err := s.ListUserFiles(ctx, "dan' OR '1'='1", store.OrderNormal, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, other)
+
+	it, err := s.UserFile(ctx, "dan", sum(names[2]), names[2])
+	require.NoError(t, err)
+	require.Equal(t, names[2], it.FileName)
+	_, err = s.UserFile(ctx, "eve", sum(names[2]), names[2])
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.Equal(t, int64(len(names)), count(t, s, "SELECT COUNT(*) FROM user_file_list"))
+}
+
+func TestGC(t *testing.T) {
+	s, _ := open(t, rds.Addr())
+	ctx := ctxT(t)
+	id, err := s.QueueGC(ctx, "group1/M00/00/00/a.bin", "test")
+	require.NoError(t, err)
+	fail := errors.New("storage down")
+	var calls []string
+	n, err := s.RunGC(ctx, func(_ context.Context, f string) error { calls = append(calls, f); return fail })
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Equal(t, []string{"group1/M00/00/00/a.bin"}, calls)
+	// Backed off: not due again right away.
+	due, err := s.PendingGC(ctx, 10)
+	require.NoError(t, err)
+	require.Empty(t, due)
+	_, err = s.DB().Exec("UPDATE dfs_gc SET next_try = 0 WHERE id = ?", id)
+	require.NoError(t, err)
+	n, err = s.RunGC(ctx, func(context.Context, string) error { return nil })
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, int64(0), count(t, s, "SELECT COUNT(*) FROM dfs_gc"))
+}
+
+// addT records an upload of (md5, name) for user with a made-up file ID.
+func addT(t testing.TB, s *store.Store, user, md5, name string) error {
+	t.Helper()
+	_, err := s.AddUploaded(ctxT(t), store.NewFile{User: user, MD5: md5, FileName: name,
+		FileID: "group1/M00/00/00/" + md5 + ".bin", URL: "http://x/", Size: 1, Type: "bin"})
+	return err
+}
