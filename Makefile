@@ -7,13 +7,23 @@ BIN     := $(CURDIR)/bin
 FUZZTIME ?= 5s
 BENCHTIME ?= 5s
 
-.PHONY: all build run stop status test vet fmt-check unit fuzz-brief fuzz bench clean
+.PHONY: all deps build run stop status test vet fmt-check unit fuzz-brief fuzz bench clean
 
 all: build
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./dfs/cmd/...
+	$(GO) build -o $(BIN)/ ./dfs/cmd/... ./fcgi/...
+
+# Debian packages the stack and its tests use; installed only when missing.
+DEB_PKGS := nginx:nginx mariadbd:mariadb-server redis-server:redis-server spawn-fcgi:spawn-fcgi chromium:chromium
+deps:
+	@missing=""; for p in $(DEB_PKGS); do command -v $${p%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${p%%:*} ] || missing="$$missing $${p##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 run: build
 	@spawn/dfs.sh start
@@ -40,12 +50,12 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-unit: build
+unit: deps build
 	YUNPAN_BIN=$(BIN) $(GO) test -race -count=1 -timeout 15m ./...
 
 # Each fuzz target runs briefly on top of its kept corpus (testdata/fuzz).
 fuzz-brief:
-	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' dfs conf 2>/dev/null); do \
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' dfs conf store fcgi 2>/dev/null); do \
 	  pkg=./$$(dirname $$f); \
 	  for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
 	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
