@@ -13,7 +13,7 @@ all: build
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./dfs/cmd/... ./fcgi/...
+	$(GO) build -o $(BIN)/ ./dfs/cmd/... ./fcgi/... ./nginx/nginxconf
 
 # Debian packages the stack and its tests use; installed only when missing.
 DEB_PKGS := nginx:nginx mariadbd:mariadb-server redis-server:redis-server spawn-fcgi:spawn-fcgi chromium:chromium
@@ -26,22 +26,13 @@ deps:
 	fi
 
 run: build
-	@spawn/dfs.sh start
-	@echo
-	@echo "yunpan DFS is up (tracker $${YUNPAN_IP:-127.0.0.1}:$${TRACKER_PORT:-22122}, storage $${YUNPAN_IP:-127.0.0.1}:$${STORAGE_PORT:-23000}, data in ./run)."
-	@echo "Try it:"
-	@echo "  echo 'hello yunpan' > /tmp/hello.txt"
-	@echo "  id=\$$(bin/fdfs_upload_file run/client.conf /tmp/hello.txt) && echo \$$id"
-	@echo "  bin/fdfs_download_file run/client.conf \$$id /tmp/hello.back && cmp /tmp/hello.txt /tmp/hello.back && echo same"
-	@echo "  bin/fdfs_file_info run/client.conf \$$id"
-	@echo "  bin/fdfs_monitor run/client.conf"
-	@echo "Stop with: make stop"
+	@YUNPAN_SKIP_BUILD=1 spawn/stack.sh start
 
 stop:
-	@if [ -x $(BIN)/fdfs_monitor ]; then spawn/dfs.sh stop; else echo "nothing built, nothing running"; fi
+	@spawn/stack.sh stop
 
 status:
-	@spawn/dfs.sh status
+	@spawn/stack.sh status
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -70,6 +61,7 @@ fuzz: fuzz-brief
 
 bench: build
 	$(BIN)/fdfs_bench -bin $(BIN) -time $(BENCHTIME)
+	YUNPAN_BIN=$(BIN) $(GO) test -run '^$$' -bench BenchmarkWeb -benchtime 2s ./fcgi/e2e
 
 clean:
 	rm -rf $(BIN)

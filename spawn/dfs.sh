@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 RUN=${RUN_DIR:-$ROOT/run}
-BIN=$ROOT/bin
+BIN=${BIN_DIR:-$ROOT/bin}
 IP=${YUNPAN_IP:-127.0.0.1}
 TRACKER_PORT=${TRACKER_PORT:-22122}
 STORAGE_PORT=${STORAGE_PORT:-23000}
