@@ -269,7 +269,7 @@ func TestBrowserFlow(t *testing.T) {
 	)
 
 	step(t, ctx, "share", 20*time.Second,
-		chromedp.Click(chromedp.CSS(rowSel("file-row", name)+" button.act-share")),
+		clickWhenThere(rowSel("file-row", name)+" button.act-share"),
 		until(`document.getElementById('myfiles-msg').textContent.startsWith('Shared')`),
 		until(`(document.querySelector(`+jsString(rowSel("file-row", name)+" .badge")+`)||{}).textContent === 'shared'`),
 	)
@@ -283,7 +283,7 @@ func TestBrowserFlow(t *testing.T) {
 	// Download from the public list: the page asks /download, follows the
 	// link and reports the download; the ranking then shows 1.
 	step(t, ctx, "download", 20*time.Second,
-		chromedp.Click(chromedp.CSS(rowSel("share-row", name)+" button.act-sdownload")),
+		clickWhenThere(rowSel("share-row", name)+" button.act-sdownload"),
 		until(`document.getElementById('download-link').textContent === `+jsString(name)),
 		until(`(document.querySelector(`+jsString(rowSel("share-row", name)+" .pv")+`)||{}).textContent === '1'`),
 	)
@@ -310,9 +310,11 @@ func TestBrowserFlow(t *testing.T) {
 	step(t, ctx, "delete", 20*time.Second,
 		chromedp.Click(chromedp.CSS("#nav-myfiles")),
 		chromedp.WaitVisible(chromedp.CSS(del)),
-		chromedp.Click(chromedp.CSS(del)),
-		until(`document.querySelector(`+jsString(del)+`).textContent === 'Confirm delete'`),
-		chromedp.Click(chromedp.CSS(del)),
+		// Arm, then confirm, in page-side steps: a list refresh may replace the
+		// row (and disarm it) between the two clicks, in which case arm again.
+		until(`(() => { const el = document.querySelector(`+jsString(del)+`); if (!el) return false;
+			if (el.textContent === 'Confirm delete') { el.click(); return true }
+			el.click(); return false })()`),
 		chromedp.WaitNotPresent(chromedp.CSS(rowSel("file-row", name))),
 		chromedp.WaitVisible(chromedp.CSS("#myfiles-empty")),
 	)
@@ -365,6 +367,13 @@ func until(js string) chromedp.Action[chromedp.Void] {
 		_, err := chromedp.Poll[any](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(0))(ctx, t)
 		return chromedp.Void{}, err
 	}
+}
+
+// clickWhenThere clicks the element sel selects as soon as it exists, in
+// one page-side step: the lists re-render after every refresh, so a node
+// found by one DevTools call may be gone by the next (chromedp.Click).
+func clickWhenThere(sel string) chromedp.Action[chromedp.Void] {
+	return until(`(() => { const el = document.querySelector(` + jsString(sel) + `); if (!el || el.disabled) return false; el.click(); return true })()`)
 }
 
 // rowSel selects the table row of a file by name.
