@@ -57,6 +57,8 @@ type Tracker struct {
 	TrunkCompressBinlogTimeBase    string           // trunk_compress_binlog_time_base, "03:00"
 	TrunkBinlogMaxBackups          int              // trunk_binlog_max_backups, 0
 	StorageIDs                     []StorageIDEntry // storage_ids.conf, loaded when UseStorageID
+
+	ClusterSecret string // cluster_secret (yunpan extension, conf/cluster.go): storages and peer trackers must prove it
 }
 
 // Reserved is reserved_storage_space: an absolute MB amount or a ratio.
@@ -117,6 +119,10 @@ type Storage struct {
 	CompressBinlogTime        string // compress_binlog_time, "01:30"
 	CheckStorePathMark        bool   // check_store_path_mark, true
 	AccessLogEnabled          bool   // [access-log] enabled
+
+	Cluster Cluster // yunpan's cluster_secret and sync_ack_replicas (conf/cluster.go)
+
+	HTTP StorageHTTP // http.* keys: the storage's HTTP download side (conf/http.go)
 }
 
 // Client is client.conf (spec §8.4).

@@ -50,6 +50,8 @@ func DefaultStorage() *Storage {
 		DiskRecoveryThreads:       1,
 		CompressBinlogTime:        "01:30",
 		CheckStorePathMark:        true,
+		Cluster:                   Cluster{SyncAckReplicas: 1},
+		HTTP:                      DefaultStorageHTTP(),
 	}
 }
 
@@ -188,6 +190,8 @@ func StorageFromFile(f *File) (*Storage, error) {
 	st.CompressBinlogTime = r.timeOfDay("compress_binlog_time", st.CompressBinlogTime)
 	st.CheckStorePathMark = s.Bool("check_store_path_mark", true)
 	st.AccessLogEnabled = f.Section("access-log").Bool("enabled", false)
+	st.Cluster = r.cluster()
+	st.HTTP = r.storageHTTP(f)
 
 	if err := r.err("storage config"); err != nil {
 		return nil, err

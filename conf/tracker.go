@@ -172,6 +172,7 @@ func TrackerFromFile(f *File) (*Tracker, error) {
 	t.StoreSlaveFileUseLink = s.Bool("store_slave_file_use_link", false)
 	t.UseConnectionPool = s.Bool("use_connection_pool", false)
 	t.ConnectionPoolMaxIdleTime = r.positiveSeconds("connection_pool_max_idle_time", t.ConnectionPoolMaxIdleTime)
+	t.ClusterSecret = r.clusterSecret()
 
 	if err := r.err("tracker config"); err != nil {
 		return nil, err

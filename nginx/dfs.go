@@ -10,11 +10,15 @@ import (
 	"embed"
 	"fmt"
 	"mime"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"text/template"
+
+	"yunpan/conf"
 )
 
 //go:embed dfs-storage.conf.tmpl dfs-locations.inc.tmpl
@@ -51,7 +55,7 @@ type DFSParams struct {
 	TokenCheckFail     string     // http.anti_steal.token_check_fail: sent with 200 when a token fails
 	TokenCheckFailType string     // its media type, from its extension
 	DefaultType        string     // http.default_content_type
-	MultiRange         bool       // http.multi_range.enabled (false: max_ranges 1)
+	SingleRange        bool       // !http.multi_range.enabled: max_ranges 1
 }
 
 var (
@@ -185,6 +189,45 @@ func RenderDFS(p DFSParams, part string) ([]byte, error) {
 		return nil, fmt.Errorf("nginx: render %s: %w", part, err)
 	}
 	return b.Bytes(), nil
+}
+
+// DFSFromStorage fills the storage-derived fields of DFSParams from a
+// storage.conf: group, store paths (made absolute), the http.* keys and the
+// upstream (http.bind_addr, else bind_addr, else 127.0.0.1, with
+// http.server_port; none when the endpoint is off).
+func DFSFromStorage(st *conf.Storage) (DFSParams, error) {
+	p := DFSParams{
+		Group:          st.GroupName,
+		CheckToken:     st.HTTP.CheckToken,
+		TokenCheckFail: st.HTTP.TokenCheckFail,
+		DefaultType:    st.HTTP.DefaultContentType,
+		SingleRange:    !st.HTTP.MultiRange,
+	}
+	for i, sp := range st.StorePaths {
+		abs, err := filepath.Abs(sp)
+		if err != nil {
+			return p, err
+		}
+		p.Stores = append(p.Stores, DFSStore{Index: i, Path: abs})
+	}
+	if p.TokenCheckFail != "" {
+		abs, err := filepath.Abs(p.TokenCheckFail)
+		if err != nil {
+			return p, err
+		}
+		p.TokenCheckFail = abs
+	}
+	if st.HTTP.ServerPort > 0 {
+		host := st.HTTP.BindAddr
+		if host == "" {
+			host = st.BindAddr
+		}
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			host = "127.0.0.1"
+		}
+		p.Upstream = net.JoinHostPort(host, strconv.Itoa(st.HTTP.ServerPort))
+	}
+	return p, nil
 }
 
 // WriteDFS renders the full configuration into path and creates Prefix/logs

@@ -258,7 +258,7 @@ func (c *Client) Download(ctx context.Context, fileID string, offset, length int
 	}
 	body := (&proto.Buf{}).I64(offset).I64(length).Fixed(group, proto.GroupNameLen).String(remote).B
 	var n int64
-	err = c.onStorage(ctx, fileID, false, func(cn *conn) error {
+	err = c.fetchOnStorage(ctx, fileID, func(cn *conn) error { // ENOENT: once more on the source (readyourwrites.go)
 		if err := cn.request(proto.CmdDownloadFile, 0, body); err != nil {
 			return err
 		}

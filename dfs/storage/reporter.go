@@ -46,7 +46,8 @@ type reporter struct {
 	gotMyIP     bool
 	syncOldDone bool // this reporter's view of sync_old_done (§4.1 step 3)
 	c           net.Conn
-	statGen     int64 // stats generation last sent in a BEAT
+	statGen     int64        // stats generation last sent in a BEAT
+	repl        reporterSync // SYNC_REPORT, CHANGE_STATUS, REPLICA_CHG state (sync_report.go)
 }
 
 func newReporter(s *Storage, tracker string) *reporter {
@@ -119,6 +120,9 @@ func (r *reporter) session() (joined bool, err error) {
 		c.Close()
 	}()
 	r.c = c
+	if err := s.repl.authConn(c); err != nil { // cluster_secret
+		return false, err
+	}
 	if !r.gotMyIP {
 		if err := r.getMyIP(); err != nil {
 			return false, err
@@ -128,6 +132,9 @@ func (r *reporter) session() (joined bool, err error) {
 		if err := r.parameterReq(); err != nil {
 			return false, err
 		}
+	}
+	if err := r.loadStorageIDs(); err != nil { // ids.go
+		return false, err
 	}
 	if err := r.join(); err != nil {
 		return false, err
@@ -234,8 +241,8 @@ func (r *reporter) parameterReq() error {
 // myID is how the tracker names this storage: the server ID with storage
 // IDs, else the IP it sees.
 func (s *Storage) myID() string {
-	if s.curParams().useStorageID && s.opts.ServerID != "" {
-		return s.opts.ServerID
+	if id := s.serverID(); s.curParams().useStorageID && id != "" { // ids.go
+		return id
 	}
 	if p := s.myIP.Load(); p != nil && *p != "" {
 		return *p
@@ -262,7 +269,7 @@ func (r *reporter) join() error {
 		Trackers:         s.opts.TrackerServers,
 	}
 	if s.curParams().useStorageID {
-		j.StorageID = s.opts.ServerID
+		j.StorageID = s.serverID()
 	}
 	resp, err := r.call(proto.CmdStorageJoin, j.Encode(), maxTrackerResp)
 	if err != nil {
@@ -272,6 +279,7 @@ func (r *reporter) join() error {
 		return fmt.Errorf("join: answer of %d bytes, want %d", len(resp), proto.JoinRespSize)
 	}
 	s.myStatus.Store(int32(resp[0]))
+	r.repl.joined(resp[0])
 	r.log.Info().Str("status", proto.StorageStatusName(resp[0])).Str("src", proto.Fixed(resp[1:])).Msg("joined")
 	return nil
 }
@@ -360,6 +368,9 @@ func (r *reporter) loop() error {
 				return err
 			}
 		}
+		if err := r.replTick(); err != nil {
+			return err
+		}
 		if !s.sleep(tick) {
 			return nil
 		}
@@ -423,6 +434,7 @@ func (r *reporter) changelog() error {
 		st, _ := strconv.Atoi(f[3])
 		if byte(st) == proto.StatusDeleted || byte(st) == proto.StatusIPChanged {
 			r.log.Info().Str("storage", f[2]).Str("status", proto.StorageStatusName(byte(st))).Msg("changelog")
+			r.s.repl.onChangelog(f[2], byte(st), strings.Join(f[4:], ""))
 		}
 	}
 	return nil
@@ -487,6 +499,7 @@ func (r *reporter) applyReport(b []byte) error {
 		v.mu.Lock()
 		v.members = members
 		v.mu.Unlock()
+		r.s.repl.mergeMembers(r, members)
 	}
 	return nil
 }

@@ -44,6 +44,12 @@ var handlers = map[byte]handler{
 	proto.CmdGetMetadata:        {buffered: true, fn: (*session).getMetadata},
 	proto.CmdQueryFileInfo:      {buffered: true, fn: (*session).queryFileInfo},
 	proto.CmdActiveTest:         {buffered: true, fn: (*session).activeTest},
+
+	proto.CmdUploadSlaveFile:            {fn: (*session).uploadSlave},
+	proto.CmdAppendFile:                 {fn: (*session).appendFile},
+	proto.CmdModifyFile:                 {fn: (*session).modifyFile},
+	proto.CmdTruncateFile:               {buffered: true, fn: (*session).truncateFile},
+	proto.CmdRegenerateAppenderFilename: {buffered: true, fn: (*session).regenerate},
 }
 
 // maxDrain bounds how much of an unread request body is skipped so that an
@@ -57,11 +63,16 @@ type session struct {
 	s    *Storage
 	c    net.Conn
 	body *io.LimitedReader // the unread rest of the current request body
+	peer peerAuth          // a replicating peer's cluster auth and server ID (sync_recv.go)
 }
 
 // accept starts serving c unless max_connections is reached, in which case
 // c is closed at once.
 func (s *Storage) accept(c net.Conn) {
+	if !s.repl.allowed(c) { // allow_hosts
+		c.Close()
+		return
+	}
 	select {
 	case s.connSem <- struct{}{}:
 	default:
@@ -162,7 +173,7 @@ func (sess *session) fail(err error) bool {
 	}
 	s := sess.s
 	ev := s.log.Debug()
-	if st != proto.StatusENOENT && st != proto.StatusEINVAL {
+	if st != proto.StatusENOENT && st != proto.StatusEINVAL && st != proto.StatusEEXIST {
 		ev = s.log.Warn()
 	}
 	ev.Err(err).Str("peer", sess.c.RemoteAddr().String()).Uint8("status", st).Msg("request failed")

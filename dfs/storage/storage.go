@@ -65,7 +65,11 @@ type Storage struct {
 	syncMu   sync.Mutex             // process-wide lock around SYNC_DEST_REQ (§4.1 step 3)
 	pathRR   atomic.Uint32          // storage-side round-robin cursor over store paths
 	locks    [64]sync.Mutex         // striped per-file locks (metadata merge, delete)
+	appLocks appenderLocks          // per-name writer locks of appender files (appender.go)
 	panics   atomic.Int64           // recovered handler panics
+	ids      storageIDs             // storage_ids.conf as the tracker lists it (ids.go)
+	http     *httpServer            // http.server_port endpoint (http.go); nil when off
+	repl     *replication           // replication inside the group (sync*.go, mark.go, replicas.go)
 
 	connSem chan struct{}
 	mu      sync.Mutex // guards conns, exiting and wg.Add against Exit
@@ -137,6 +141,10 @@ func New(opts *conf.Storage, log zerolog.Logger) (*Storage, error) {
 	if ip := net.ParseIP(opts.BindAddr); ip != nil && !ip.IsUnspecified() {
 		s.bindIP = canonicalIP(ip)
 	}
+	var err error
+	if s.repl, err = newReplication(s); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
 
 	storePaths := opts.StorePaths
 	if len(storePaths) == 0 {
@@ -169,7 +177,6 @@ func New(opts *conf.Storage, log zerolog.Logger) (*Storage, error) {
 	}
 	log.Debug().Dur("took", time.Since(t0)).Int("paths", len(s.paths)).Int("subdirs", s.subdirs).Msg("store paths ready")
 
-	var err error
 	if s.flag, err = loadInitFlag(filepath.Join(s.dataDir, ".data_init_flag"), s.startTime); err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
@@ -185,6 +192,11 @@ func New(opts *conf.Storage, log zerolog.Logger) (*Storage, error) {
 	if s.ln, err = net.Listen("tcp", addr); err != nil {
 		s.binlog.Close()
 		return nil, fmt.Errorf("storage: listen %s: %w", addr, err)
+	}
+	if s.http, err = newHTTPServer(s); err != nil {
+		s.ln.Close()
+		s.binlog.Close()
+		return nil, err
 	}
 	log.Info().Str("addr", s.ln.Addr().String()).Str("group", s.group).Int("store_paths", len(s.paths)).Msg("storage listening")
 	return s, nil
@@ -204,6 +216,9 @@ func (s *Storage) Main() error {
 	for _, t := range s.opts.TrackerServers {
 		r := newReporter(s, t)
 		s.spawn(r.run)
+	}
+	if s.http != nil {
+		s.spawn(s.http.serve)
 	}
 	var acceptErr error
 	for {
@@ -242,6 +257,7 @@ func (s *Storage) Exit() {
 		}
 		s.mu.Unlock()
 		s.ln.Close()
+		s.http.close()
 		s.wg.Wait()
 		if err := s.binlog.Close(); err != nil {
 			s.log.Error().Err(err).Msg("binlog close")
@@ -381,7 +397,7 @@ func (s *Storage) sourceID() uint32 {
 	if !p.useStorageID || p.idTypeInFilename != "id" {
 		return 0
 	}
-	n, err := strconv.ParseUint(s.opts.ServerID, 10, 32)
+	n, err := strconv.ParseUint(s.serverID(), 10, 32)
 	if err != nil || n == 0 || n > 0xFFFFFF {
 		return 0
 	}

@@ -63,6 +63,9 @@ func (sess *session) uploadFile(h proto.Header, appender bool) (*reply, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upload to store path %d: %w", sp.index, err)
 	}
+	if err := s.repl.ackReplicas(remote); err != nil { // sync_ack_replicas (replicas.go)
+		return nil, fmt.Errorf("upload %s: %w", remote, err)
+	}
 	s.stats.add(statSuccessUpload, 1)
 	s.stats.add(statSuccessUploadBytes, size)
 	s.stats.touch(statLastSourceUpdate)

@@ -278,10 +278,10 @@ func (t *Tracker) cmdGetLeader(sess *session, body []byte) ([]byte, error) {
 	if len(body) != 0 {
 		return nil, badLen("get leader", len(body), "0")
 	}
-	if !t.isLeader() {
+	ip, port := t.leaderAddr(sess)
+	if ip == "" {
 		return nil, proto.Errf(proto.StatusENOENT, "get leader: no leader known")
 	}
-	ip, port := t.leaderAddr(sess)
 	return []byte(net.JoinHostPort(ip, strconv.Itoa(port))), nil
 }
 

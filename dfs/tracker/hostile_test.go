@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 	"time"
+	"yunpan/dfs/internal/allow"
 
 	"github.com/stretchr/testify/require"
 
@@ -148,6 +149,18 @@ func TestWrongBodyLengths(t *testing.T) {
 		proto.CmdStorageGetServerID:        {0, 16, 69},
 		proto.CmdStorageGetStatus:          {0, 16, 69},
 		proto.CmdStorageGetGroupName:       {0, 3},
+		// tracker ↔ tracker and the cluster secret (leader.go, syscopy.go, clusterauth.go)
+		proto.CmdTrackerJoinLeader:           {0, 23, 25},
+		proto.CmdTrackerGetSysFilesStart:     {1},
+		proto.CmdTrackerGetSysFilesEnd:       {1},
+		proto.CmdTrackerGetOneSysFile:        {0, 8, 10},
+		proto.CmdTrackerGetStatus:            {1},
+		proto.CmdTrackerPingLeader:           {0, 11, 13},
+		proto.CmdTrackerNotifyNextLeader:     {0, 53},
+		proto.CmdTrackerCommitNextLeader:     {0, 53},
+		proto.CmdTrackerNotifyReselectLeader: {1},
+		proto.CmdServerTrackerClusterStat:    {0, 2, 4},
+		proto.CmdClusterAuth:                 {0, proto.ClusterAuthSize - 1, proto.ClusterAuthSize + 1},
 	}
 	for cmd := range handlers {
 		require.Contains(t, cases, cmd, "no wrong-length case for cmd %d", cmd)
@@ -182,7 +195,7 @@ func TestAllowHosts(t *testing.T) {
 		}
 	}
 	for _, bad := range [][]string{{"not-an-ip"}, {"10.0.0.0/99"}, {"10.0.[1-2].1"}, {"10.0.0.[5-1]"}, {"10.0.0.[1-300]"}} {
-		_, err := parseAllowHosts(bad)
+		_, err := allow.Parse(bad)
 		require.Error(t, err, "%v", bad)
 	}
 }

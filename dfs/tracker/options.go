@@ -78,11 +78,6 @@ func validate(o *conf.Tracker) error {
 	if o.BasePath == "" {
 		return fmt.Errorf("tracker: base_path is required")
 	}
-	if o.UseStorageID {
-		// storage_ids.conf handling is a later issue; refusing beats running
-		// with IDs silently replaced by IPs.
-		return fmt.Errorf("tracker: use_storage_id=true is not supported yet")
-	}
 	switch o.StoreLookup {
 	case 0, 2:
 	case 1:

@@ -18,6 +18,11 @@ type session struct {
 	s       *storage
 	// Copies of the change counters last sent on this connection (§4.4).
 	leaderChg, groupChg, trunkChg int64
+	// Multi-tracker state (relationship.go, leader.go, syscopy.go, clusterauth.go).
+	authed    bool     // proved the cluster secret
+	follower  string   // tracker address after JOIN_LEADER
+	pingTrunk int64    // trunk-assignment version last sent in a PING_LEADER answer
+	sysFiles  [][]byte // files frozen by GET_SYS_FILES_START
 }
 
 // handler serves one command under t.mu; a returned error becomes the
@@ -64,6 +69,19 @@ var handlers = map[byte]handler{
 	proto.CmdStorageFetchStorageIDs: (*Tracker).cmdFetchStorageIDs,
 	proto.CmdStorageGetServerID:     (*Tracker).cmdGetServerID,
 	proto.CmdStorageGetStatus:       (*Tracker).cmdGetStorageStatus,
+
+	// tracker ↔ tracker (§4.9) and the cluster secret
+	proto.CmdTrackerGetStatus:            (*Tracker).cmdTrackerGetStatus,
+	proto.CmdTrackerNotifyNextLeader:     (*Tracker).cmdNotifyNextLeader,
+	proto.CmdTrackerCommitNextLeader:     (*Tracker).cmdCommitNextLeader,
+	proto.CmdTrackerJoinLeader:           (*Tracker).cmdJoinLeader,
+	proto.CmdTrackerPingLeader:           (*Tracker).cmdPingLeader,
+	proto.CmdTrackerNotifyReselectLeader: (*Tracker).cmdNotifyReselectLeader,
+	proto.CmdTrackerGetSysFilesStart:     (*Tracker).cmdSysFilesStart,
+	proto.CmdTrackerGetOneSysFile:        (*Tracker).cmdGetOneSysFile,
+	proto.CmdTrackerGetSysFilesEnd:       (*Tracker).cmdSysFilesEnd,
+	proto.CmdServerTrackerClusterStat:    (*Tracker).cmdTrackerClusterStat,
+	proto.CmdClusterAuth:                 (*Tracker).cmdClusterAuth,
 }
 
 // dispatch runs one request. It returns errQuit for QUIT, a status error,
@@ -75,6 +93,14 @@ func (t *Tracker) dispatch(sess *session, cmd byte, body []byte) ([]byte, error)
 	h, ok := handlers[cmd]
 	if !ok {
 		return nil, proto.Errf(proto.StatusEINVAL, "unknown command %d", cmd)
+	}
+	if err := t.checkAuth(sess, cmd); err != nil {
+		return nil, err
+	}
+	if cmd == proto.CmdStorageJoin {
+		if err := t.ensureSysCopy(sess, body); err != nil {
+			return nil, err
+		}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -95,13 +121,21 @@ func (t *Tracker) joined(sess *session, cmd string) (*group, *storage, error) {
 	return sess.g, sess.s, nil
 }
 
-// isLeader: a single tracker is always its own leader. Multi-tracker
-// election (§4.9) will replace this with the elected state.
-func (t *Tracker) isLeader() bool { return true }
+// isLeader reports whether this tracker leads (§4.9, relationship.go); a
+// tracker that knows no peer leads alone.
+func (t *Tracker) isLeader() bool { return t.rel.leaderSelf }
 
 // leaderAddr is the leader's address as the peer of sess should see it:
-// for ourselves, the address the peer connected to.
+// for ourselves, the address the peer connected to; "" when none is known.
 func (t *Tracker) leaderAddr(sess *session) (ip string, port int) {
+	if !t.rel.leaderSelf {
+		h, p, err := net.SplitHostPort(t.rel.leader)
+		if err != nil {
+			return "", 0
+		}
+		port, _ = strconv.Atoi(p)
+		return h, port
+	}
 	ip = sess.localIP
 	if ip == "" {
 		ip = t.bindIP()

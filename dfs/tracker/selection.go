@@ -228,7 +228,7 @@ func (t *Tracker) fetchStorages(g *group, remote string, cmd byte, now time.Time
 	if err != nil {
 		return nil, proto.Errf(proto.StatusEINVAL, "query %d: file name %q: %v", cmd, remote, err)
 	}
-	src := sourceOf(g, info)
+	src := t.fileSource(g, info) // storageids.go
 	if cmd == proto.CmdQueryUpdate {
 		if src != nil && g.isWritable(src) {
 			return []*storage{src}, nil

@@ -35,9 +35,9 @@ func (t *Tracker) cmdJoin(sess *session, body []byte) ([]byte, error) {
 	case j.SubdirCount < 1 || j.SubdirCount > 256:
 		return nil, proto.Errf(proto.StatusEINVAL, "join: subdir_count_per_path %d", j.SubdirCount)
 	}
-	id := storageIDFor(sess.peerIP)
-	if id == "" {
-		return nil, proto.Errf(proto.StatusEINVAL, "join: peer address %q", sess.peerIP)
+	id, idEntry, err := t.joinStorageID(sess, j) // storageids.go
+	if err != nil {
+		return nil, err
 	}
 	port, pathCount, subdirs := int(j.StoragePort), int(j.StorePathCount), int(j.SubdirCount)
 	r := t.reg
@@ -56,7 +56,7 @@ func (t *Tracker) cmdJoin(sess *session, body []byte) ([]byte, error) {
 		}
 		return true
 	}
-	if port != g.Port && !others(func(o *storage) bool { return o.Port == port }) {
+	if port != g.Port && !t.portsMayDiffer() && !others(func(o *storage) bool { return o.Port == port }) {
 		return nil, proto.Errf(proto.StatusEINVAL, "join: %s port %d, group %s uses %d", id, port, g.Name, g.Port)
 	}
 	if pathCount < g.StorePathCount && !others(func(o *storage) bool { return o.StorePathCount == pathCount }) {
@@ -108,6 +108,8 @@ func (t *Tracker) cmdJoin(sess *session, body []byte) ([]byte, error) {
 			ChangelogOffset: t.changelog.size()}
 	}
 	s.Port = port
+	s.IP = sess.peerIP // with storage IDs the address may have changed
+	applyIDEntry(g, s, idEntry)
 	s.Version = j.Version
 	s.JoinTime = j.JoinTime
 	s.UpTime = j.UpTime
@@ -125,7 +127,7 @@ func (t *Tracker) cmdJoin(sess *session, body []byte) ([]byte, error) {
 		t.log.Info().Str("storage", id).Msg("storage joined again on a new connection")
 	}
 	s.sess = sess
-	*sess = session{peerIP: sess.peerIP, localIP: sess.localIP, g: g, s: s}
+	*sess = session{peerIP: sess.peerIP, localIP: sess.localIP, authed: sess.authed, g: g, s: s}
 	t.log.Info().Str("group", g.Name).Str("storage", id).Int("port", port).
 		Str("status", proto.StorageStatusName(s.Status)).Msg("storage joined")
 	return (&proto.Buf{}).U8(s.Status).Fixed(s.SyncSrc, proto.StorageIDLen).B, nil
@@ -135,15 +137,21 @@ func (t *Tracker) cmdJoin(sess *session, body []byte) ([]byte, error) {
 // it knows us by: the input of multi-tracker election (§4.9), kept now so
 // that code has its data.
 func (t *Tracker) learnTrackers(list []string, currentIP, localIP string) {
-	for _, tr := range list {
-		if len(t.trackers) < maxKnownTrackers {
-			t.trackers[tr] = struct{}{}
-		}
-	}
 	for _, ip := range []string{currentIP, localIP} {
 		if ip != "" && len(t.selfIPs) < maxKnownTrackers {
 			t.selfIPs[ip] = struct{}{}
 		}
+	}
+	learned := false
+	for _, tr := range list {
+		k := canonTracker(tr) // relationship.go: "ip:port", "" for host names
+		if _, ok := t.trackers[k]; k != "" && !ok && len(t.trackers) < maxKnownTrackers {
+			t.trackers[k] = struct{}{}
+			learned = true
+		}
+	}
+	if learned {
+		t.trackersLearnedLocked()
 	}
 }
 
@@ -514,6 +522,9 @@ func (t *Tracker) cmdGetMyIP(sess *session, body []byte) ([]byte, error) {
 	if len(body) != proto.GroupNameStructLen+4 {
 		return nil, badLen("get my ip", len(body), "21")
 	}
+	if t.ids != nil {
+		return t.idsMyIP(sess, proto.Fixed(body[:proto.GroupNameStructLen]), int(proto.I32(body[proto.GroupNameStructLen:]))), nil
+	}
 	return []byte(sess.peerIP), nil
 }
 
@@ -526,6 +537,9 @@ func (t *Tracker) cmdGetGroupName(sess *session, body []byte) ([]byte, error) {
 	if len(body)-4 >= proto.IPv6Size {
 		return nil, proto.Errf(proto.StatusENAMETOOLONG, "get group name: ip text %d bytes", len(body)-4)
 	}
+	if t.ids != nil {
+		return t.idsGroupName(sess, body)
+	}
 	return nil, proto.Errf(proto.StatusEOPNOTSUPP, "get group name: use_storage_id is off")
 }
 
@@ -537,6 +551,9 @@ func (t *Tracker) cmdFetchStorageIDs(sess *session, body []byte) ([]byte, error)
 	start, allowEmpty := proto.I32(body), body[4] != 0
 	if start < 0 {
 		return nil, proto.Errf(proto.StatusEINVAL, "fetch storage ids: start index %d", start)
+	}
+	if t.ids != nil {
+		return t.idsFetch(int(start))
 	}
 	if !allowEmpty {
 		return nil, proto.Errf(proto.StatusEOPNOTSUPP, "fetch storage ids: use_storage_id is off")
@@ -559,9 +576,12 @@ func serverAddr(cmd string, body []byte) (group, ip string, port int, err error)
 // cmdGetServerID answers GET_SERVER_ID (70, §2.9): without storage IDs the
 // ID is derived from the address.
 func (t *Tracker) cmdGetServerID(sess *session, body []byte) ([]byte, error) {
-	_, ip, _, err := serverAddr("get server id", body)
+	group, ip, port, err := serverAddr("get server id", body)
 	if err != nil {
 		return nil, err
+	}
+	if t.ids != nil {
+		return t.idsServerID(group, ip, port)
 	}
 	return []byte(storageIDFor(ip)), nil
 }
@@ -577,6 +597,9 @@ func (t *Tracker) cmdGetStorageStatus(sess *session, body []byte) ([]byte, error
 		return nil, proto.Errf(proto.StatusENOENT, "get storage status: group %q not found", name)
 	}
 	s := g.find(storageIDFor(ip))
+	if t.ids != nil {
+		s = t.idsStorage(g, ip, port)
+	}
 	if s == nil || (port != 0 && port != s.Port) {
 		return nil, proto.Errf(proto.StatusENOENT, "get storage status: %s:%d not in group %s", ip, port, name)
 	}

@@ -2,107 +2,19 @@ package tracker
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"strconv"
-	"strings"
 	"time"
 
 	"yunpan/dfs/proto"
 )
 
-// allowList is allow_hosts (§8.2): "*", exact IPs, CIDR blocks and
-// FastDFS's last-octet ranges such as 10.0.1.[1-15,20].
-type allowList struct {
-	all  bool
-	ips  map[string]bool
-	nets []*net.IPNet
-}
-
-func parseAllowHosts(entries []string) (*allowList, error) {
-	a := &allowList{ips: map[string]bool{}}
-	for _, e := range entries {
-		e = strings.TrimSpace(e)
-		switch {
-		case e == "":
-		case e == "*":
-			a.all = true
-		case strings.Contains(e, "/"):
-			_, n, err := net.ParseCIDR(e)
-			if err != nil {
-				return nil, fmt.Errorf("allow_hosts %q: %w", e, err)
-			}
-			a.nets = append(a.nets, n)
-		case strings.HasSuffix(e, "]") && strings.Contains(e, "["):
-			ips, err := expandRange(e)
-			if err != nil {
-				return nil, err
-			}
-			for _, ip := range ips {
-				a.ips[ip] = true
-			}
-		default:
-			ip := net.ParseIP(e)
-			if ip == nil {
-				return nil, fmt.Errorf("allow_hosts %q: not an IP, CIDR or range", e)
-			}
-			a.ips[canonIP(ip)] = true
-		}
-	}
-	return a, nil
-}
-
-// expandRange expands "a.b.c.[1-15,20]" into its addresses.
-func expandRange(e string) ([]string, error) {
-	i := strings.IndexByte(e, '[')
-	prefix, list := e[:i], e[i+1:len(e)-1]
-	if strings.Count(prefix, ".") != 3 || !strings.HasSuffix(prefix, ".") ||
-		net.ParseIP(prefix+"0") == nil || net.ParseIP(prefix+"0").To4() == nil {
-		return nil, fmt.Errorf("allow_hosts %q: range only on the last IPv4 octet", e)
-	}
-	var out []string
-	for _, part := range strings.Split(list, ",") {
-		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
-		a, err1 := strconv.Atoi(strings.TrimSpace(lo))
-		b, err2 := a, error(nil)
-		if isRange {
-			b, err2 = strconv.Atoi(strings.TrimSpace(hi))
-		}
-		if err1 != nil || err2 != nil || a < 0 || b > 255 || a > b {
-			return nil, fmt.Errorf("allow_hosts %q: bad range %q", e, part)
-		}
-		for n := a; n <= b; n++ {
-			out = append(out, prefix+strconv.Itoa(n))
-		}
-	}
-	return out, nil
-}
-
+// canonIP is the text form storage IDs and tracker addresses use.
 func canonIP(ip net.IP) string {
 	if v4 := ip.To4(); v4 != nil {
 		return v4.String()
 	}
 	return ip.String()
-}
-
-func (a *allowList) allows(ipText string) bool {
-	if a.all {
-		return true
-	}
-	ip := net.ParseIP(ipText)
-	if ip == nil {
-		return false
-	}
-	if a.ips[canonIP(ip)] {
-		return true
-	}
-	for _, n := range a.nets {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 // acceptLoop accepts until the listener closes.
@@ -131,7 +43,7 @@ func (t *Tracker) acceptLoop(ln net.Listener) {
 		}
 		backoff = 5 * time.Millisecond
 		peer := hostIP(c.RemoteAddr())
-		if !t.allow.allows(peer) {
+		if !t.allow.Allows(peer) {
 			t.log.Warn().Str("peer", peer).Msg("refused by allow_hosts")
 			c.Close()
 			continue
@@ -217,6 +129,10 @@ func (t *Tracker) serve(c net.Conn, peer string) {
 			log.Debug().Err(err).Msg("write response")
 			return
 		}
+		var ce closingError
+		if errors.As(err, &ce) {
+			return // refused by the cluster secret check (clusterauth.go)
+		}
 	}
 }
 
@@ -226,6 +142,7 @@ func (t *Tracker) serve(c net.Conn, peer string) {
 func (t *Tracker) connClosed(sess *session) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.releaseSysLockLocked(sess)
 	s, g := sess.s, sess.g
 	if s == nil || s.sess != sess {
 		return

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"yunpan/dfs/internal/allow"
 
 	"github.com/rs/zerolog"
 
@@ -30,7 +31,7 @@ type Tracker struct {
 	opts    *conf.Tracker
 	log     zerolog.Logger
 	ipSize  int // W of §1.7
-	allow   *allowList
+	allow   *allow.List
 	dataDir string
 	lns     []net.Listener
 
@@ -41,6 +42,11 @@ type Tracker struct {
 	selfIPs   map[string]struct{} // addresses storages reach us by
 
 	saveMu sync.Mutex // serialises registry writes
+
+	rel    relState                   // leader election and peers (relationship.go), under mu
+	ids    *idTable                   // storage_ids.conf, nil without use_storage_id (storageids.go)
+	auth   *proto.ClusterAuthVerifier // cluster_secret, nil when unset (clusterauth.go)
+	copyMu sync.Mutex                 // one system-data copy at a time (syscopy.go)
 
 	connMu  sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -61,9 +67,13 @@ func New(opts *conf.Tracker, log zerolog.Logger) (*Tracker, error) {
 	if err := validate(o); err != nil {
 		return nil, err
 	}
-	allow, err := parseAllowHosts(o.AllowHosts)
+	hosts, err := allow.Parse(o.AllowHosts)
 	if err != nil {
 		return nil, fmt.Errorf("tracker: %w", err)
+	}
+	ids, err := newIDTable(o)
+	if err != nil {
+		return nil, err
 	}
 	dataDir := filepath.Join(o.BasePath, "data")
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
@@ -81,7 +91,7 @@ func New(opts *conf.Tracker, log zerolog.Logger) (*Tracker, error) {
 		opts:      o,
 		log:       log,
 		ipSize:    o.ResponseIPSize(),
-		allow:     allow,
+		allow:     hosts,
 		dataDir:   dataDir,
 		reg:       reg,
 		changelog: cl,
@@ -90,7 +100,12 @@ func New(opts *conf.Tracker, log zerolog.Logger) (*Tracker, error) {
 		conns:     map[net.Conn]struct{}{},
 		exitCh:    make(chan struct{}),
 		doneCh:    make(chan struct{}),
+		ids:       ids,
 	}
+	if o.ClusterSecret != "" {
+		t.auth = &proto.ClusterAuthVerifier{Secret: o.ClusterSecret}
+	}
+	t.applyIDsToRegistryLocked()
 	addrs := strings.Split(o.BindAddr, ",")
 	port := o.Port
 	for _, a := range addrs {
@@ -103,6 +118,12 @@ func New(opts *conf.Tracker, log zerolog.Logger) (*Tracker, error) {
 		}
 		t.lns = append(t.lns, ln)
 		port = ln.Addr().(*net.TCPAddr).Port // port 0: the others share the first's
+	}
+	if err := t.initRelationship(time.Now()); err != nil {
+		for _, l := range t.lns {
+			l.Close()
+		}
+		return nil, fmt.Errorf("tracker: %w", err)
 	}
 	log.Info().Str("addr", t.Addr().String()).Int("groups", len(reg.groups)).Msg("tracker listening")
 	return t, nil
@@ -133,9 +154,10 @@ func (t *Tracker) Main() error {
 		return nil
 	default:
 	}
-	t.wg.Add(2 + len(t.lns))
+	t.wg.Add(3 + len(t.lns))
 	go func() { defer t.wg.Done(); t.checkActive() }()
 	go func() { defer t.wg.Done(); t.saveLoop() }()
+	go func() { defer t.wg.Done(); t.relationshipLoop() }()
 	for _, ln := range t.lns {
 		go func() { defer t.wg.Done(); t.acceptLoop(ln) }()
 	}
@@ -160,6 +182,9 @@ func (t *Tracker) Exit() {
 		t.wg.Wait()
 		if err := t.save(true); err != nil {
 			t.log.Error().Err(err).Msg("final save")
+		}
+		if err := t.saveStatus(); err != nil {
+			t.log.Error().Err(err).Msg("save tracker status")
 		}
 		t.log.Info().Msg("tracker stopped")
 		close(t.doneCh)

@@ -54,11 +54,14 @@ func main() {
 	only := flag.String("only", "", "run only cases whose name contains this")
 	fsync := flag.String("fsync", "0", "fsync_after_written_bytes for the private storage")
 	cpuprofile := flag.String("cpuprofile", "", "write the client's CPU profile here")
+	nginxURL := flag.String("nginx-url", "", "base URL of an Nginx serving the cluster's files (with -conf); empty = start one")
+	group := flag.Bool("group", true, "also measure uploads to a 2-storage group (async and sync_ack_replicas=2)")
 	flag.Parse()
 
 	r := &cluster.Runner{}
 	defer r.Close()
 	path := *confPath
+	stConf := ""
 	if path == "" {
 		os.Setenv("YUNPAN_BIN", *bin)
 		tr := cluster.StartTracker(r, "127.0.0.2", nil)
@@ -67,6 +70,7 @@ func main() {
 			"max_connections": "1024",
 		})
 		cluster.WaitStatus(r, tr, "group1", st, proto.StatusActive, 60*time.Second)
+		stConf = st.Conf
 		path = cluster.ClientConf(r, []*cluster.Proc{tr}, map[string]string{"use_connection_pool": "true"})
 		fmt.Printf("private cluster: tracker %s, storage %s (fsync_after_written_bytes=%s)\n", tr.Addr(), st.Addr(), *fsync)
 	}
@@ -107,7 +111,32 @@ func main() {
 		}
 		fmt.Printf("%-22s %12.0f %12.1f %14s %7.2fx %7.1fx\n", bc.name, opsPerSec, mib, refText, got/bc.ref.hi, bc.target)
 	}
+	for _, ec := range extraCases {
+		if *only != "" && !bytes.Contains([]byte(ec.name), []byte(*only)) {
+			continue
+		}
+		ops, bytesDone, elapsed, err := ec.run(c, *dur)
+		if err != nil {
+			fmt.Printf("%-22s error: %v\n", ec.name, err)
+			continue
+		}
+		mib := float64(bytesDone) / elapsed.Seconds() / (1 << 20)
+		fmt.Printf("%-22s %12.1f %12.1f %14s %7.2fx %7.1fx\n", ec.name, float64(ops)/elapsed.Seconds(), mib,
+			fmt.Sprintf("%.0f-%.0f MiB/s", ec.ref.lo, ec.ref.hi), mib/ec.ref.hi, ec.target)
+	}
 	fmt.Println("ratio = ours / the upper end of the C FastDFS range")
+	if stConf != "" || *nginxURL != "" {
+		fmt.Println()
+		if err := nginxBench(r, c, stConf, *nginxURL, *dur, *only); err != nil {
+			fmt.Println("nginx:", err)
+		}
+	}
+	if *group && *confPath == "" {
+		fmt.Println()
+		if err := groupBench(r, *dur, *only); err != nil {
+			fmt.Println("group:", err)
+		}
+	}
 }
 
 // runCase runs one load for d (at least one operation per connection).

@@ -7,4 +7,4 @@ import (
 	"yunpan/dfs/cmd/internal/cli"
 )
 
-func main() { os.Exit(cli.Upload(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() { os.Exit(cli.UploadMain(os.Args[1:], os.Stdout, os.Stderr)) }

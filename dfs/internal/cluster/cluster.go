@@ -33,7 +33,8 @@ type TB interface {
 // Tools lists the binaries Build produces.
 var Tools = []string{
 	"fdfs_trackerd", "fdfs_storaged", "fdfs_upload_file", "fdfs_download_file",
-	"fdfs_delete_file", "fdfs_file_info", "fdfs_monitor", "fdfs_crc32", "fdfs_bench",
+	"fdfs_delete_file", "fdfs_file_info", "fdfs_monitor", "fdfs_crc32", "fdfs_bench", "fdfs_nginxconf",
+	"fdfs_upload_appender", "fdfs_append_file", "fdfs_regenerate_filename", "fdfs_test",
 }
 
 var (
@@ -106,7 +107,7 @@ type Proc struct {
 	Base    string
 	cmd     *exec.Cmd
 	done    chan struct{}
-	stderr  *bytes.Buffer
+	stderr  *syncBuffer
 	binPath string
 }
 
@@ -152,7 +153,7 @@ func (p *Proc) Log() string {
 // Start launches the process again with the same config (after Kill/Stop).
 func (p *Proc) Start(tb TB) {
 	tb.Helper()
-	p.stderr = &bytes.Buffer{}
+	p.stderr = &syncBuffer{}
 	p.cmd = exec.Command(p.binPath, p.Conf)
 	p.cmd.Stdout = p.stderr
 	p.cmd.Stderr = p.stderr
@@ -162,8 +163,29 @@ func (p *Proc) Start(tb TB) {
 	}
 	go func() { p.cmd.Wait(); close(p.done) }()
 	if err := WaitTCP(p.Addr(), 20*time.Second, p.done); err != nil {
+		p.cmd.Process.Signal(syscall.SIGKILL) // never leave it running behind a failed test
+		<-p.done
 		tb.Fatalf("%s on %s not ready: %v\n%s", p.Name, p.Addr(), err, p.Log())
 	}
+}
+
+// syncBuffer collects a daemon's output; exec copies into it from its own
+// goroutine while tests read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func writeConf(path string, kv [][2]string) error {
@@ -235,6 +257,9 @@ func StartStorage(tb TB, ip, group string, trackers []*Proc, over map[string]str
 	tb.Helper()
 	base := tb.TempDir()
 	port := FreePort(tb, ip)
+	if p, ok := over["port"]; ok { // a group's storages share one port (FastDFS rule)
+		fmt.Sscan(p, &port)
+	}
 	kv := [][2]string{
 		{"group_name", group}, {"bind_addr", ip}, {"port", fmt.Sprint(port)}, {"base_path", base},
 		{"connect_timeout", "5"}, {"network_timeout", "30"},

@@ -1,0 +1,10 @@
+// Command fdfs_test walks through upload, slave upload, metadata, download and delete (spec §9.9).
+package main
+
+import (
+	"os"
+
+	"yunpan/dfs/cmd/internal/cli"
+)
+
+func main() { os.Exit(cli.FdfsTest(os.Args[1:], os.Stdout, os.Stderr)) }
