@@ -96,32 +96,24 @@ func UploadMain(args []string, stdout, stderr io.Writer) int {
 		return Upload(args, stdout, stderr)
 	}
 
-	c, code := Open(args[0], stderr)
-	if c == nil {
-		return code
-	}
-	defer c.Close()
-	ctx, cancel := Context()
-	defer cancel()
+	return Run(args, 2, UploadUsage, stdout, stderr, func(ctx context.Context, c *client.Client) int {
+		return bigUpload(ctx, c, args, rc, resumable, bar, stdout, stderr)
+	})
+}
+
+// bigUpload uploads with a progress bar and/or resumably.
+func bigUpload(ctx context.Context, c *client.Client, args []string, rc resumableConfig, resumable, bar bool, stdout, stderr io.Writer) int {
 	local := args[1]
-	addr, pathIndex := "", -1
-	if len(args) >= 3 {
-		a, err := conf.NormalizeHostPort(args[2], conf.DefaultStoragePort)
-		if err != nil {
-			err = proto.Errf(proto.StatusEINVAL, "storage address %q: %v", args[2], err)
-			fmt.Fprintln(stderr, FailLine("upload file", err))
-			return Errno(err)
-		}
-		addr = a
-		if len(args) >= 4 {
-			pathIndex = int(atol(args[3]))
-		}
+	addr, pathIndex, code := storageArg(args, stderr)
+	if code != 0 {
+		return code
 	}
 	var pb *progressBar
 	if bar {
 		pb = newProgressBar(stderr)
 	}
 	var id string
+	var err error
 	if resumable {
 		o := rc.opts
 		o.Storage, o.PathIndex = addr, pathIndex
@@ -130,13 +122,8 @@ func UploadMain(args []string, stdout, stderr io.Writer) int {
 		}
 		id, err = c.UploadResumable(ctx, local, "", o)
 	} else {
-		if addr == "" {
-			st, err := c.QueryStore(ctx, "")
-			if err != nil {
-				fmt.Fprintln(stderr, FailLine("tracker_query_storage", err))
-				return Errno(err)
-			}
-			addr, pathIndex = st.Storages[0].String(), int(st.PathIndex)
+		if addr, pathIndex, code = storeTarget(ctx, c, addr, pathIndex, stderr); code != 0 {
+			return code
 		}
 		id, err = uploadWithBar(ctx, c, addr, pathIndex, local, pb)
 	}

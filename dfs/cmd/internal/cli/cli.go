@@ -84,6 +84,24 @@ func Open(path string, stderr io.Writer) (*client.Client, int) {
 	return c, 0
 }
 
+// Run is the frame the tools share: the usage line on stdout (exit 1) with
+// fewer than min arguments, the client from the config in args[0], and a
+// context cancelled by SIGINT/SIGTERM around body.
+func Run(args []string, min int, usage string, stdout, stderr io.Writer, body func(ctx context.Context, c *client.Client) int) int {
+	if len(args) < min {
+		fmt.Fprint(stdout, usage)
+		return 1
+	}
+	c, code := Open(args[0], stderr)
+	if c == nil {
+		return code
+	}
+	defer c.Close()
+	ctx, cancel := Context()
+	defer cancel()
+	return body(ctx, c)
+}
+
 // Context is the context of one tool run: cancelled by SIGINT/SIGTERM.
 // Network waits are bounded by network_timeout inside the client.
 func Context() (context.Context, context.CancelFunc) {

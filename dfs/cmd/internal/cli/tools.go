@@ -47,46 +47,58 @@ func atol(s string) int64 {
 // Upload is fdfs_upload_file (§9.1): the file ID on stdout; errors on
 // stderr with the errno as exit code.
 func Upload(args []string, stdout, stderr io.Writer) int {
-	if len(args) < 2 {
-		fmt.Fprint(stdout, UploadUsage)
-		return 1
-	}
-	c, code := Open(args[0], stderr)
-	if c == nil {
-		return code
-	}
-	defer c.Close()
-	ctx, cancel := Context()
-	defer cancel()
+	return Run(args, 2, UploadUsage, stdout, stderr, func(ctx context.Context, c *client.Client) int {
 
-	local := args[1]
-	addr, pathIndex := "", -1
-	if len(args) >= 3 {
-		a, err := conf.NormalizeHostPort(args[2], conf.DefaultStoragePort)
+		local := args[1]
+		addr, pathIndex, code := storageArg(args, stderr)
+		if code != 0 {
+			return code
+		}
+		if addr, pathIndex, code = storeTarget(ctx, c, addr, pathIndex, stderr); code != 0 {
+			return code
+		}
+		id, err := uploadLocal(ctx, c, addr, pathIndex, local)
 		if err != nil {
-			err = proto.Errf(proto.StatusEINVAL, "storage address %q: %v", args[2], err)
 			fmt.Fprintln(stderr, FailLine("upload file", err))
 			return Errno(err)
 		}
-		addr = a
-		if len(args) >= 4 {
-			pathIndex = int(atol(args[3]))
-		}
-	} else {
-		st, err := c.QueryStore(ctx, "")
-		if err != nil {
-			fmt.Fprintln(stderr, FailLine("tracker_query_storage", err))
-			return Errno(err)
-		}
-		addr, pathIndex = st.Storages[0].String(), int(st.PathIndex)
+		fmt.Fprintln(stdout, id)
+		return 0
+	})
+}
+
+// storageArg reads fdfs_upload_file's optional [storage_ip:port]
+// [store_path_index]: "" and −1 (the storage chooses) when absent. A bad
+// address is reported on stderr and returned as a non-zero exit code.
+func storageArg(args []string, stderr io.Writer) (addr string, pathIndex, code int) {
+	if len(args) < 3 {
+		return "", -1, 0
 	}
-	id, err := uploadLocal(ctx, c, addr, pathIndex, local)
+	addr, err := conf.NormalizeHostPort(args[2], conf.DefaultStoragePort)
 	if err != nil {
+		err = proto.Errf(proto.StatusEINVAL, "storage address %q: %v", args[2], err)
 		fmt.Fprintln(stderr, FailLine("upload file", err))
-		return Errno(err)
+		return "", -1, Errno(err)
 	}
-	fmt.Fprintln(stdout, id)
-	return 0
+	pathIndex = -1
+	if len(args) >= 4 {
+		pathIndex = int(atol(args[3]))
+	}
+	return addr, pathIndex, 0
+}
+
+// storeTarget asks the tracker (QUERY_STORE) where to upload unless a
+// storage was given on the command line.
+func storeTarget(ctx context.Context, c *client.Client, addr string, pathIndex int, stderr io.Writer) (string, int, int) {
+	if addr != "" {
+		return addr, pathIndex, 0
+	}
+	st, err := c.QueryStore(ctx, "")
+	if err != nil {
+		fmt.Fprintln(stderr, FailLine("tracker_query_storage", err))
+		return "", -1, Errno(err)
+	}
+	return st.Storages[0].String(), int(st.PathIndex), 0
 }
 
 func uploadLocal(ctx context.Context, c *client.Client, addr string, pathIndex int, local string) (string, error) {
@@ -108,51 +120,33 @@ func uploadLocal(ctx context.Context, c *client.Client, addr string, pathIndex i
 // Download is fdfs_download_file (§9.4): silent on success; a failure line
 // on stdout and still exit 0.
 func Download(args []string, stdout, stderr io.Writer) int {
-	if len(args) < 2 {
-		fmt.Fprint(stdout, DownloadUsage)
-		return 1
-	}
-	c, code := Open(args[0], stderr)
-	if c == nil {
-		return code
-	}
-	defer c.Close()
-	ctx, cancel := Context()
-	defer cancel()
+	return Run(args, 2, DownloadUsage, stdout, stderr, func(ctx context.Context, c *client.Client) int {
 
-	fileID := args[1]
-	local := fileID[strings.LastIndexByte(fileID, '/')+1:]
-	if len(args) >= 3 {
-		local = args[2]
-	}
-	var offset, length int64
-	if len(args) >= 5 {
-		offset, length = atol(args[3]), atol(args[4])
-	}
-	if _, err := c.DownloadFile(ctx, fileID, local, offset, length); err != nil {
-		fmt.Fprintln(stdout, FailLine("download file", err))
-	}
-	return 0
+		fileID := args[1]
+		local := fileID[strings.LastIndexByte(fileID, '/')+1:]
+		if len(args) >= 3 {
+			local = args[2]
+		}
+		var offset, length int64
+		if len(args) >= 5 {
+			offset, length = atol(args[3]), atol(args[4])
+		}
+		if _, err := c.DownloadFile(ctx, fileID, local, offset, length); err != nil {
+			fmt.Fprintln(stdout, FailLine("download file", err))
+		}
+		return 0
+	})
 }
 
 // Delete is fdfs_delete_file (§9.5): a failure line on stdout, exit errno.
 func Delete(args []string, stdout, stderr io.Writer) int {
-	if len(args) < 2 {
-		fmt.Fprint(stdout, DeleteUsage)
-		return 1
-	}
-	c, code := Open(args[0], stderr)
-	if c == nil {
-		return code
-	}
-	defer c.Close()
-	ctx, cancel := Context()
-	defer cancel()
-	if err := c.Delete(ctx, args[1]); err != nil {
-		fmt.Fprintln(stdout, FailLine("delete file", err))
-		return Errno(err)
-	}
-	return 0
+	return Run(args, 2, DeleteUsage, stdout, stderr, func(ctx context.Context, c *client.Client) int {
+		if err := c.Delete(ctx, args[1]); err != nil {
+			fmt.Fprintln(stdout, FailLine("delete file", err))
+			return Errno(err)
+		}
+		return 0
+	})
 }
 
 // FileInfo is fdfs_file_info (§9.6). Options may come anywhere before "--".
