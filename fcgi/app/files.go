@@ -159,6 +159,31 @@ func (a *App) listReply(w http.ResponseWriter, files any) {
 	a.ok(w, code, map[string]any{"files": files})
 }
 
+// fileRequest is the common start of the calls on one file entry
+// (/dealfile, /dealsharefile): POST, a JSON body, a valid token, and a
+// well-formed md5 + file name. On failure it has answered with failCode.
+func (a *App) fileRequest(w http.ResponseWriter, r *http.Request, failCode string) (user, md5, name string, ok bool) {
+	if !a.method(w, r, failCode, http.MethodPost) {
+		return "", "", "", false
+	}
+	var q req
+	if err := readJSON(w, r, &q, false); err != nil {
+		a.failErr(w, r, err, failCode)
+		return "", "", "", false
+	}
+	user, err := a.auth(r, q.User, q.Token)
+	if err != nil {
+		a.failErr(w, r, err, failCode)
+		return "", "", "", false
+	}
+	m, name, err := fileRef(&q)
+	if err != nil {
+		a.failErr(w, r, err, failCode)
+		return "", "", "", false
+	}
+	return user, m, name, true
+}
+
 // handleDealFile is /dealfile?cmd=share|del|pv {user, token, md5, filename}.
 func (a *App) handleDealFile(w http.ResponseWriter, r *http.Request) {
 	cmd := r.URL.Query().Get("cmd")
@@ -174,24 +199,11 @@ func (a *App) handleDealFile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusBadRequest, CodeShareFail, "unknown cmd (want share, del or pv)")
 		return
 	}
-	if !a.method(w, r, failCode, http.MethodPost) {
+	user, m, name, ok := a.fileRequest(w, r, failCode)
+	if !ok {
 		return
 	}
-	var q req
-	if err := readJSON(w, r, &q, false); err != nil {
-		a.failErr(w, r, err, failCode)
-		return
-	}
-	user, err := a.auth(r, q.User, q.Token)
-	if err != nil {
-		a.failErr(w, r, err, failCode)
-		return
-	}
-	m, name, err := fileRef(&q)
-	if err != nil {
-		a.failErr(w, r, err, failCode)
-		return
-	}
+	var err error
 	ctx := r.Context()
 	switch cmd {
 	case "share":

@@ -104,24 +104,11 @@ func (a *App) handleDealShareFile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusBadRequest, CodeCancelFail, "unknown cmd (want pv, cancel or save)")
 		return
 	}
-	if !a.method(w, r, failCode, http.MethodPost) {
+	user, m, name, ok := a.fileRequest(w, r, failCode)
+	if !ok {
 		return
 	}
-	var q req
-	if err := readJSON(w, r, &q, false); err != nil {
-		a.failErr(w, r, err, failCode)
-		return
-	}
-	user, err := a.auth(r, q.User, q.Token)
-	if err != nil {
-		a.failErr(w, r, err, failCode)
-		return
-	}
-	m, name, err := fileRef(&q)
-	if err != nil {
-		a.failErr(w, r, err, failCode)
-		return
-	}
+	var err error
 	ctx := r.Context()
 	extra := map[string]any(nil)
 	switch cmd {
