@@ -27,6 +27,10 @@ type conn struct {
 	// be undone by the next I/O re-arming a fresh deadline.
 	mu        sync.Mutex
 	cancelled bool
+	// armedR/armedW are the deadlines last set on the socket: setting one
+	// costs a clock read and a timer update, so an unchanged deadline (the
+	// call's context deadline) is not set again on every Read and Write.
+	armedR, armedW time.Time
 }
 
 // past is a deadline that has already expired.
@@ -42,6 +46,19 @@ func (c *conn) arm(read bool) {
 	case d.IsZero():
 		d = time.Now().Add(c.timeout)
 	}
+	last := &c.armedW
+	if read {
+		last = &c.armedR
+	}
+	if d.Equal(*last) {
+		return
+	}
+	// An idle timeout (no context deadline) only needs to move forward now
+	// and then: re-arming within an eighth of it changes nothing useful.
+	if c.deadline.IsZero() && !c.cancelled && !last.IsZero() && d.Sub(*last) < c.timeout/8 {
+		return
+	}
+	*last = d
 	if read {
 		_ = c.nc.SetReadDeadline(d)
 	} else {
@@ -79,6 +96,7 @@ func (c *conn) bind(ctx context.Context) (unbind func()) {
 		// a deadline in the past wakes any blocked Read/Write
 		c.mu.Lock()
 		c.cancelled = true
+		c.armedR, c.armedW = past, past
 		_ = c.nc.SetDeadline(past)
 		c.mu.Unlock()
 	})

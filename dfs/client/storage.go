@@ -149,7 +149,7 @@ func uploadOn(cn *conn, cmd byte, pathIndex int, r io.Reader, size int64, ext st
 		if _, err := cn.Write(w.B); err != nil {
 			return "", err
 		}
-		n, err := io.CopyBuffer(cn, io.LimitReader(r, size), make([]byte, copyBuf))
+		n, err := io.CopyBuffer(cn, io.LimitReader(r, size), make([]byte, min(copyBuf, max(size, 1))))
 		if err == nil && n < size {
 			err = io.ErrUnexpectedEOF
 		}
@@ -266,7 +266,7 @@ func (c *Client) Download(ctx context.Context, fileID string, offset, length int
 		if err != nil {
 			return err
 		}
-		n, err = io.CopyBuffer(w, io.LimitReader(cn, h.PkgLen), make([]byte, copyBuf))
+		n, err = io.CopyBuffer(w, io.LimitReader(cn, h.PkgLen), make([]byte, min(copyBuf, max(h.PkgLen, 1))))
 		if err == nil && n < h.PkgLen {
 			err = io.ErrUnexpectedEOF
 		}
