@@ -46,7 +46,7 @@ unit: deps build
 
 # Each fuzz target runs briefly on top of its kept corpus (testdata/fuzz).
 fuzz-brief:
-	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' dfs conf store fcgi 2>/dev/null); do \
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' dfs conf store fcgi internal 2>/dev/null); do \
 	  pkg=./$$(dirname $$f); \
 	  for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
 	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \

@@ -59,6 +59,7 @@ type Tracker struct {
 	StorageIDs                     []StorageIDEntry // storage_ids.conf, loaded when UseStorageID
 
 	ClusterSecret string // cluster_secret (yunpan extension, conf/cluster.go): storages and peer trackers must prove it
+	MetricsAddr   string // metrics_addr (yunpan extension, conf/metrics.go): Prometheus /metrics listener, "" = off
 }
 
 // Reserved is reserved_storage_space: an absolute MB amount or a ratio.
@@ -123,6 +124,8 @@ type Storage struct {
 	Cluster Cluster // yunpan's cluster_secret and sync_ack_replicas (conf/cluster.go)
 
 	HTTP StorageHTTP // http.* keys: the storage's HTTP download side (conf/http.go)
+
+	MetricsAddr string // metrics_addr (yunpan extension, conf/metrics.go): Prometheus /metrics listener, "" = off
 }
 
 // Client is client.conf (spec §8.4).

@@ -192,6 +192,7 @@ func StorageFromFile(f *File) (*Storage, error) {
 	st.AccessLogEnabled = f.Section("access-log").Bool("enabled", false)
 	st.Cluster = r.cluster()
 	st.HTTP = r.storageHTTP(f)
+	st.MetricsAddr = r.metricsAddr()
 
 	if err := r.err("storage config"); err != nil {
 		return nil, err

@@ -173,6 +173,7 @@ func TrackerFromFile(f *File) (*Tracker, error) {
 	t.UseConnectionPool = s.Bool("use_connection_pool", false)
 	t.ConnectionPoolMaxIdleTime = r.positiveSeconds("connection_pool_max_idle_time", t.ConnectionPoolMaxIdleTime)
 	t.ClusterSecret = r.clusterSecret()
+	t.MetricsAddr = r.metricsAddr()
 
 	if err := r.err("tracker config"); err != nil {
 		return nil, err

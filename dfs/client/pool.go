@@ -112,7 +112,7 @@ func (p *pool) get(ctx context.Context, addr string) (*conn, error) {
 			_ = c.nc.Close()
 			continue
 		}
-		if idle > p.checkAfter && !p.alive(ctx, c) {
+		if peerClosed(c.nc) || idle > p.checkAfter && !p.alive(ctx, c) { // stale_linux.go
 			_ = c.nc.Close()
 			continue
 		}

@@ -31,6 +31,9 @@ func (c *Client) fetchOnStorage(ctx context.Context, fileID string, fn func(cn *
 	}
 	first := st.Storages[0]
 	err = c.withConn(ctx, first.String(), fn)
+	if err != nil && isStatus(err) && proto.StatusOf(err) == proto.StatusEIO && ctx.Err() == nil {
+		return c.otherReplicas(ctx, fileID, first.String(), err, fn) // damaged copy (replicas_retry.go)
+	}
 	if err == nil || !isStatus(err) || proto.StatusOf(err) != proto.StatusENOENT || ctx.Err() != nil {
 		return err
 	}

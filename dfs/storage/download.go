@@ -66,6 +66,12 @@ func (sess *session) download(h proto.Header, body []byte) (*reply, error) {
 	if n == 0 || n > size-off {
 		n = size - off
 	}
+	if off == 0 && n == size {
+		if err := s.verifyWhole(remote, f, size); err != nil { // CRC32 in the name (hardening.go)
+			f.Close()
+			return nil, err
+		}
+	}
 	s.stats.add(statSuccessDownload, 1)
 	s.stats.add(statTotalFileRead, 1)
 	s.stats.add(statSuccessFileRead, 1)

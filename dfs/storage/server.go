@@ -141,6 +141,7 @@ func (sess *session) serve(hb []byte) (keep bool) {
 		sess.fail(proto.Errf(proto.StatusEINVAL, "unknown command %d", h.Cmd))
 		return false
 	}
+	start := time.Now()
 	var body []byte
 	if hd.buffered {
 		if h.PkgLen >= s.maxRequest-proto.HeaderSize {
@@ -153,6 +154,7 @@ func (sess *session) serve(hb []byte) (keep bool) {
 		}
 	}
 	rep, err := hd.fn(sess, h, body)
+	s.observe(sess, h, start, rep, err)
 	if err != nil {
 		if errors.Is(err, errAbort) {
 			s.log.Debug().Err(err).Uint8("cmd", h.Cmd).Msg("request aborted")

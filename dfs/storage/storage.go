@@ -67,9 +67,12 @@ type Storage struct {
 	locks    [64]sync.Mutex         // striped per-file locks (metadata merge, delete)
 	appLocks appenderLocks          // per-name writer locks of appender files (appender.go)
 	panics   atomic.Int64           // recovered handler panics
+	accErrs  atomic.Int64           // failed Accepts (hardening.go)
+	corrupt  atomic.Int64           // downloads refused: content does not match its name's CRC32
 	ids      storageIDs             // storage_ids.conf as the tracker lists it (ids.go)
 	http     *httpServer            // http.server_port endpoint (http.go); nil when off
 	repl     *replication           // replication inside the group (sync*.go, mark.go, replicas.go)
+	met      *storageMetrics        // /metrics and the access log (metrics.go)
 
 	connSem chan struct{}
 	mu      sync.Mutex // guards conns, exiting and wg.Add against Exit
@@ -198,6 +201,12 @@ func New(opts *conf.Storage, log zerolog.Logger) (*Storage, error) {
 		s.binlog.Close()
 		return nil, err
 	}
+	if err := s.initMetrics(); err != nil {
+		s.http.close()
+		s.ln.Close()
+		s.binlog.Close()
+		return nil, err
+	}
 	log.Info().Str("addr", s.ln.Addr().String()).Str("group", s.group).Int("store_paths", len(s.paths)).Msg("storage listening")
 	return s, nil
 }
@@ -220,12 +229,16 @@ func (s *Storage) Main() error {
 	if s.http != nil {
 		s.spawn(s.http.serve)
 	}
+	s.startMetrics()
 	var acceptErr error
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if s.acceptBackoff(err) { // EMFILE and friends (hardening.go)
 				continue
 			}
 			if !s.isExiting() {
@@ -258,6 +271,7 @@ func (s *Storage) Exit() {
 		s.mu.Unlock()
 		s.ln.Close()
 		s.http.close()
+		s.closeMetrics()
 		s.wg.Wait()
 		if err := s.binlog.Close(); err != nil {
 			s.log.Error().Err(err).Msg("binlog close")

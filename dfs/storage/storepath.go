@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"yunpan/dfs/proto"
@@ -19,6 +20,8 @@ type storePath struct {
 	root     string // store_pathN
 	dataDir  string // store_pathN/data
 	readonly bool   // store_pathN_readonly
+
+	badUntil atomic.Int64 // unix nanos until which uploads avoid this path (hardening.go)
 }
 
 // tempSlots is how many directories incoming uploads are spread over. File
@@ -129,6 +132,9 @@ func diskUsage(path string) (totalMB, freeMB int64, err error) {
 // the path count) or, for a percentage, (free − file MB)/total > ratio.
 // A path whose usage cannot be read is let through; the write will tell.
 func (s *Storage) spaceOK(sp *storePath, size int64) bool {
+	if !sp.writable() { // a file could not be created there lately (hardening.go)
+		return false
+	}
 	total, free, err := diskUsage(sp.dataDir)
 	if err != nil {
 		return true
@@ -153,10 +159,12 @@ func (s *Storage) choosePath(idx int8, size int64) (*storePath, error) {
 	}
 	if idx >= 0 && !s.paths[idx].readonly {
 		sp := s.paths[idx]
-		if !s.spaceOK(sp, size) {
-			return nil, proto.Errf(proto.StatusENOSPC, "store path %d: free space below the reserve", idx)
+		if s.spaceOK(sp, size) {
+			return sp, nil
 		}
-		return sp, nil
+		// The tracker's view of free space is up to a report old: rather
+		// than fail, let the storage choose another path (hardening.go).
+		return s.choosePath(-1, size)
 	}
 	if s.curParams().storePathMode == 2 {
 		var best *storePath

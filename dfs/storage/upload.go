@@ -60,6 +60,11 @@ func (sess *session) uploadFile(h proto.Header, appender bool) (*reply, error) {
 		return nil, fmt.Errorf("upload: %w", err)
 	}
 	remote, err := sess.receiveFile(sp, size, ext, appender)
+	for tries := 1; errors.Is(err, errPathUnwritable) && tries < len(s.paths); tries++ {
+		if sp, err = s.choosePath(-1, size); err == nil {
+			remote, err = sess.receiveFile(sp, size, ext, appender)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("upload to store path %d: %w", sp.index, err)
 	}
@@ -95,7 +100,7 @@ func (sess *session) receiveFile(sp *storePath, size int64, ext string, appender
 		}
 	}
 	if err != nil {
-		return "", err
+		return "", sp.createFailed(s, err) // nothing read yet: another path may take it (hardening.go)
 	}
 	s.stats.add(statTotalFileOpen, 1)
 	s.stats.add(statSuccessFileOpen, 1)

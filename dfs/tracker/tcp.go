@@ -90,6 +90,7 @@ func (t *Tracker) serve(c net.Conn, peer string) {
 		t.connClosed(sess)
 		t.wg.Done()
 	}()
+	t.connAccepted()
 	var hdr [proto.HeaderSize]byte
 	for {
 		c.SetReadDeadline(time.Now().Add(t.opts.NetworkTimeout))
@@ -120,6 +121,7 @@ func (t *Tracker) serve(c net.Conn, peer string) {
 			return
 		}
 		status := proto.StatusOf(err)
+		t.observeRequest(h.Cmd, status)
 		if err != nil {
 			resp = nil
 			log.Debug().Err(err).Uint8("cmd", h.Cmd).Uint8("status", status).Msg("request failed")

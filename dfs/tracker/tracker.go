@@ -47,6 +47,7 @@ type Tracker struct {
 	ids    *idTable                   // storage_ids.conf, nil without use_storage_id (storageids.go)
 	auth   *proto.ClusterAuthVerifier // cluster_secret, nil when unset (clusterauth.go)
 	copyMu sync.Mutex                 // one system-data copy at a time (syscopy.go)
+	met    *trackerMetrics            // /metrics (metrics.go)
 
 	connMu  sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -125,6 +126,12 @@ func New(opts *conf.Tracker, log zerolog.Logger) (*Tracker, error) {
 		}
 		return nil, fmt.Errorf("tracker: %w", err)
 	}
+	if err := t.initMetrics(); err != nil {
+		for _, l := range t.lns {
+			l.Close()
+		}
+		return nil, fmt.Errorf("tracker: %w", err)
+	}
 	log.Info().Str("addr", t.Addr().String()).Int("groups", len(reg.groups)).Msg("tracker listening")
 	return t, nil
 }
@@ -154,6 +161,7 @@ func (t *Tracker) Main() error {
 		return nil
 	default:
 	}
+	t.startMetrics()
 	t.wg.Add(3 + len(t.lns))
 	go func() { defer t.wg.Done(); t.checkActive() }()
 	go func() { defer t.wg.Done(); t.saveLoop() }()
@@ -173,6 +181,7 @@ func (t *Tracker) Exit() {
 		for _, ln := range t.lns {
 			ln.Close()
 		}
+		t.closeMetrics()
 		t.connMu.Lock()
 		t.closing = true
 		for c := range t.conns {

@@ -51,8 +51,10 @@ func run(name string, args []string, stderr io.Writer) int {
 	cfgPath := fs.String("conf", def, "cfg.json path (env YUNPAN_CFG)")
 	listen := fs.String("listen", "", "serve plain HTTP on this address instead of FastCGI")
 	fcgiAddr := fs.String("fcgi", "", "serve FastCGI on this TCP address instead of fd 0")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics over HTTP on this address (metrics.go)")
+	accessLog := fs.Bool("access-log", false, "log one event per request")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: %s [-conf cfg.json] [-listen addr | -fcgi addr]\n", name)
+		fmt.Fprintf(stderr, "usage: %s [-conf cfg.json] [-listen addr | -fcgi addr] [-metrics addr] [-access-log]\n", name)
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr, "environment overrides:")
 		for _, e := range conf.AppEnv() {
@@ -99,6 +101,12 @@ func run(name string, args []string, stderr io.Writer) int {
 		log.Error().Err(err).Msg("start")
 		return 2
 	}
+	h, stopMetrics, err := instrument(name, h, *metricsAddr, *accessLog, log)
+	if err != nil {
+		log.Error().Err(err).Msg("start")
+		return 1
+	}
+	defer stopMetrics()
 	var inflight sync.WaitGroup
 	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inflight.Add(1)

@@ -1,0 +1,81 @@
+package leakcheck
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// fakeT records errors instead of failing the real test.
+type fakeT struct {
+	errs     []string
+	cleanups []func()
+}
+
+func (f *fakeT) Helper() {}
+func (f *fakeT) Errorf(format string, args ...any) {
+	f.errs = append(f.errs, fmt.Sprintf(format, args...))
+}
+func (f *fakeT) Cleanup(fn func()) { f.cleanups = append(f.cleanups, fn) }
+func (f *fakeT) Failed() bool      { return len(f.errs) > 0 }
+func (f *fakeT) end() {
+	for i := len(f.cleanups) - 1; i >= 0; i-- {
+		f.cleanups[i]()
+	}
+}
+
+func TestCleanPasses(t *testing.T) {
+	f := &fakeT{}
+	Watch(f)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { <-stop; close(done) }()
+	file, err := os.Create(filepath.Join(t.TempDir(), "x"))
+	require.NoError(t, err)
+	close(stop)
+	<-done
+	file.Close()
+	f.end()
+	require.Empty(t, f.errs)
+}
+
+func TestGoroutineLeakReported(t *testing.T) {
+	old := Wait
+	Wait = 100 * time.Millisecond
+	defer func() { Wait = old }()
+	f := &fakeT{}
+	Watch(f)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { <-stop }()
+	f.end()
+	require.Len(t, f.errs, 1)
+	require.Contains(t, f.errs[0], "goroutines")
+	require.Contains(t, f.errs[0], "TestGoroutineLeakReported")
+}
+
+func TestDescriptorLeakReported(t *testing.T) {
+	old := Wait
+	Wait = 100 * time.Millisecond
+	defer func() { Wait = old }()
+	f := &fakeT{}
+	Watch(f)
+	file, err := os.Create(filepath.Join(t.TempDir(), "leaked"))
+	require.NoError(t, err)
+	defer file.Close()
+	f.end()
+	require.Len(t, f.errs, 1)
+	require.Contains(t, f.errs[0], "leaked")
+}
+
+func TestSlowShutdownWaitedFor(t *testing.T) {
+	f := &fakeT{}
+	Watch(f)
+	go func() { time.Sleep(200 * time.Millisecond) }()
+	f.end()
+	require.Empty(t, f.errs)
+}

@@ -1,0 +1,143 @@
+package storage
+
+import (
+	"crypto/rand"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"yunpan/dfs/fileid"
+	"yunpan/dfs/proto"
+)
+
+// flipOnDisk flips a byte in the middle of remote's file.
+func flipOnDisk(t *testing.T, s *Storage, remote string) {
+	t.Helper()
+	_, path, err := s.parseRemote(remote)
+	require.NoError(t, err)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	b[len(b)/2] ^= 1
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+}
+
+// A normal file whose content no longer matches the CRC32 in its name is
+// answered EIO on a whole-file download, on a connection that stays
+// usable; a range is still served (not verified); the count goes up.
+func TestDamagedFileNotServed(t *testing.T) {
+	s := start(t, testOpts(t))
+	c := dial(t, s)
+	data := make([]byte, 100<<10)
+	rand.Read(data)
+	remote := upload(t, c, 0, "bin", data)
+	h, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
+	require.Zero(t, h.Status)
+	require.Equal(t, data, got)
+
+	flipOnDisk(t, s, remote)
+	h, got = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
+	require.Equal(t, proto.StatusEIO, h.Status)
+	require.Empty(t, got)
+	require.EqualValues(t, 1, s.corrupt.Load())
+	// Asking for the whole file by its length is verified too.
+	h, _ = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, int64(len(data))))
+	require.Equal(t, proto.StatusEIO, h.Status)
+	h, got = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 10))
+	require.Zero(t, h.Status)
+	require.Equal(t, data[:10], got)
+	activeOK(t, s)
+}
+
+// Appender files keep the CRC32 of their first content in the name: they
+// are never checked.
+func TestAppenderFileNotVerified(t *testing.T) {
+	s := start(t, testOpts(t))
+	c := dial(t, s)
+	data := make([]byte, 10<<10)
+	rand.Read(data)
+	h, b := roundTrip(t, c, proto.CmdUploadAppenderFile, 0, uploadBody(0, "bin", data))
+	require.Zero(t, h.Status)
+	remote := string(b[16:])
+	_, kind, err := fileid.Decode(remote)
+	require.NoError(t, err)
+	require.Equal(t, fileid.KindAppender, kind)
+	flipOnDisk(t, s, remote)
+	h, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
+	require.Zero(t, h.Status)
+	require.Len(t, got, len(data))
+}
+
+// When a file cannot be created on the store path the tracker named, the
+// upload goes to another one, and that path is avoided for a while.
+func TestUploadAvoidsUnwritablePath(t *testing.T) {
+	o := testOpts(t)
+	o.StorePaths = append(o.StorePaths, filepath.Join(o.BasePath, "store1"))
+	o.StorePathReadonly = append(o.StorePathReadonly, false)
+	s := start(t, o)
+	// Break path 0: its temp area becomes a plain file.
+	tmp := filepath.Join(s.paths[0].dataDir, ".tmp")
+	require.NoError(t, os.RemoveAll(tmp))
+	require.NoError(t, os.WriteFile(tmp, nil, 0o644))
+
+	c := dial(t, s)
+	for range 4 {
+		remote := upload(t, c, 0, "bin", []byte("hello"))
+		require.Equal(t, "M01/", remote[:4])
+	}
+	require.False(t, s.paths[0].writable())
+	require.Empty(t, regularFiles(t, s.paths[0].dataDir, subdirMarker, ".tmp"))
+
+	// Both broken: a clear error, nothing stored.
+	tmp1 := filepath.Join(s.paths[1].dataDir, ".tmp")
+	require.NoError(t, os.RemoveAll(tmp1))
+	require.NoError(t, os.WriteFile(tmp1, nil, 0o644))
+	s.paths[0].badUntil.Store(0)
+	h, _ := roundTrip(t, c, proto.CmdUploadFile, 0, uploadBody(0, "bin", []byte("x")))
+	require.NotZero(t, h.Status)
+	h, _ = roundTrip(t, c, proto.CmdUploadFile, 0, uploadBody(-1, "bin", []byte("x")))
+	require.Equal(t, proto.StatusENOSPC, h.Status)
+}
+
+// A peer whose clock is far ahead (or jumped) sends files named and dated
+// in the future: they are stored with that mtime, served intact (the CRC
+// check does not care about time), logged, and the storage goes on
+// accepting its own uploads. The machine clock itself is never changed.
+func TestSyncFromFutureClock(t *testing.T) {
+	s := start(t, testOpts(t))
+	c := dial(t, s)
+	h, _ := roundTrip(t, c, proto.CmdStorageReportServerID, 0, (&proto.Buf{}).Fixed("127.0.0.9", proto.StorageIDLen).B)
+	require.Zero(t, h.Status)
+
+	data := make([]byte, 20<<10)
+	rand.Read(data)
+	ts := time.Now().Add(400 * 24 * time.Hour).Unix()
+	info := fileid.Info{SourceIP: "127.0.0.9", Timestamp: ts, SizeField: fileid.SizeField(int64(len(data)), false, 7), CRC32: crc32.ChecksumIEEE(data)}
+	name := fileid.RemoteName(0, 1, 2, info, fileid.FormatExt("bin", func() uint32 { return 5 }))
+	body := (&proto.Buf{}).I64(int64(len(name))).I64(int64(len(data))).I32(int32(ts)).
+		Fixed("group1", proto.GroupNameLen).String(name).Bytes(data).B
+	h, _ = roundTrip(t, c, proto.CmdSyncCreateFile, 0, body)
+	require.Zero(t, h.Status)
+
+	_, path, err := s.parseRemote(name)
+	require.NoError(t, err)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, ts, fi.ModTime().Unix())
+	h, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", name, 0, 0))
+	require.Zero(t, h.Status)
+	require.Equal(t, data, got)
+	h, _ = roundTrip(t, c, proto.CmdQueryFileInfo, 0, groupBody("group1", name))
+	require.Zero(t, h.Status)
+	require.Contains(t, rpBinlog(t, s), strconv.FormatInt(ts, 10)+" c "+name+"\n")
+
+	// Own uploads carry the local time, not the peer's.
+	remote := upload(t, c, 0, "bin", []byte("now"))
+	own, _, err := fileid.Decode(remote)
+	require.NoError(t, err)
+	require.InDelta(t, time.Now().Unix(), own.Timestamp, 5)
+}

@@ -1,0 +1,82 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Handler serves the registry as text on GET/HEAD; other methods get 405.
+func (r *Registry) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", ContentType)
+		if req.Method == http.MethodHead {
+			return
+		}
+		r.WriteTo(w)
+	})
+}
+
+// Server is a small HTTP listener that answers /metrics only. Its timeouts
+// are bounded so a slow or idle scraper cannot hold a goroutine for long.
+type Server struct {
+	ln   net.Listener
+	srv  *http.Server
+	once sync.Once
+	done chan struct{}
+}
+
+// Listen binds addr ("host:port", port 0 for any) for reg. Serve must be
+// called to answer.
+func Listen(addr string, reg *Registry) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", reg.Handler())
+	return &Server{
+		ln: ln,
+		srv: &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      10 * time.Second,
+			IdleTimeout:       30 * time.Second,
+			MaxHeaderBytes:    8 << 10,
+		},
+		done: make(chan struct{}),
+	}, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve answers until Close; it returns nil after Close.
+func (s *Server) Serve() error {
+	defer close(s.done)
+	err := s.srv.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops the listener and every connection. It does not wait for
+// Serve to return (the owner's WaitGroup does).
+func (s *Server) Close() error {
+	var err error
+	s.once.Do(func() {
+		err = s.srv.Close()
+		s.ln.Close() // Serve may never have run, and only Serve closes it
+	})
+	return err
+}
