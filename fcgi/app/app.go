@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,6 +56,7 @@ type App struct {
 	tmpDir    string // private spool dir for uploads (0700)
 	uploadBin string
 	execSlots chan struct{} // bounds concurrent fdfs_upload_file children
+	spools    atomic.Uint64 // spreads upload spool files over tmpDir/<slot>
 
 	stop chan struct{}
 	wg   sync.WaitGroup

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,7 +37,8 @@ type upload struct {
 	name        string // the user-visible file name
 	claimedMD5  string // md5 the client sent, if any (checked, never trusted)
 	claimedSize int64  // -1 when not sent
-	path        string // spooled temp file, "" when streamed
+	path        string // spooled temp file, "" when streamed or kept in memory
+	data        []byte // a small body kept in memory (inprocess mode), when path and fileID are ""
 	size        int64
 	md5         string // computed here
 	fileID      string // set when streamed straight to the DFS
@@ -175,7 +177,7 @@ func (a *App) finishUpload(ctx context.Context, up *upload) (map[string]any, err
 				return nil, err
 			}
 		}
-		id, err := a.storeFile(ctx, up.path, ext)
+		id, err := a.storeFile(ctx, up, ext)
 		if err != nil {
 			return nil, err
 		}
@@ -199,9 +201,16 @@ func (a *App) finishUpload(ctx context.Context, up *upload) (map[string]any, err
 }
 
 // storeFile uploads a spooled file with the configured mode.
-func (a *App) storeFile(ctx context.Context, path, ext string) (string, error) {
+func (a *App) storeFile(ctx context.Context, up *upload, ext string) (string, error) {
+	path := up.path
 	if a.cfg.UploadMode == conf.UploadInProcess {
-		id, err := a.dfs.UploadFile(ctx, path, ext)
+		var id string
+		var err error
+		if path == "" {
+			id, err = a.dfs.UploadBuffer(ctx, up.data, ext)
+		} else {
+			id, err = a.dfs.UploadFile(ctx, path, ext)
+		}
 		if err != nil {
 			return "", dfsErr(err)
 		}
@@ -274,26 +283,59 @@ func (c *capBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// spooler writes a body part to a private temp file (never named after
-// the client's file name) while hashing it.
+// spooler takes a body part while hashing it. In inprocess mode a small
+// part stays in memory (it goes to the storage as a buffer); anything else
+// goes to a private temp file, never named after the client's file name.
 type spooler struct {
-	f   *os.File
-	h   hash.Hash
-	n   int64
-	max int64
+	f      *os.File
+	mem    bytes.Buffer
+	memMax int64 // bytes kept in memory before spilling to a file
+	dir    string
+	h      hash.Hash
+	n      int64
+	max    int64
 }
 
+// spoolMem is the largest body an inprocess upload keeps in memory.
+const spoolMem = 1 << 20
+
+// spoolSlots spreads temp files over sub-directories: creating a file holds
+// its directory's lock while the filesystem allocates the inode (~0.6 ms on
+// the ext4 here), which serialised concurrent uploads in one directory.
+const spoolSlots = 16
+
 func (a *App) newSpool() (*spooler, error) {
-	f, err := os.CreateTemp(a.tmpDir, "up-*")
-	if err != nil {
+	dir := filepath.Join(a.tmpDir, fmt.Sprintf("%02d", a.spools.Add(1)%spoolSlots))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("upload spool: %w", err)
 	}
-	return &spooler{f: f, h: md5.New(), max: a.cfg.MaxUploadBytes}, nil
+	sp := &spooler{dir: dir, h: md5.New(), max: a.cfg.MaxUploadBytes}
+	if a.cfg.UploadMode == conf.UploadInProcess {
+		sp.memMax = spoolMem
+	}
+	return sp, nil
 }
 
 func (s *spooler) Write(p []byte) (int, error) {
 	if s.n+int64(len(p)) > s.max {
 		return 0, fmt.Errorf("%w: files are limited to %d bytes", errTooLarge, s.max)
+	}
+	if s.f == nil && s.n+int64(len(p)) <= s.memMax {
+		s.mem.Write(p)
+		s.h.Write(p)
+		s.n += int64(len(p))
+		return len(p), nil
+	}
+	if s.f == nil {
+		f, err := os.CreateTemp(s.dir, "up-*")
+		if err != nil {
+			return 0, fmt.Errorf("upload spool: %w", err)
+		}
+		s.f = f
+		if _, err := f.Write(s.mem.Bytes()); err != nil {
+			return 0, fmt.Errorf("upload spool: %w", err)
+		}
+		s.mem = bytes.Buffer{}
 	}
 	n, err := s.f.Write(p)
 	s.h.Write(p[:n])
@@ -301,11 +343,22 @@ func (s *spooler) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// done closes the file and fills up.
+// done closes the file (if any) and fills up.
 func (s *spooler) done(up *upload) error {
-	up.path = s.f.Name()
 	up.size = s.n
 	up.md5 = hex.EncodeToString(s.h.Sum(nil))
+	if s.f == nil && s.memMax > 0 {
+		up.data = s.mem.Bytes()
+		return nil
+	}
+	if s.f == nil { // an empty part in exec mode: the tool still needs a file
+		f, err := os.CreateTemp(s.dir, "up-*")
+		if err != nil {
+			return fmt.Errorf("upload spool: %w", err)
+		}
+		s.f = f
+	}
+	up.path = s.f.Name()
 	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("upload spool: %w", err)
 	}
