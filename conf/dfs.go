@@ -126,6 +126,8 @@ type Storage struct {
 	HTTP StorageHTTP // http.* keys: the storage's HTTP download side (conf/http.go)
 
 	MetricsAddr string // metrics_addr (yunpan extension, conf/metrics.go): Prometheus /metrics listener, "" = off
+
+	Transfer Transfer // min_transfer_rate and its grace: slow senders and readers are cut off (conf/transfer.go)
 }
 
 // Client is client.conf (spec §8.4).

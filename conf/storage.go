@@ -52,6 +52,7 @@ func DefaultStorage() *Storage {
 		CheckStorePathMark:        true,
 		Cluster:                   Cluster{SyncAckReplicas: 1},
 		HTTP:                      DefaultStorageHTTP(),
+		Transfer:                  Transfer{MinRate: DefaultMinTransferRate},
 	}
 }
 
@@ -193,6 +194,7 @@ func StorageFromFile(f *File) (*Storage, error) {
 	st.Cluster = r.cluster()
 	st.HTTP = r.storageHTTP(f)
 	st.MetricsAddr = r.metricsAddr()
+	st.Transfer = r.transfer()
 
 	if err := r.err("storage config"); err != nil {
 		return nil, err

@@ -182,6 +182,7 @@ func (s *Storage) collectMetrics(set *metrics.Set) {
 	set.Counter("dfs_storage_connections_accepted_total", "Client connections served since start.", float64(s.sessions.Load()))
 	set.Gauge("dfs_storage_max_connections", "max_connections.", float64(cap(s.connSem)))
 	set.Counter("dfs_storage_handler_panics_total", "Request handler panics recovered.", float64(s.panics.Load()))
+	set.Counter("dfs_storage_slow_transfers_closed_total", "Connections closed because a body or download fell below min_transfer_rate.", float64(s.slowCut.Load()))
 	set.Gauge("dfs_storage_start_time_seconds", "When this process started (Unix time).", float64(s.startTime.Unix()))
 	if my := s.myStatus.Load(); my > 0 {
 		set.Gauge("dfs_storage_status", "Own status as the trackers last reported it (FastDFS code).", float64(my))

@@ -135,7 +135,7 @@ func (sess *session) serve(hb []byte) (keep bool) {
 	if h.Cmd == proto.CmdQuit {
 		return false
 	}
-	sess.body = &io.LimitedReader{R: deadlineReader{sess.c, s.timeout}, N: h.PkgLen}
+	sess.body = &io.LimitedReader{R: s.newRateGuard(sess.c, "receive"), N: h.PkgLen} // network_timeout per read, min_transfer_rate overall (transfer.go)
 	hd, ok := handlers[h.Cmd]
 	if !ok {
 		sess.fail(proto.Errf(proto.StatusEINVAL, "unknown command %d", h.Cmd))
@@ -219,6 +219,9 @@ func (sess *session) send(rep *reply) bool {
 	}
 	if rep.file != nil && rep.n > 0 {
 		if err := sess.sendFile(rep.file, rep.off, rep.n); err != nil {
+			if errors.Is(err, errTooSlow) {
+				return false // logged by the guard (transfer.go)
+			}
 			sess.s.log.Warn().Err(err).Str("peer", c.RemoteAddr().String()).Msg("download stream broken, closing")
 			return false
 		}
@@ -235,10 +238,10 @@ func (sess *session) sendFile(f *os.File, off, n int64) error {
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return err
 	}
+	g := sess.s.newRateGuard(sess.c, "send") // min_transfer_rate (transfer.go)
 	for n > 0 {
 		chunk := min(n, sendChunk)
-		sess.c.SetWriteDeadline(time.Now().Add(sess.s.timeout))
-		k, err := io.Copy(sess.c, io.LimitReader(f, chunk))
+		k, err := g.sendFile(f, chunk)
 		n -= k
 		sess.s.stats.add(statTotalDownloadBytes, k)
 		sess.s.stats.add(statSuccessDownloadBytes, k)
@@ -258,18 +261,6 @@ func (sess *session) activeTest(h proto.Header, body []byte) (*reply, error) {
 		return nil, proto.Errf(proto.StatusEINVAL, "active test with %d body bytes", len(body))
 	}
 	return nil, nil
-}
-
-// deadlineReader gives every Read a fresh network_timeout, so a long upload
-// only fails when the peer stalls.
-type deadlineReader struct {
-	c       net.Conn
-	timeout time.Duration
-}
-
-func (r deadlineReader) Read(p []byte) (int, error) {
-	r.c.SetReadDeadline(time.Now().Add(r.timeout))
-	return r.c.Read(p)
 }
 
 // lingerClose half-closes c and skips what the peer still sends for a short

@@ -69,6 +69,7 @@ type Storage struct {
 	panics   atomic.Int64           // recovered handler panics
 	accErrs  atomic.Int64           // failed Accepts (hardening.go)
 	corrupt  atomic.Int64           // downloads refused: content does not match its name's CRC32
+	slowCut  atomic.Int64           // connections closed below min_transfer_rate (transfer.go)
 	ids      storageIDs             // storage_ids.conf as the tracker lists it (ids.go)
 	http     *httpServer            // http.server_port endpoint (http.go); nil when off
 	repl     *replication           // replication inside the group (sync*.go, mark.go, replicas.go)
