@@ -7,7 +7,7 @@ BIN     := $(CURDIR)/bin
 FUZZTIME ?= 5s
 BENCHTIME ?= 5s
 
-.PHONY: all deps build run stop status test vet fmt-check unit fuzz-brief fuzz bench clean
+.PHONY: all deps build run stop status test vet fmt-check unit fuzz-brief fuzz bench soak clean
 
 all: build
 
@@ -62,6 +62,13 @@ fuzz: fuzz-brief
 bench: build
 	$(BIN)/fdfs_bench -bin $(BIN) -time $(BENCHTIME)
 	YUNPAN_BIN=$(BIN) $(GO) test -run '^$$' -bench BenchmarkWeb -benchtime 2s ./fcgi/e2e
+
+# Soak test (not part of `make test`): mixed DFS and web load on a 2-group,
+# 2-replica cluster while storages are killed and restarted, then a check
+# that nothing acknowledged is lost. make soak SOAK_TIME=1m
+SOAK_TIME ?= 5m
+soak: deps build
+	YUNPAN_BIN=$(BIN) $(GO) test -tags soak -run TestSoak -count=1 -timeout 30m -v ./dfs/soak -args -duration=$(SOAK_TIME)
 
 clean:
 	rm -rf $(BIN)
