@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"yunpan/dfs/fileid"
 
 	"github.com/rs/zerolog"
 
@@ -280,10 +281,43 @@ func (a *App) dfsDelete(ctx context.Context, fileID string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	err := a.dfs.Delete(ctx, fileID)
-	if err == nil || proto.StatusOf(err) == proto.StatusENOENT || errors.Is(err, syscall.ENOENT) {
+	if err == nil {
 		return nil
 	}
-	return err
+	if !isNotFound(err) {
+		return err
+	}
+	// "No such file" settles it only when the file's source storage says
+	// so: while the source is away the delete goes to a replica that may
+	// not have received the file yet, and the source would sync it back
+	// later with nothing referencing it (an orphan the soak test found).
+	if !a.sourceUp(ctx, fileID) {
+		return fmt.Errorf("delete %s: not found on a replica while its source storage is away: %w", fileID, err)
+	}
+	if err := a.dfs.Delete(ctx, fileID); err != nil && !isNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	return proto.StatusOf(err) == proto.StatusENOENT || errors.Is(err, syscall.ENOENT)
+}
+
+// sourceUp reports whether the tracker routes updates of fileID to the
+// storage that created it (it does while that storage is ACTIVE). Names
+// carrying a server ID instead of an IP cannot be checked here: true.
+func (a *App) sourceUp(ctx context.Context, fileID string) bool {
+	_, remote, err := fileid.Split(fileID)
+	if err != nil {
+		return true
+	}
+	info, _, err := fileid.Decode(remote)
+	if err != nil || info.SourceIP == "" {
+		return true
+	}
+	fr, err := a.dfs.QueryFetch(ctx, fileID, true)
+	return err == nil && len(fr.Storages) > 0 && fr.Storages[0].IP == info.SourceIP
 }
 
 // discard deletes a DFS file no row references (a duplicate upload, or one
