@@ -19,8 +19,8 @@ import (
 	"yunpan/conf"
 	"yunpan/dfs/client"
 	"yunpan/dfs/fileid"
-	"yunpan/dfs/internal/cluster"
 	"yunpan/dfs/proto"
+	"yunpan/internal/cluster"
 )
 
 // appenderCluster starts a tracker and a storage and returns the storage,

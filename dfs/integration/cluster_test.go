@@ -21,8 +21,8 @@ import (
 	"yunpan/conf"
 	"yunpan/dfs/client"
 	"yunpan/dfs/fileid"
-	"yunpan/dfs/internal/cluster"
 	"yunpan/dfs/proto"
+	"yunpan/internal/cluster"
 )
 
 // Replication inside a group with real daemons (storage side of issue 4).

@@ -18,8 +18,8 @@ import (
 
 	"yunpan/dfs/client"
 	"yunpan/dfs/fileid"
-	"yunpan/dfs/internal/cluster"
 	"yunpan/dfs/proto"
+	"yunpan/internal/cluster"
 )
 
 // Faults with real processes (issue "Hardening"): full and read-only store

@@ -22,9 +22,9 @@ import (
 	"yunpan/conf"
 	"yunpan/dfs/client"
 	"yunpan/dfs/fileid"
-	"yunpan/dfs/internal/cluster"
 	"yunpan/dfs/proto"
 	"yunpan/dfs/storage"
+	"yunpan/internal/cluster"
 	"yunpan/nginx"
 )
 

@@ -19,8 +19,8 @@ import (
 
 	"yunpan/conf"
 	"yunpan/dfs/client"
-	"yunpan/dfs/internal/cluster"
 	"yunpan/dfs/proto"
+	"yunpan/internal/cluster"
 )
 
 // Slow and hostile clients against a real storage (issue "Hardening"):

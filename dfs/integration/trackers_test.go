@@ -20,8 +20,8 @@ import (
 	"yunpan/conf"
 	"yunpan/dfs/client"
 	"yunpan/dfs/fileid"
-	"yunpan/dfs/internal/cluster"
 	"yunpan/dfs/proto"
+	"yunpan/internal/cluster"
 )
 
 // Several trackers, several groups, storage IDs and the cluster secret,

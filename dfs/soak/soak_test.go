@@ -24,8 +24,8 @@ import (
 
 	"yunpan/conf"
 	"yunpan/dfs/client"
-	"yunpan/dfs/internal/cluster"
 	"yunpan/dfs/proto"
+	"yunpan/internal/cluster"
 	"yunpan/nginx"
 )
 

@@ -36,7 +36,8 @@ func RemoveBuilt() {
 
 // DFSBin returns a folder holding the DFS tools: $YUNPAN_BIN when set (the
 // Makefile builds once into ./bin), else one `go build` per test binary.
-// (dfs/internal/cluster does the same, but it is internal to dfs/.)
+// (cluster.Bin in internal/cluster builds a superset; this one builds only
+// what the web app needs and can remove it again.)
 func DFSBin(tb TB) string {
 	tb.Helper()
 	binOnce.Do(func() {

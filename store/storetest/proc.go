@@ -9,71 +9,19 @@ package storetest
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
 	"sync"
 	"syscall"
 	"time"
+	"yunpan/internal/cluster"
 )
 
-// TB is the part of testing.TB the harness uses; *testing.T, *testing.B and
-// *Runner satisfy it.
-type TB interface {
-	Helper()
-	Fatal(args ...any)
-	Fatalf(format string, args ...any)
-	TempDir() string
-	Cleanup(func())
-}
-
-// Runner is a TB for TestMain and programs: a failure prints, runs the
-// cleanups and exits; temp dirs and cleanups are kept until Close.
-type Runner struct {
-	mu       sync.Mutex
-	cleanups []func()
-	dirs     []string
-}
-
-func (r *Runner) Helper() {}
-
-func (r *Runner) Fatal(args ...any) {
-	fmt.Fprintln(os.Stderr, args...)
-	r.Close()
-	os.Exit(1)
-}
-
-func (r *Runner) Fatalf(format string, args ...any) { r.Fatal(fmt.Sprintf(format, args...)) }
-
-func (r *Runner) TempDir() string {
-	d, err := os.MkdirTemp("", "yunpan-st-")
-	if err != nil {
-		r.Fatal(err)
-	}
-	r.mu.Lock()
-	r.dirs = append(r.dirs, d)
-	r.mu.Unlock()
-	return d
-}
-
-func (r *Runner) Cleanup(f func()) {
-	r.mu.Lock()
-	r.cleanups = append(r.cleanups, f)
-	r.mu.Unlock()
-}
-
-// Close runs the cleanups in reverse order and removes the temp dirs.
-func (r *Runner) Close() {
-	r.mu.Lock()
-	cs, ds := r.cleanups, r.dirs
-	r.cleanups, r.dirs = nil, nil
-	r.mu.Unlock()
-	for i := len(cs) - 1; i >= 0; i-- {
-		cs[i]()
-	}
-	for _, d := range ds {
-		os.RemoveAll(d)
-	}
-}
+// TB and Runner are the DFS harness's (internal/cluster): the part of
+// testing.TB the harnesses use, and a TB for TestMain and programs.
+type (
+	TB     = cluster.TB
+	Runner = cluster.Runner
+)
 
 // proc is one child process.
 type proc struct {

@@ -9,8 +9,8 @@ import (
 
 	"yunpan/conf"
 	"yunpan/dfs/client"
-	"yunpan/dfs/internal/cluster"
 	"yunpan/dfs/proto"
+	"yunpan/internal/cluster"
 )
 
 // Upload rate with a 2-storage group, asynchronous (FastDFS replication,

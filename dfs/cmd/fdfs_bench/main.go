@@ -20,8 +20,8 @@ import (
 
 	"yunpan/conf"
 	"yunpan/dfs/client"
-	"yunpan/dfs/internal/cluster"
 	"yunpan/dfs/proto"
+	"yunpan/internal/cluster"
 )
 
 // reference is the C FastDFS V6.16.1 result on this machine kind (2 cores,

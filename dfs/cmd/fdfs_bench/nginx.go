@@ -19,7 +19,7 @@ import (
 
 	"yunpan/conf"
 	"yunpan/dfs/client"
-	"yunpan/dfs/internal/cluster"
+	"yunpan/internal/cluster"
 	"yunpan/nginx"
 )
 

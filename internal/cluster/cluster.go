@@ -84,7 +84,7 @@ func repoRoot() (string, error) {
 	if !ok {
 		return "", fmt.Errorf("cannot locate source")
 	}
-	return filepath.Abs(filepath.Join(filepath.Dir(file), "..", "..", ".."))
+	return filepath.Abs(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
 // FreePort returns a TCP port that is free on ip right now.

@@ -25,7 +25,7 @@ func (r *Runner) Fatal(args ...any) {
 func (r *Runner) Fatalf(format string, args ...any) { r.Fatal(fmt.Sprintf(format, args...)) }
 
 func (r *Runner) TempDir() string {
-	d, err := os.MkdirTemp("", "yunpan-bench-")
+	d, err := os.MkdirTemp("", "yunpan-")
 	if err != nil {
 		r.Fatal(err)
 	}
