@@ -441,8 +441,8 @@ func (sy *syncer) consume(n int, pushed bool) {
 	}
 }
 
-// idle runs at the end of the binlog: flush records still in the binlog
-// cache (so replication does not wait for sync_binlog_buff_interval), finish
+// idle runs at the end of the binlog: retry records a failed binlog write
+// left in its cache (records are otherwise written through at once), finish
 // the old-data phase the first time, save the mark, keep the connection
 // alive with ACTIVE_TEST every heart_beat_interval and wait sync_wait_msec.
 func (sy *syncer) idle() {
