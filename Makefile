@@ -46,20 +46,14 @@ unit: deps build
 
 # Each fuzz target runs briefly on top of its kept corpus (testdata/fuzz).
 fuzz-brief:
-	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' dfs conf store fcgi internal 2>/dev/null); do \
-	  pkg=./$$(dirname $$f); \
-	  for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
-	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/yunpan-fuzz.log 2>&1 || \
-	    { ! grep -q 'Failing input' /tmp/yunpan-fuzz.log && { echo "  (no failing input: Go's fuzz coordinator timed out a busy worker; once more)"; \
-	      $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/yunpan-fuzz.log 2>&1; }; } || { cat /tmp/yunpan-fuzz.log; exit 1; }; \
-	  done; \
-	done
+	@GO=$(GO) internal/fuzz/fuzz.sh $(FUZZTIME)
 
-test: fmt-check vet unit fuzz-brief
-
-# Longer fuzzing for humans: make fuzz FUZZTIME=5m
-fuzz: fuzz-brief
+# Longer fuzzing, keeping what the fuzzer finds in testdata/fuzz:
+#   make fuzz FUZZTIME=5m [FUZZPARALLEL=1] [FUZZONLY=regex of "dir Target"]
+FUZZPARALLEL ?= 2
+FUZZONLY ?= .
+fuzz:
+	@GO=$(GO) internal/fuzz/fuzz.sh -keep -parallel $(FUZZPARALLEL) -only '$(FUZZONLY)' $(FUZZTIME)
 
 bench: build
 	$(BIN)/fdfs_bench -bin $(BIN) -time $(BENCHTIME)
