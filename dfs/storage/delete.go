@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"yunpan/dfs/proto"
 )
@@ -38,7 +37,7 @@ func (sess *session) deleteFile(h proto.Header, body []byte) (*reply, error) {
 		}
 		return nil, fmt.Errorf("delete %s: %w", remote, err)
 	}
-	now := time.Now().Unix()
+	now := wallNow().Unix()
 	switch {
 	case fi.Mode().IsRegular():
 		if err := os.Remove(path); err != nil {

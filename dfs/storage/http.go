@@ -205,7 +205,7 @@ func (h *httpServer) route(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.cfg.CheckToken {
 		q, _ := url.ParseQuery(r.URL.RawQuery)
-		if err := CheckHTTPToken(remote, q.Get("token"), q.Get("ts"), h.cfg.SecretKey, h.cfg.TokenTTL, time.Now()); err != nil {
+		if err := CheckHTTPToken(remote, q.Get("token"), q.Get("ts"), h.cfg.SecretKey, h.cfg.TokenTTL, wallNow()); err != nil {
 			h.tokenFailed(w, r, err)
 			return
 		}
@@ -257,7 +257,7 @@ func (h *httpServer) auth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q, _ := url.ParseQuery(u.RawQuery)
-	if err := CheckHTTPToken(remote, q.Get("token"), q.Get("ts"), h.cfg.SecretKey, h.cfg.TokenTTL, time.Now()); err != nil {
+	if err := CheckHTTPToken(remote, q.Get("token"), q.Get("ts"), h.cfg.SecretKey, h.cfg.TokenTTL, wallNow()); err != nil {
 		h.deny(w, tokenReason(err))
 		return
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"time"
 
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
@@ -63,7 +62,7 @@ func (sess *session) setMetadata(h proto.Header, body []byte) (*reply, error) {
 		return nil, fmt.Errorf("set metadata %s: %w", remote, err)
 	}
 	metaPath, metaName := path+metaSuffix, remote+metaSuffix
-	now := time.Now().Unix()
+	now := wallNow().Unix()
 	old, rerr := os.ReadFile(metaPath)
 	existed := rerr == nil
 	if rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"time"
 
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
@@ -37,7 +36,7 @@ func (sess *session) regenerate(h proto.Header, body []byte) (*reply, error) {
 	if err != nil {
 		return nil, fmt.Errorf("regenerate %s: %w", remote, err)
 	}
-	info := fileid.Info{SourceIP: s.sourceIP(sess.c), SourceID: s.sourceID(), Timestamp: time.Now().Unix(), CRC32: crc}
+	info := fileid.Info{SourceIP: s.sourceIP(sess.c), SourceID: s.sourceID(), Timestamp: wallNow().Unix(), CRC32: crc}
 	ext7 := remote[len(remote)-fileid.ExtPartLen:]
 	dir := filepath.Dir(a.path)
 
@@ -57,7 +56,7 @@ func (sess *session) regenerate(h proto.Header, body []byte) (*reply, error) {
 		return nil, fmt.Errorf("regenerate %s: %w", remote, err)
 	}
 	newRemote := remote[:fileid.LogicPrefixLen] + name
-	now := time.Now().Unix()
+	now := wallNow().Unix()
 	s.binlog.Write(now, opRename, newRemote, remote)
 	if err := os.Rename(a.path+metaSuffix, filepath.Join(dir, name)+metaSuffix); err == nil {
 		s.binlog.Write(now, opRename, newRemote+metaSuffix, remote+metaSuffix)

@@ -117,7 +117,7 @@ func (r *replication) undoUpload(remote, path string) {
 		r.log.Error().Err(err).Str("file", remote).Msg("undo upload")
 		return
 	}
-	s.binlog.Write(time.Now().Unix(), opDelete, remote, "")
+	s.binlog.Write(wallNow().Unix(), opDelete, remote, "")
 }
 
 // pushReplica sends one file to one peer on a pooled connection (a stale

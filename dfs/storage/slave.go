@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
@@ -170,7 +169,7 @@ func (sess *session) receiveSlaveLinked(sp *storePath, size int64, ext, slave, s
 	}
 	if err != nil {
 		if rerr := os.Remove(dataPath); rerr == nil {
-			s.binlog.Write(time.Now().Unix(), opDelete, data, "")
+			s.binlog.Write(wallNow().Unix(), opDelete, data, "")
 		}
 		if errors.Is(err, fs.ErrExist) {
 			return proto.Errf(proto.StatusEEXIST, "%s appeared meanwhile", slave)
@@ -182,6 +181,6 @@ func (sess *session) receiveSlaveLinked(sp *storePath, size int64, ext, slave, s
 			s.log.Warn().Err(err).Str("file", slave).Msg("fsync directory")
 		}
 	}
-	s.binlog.Write(time.Now().Unix(), opLink, slave, data)
+	s.binlog.Write(wallNow().Unix(), opLink, slave, data)
 	return nil
 }

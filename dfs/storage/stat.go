@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"yunpan/dfs/proto"
 )
@@ -58,7 +57,7 @@ func (st *stats) add(i int, d int64) {
 
 // touch sets a timestamp counter to now.
 func (st *stats) touch(i int) {
-	st.c[i].Store(time.Now().Unix())
+	st.c[i].Store(wallNow().Unix())
 	st.gen.Add(1)
 }
 

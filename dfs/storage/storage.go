@@ -127,7 +127,7 @@ func New(opts *conf.Storage, log zerolog.Logger) (*Storage, error) {
 		timeout:      orDur(opts.NetworkTimeout, defNetTimeout),
 		connTimeout:  orDur(opts.ConnectTimeout, defConnTimeout),
 		fsyncBytes:   opts.FsyncAfterWrittenBytes,
-		startTime:    time.Now(),
+		startTime:    wallNow(),
 		dataDir:      filepath.Join(opts.BasePath, "data"),
 		heartBeat:    orDur(opts.HeartBeatInterval, defHeartBeat),
 		statReport:   orDur(opts.StatReportInterval, defStatReport),

@@ -354,7 +354,7 @@ func (sy *syncer) run() {
 			continue
 		}
 		st := sy.destStatus()
-		if !pushable(st) || !sy.r.inWindow(time.Now()) {
+		if !pushable(st) || !sy.r.inWindow(wallNow()) {
 			sy.closeConn()
 			sy.saveMark()
 			sy.pause(max(sy.r.syncWait, 200*time.Millisecond))

@@ -121,7 +121,7 @@ func (r *replication) authConn(c net.Conn) error {
 	if r.secret == "" {
 		return nil
 	}
-	if _, err := peerCall(c, r.s.timeout, proto.CmdClusterAuth, 0, proto.ClusterAuthBody(r.secret, time.Now())); err != nil {
+	if _, err := peerCall(c, r.s.timeout, proto.CmdClusterAuth, 0, proto.ClusterAuthBody(r.secret, wallNow())); err != nil {
 		return fmt.Errorf("cluster auth: %w", err)
 	}
 	return nil

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
@@ -83,7 +82,7 @@ func (sess *session) uploadFile(h proto.Header, appender bool) (*reply, error) {
 // so nothing visible and no binlog record remain.
 func (sess *session) receiveFile(sp *storePath, size int64, ext string, appender bool) (string, error) {
 	s := sess.s
-	src := fileid.Info{SourceIP: s.sourceIP(sess.c), SourceID: s.sourceID(), Timestamp: time.Now().Unix()}
+	src := fileid.Info{SourceIP: s.sourceIP(sess.c), SourceID: s.sourceID(), Timestamp: wallNow().Unix()}
 	high, low := s.subdirFor(src, size, appender)
 	dir := filepath.Join(sp.dataDir, hex2(high), hex2(low))
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
@@ -132,7 +131,7 @@ func (sess *session) receiveFile(sp *storePath, size int64, ext string, appender
 		return "", err
 	}
 	info := src
-	info.Timestamp = fi.ModTime().Unix()
+	info.Timestamp = stampFile(tmp, fi.ModTime()).Unix() // clock.go
 	info.CRC32 = crc
 	name, err := publish(tmp, dir, func(int) string {
 		// A fresh random size field and extension digits for every try.
