@@ -53,6 +53,7 @@ type binlog struct {
 	buf      []byte
 	dirty    bool // written since the last fsync
 	closed   bool
+	tombs    *tombstones // names deleted lately, kept current by Write (tombstone.go)
 }
 
 // binlogName is the file name of binlog index n.
@@ -66,6 +67,7 @@ func openBinlog(dir string, interval time.Duration, log zerolog.Logger) (*binlog
 	if err := b.readIndex(); err != nil {
 		return nil, err
 	}
+	b.tombs = loadTombstones(dir, b.index, log)
 	if err := b.open(); err != nil {
 		return nil, err
 	}
@@ -134,6 +136,7 @@ func (b *binlog) Write(ts int64, op byte, name, extra string) {
 		return
 	}
 	line = append(line, '\n')
+	b.tombs.note(ts, op, name, extra)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {

@@ -63,7 +63,7 @@ func (sess *session) clusterAuth(h proto.Header, body []byte) (*reply, error) {
 		}
 		return nil, nil
 	}
-	if err := r.verifier.Verify(body, time.Now()); err != nil {
+	if err := r.verifier.Verify(body, wallNow()); err != nil {
 		if proto.StatusOf(err) == proto.StatusEINVAL {
 			return nil, err
 		}
@@ -189,6 +189,9 @@ func (sess *session) syncFile(h proto.Header, update bool) (*reply, error) {
 	if update {
 		op = 'u'
 	}
+	if sess.deletedHere(name, ts) { // a replay (tombstone.go): done, nothing stored
+		return nil, sess.discard()
+	}
 	if !withContent {
 		sess.syncDone(ts, op, name, "")
 		return nil, proto.Errf(proto.StatusEEXIST, "sync file %s: no content sent", name)
@@ -209,8 +212,11 @@ func (sess *session) syncFile(h proto.Header, update bool) (*reply, error) {
 	unlockApp := s.LockAppender(name)
 	mu := s.fileLock(name)
 	mu.Lock()
-	err = renameInto(tmp, path)
-	if err == nil {
+	deleted := sess.deletedHere(name, ts) // while the content came
+	if !deleted {
+		err = renameInto(tmp, path)
+	}
+	if err == nil && !deleted {
 		sess.syncDone(ts, op, name, "")
 	}
 	mu.Unlock()
@@ -525,6 +531,9 @@ func (sess *session) syncCreateLink(h proto.Header, body []byte) (*reply, error)
 	}
 	unlock := s.lockPair(link, target)
 	defer unlock()
+	if sess.deletedHere(link, ts) { // a replay (tombstone.go)
+		return nil, nil
+	}
 	if _, err := os.Lstat(linkPath); err == nil {
 		return nil, proto.Errf(proto.StatusEEXIST, "sync create link %s: exists", link)
 	}

@@ -1,0 +1,233 @@
+package storage
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"yunpan/dfs/fileid"
+)
+
+// Tombstones: the names this storage deleted (or renamed away) lately, so
+// that a peer pushing again records it had pushed before cannot bring those
+// files back.
+//
+// A source's mark file lags behind what it has pushed: it is written every
+// write_mark_file_freq records and when idle, without fsync, so a source
+// killed while busy replays up to that many records after its restart. If
+// a client deleted one of those files here meanwhile (the tracker routes
+// updates to another member while the source is down), the replayed CREATE
+// stored it again, and worse, our own pending delete for the source was then
+// skipped (pushDelete sees the file exist again): an acknowledged delete
+// undone on every replica. Saving the mark more often only narrows that
+// window (a crash between a push and the save is always possible), so the
+// receiver has to know. The wire format stays as it is: such a record is
+// answered 0, so the sender's cursor moves on (an error would make it retry
+// the record forever), but nothing is stored or logged.
+//
+// Which record only resurrects a deleted file (resurrects):
+//   - Normal, appender and trunk names carry their source, create time,
+//     size, CRC32 and random bits: such a name is never issued twice, so any
+//     create of a tombstoned name (or of its "-m" file) is a replay, whatever
+//     the clocks of the two storages say and even within the same second
+//     (upload, crash and delete can well fall into one second).
+//   - Slave names (master name + prefix + extension, §6.8) and "-m" files are
+//     made again legitimately: delete a slave and upload it again with the
+//     same prefix; clear metadata and set it again. For those the record's
+//     own timestamp (when the source made that version) must be older than
+//     the delete. Within one second that cannot be told apart; the record is
+//     then applied, since losing an acknowledged write is worse. Kinds are
+//     told apart by length (§6.7): a slave name of exactly 44 characters
+//     (short prefix, no or a short extension) counts as unique, and one
+//     uploaded again within tombstoneKeep of its delete misses this copy.
+//
+// How long: a replay comes at the latest when the source comes back, so a
+// tombstone must outlive the longest outage after which a storage returns
+// with its data and its old mark files. tombstoneKeep (7 days) covers a
+// long weekend and a repair; a storage gone longer is deleted from its group
+// and re-added empty, and then gets the group's files from a sync source
+// whose binlog holds the create before the delete. tombstoneMax bounds the
+// memory (about 150 bytes a name) whatever the delete rate; beyond it the
+// oldest go first.
+var (
+	tombstoneKeep = 7 * 24 * time.Hour
+	tombstoneMax  = 1 << 18
+)
+
+// tombstones is the set, filled from the binlog at start-up (loadTombstones)
+// and by every record the binlog writes (note).
+type tombstones struct {
+	mu   sync.Mutex
+	keep int64 // seconds
+	max  int
+	m    map[string]int64 // name → time of its latest delete (binlog timestamp)
+	fifo []tombEntry      // additions in order, for eviction; fifo[head:] are live
+	head int
+}
+
+type tombEntry struct {
+	name string
+	ts   int64
+}
+
+func newTombstones(keep time.Duration, max int) *tombstones {
+	return &tombstones{keep: int64(keep / time.Second), max: max, m: map[string]int64{}}
+}
+
+// note takes one binlog record: a delete (D/d) removes its name, a rename
+// (R/r: "<new> <old>") its old name.
+func (t *tombstones) note(ts int64, op byte, name, extra string) {
+	switch op {
+	case opDelete, 'd':
+		t.add(name, ts)
+	case opRename, 'r':
+		t.add(strings.TrimSpace(extra), ts)
+	}
+}
+
+func (t *tombstones) add(name string, ts int64) {
+	if t == nil || name == "" {
+		return
+	}
+	now := wallNow().Unix()
+	if ts < now-t.keep {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old, ok := t.m[name]; ok && old >= ts {
+		return
+	}
+	t.m[name] = ts
+	t.fifo = append(t.fifo, tombEntry{name, ts})
+	t.evictLocked(now)
+}
+
+// evictLocked drops the oldest additions beyond max and those older than
+// keep from the front (the binlog is nearly in time order; a straggler
+// further back goes when it reaches the front or by count).
+func (t *tombstones) evictLocked(now int64) {
+	for t.head < len(t.fifo) {
+		e := t.fifo[t.head]
+		if len(t.fifo)-t.head <= t.max && e.ts >= now-t.keep {
+			break
+		}
+		if t.m[e.name] == e.ts { // not superseded by a later delete
+			delete(t.m, e.name)
+		}
+		t.fifo[t.head] = tombEntry{}
+		t.head++
+	}
+	if t.head > 1024 && t.head > len(t.fifo)/2 {
+		t.fifo = append([]tombEntry(nil), t.fifo[t.head:]...)
+		t.head = 0
+	}
+}
+
+// len is the number of names held.
+func (t *tombstones) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
+}
+
+// resurrects reports whether a sync record that creates name, made on its
+// source at ts, would only bring back a file deleted here (rules above).
+func (t *tombstones) resurrects(name string, ts int64) bool {
+	if t == nil {
+		return false
+	}
+	base := strings.TrimSuffix(name, metaSuffix)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.m[base]; ok && uniqueName(base) {
+		return true
+	}
+	dt, ok := t.m[name]
+	return ok && ts < dt
+}
+
+// uniqueName reports whether a logic filename is one the storages never
+// issue twice: a normal (44 characters) or trunk (60, trunk flag) name, by
+// the length rule of §6.7. Slave names repeat when uploaded again.
+func uniqueName(remote string) bool {
+	info, _, err := fileid.Decode(remote)
+	if err != nil {
+		return false
+	}
+	return len(remote) == fileid.NormalRemoteLen || len(remote) == fileid.TrunkRemoteLen && info.IsTrunk()
+}
+
+// loadTombstones reads the deletes and renames of the binlog files
+// binlog.000 … binlog.<last> that were written to within tombstoneKeep.
+// It never fails: an unreadable file only means fewer tombstones (logged).
+func loadTombstones(dir string, last int, log zerolog.Logger) *tombstones {
+	t := newTombstones(tombstoneKeep, tombstoneMax)
+	since := time.Now().Add(-tombstoneKeep)
+	t0 := time.Now()
+	for i := 0; i <= last; i++ {
+		p := filepath.Join(dir, binlogName(i))
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) || err == nil && fi.ModTime().Before(since) {
+			continue // compressed away, or nothing recent in it
+		}
+		if err == nil {
+			err = t.loadFile(p)
+		}
+		if err != nil {
+			log.Warn().Err(err).Str("binlog", p).Msg("tombstones: binlog not read")
+		}
+	}
+	log.Info().Int("tombstones", t.len()).Dur("took", time.Since(t0)).Msg("deleted files loaded from the binlog")
+	return t
+}
+
+func (t *tombstones) loadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	for sc.Scan() {
+		line := sc.Bytes()
+		// Parse only what can matter: "<ts> <op> …" with op D, d, R or r.
+		i := bytes.IndexByte(line, ' ')
+		if i < 0 || i+2 >= len(line) || line[i+2] != ' ' {
+			continue
+		}
+		switch line[i+1] {
+		case opDelete, 'd', opRename, 'r':
+		default:
+			continue
+		}
+		if rec, err := parseBinlogRecord(string(line)); err == nil {
+			t.note(rec.ts, rec.op, rec.name, rec.extra)
+		}
+	}
+	return sc.Err()
+}
+
+// deletedHere reports whether a sync record creating name with the source's
+// timestamp ts would only resurrect a file deleted here; the caller then
+// answers success without storing or logging anything. The record still
+// counts as received from its source (SYNC_REPORT).
+func (sess *session) deletedHere(name string, ts int64) bool {
+	s := sess.s
+	if !s.binlog.tombs.resurrects(name, ts) {
+		return false
+	}
+	s.repl.noteSynced(sess.peer.srcID, ts)
+	s.log.Info().Str("file", name).Int64("ts", ts).Str("source", sess.peer.srcID).
+		Msg("sync record for a file deleted here ignored")
+	return true
+}
