@@ -405,7 +405,12 @@ func TestSoak(t *testing.T) {
 		}
 	}
 
+	// Web uploads whose storage died after storing the file but before
+	// answering left files no row knows: the operator's reconciliation
+	// (fdfs_list_files | reconcile) must find and delete them all.
+	reconciled, planted := s.reconcileOrphans(t, bin)
 	rep := s.verify(t, acct)
+	rep.reconciled, rep.planted = reconciled-planted, planted
 	t.Log(rep.String(s))
 	if rep.lost > 0 || rep.orphans > 0 || rep.differ > 0 || rep.undead > 0 || s.fatal.Load() > 0 {
 		t.Fatalf("soak failed: lost %d, orphans %d, differing replicas %d, deleted files still present %d, corrupt downloads %d",
@@ -425,6 +430,8 @@ type report struct {
 	differ         int
 	undead         int
 	orphans        int
+	reconciled     int // orphans found by fdfs_list_files | reconcile before the check, queued and deleted
+	planted        int // control orphans planted for the reconciliation (not counted in reconciled)
 	leftovers      int // DFS-worker files nobody acknowledged (an upload whose answer was lost)
 	pendingDeletes int
 	problems       []string
@@ -463,6 +470,7 @@ func (r *report) String(s *soak) string {
 	fmt.Fprintf(&b, "deletes retried at the end: %d; dfs_gc rows still queued: %d; unacknowledged DFS uploads left on disk: %d\n",
 		r.pendingDeletes, r.gcPending, r.leftovers)
 	fmt.Fprintf(&b, "corrupt downloads during load: %d\n", s.fatal.Load())
+	fmt.Fprintf(&b, "reconciled orphans: %d (and %d planted as a control)\n", r.reconciled, r.planted)
 	fmt.Fprintf(&b, "lost: %d\norphans: %d\ndiffering replicas: %d\ndeleted but present: %d\n", r.lost, r.orphans, r.differ, r.undead)
 	fmt.Fprintf(&b, "storage kills (times since the load started):\n")
 	for _, e := range s.events {

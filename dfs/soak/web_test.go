@@ -62,7 +62,7 @@ func binaries(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	need := []string{"fdfs_trackerd", "fdfs_storaged", "fdfs_upload_file"}
+	need := []string{"fdfs_trackerd", "fdfs_storaged", "fdfs_upload_file", "fdfs_list_files", "reconcile"}
 	for _, p := range ps {
 		need = append(need, p.Name)
 	}
@@ -173,6 +173,7 @@ func waitPort(addr string, d time.Duration, p *child) error {
 // webStack is the cloud disk over the soak cluster.
 type webStack struct {
 	URL      string
+	Cfg      string // the programs' cfg.json
 	DB       *storetest.MariaDB
 	DBName   string
 	nginxDir string
@@ -230,6 +231,7 @@ func startWeb(t *testing.T, bin, clientConf string, stores []nginx.Store) *webSt
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	s.Cfg = cfgPath
 	progs, err := nginx.LoadPrograms(filepath.Join(repoRoot(), "spawn", "fcgi.list"))
 	if err != nil {
 		t.Fatal(err)

@@ -262,7 +262,7 @@ func (a *App) gcLoop(every time.Duration) {
 			case <-ctx.Done():
 			}
 		}()
-		if n, err := a.st.RunGC(ctx, a.dfsDelete); err != nil {
+		if n, err := a.st.RunGC(ctx, a.gcDelete); err != nil {
 			a.log.Warn().Err(err).Msg("dfs gc pass failed")
 		} else if n > 0 {
 			a.log.Info().Int("deleted", n).Msg("dfs gc: queued files deleted")
