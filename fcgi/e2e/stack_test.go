@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"yunpan/internal/cluster"
 	"yunpan/nginx"
 	"yunpan/store/storetest"
 )
@@ -259,8 +260,9 @@ func waitPort(addr string, d time.Duration, p *proc) error {
 
 // Options tune a Stack.
 type Options struct {
-	UploadMode string // "exec" (default) or "inprocess"
-	MaxBody    string // client_max_body_size and max_upload_bytes, "50m"
+	UploadMode string  // "exec" (default) or "inprocess"
+	MaxBody    string  // client_max_body_size and max_upload_bytes, "50m"
+	infra      *shared // private MariaDB/Redis/DFS (a test that stops them); nil: the shared ones
 }
 
 // Stack is one cloud disk: its FastCGI programs and Nginx over the shared
@@ -274,6 +276,8 @@ type Stack struct {
 	NginxDir string
 	fcgi     map[string]*proc
 	nginx    *proc
+	metrics  map[string]string       // program → its -metrics address (leak_test.go)
+	checks   []*cluster.ProcessCheck // the programs' leak baselines
 }
 
 var stackSeq struct {
@@ -284,7 +288,10 @@ var stackSeq struct {
 // StartStack starts the programs and Nginx; all stop at tb's cleanup.
 func StartStack(tb testing.TB, o Options) *Stack {
 	tb.Helper()
-	in := sharedInfra(tb)
+	in := o.infra
+	if in == nil {
+		in = sharedInfra(tb)
+	}
 	if o.UploadMode == "" {
 		o.UploadMode = "exec"
 	}
@@ -338,11 +345,12 @@ func StartStack(tb testing.TB, o Options) *Stack {
 	}
 	for _, p := range progs {
 		host, port, _ := net.SplitHostPort(p.Addr)
-		pr := startProc(tb, p.Name, []string{"YUNPAN_CFG=" + s.Cfg}, spawn, "-n", "-a", host, "-p", port, "--",
-			filepath.Join(binDir, p.Name), "-conf", s.Cfg)
+		pr := startProc(tb, p.Name, []string{"YUNPAN_CFG=" + s.Cfg}, spawn, append([]string{"-n", "-a", host, "-p", port, "--",
+			filepath.Join(binDir, p.Name), "-conf", s.Cfg}, metricsArgs(tb, s, p.Name)...)...)
 		s.fcgi[p.Name] = pr
 	}
 	tb.Cleanup(func() {
+		checkPrograms(tb, s) // leak_test.go; Nginx has stopped by now
 		for _, p := range s.fcgi {
 			p.stop(syscall.SIGTERM, 10*time.Second)
 		}
@@ -352,6 +360,7 @@ func StartStack(tb testing.TB, o Options) *Stack {
 			tb.Fatal(err)
 		}
 	}
+	baselinePrograms(tb, s, in)
 
 	// Nginx in the foreground (daemon off) so the test owns it.
 	_, err := nginx.Write(nginx.Params{

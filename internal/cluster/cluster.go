@@ -34,7 +34,7 @@ type TB interface {
 var Tools = []string{
 	"fdfs_trackerd", "fdfs_storaged", "fdfs_upload_file", "fdfs_download_file",
 	"fdfs_delete_file", "fdfs_file_info", "fdfs_monitor", "fdfs_crc32", "fdfs_bench", "fdfs_nginxconf",
-	"fdfs_upload_appender", "fdfs_append_file", "fdfs_regenerate_filename", "fdfs_test",
+	"fdfs_upload_appender", "fdfs_append_file", "fdfs_regenerate_filename", "fdfs_test", "fdfs_list_files",
 }
 
 var (
@@ -109,6 +109,8 @@ type Proc struct {
 	done    chan struct{}
 	stderr  *syncBuffer
 	binPath string
+	metrics string // metrics_addr, "" when unknown (leak.go)
+	base    *usage // goroutines and descriptors when ready (leak.go)
 }
 
 // Addr is "ip:port".
@@ -167,6 +169,7 @@ func (p *Proc) Start(tb TB) {
 		<-p.done
 		tb.Fatalf("%s on %s not ready: %v\n%s", p.Name, p.Addr(), err, p.Log())
 	}
+	p.baseline()
 }
 
 // syncBuffer collects a daemon's output; exec copies into it from its own
@@ -229,12 +232,14 @@ func merge(def [][2]string, over map[string]string) [][2]string {
 func start(tb TB, name, ip string, port int, kv [][2]string, base string) *Proc {
 	tb.Helper()
 	conf := filepath.Join(base, name+".conf")
+	maddr, kv := metricsAddrOf(tb, ip, kv)
 	if err := writeConf(conf, kv); err != nil {
 		tb.Fatal(err)
 	}
-	p := &Proc{Name: name, IP: ip, Port: port, Conf: conf, Base: base, binPath: filepath.Join(Bin(tb), name)}
+	p := &Proc{Name: name, IP: ip, Port: port, Conf: conf, Base: base, binPath: filepath.Join(Bin(tb), name), metrics: maddr}
+	w := watchOf(tb) // its cleanup checks for leaks, then stops the daemons
 	p.Start(tb)
-	tb.Cleanup(p.Stop)
+	w.add(p)
 	return p
 }
 

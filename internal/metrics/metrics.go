@@ -262,14 +262,17 @@ func (s *Set) fam(name, help, typ string) *family {
 }
 
 // WriteTo renders every family, sorted by name, series sorted by labels.
-func (r *Registry) WriteTo(w io.Writer) (int64, error) {
+func (r *Registry) WriteTo(w io.Writer) (int64, error) { return r.write(w) }
+
+// write renders the registry plus the samples of extra collectors.
+func (r *Registry) write(w io.Writer, extra ...func(*Set)) (int64, error) {
 	set := &Set{fams: map[string]*family{}}
 	r.mu.Lock()
 	vecs := make([]*vec, 0, len(r.fams))
 	for _, v := range r.fams {
 		vecs = append(vecs, v)
 	}
-	collectors := slices.Clone(r.collectors)
+	collectors := append(slices.Clone(r.collectors), extra...)
 	r.mu.Unlock()
 	for _, v := range vecs {
 		v.snapshot(set)

@@ -194,6 +194,17 @@ func TestServer(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, ContentType, resp.Header.Get("Content-Type"))
 	require.Contains(t, string(body), "up_total 1\n")
+	// The process families are served, not written by WriteTo.
+	ss, err := Parse(strings.NewReader(string(body)))
+	require.NoError(t, err)
+	g, ok := ss.Sum("go_goroutines")
+	require.True(t, ok)
+	require.GreaterOrEqual(t, g, 2.0) // this test and Serve at least
+	require.Equal(t, TypeGauge, ss.Types["go_goroutines"])
+	fds, ok := ss.Sum("process_open_fds")
+	require.True(t, ok)
+	require.GreaterOrEqual(t, fds, 3.0) // the listener and the served connection at least
+	require.NotContains(t, render(t, r), "go_goroutines")
 
 	resp, err = cl.Get(base + "/other")
 	require.NoError(t, err)

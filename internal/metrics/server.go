@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// Handler serves the registry as text on GET/HEAD; other methods get 405.
+// Handler serves the registry, plus the Process families, as text on
+// GET/HEAD; other methods get 405.
 func (r *Registry) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {
@@ -21,7 +22,7 @@ func (r *Registry) Handler() http.Handler {
 		if req.Method == http.MethodHead {
 			return
 		}
-		r.WriteTo(w)
+		r.write(w, Process)
 	})
 }
 

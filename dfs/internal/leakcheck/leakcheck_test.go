@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,4 +79,29 @@ func TestSlowShutdownWaitedFor(t *testing.T) {
 	go func() { time.Sleep(200 * time.Millisecond) }()
 	f.end()
 	require.Empty(t, f.errs)
+}
+
+type runFunc func() int
+
+func (f runFunc) Run() int { return f() }
+
+func TestMainCatchesLeftovers(t *testing.T) {
+	var out strings.Builder
+	require.Equal(t, 0, mainTo(runFunc(func() int { return 0 }), &out), out.String())
+
+	// A goroutine still running after the tests fails the run.
+	stop := make(chan struct{})
+	defer close(stop)
+	old := Wait
+	Wait = 100 * time.Millisecond
+	defer func() { Wait = old }()
+	require.Equal(t, 1, mainTo(runFunc(func() int {
+		go func() { <-stop }()
+		return 0
+	}), &out))
+	require.Contains(t, out.String(), "leak after all tests")
+	require.Contains(t, out.String(), "TestMainCatchesLeftovers")
+
+	// A failed run keeps its own code.
+	require.Equal(t, 3, mainTo(runFunc(func() int { return 3 }), &out))
 }
