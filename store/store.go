@@ -41,6 +41,9 @@ var (
 	ErrUnavailable = errors.New("service unavailable")
 	// ErrRedisDown is the ErrUnavailable of Login/Logout.
 	ErrRedisDown = fmt.Errorf("%w: redis is down", ErrUnavailable)
+	// ErrCommitUnknown is the ErrUnavailable of a transaction whose
+	// connection broke during COMMIT: it may or may not have committed.
+	ErrCommitUnknown = fmt.Errorf("%w: the connection broke during COMMIT, the outcome is unknown", ErrUnavailable)
 )
 
 // Options configures Open.
@@ -133,6 +136,11 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		mc.WriteTimeout = 30 * time.Second
 	}
 	mc.AllowNativePasswords = true
+	// The driver fills in the placeholders itself (escaping for the
+	// connection's charset) instead of a server-side prepare, execute and
+	// close per statement: a third of the round trips, and half of
+	// MariaDB's work on an upload (make bench, pprof).
+	mc.InterpolateParams = true
 	if mc.Params == nil {
 		mc.Params = map[string]string{}
 	}
@@ -235,7 +243,17 @@ func (s *Store) tryTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	err = tx.Commit()
+	var me *mysql.MySQLError
+	if err != nil && !errors.As(err, &me) && !errors.Is(err, driver.ErrBadConn) &&
+		!errors.Is(err, sql.ErrTxDone) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		// COMMIT was sent but no answer came back (the server died or the
+		// network broke): the caller must not act as if nothing was stored.
+		// A server error, a connection found dead before sending, or a
+		// context ended before COMMIT all mean it was rolled back.
+		return fmt.Errorf("%w (%w)", ErrCommitUnknown, err)
+	}
+	return err
 }
 
 func isDeadlock(err error) bool {

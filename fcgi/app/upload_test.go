@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -50,15 +51,17 @@ func TestUploadModes(t *testing.T) {
 			u := "up_" + mode
 			before := dfsFileCount(t)
 
-			// Fields before the file (curl -F user=… -F token=… -F file=@x).
+			// Fields before the file with its size, as the web client sends
+			// them (inprocess mode streams it to the storage).
 			c1 := randBytes(3000)
-			r := e.uploadMP(u, tok, "a.txt", c1)
+			ct, body := multipartBody(t, map[string]string{"user": u, "token": tok, "size": "3000"}, "a.txt", c1, false)
+			r := e.do(http.MethodPost, "/upload", body, map[string]string{"Content-Type": ct})
 			expect(t, r, http.StatusOK, CodeUploadOK)
 			require.Equal(t, sum(c1), r.json["md5"])
 
 			// Fields after the file, name from a field, with md5 and size claims.
 			c2 := randBytes(70000)
-			ct, body := multipartBody(t, map[string]string{"user": u, "token": tok, "md5": strings.ToUpper(sum(c2)),
+			ct, body = multipartBody(t, map[string]string{"user": u, "token": tok, "md5": strings.ToUpper(sum(c2)),
 				"filename": "b; '\"--.bin", "size": "70000"}, "ignored.dat", c2, true)
 			expect(t, e.do(http.MethodPost, "/upload", body, map[string]string{"Content-Type": ct}), http.StatusOK, CodeUploadOK)
 
@@ -92,8 +95,11 @@ func TestUploadModes(t *testing.T) {
 			expect(t, e.uploadMP(u, tok, "a-copy.txt", c1), http.StatusOK, CodeUploadOK)
 			// And the same name again: nothing changes.
 			expect(t, e.uploadMP(u, tok, "a.txt", c1), http.StatusOK, CodeUploadOK)
+			// Streamed again under a third name: the second copy is dropped.
+			ct, body = multipartBody(t, map[string]string{"user": u, "token": tok, "size": "3000"}, "a-3.txt", c1, false)
+			expect(t, e.do(http.MethodPost, "/upload", body, map[string]string{"Content-Type": ct}), http.StatusOK, CodeUploadOK)
 			require.Equal(t, before+5, dfsFileCount(t))
-			require.Len(t, e.listNames(u, tok), 6)
+			require.Len(t, e.listNames(u, tok), 7)
 
 			// Refusals: no token, wrong token, another user's token.
 			r = e.uploadMP(u, "", "x.txt", c1)
@@ -118,6 +124,18 @@ func TestUploadModes(t *testing.T) {
 			expect(t, r, http.StatusBadRequest, CodeUploadFail)
 			r = e.do(http.MethodPost, "/upload", onePartBody(u, tok, "m.txt", sum(c6), len(c6)-10, c6), nil)
 			expect(t, r, http.StatusBadRequest, CodeUploadFail)
+			// The same as multipart with the fields first (streamed to the
+			// storage in inprocess mode): a wrong size or md5 claim is found
+			// only after the bytes went out, and what was stored is deleted.
+			for _, f := range []map[string]string{
+				{"size": fmt.Sprint(len(c6) + 10)}, {"size": fmt.Sprint(len(c6) - 10)},
+				{"size": fmt.Sprint(len(c6)), "md5": sum(c1)},
+			} {
+				f["user"], f["token"] = u, tok
+				ct, body := multipartBody(t, f, "m.txt", c6, false)
+				r = e.do(http.MethodPost, "/upload", body, map[string]string{"Content-Type": ct})
+				expect(t, r, http.StatusBadRequest, CodeUploadFail)
+			}
 			cut := onePartBody(u, tok, "m.txt", sum(c6), -1, c6)
 			r = e.do(http.MethodPost, "/upload", cut[:len(cut)-20], nil)
 			expect(t, r, http.StatusBadRequest, CodeUploadFail)
