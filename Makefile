@@ -48,6 +48,8 @@ unit: deps build
 fuzz-brief:
 	@GO=$(GO) internal/fuzz/fuzz.sh $(FUZZTIME)
 
+test: fmt-check vet unit fuzz-brief
+
 # Longer fuzzing, keeping what the fuzzer finds in testdata/fuzz:
 #   make fuzz FUZZTIME=5m [FUZZPARALLEL=1] [FUZZONLY=regex of "dir Target"]
 FUZZPARALLEL ?= 2
