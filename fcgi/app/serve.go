@@ -163,7 +163,7 @@ func run(name string, args []string, stderr io.Writer) int {
 	}
 	log.Info().Str("fcgi", l.Addr().String()).Msg("serving")
 	done := make(chan error, 1)
-	go func() { done <- fcgi.Serve(l, counted) }()
+	go func() { done <- fcgi.Serve(bufferedListener{l}, counted) }()
 	select {
 	case <-sig:
 		l.Close()
