@@ -198,6 +198,30 @@ func (r *replication) ackPut(addr string, c net.Conn) {
 	p.idle[addr] = append(p.idle[addr], pooledConn{c: c, at: time.Now()})
 }
 
+// pruneAcks closes idle pooled connections old enough for the peer to have
+// dropped them (it closes idle connections after its network_timeout), so
+// they do not linger half-closed while no upload needs them.
+func (r *replication) pruneAcks() {
+	p := &r.acks
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, q := range p.idle {
+		keep := q[:0]
+		for _, pc := range q {
+			if time.Since(pc.at) < r.s.timeout/2 {
+				keep = append(keep, pc)
+			} else {
+				r.s.closeTracked(pc.c)
+			}
+		}
+		if len(keep) == 0 {
+			delete(p.idle, addr)
+		} else {
+			p.idle[addr] = keep
+		}
+	}
+}
+
 // ackState is one copy pushed (or being pushed) by sync_ack_replicas, so
 // the peer's sync goroutine does not send the file a second time: it waits
 // for a push in progress and skips the record when the push succeeded.

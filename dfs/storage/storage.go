@@ -357,6 +357,9 @@ func (s *Storage) flushLoop() {
 					s.log.Error().Err(err).Msg("binlog flush")
 				}
 			}
+			if s.repl != nil {
+				s.repl.pruneAcks() // replicas.go
+			}
 			if now.Sub(lastStat) >= s.statInterval {
 				lastStat = now
 				if err := s.saveStat(); err != nil {

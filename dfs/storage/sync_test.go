@@ -413,3 +413,28 @@ func TestDeletedPeerMarkRemoved(t *testing.T) {
 		return a.s.repl.syncers["127.0.0.4"] == nil
 	})
 }
+
+// TestAckPoolPruned: the idle connections sync_ack_replicas keeps to a peer
+// are closed once the peer would have dropped them, uploads or not.
+func TestAckPoolPruned(t *testing.T) {
+	c := rpNewCluster(t, "", nil)
+	two := func(o *conf.Storage) { o.Cluster.SyncAckReplicas = 2; o.NetworkTimeout = 2 * time.Second }
+	a := c.node("127.0.0.3", two)
+	c.node("127.0.0.4", two)
+	c.waitStatus("127.0.0.3", proto.StatusActive, 10*time.Second)
+	c.waitStatus("127.0.0.4", proto.StatusActive, 10*time.Second)
+	waitFor(t, 10*time.Second, "a sees b ACTIVE", func() bool { return len(a.s.repl.activePeersForTest()) == 1 })
+	idle := func() int {
+		p := &a.s.repl.acks
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		n := 0
+		for _, q := range p.idle {
+			n += len(q)
+		}
+		return n
+	}
+	rpUpload(t, a.addr(), proto.CmdUploadFile, rpRand(1000))
+	require.Equal(t, 1, idle(), "the push's connection is kept for the next upload")
+	waitFor(t, 10*time.Second, "idle push connection closed", func() bool { return idle() == 0 })
+}
