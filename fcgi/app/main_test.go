@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -37,15 +38,33 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	// Fuzzing (make fuzz-brief) needs no services; its workers re-run
-	// TestMain, so do not start them there.
-	if fuzzing() {
+	// Go's fuzzing workers re-run this binary (and TestMain) with
+	// -test.fuzzworker: they reach the services the coordinator started
+	// and exported (FuzzHandlers), and never start or stop any. The parser
+	// fuzz targets need no services at all.
+	if flagSet("test.fuzzworker") {
+		s, ok, err := storetest.ServicesFromEnv()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if ok {
+			mdb, rds, dfsEnv = s.MariaDB, s.Redis, s.DFS
+		}
+		os.Exit(m.Run())
+	}
+	if fuzzing() && !fuzzingHandlers() {
 		os.Exit(m.Run())
 	}
 	r := &storetest.Runner{}
 	mdb = storetest.StartMariaDB(r)
 	rds = storetest.StartRedis(r)
 	dfsEnv = storetest.StartDFS(r)
+	if fuzzing() {
+		if err := (storetest.Services{MariaDB: mdb, Redis: rds, DFS: dfsEnv}).Export(); err != nil {
+			r.Fatal(err)
+		}
+	}
 	code := m.Run()
 	r.Close()
 	storetest.RemoveBuilt()
@@ -55,13 +74,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func fuzzing() bool {
-	for _, n := range []string{"test.fuzz", "test.fuzzworker"} {
-		if f := flag.Lookup(n); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
-			return true
-		}
-	}
-	return false
+func fuzzing() bool { return flagSet("test.fuzz") || flagSet("test.fuzzworker") }
+
+func flagSet(name string) bool {
+	f := flag.Lookup(name)
+	return f != nil && f.Value.String() != "" && f.Value.String() != "false"
+}
+
+// fuzzingHandlers reports whether -test.fuzz selects FuzzHandlers, the
+// fuzz target that needs the services.
+func fuzzingHandlers() bool {
+	ok, err := regexp.MatchString(flag.Lookup("test.fuzz").Value.String(), "FuzzHandlers")
+	return ok || err != nil
 }
 
 const testMax = 2 << 20 // max_upload_bytes in tests

@@ -262,7 +262,7 @@ func (a *App) method(w http.ResponseWriter, r *http.Request, code string, allowe
 // fileRef validates and normalises (md5, name) from a request.
 func fileRef(q *req) (string, string, error) {
 	m := strings.ToLower(strings.TrimSpace(q.MD5))
-	name := q.name()
+	name := canonicalName(q.name())
 	if !store.ValidMD5(m) {
 		return "", "", badRequest("md5 must be 32 hex digits")
 	}
@@ -271,3 +271,10 @@ func fileRef(q *req) (string, string, error) {
 	}
 	return m, name, nil
 }
+
+// canonicalName drops trailing spaces from a file name. MariaDB compares
+// the names PAD SPACE (utf8mb4_bin), so "a.txt " is the row "a.txt": kept
+// as sent, the name of a share could differ from its entry's, and the
+// ranking cache (Redis, keyed by md5 + name as sent) missed the pv counted
+// under the other spelling.
+func canonicalName(s string) string { return strings.TrimRight(s, " ") }

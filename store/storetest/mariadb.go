@@ -162,7 +162,7 @@ func (m *MariaDB) NewDatabase(tb TB) string {
 	tb.Helper()
 	name := fmt.Sprintf("t%d_%s", dbSeq.Add(1), randHex(4))
 	tb.Cleanup(func() {
-		if m.p.exited() {
+		if m.p != nil && m.p.exited() { // nil: reached through EnvVar
 			return
 		}
 		db, err := sql.Open("mysql", m.DSN())
@@ -194,6 +194,9 @@ func (m *MariaDB) Kill() {
 // Restart starts mariadbd again on the same port and data after Stop/Kill.
 func (m *MariaDB) Restart(tb TB) {
 	tb.Helper()
+	if m.bin == "" {
+		tb.Fatal("mariadb: restart of a server this process did not start")
+	}
 	m.Stop()
 	m.start(tb)
 }

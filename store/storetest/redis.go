@@ -66,6 +66,9 @@ func (r *Redis) Kill() {
 // Restart starts redis-server again on the same port (empty: no persistence).
 func (r *Redis) Restart(tb TB) {
 	tb.Helper()
+	if r.bin == "" {
+		tb.Fatal("redis: restart of a server this process did not start")
+	}
 	r.Stop()
 	r.start(tb)
 }
