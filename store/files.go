@@ -3,12 +3,16 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // FileItem is one entry of a list ([D] naming in the JSON layer).
@@ -113,36 +117,34 @@ func (s *Store) AddUploaded(ctx context.Context, f NewFile) (AddResult, error) {
 	if err := checkRef(f.User, f.MD5, f.FileName); err != nil {
 		return AddResult{}, err
 	}
-	var res AddResult
-	err := s.tx(ctx, "add upload", func(tx *sql.Tx) error {
-		res = AddResult{FileID: f.FileID}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO user_file_list (user, md5, file_name) VALUES (?, ?, ?)",
-			f.User, f.MD5, f.FileName); err != nil {
-			if isDup(err) {
-				return ErrExists
-			}
-			return err
+	// The transaction runs inside the server (migration 0004): once CALL is
+	// sent its outcome is known only from the answer, so a caller that goes
+	// away must not cut it short (the connection would be closed and the
+	// outcome unknown); the driver's read timeout bounds it.
+	ctx = context.WithoutCancel(ctx)
+	for attempt := 1; ; attempt++ {
+		res := AddResult{}
+		err := s.db.QueryRowContext(ctx, "CALL add_upload(?, ?, ?, ?, ?, ?, ?)",
+			f.User, f.MD5, f.FileName, f.FileID, f.URL, f.Size, f.Type).Scan(&res.FileID, &res.GCID)
+		var me *mysql.MySQLError
+		switch {
+		case err == nil:
+			res.Dup = res.GCID > 0
+			return res, nil
+		case isDup(err):
+			return AddResult{}, ErrExists
+		case isDeadlock(err) && attempt < maxTxAttempts:
+			time.Sleep(time.Duration(rand.IntN(5*attempt)+1) * time.Millisecond)
+			continue
+		case errors.As(err, &me), errors.Is(err, driver.ErrBadConn):
+			// The server answered with an error (the procedure rolled
+			// back), or the connection was found dead before sending.
+			return AddResult{}, wrapDB("add upload", err)
+		default:
+			// CALL went out and no answer came back: it may have committed.
+			return AddResult{}, fmt.Errorf("add upload: %w (%w)", ErrCommitUnknown, err)
 		}
-		r, err := tx.ExecContext(ctx, `INSERT INTO file_info (md5, file_id, url, size, type, count) VALUES (?, ?, ?, ?, ?, 1)
-			ON DUPLICATE KEY UPDATE count = count + 1`, f.MD5, f.FileID, f.URL, f.Size, f.Type)
-		if err != nil {
-			return err
-		}
-		if n, _ := r.RowsAffected(); n != 1 { // 2: the existing row was updated
-			res.Dup = true
-			if err := tx.QueryRowContext(ctx, "SELECT file_id FROM file_info WHERE md5 = ?", f.MD5).Scan(&res.FileID); err != nil {
-				return err
-			}
-			if res.GCID, err = queueGC(ctx, tx, f.FileID, "duplicate"); err != nil {
-				return err
-			}
-		}
-		return incUserCount(ctx, tx, f.User)
-	})
-	if err != nil {
-		return AddResult{}, err
 	}
-	return res, nil
 }
 
 func incUserCount(ctx context.Context, tx *sql.Tx, user string) error {

@@ -50,17 +50,25 @@ func Migrations() ([]Migration, error) {
 }
 
 // statements splits a migration into statements: each ends with ';' at the
-// end of a line; "--" comment lines are dropped.
+// end of a line; "--" comment lines are dropped. A CREATE PROCEDURE, whose
+// body has statements of its own, ends at a line "END;" in column 0.
 func statements(src string) []string {
 	var out []string
 	var cur strings.Builder
+	routine := false
 	for _, line := range strings.Split(src, "\n") {
 		t := strings.TrimSpace(line)
 		if t == "" || strings.HasPrefix(t, "--") {
 			continue
 		}
+		if cur.Len() == 0 {
+			routine = strings.HasPrefix(strings.ToUpper(t), "CREATE PROCEDURE")
+		}
 		cur.WriteString(line)
 		cur.WriteString("\n")
+		if routine && strings.TrimRight(line, " \t\r") != "END;" {
+			continue
+		}
 		if strings.HasSuffix(t, ";") {
 			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
 			cur.Reset()

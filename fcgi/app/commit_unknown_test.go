@@ -125,7 +125,7 @@ func (p *cutProxy) accept() {
 				if _, err := io.ReadFull(c, pkt[4:]); err != nil {
 					return
 				}
-				if mode := p.armed.Load(); mode != 0 && n == 7 && pkt[4] == 3 && strings.EqualFold(string(pkt[5:]), "COMMIT") &&
+				if mode := p.armed.Load(); mode != 0 && pkt[4] == 3 && commitsTx(pkt[5:]) &&
 					p.armed.CompareAndSwap(mode, 0) {
 					p.cuts.Add(1)
 					if mode == cutBefore {
@@ -140,6 +140,13 @@ func (p *cutProxy) accept() {
 			}
 		}()
 	}
+}
+
+// commitsTx reports whether a COM_QUERY text ends a transaction: a COMMIT,
+// or the CALL of a procedure that commits inside the server (add_upload).
+func commitsTx(q []byte) bool {
+	s := strings.ToUpper(string(q))
+	return s == "COMMIT" || strings.HasPrefix(s, "CALL ADD_UPLOAD(")
 }
 
 // An upload whose recording transaction breaks during COMMIT: the app
