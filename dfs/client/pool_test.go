@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -333,4 +334,15 @@ func BenchmarkActiveTestPooled(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A reader shorter than the announced size is the caller's error,
+// ErrUnexpectedEOF, even when it has nothing at all; nothing is sent.
+func TestUploadShortReader(t *testing.T) {
+	s := startServer(t, nil)
+	c := newClient(t, s.addr())
+	for _, body := range []string{"", "abc"} {
+		_, err := c.UploadTo(ctx(t), s.addr(), -1, strings.NewReader(body), 10, "txt")
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF, "%q", body)
+	}
 }

@@ -140,6 +140,9 @@ func uploadOn(cn *conn, cmd byte, pathIndex int, r io.Reader, size int64, ext st
 		n := len(w.B)
 		w.B = w.B[:n+int(size)]
 		if _, err := io.ReadFull(r, w.B[n:]); err != nil {
+			if err == io.EOF { // nothing at all: still short of size
+				err = io.ErrUnexpectedEOF
+			}
 			return "", fmt.Errorf("read upload content: %w", err)
 		}
 		if _, err := cn.Write(w.B); err != nil {
