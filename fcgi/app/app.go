@@ -212,7 +212,7 @@ func (a *App) wrap(name string, h http.HandlerFunc) http.Handler {
 					a.fail(rw, http.StatusInternalServerError, "500", "internal error")
 				}
 			}
-			a.log.Debug().Str("endpoint", name).Str("method", r.Method).Str("uri", r.RequestURI).
+			a.log.Debug().Str("endpoint", name).Str("method", r.Method).Str("uri", clip(r.URL.RequestURI(), 200)).
 				Int("status", rw.status).Int64("bytes", rw.n).Dur("took", time.Since(start)).Msg("request")
 		}()
 		h(rw, r)

@@ -68,7 +68,7 @@ func (m *Metrics) Wrap(h http.Handler, log zerolog.Logger, access bool) http.Han
 			m.bytes.With(ep).Add(float64(rw.n))
 			if access {
 				log.Log().Str("peer", r.RemoteAddr).Str("method", r.Method).Str("endpoint", ep).
-					Str("uri", clip(r.RequestURI, 200)).Int("code", rw.code).Int64("bytes", rw.n).
+					Str("uri", clip(r.URL.RequestURI(), 200)).Int("code", rw.code).Int64("bytes", rw.n).
 					Float64("ms", float64(d.Microseconds())/1000).Msg("access")
 			}
 		}()

@@ -104,9 +104,9 @@ func (a *App) failErr(w http.ResponseWriter, r *http.Request, err error, code st
 		status, msg = statusClientClosed, "request cancelled"
 	}
 	if status >= 500 {
-		a.log.Error().Err(err).Str("uri", r.RequestURI).Msg("request failed")
+		a.log.Error().Err(err).Str("uri", clip(r.URL.RequestURI(), 200)).Msg("request failed")
 	} else {
-		a.log.Debug().Err(err).Str("uri", r.RequestURI).Msg("request refused")
+		a.log.Debug().Err(err).Str("uri", clip(r.URL.RequestURI(), 200)).Msg("request refused")
 	}
 	a.fail(w, status, code, msg)
 }
