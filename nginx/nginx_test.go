@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"yunpan/internal/cluster"
 )
 
 func repoFile(t *testing.T, rel string) string {
@@ -131,12 +133,7 @@ func nginxBin(t *testing.T) string {
 	return ""
 }
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return cluster.FreePort(t, "127.0.0.1") }
 
 // TestNginxSyntax checks the rendered file with `nginx -t`.
 func TestNginxSyntax(t *testing.T) {

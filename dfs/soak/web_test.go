@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"yunpan/internal/cluster"
 	"yunpan/nginx"
 	"yunpan/store/storetest"
 )
@@ -145,15 +146,7 @@ func startChild(t *testing.T, name string, env []string, bin string, args ...str
 	return p
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return cluster.FreePort(t, "127.0.0.1") }
 
 func waitPort(addr string, d time.Duration, p *child) error {
 	deadline := time.Now().Add(d)

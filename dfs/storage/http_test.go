@@ -19,6 +19,7 @@ import (
 
 	"yunpan/conf"
 	"yunpan/dfs/proto"
+	"yunpan/internal/cluster"
 )
 
 // httpOpts is testOpts with the HTTP endpoint on a free port of ip.
@@ -29,12 +30,7 @@ func httpOpts(t testing.TB, ip string) *conf.Storage {
 	return o
 }
 
-func freePort(t testing.TB, ip string) int {
-	ln, err := net.Listen("tcp", ip+":0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB, ip string) int { return cluster.FreePort(t, ip) }
 
 // httpClient does not follow redirects and never asks for gzip.
 var httpClient = &http.Client{

@@ -16,6 +16,7 @@ import (
 	"yunpan/conf"
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
+	"yunpan/internal/cluster"
 )
 
 // relTick is the relationship loop period in these tests (1 s in daemons).
@@ -406,12 +407,7 @@ func TestSystemDataCopy(t *testing.T) {
 	require.Contains(t, string(c.ok(proto.CmdStorageChangelogReq, body)), " group1 127.0.0.32 4 \n")
 }
 
-func freePort(t *testing.T, ip string) int {
-	l, err := net.Listen("tcp", ip+":0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T, ip string) int { return cluster.FreePort(t, ip) }
 
 // A tracker down for more than 600 s copies again although it has data;
 // one that knew peers starts without a leader.

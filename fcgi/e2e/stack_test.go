@@ -233,12 +233,7 @@ func (p *proc) stop(sig syscall.Signal, d time.Duration) {
 
 func freePort(tb testing.TB, ip string) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return cluster.FreePort(tb, ip)
 }
 
 // waitPort polls addr until it accepts a TCP connection.

@@ -6,12 +6,14 @@ package cluster
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -87,9 +89,21 @@ func repoRoot() (string, error) {
 	return filepath.Abs(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// FreePort returns a TCP port that is free on ip right now.
+// FreePort returns a TCP port that is free on ip right now, for a process
+// the test starts to listen on. It is taken below the kernel's ephemeral
+// range (32768+ here): a port from there (what listening on port 0 gives)
+// can be taken, between this check and the process's bind, as the local
+// port of an outgoing connection of any test running in parallel, and was.
 func FreePort(tb TB, ip string) int {
 	tb.Helper()
+	for range 100 {
+		p := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
+		if err == nil {
+			l.Close()
+			return p
+		}
+	}
 	l, err := net.Listen("tcp", ip+":0")
 	if err != nil {
 		tb.Fatalf("free port on %s: %v", ip, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"yunpan/conf"
+	"yunpan/internal/cluster"
 )
 
 // MariaDB is a private mariadbd listening on 127.0.0.1:Port and on a Unix
@@ -37,12 +38,7 @@ var dbSeq atomic.Int64
 // FreePort returns a TCP port free on 127.0.0.1 right now.
 func FreePort(tb TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return cluster.FreePort(tb, "127.0.0.1")
 }
 
 func randHex(n int) string {
