@@ -5,9 +5,9 @@ import "io"
 // countReader counts what an upload streamed to the storage read from the
 // request body and keeps the body's first read error, so that a failed
 // upload tells a body that ended before its claimed size (the client's
-// fault: 400) from a storage failure (503). The DFS client reports a body
-// that ends before the first byte as a bare io.EOF, which looked like a
-// storage failure before (FuzzHandlers).
+// fault: 400) from a storage failure (503), whatever error the DFS client
+// wraps it in (an empty body once looked like a storage failure:
+// FuzzHandlers).
 type countReader struct {
 	r   io.Reader
 	n   int64

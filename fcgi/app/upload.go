@@ -493,30 +493,42 @@ func (a *App) streamPart(r *http.Request, up *upload, part io.Reader, partName s
 	if err := a.checkFile(r, up); err != nil {
 		return true, err
 	}
-	hs := md5.New()
-	in := &countReader{r: part}
-	src := io.TeeReader(fullReader{io.LimitReader(in, up.claimedSize)}, hs)
-	id, err := a.dfs.Upload(r.Context(), src, up.claimedSize, fileExt(up.name))
-	if err != nil {
-		if berr := in.short(up.claimedSize); berr != nil {
-			return true, wrapBody(berr, "file part")
-		}
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) || errors.Is(err, io.ErrUnexpectedEOF) || r.Context().Err() != nil {
-			return true, wrapBody(err, "file part")
-		}
-		return true, dfsErr(err)
+	if err := a.streamUpload(r, up, part, "file part"); err != nil {
+		return true, err
 	}
 	var one [1]byte
 	if n, rerr := io.ReadFull(part, one[:]); n > 0 || rerr != io.EOF {
-		a.discard(r.Context(), id, 0, "upload-size-mismatch")
+		a.discard(r.Context(), up.fileID, 0, "upload-size-mismatch")
+		up.fileID = ""
 		if n > 0 {
 			return true, badRequest("size mismatch: the file part is longer than %d bytes", up.claimedSize)
 		}
 		return true, wrapBody(rerr, "file part")
 	}
-	up.fileID, up.size, up.md5 = id, up.claimedSize, hex.EncodeToString(hs.Sum(nil))
 	return true, nil
+}
+
+// streamUpload sends up.claimedSize bytes of body straight to the storage
+// in full-size writes, hashing them on the way, and fills up.fileID, size
+// and md5. A body that ends early or breaks is the client's fault (what
+// names it in the error); anything else is the DFS's.
+func (a *App) streamUpload(r *http.Request, up *upload, body io.Reader, what string) error {
+	hs := md5.New()
+	in := &countReader{r: body}
+	src := io.TeeReader(fullReader{io.LimitReader(in, up.claimedSize)}, hs)
+	id, err := a.dfs.Upload(r.Context(), src, up.claimedSize, fileExt(up.name))
+	if err != nil {
+		if berr := in.short(up.claimedSize); berr != nil {
+			return wrapBody(berr, what)
+		}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) || errors.Is(err, io.ErrUnexpectedEOF) || r.Context().Err() != nil {
+			return wrapBody(err, what)
+		}
+		return dfsErr(err)
+	}
+	up.fileID, up.size, up.md5 = id, up.claimedSize, hex.EncodeToString(hs.Sum(nil))
+	return nil
 }
 
 // wrapBody maps body read errors: too large stays too large, the rest is
@@ -657,24 +669,14 @@ func (a *App) readOnePart(r *http.Request, body io.Reader) (*upload, error) {
 		return up, err
 	}
 	delim := []byte("\r\n" + h.Boundary)
-	if up.claimedSize >= 0 && a.cfg.UploadMode == conf.UploadInProcess {
-		// Size known: stream straight to the storage, hashing on the way.
-		hs := md5.New()
-		in := &countReader{r: br}
-		id, err := a.dfs.Upload(r.Context(), io.TeeReader(io.LimitReader(in, up.claimedSize), hs), up.claimedSize, fileExt(up.name))
-		if err != nil {
-			if berr := in.short(up.claimedSize); berr != nil {
-				return up, wrapBody(berr, "body")
-			}
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) || errors.Is(err, io.ErrUnexpectedEOF) || r.Context().Err() != nil {
-				return up, wrapBody(err, "body")
-			}
-			return up, dfsErr(err)
+	if up.claimedSize > spoolMem && a.cfg.UploadMode == conf.UploadInProcess {
+		// Size known and too big for memory: stream straight to the
+		// storage (see streamPart for why smaller ones are read first).
+		if err := a.streamUpload(r, up, br, "body"); err != nil {
+			return up, err
 		}
-		up.fileID, up.size, up.md5 = id, up.claimedSize, hex.EncodeToString(hs.Sum(nil))
 		if err := checkTrailer(br, delim); err != nil {
-			a.discard(r.Context(), id, 0, "upload-bad-trailer")
+			a.discard(r.Context(), up.fileID, 0, "upload-bad-trailer")
 			up.fileID = ""
 			return up, err
 		}

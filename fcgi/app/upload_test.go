@@ -253,3 +253,45 @@ func TestCopyUntil(t *testing.T) {
 	require.Error(t, CopyUntil(&out, bufioReader("no delimiter here"), delim))
 	_ = context.Background
 }
+
+// TestUploadStreamed: in inprocess mode a file bigger than the memory spool
+// whose size is known goes straight to the storage (multipart with the
+// fields first, and the course's one-part layout); claims that turn out
+// wrong are refused and what was stored is deleted.
+func TestUploadStreamed(t *testing.T) {
+	e := newEnv(t, testConfig(t, conf.UploadInProcess))
+	const u = "streamer"
+	tok := e.user(u)
+	before := dfsFileCount(t)
+	big := randBytes(spoolMem + 1000)
+	mp := func(f map[string]string, name string, data []byte) resp {
+		f["user"], f["token"] = u, tok
+		ct, body := multipartBody(t, f, name, data, false)
+		return e.do(http.MethodPost, "/upload", body, map[string]string{"Content-Type": ct})
+	}
+	size := fmt.Sprint(len(big))
+	expect(t, mp(map[string]string{"size": size}, "big.bin", big), http.StatusOK, CodeUploadOK)
+	big2 := randBytes(spoolMem + 2000)
+	expect(t, e.do(http.MethodPost, "/upload", onePartBody(u, tok, "big2.bin", sum(big2), len(big2), big2), nil),
+		http.StatusOK, CodeUploadOK)
+	require.Equal(t, before+2, dfsFileCount(t))
+	for name, c := range map[string][]byte{"big.bin": big, "big2.bin": big2} {
+		d := e.download(u, tok, sum(c), name)
+		require.Equal(t, http.StatusOK, d.status, "%s", d)
+		require.True(t, bytes.Equal(c, d.body), name)
+	}
+
+	other := randBytes(spoolMem + 3000)
+	for _, f := range []map[string]string{
+		{"size": fmt.Sprint(len(other) + 10)}, {"size": fmt.Sprint(len(other) - 10)},
+		{"size": fmt.Sprint(len(other)), "md5": sum(big)},
+	} {
+		expect(t, mp(f, "m.bin", other), http.StatusBadRequest, CodeUploadFail)
+	}
+	expect(t, e.do(http.MethodPost, "/upload", onePartBody(u, tok, "m.bin", sum(other), len(other)-10, other), nil),
+		http.StatusBadRequest, CodeUploadFail)
+	expect(t, e.do(http.MethodPost, "/upload", onePartBody(u, tok, "m.bin", sum(big), len(other), other), nil),
+		http.StatusBadRequest, CodeUploadFail)
+	require.Equal(t, before+2, dfsFileCount(t), "refused streamed uploads left DFS files")
+	require.NotContains(t, e.listNames(u, tok), "m.bin")
+}
