@@ -105,7 +105,7 @@ func (c *Client) AppendBuffer(ctx context.Context, fileID string, b []byte) erro
 
 // AppendFile appends the content of the local file path.
 func (c *Client) AppendFile(ctx context.Context, fileID, path string) error {
-	f, size, err := openLocal(path)
+	f, size, err := OpenLocal(path)
 	if err != nil {
 		return fmt.Errorf("append to %s: %w", fileID, err)
 	}
@@ -137,7 +137,7 @@ func (c *Client) ModifyBuffer(ctx context.Context, fileID string, offset int64, 
 // ModifyFile overwrites the appender file fileID from offset with the
 // content of the local file path.
 func (c *Client) ModifyFile(ctx context.Context, fileID string, offset int64, path string) error {
-	f, size, err := openLocal(path)
+	f, size, err := OpenLocal(path)
 	if err != nil {
 		return fmt.Errorf("modify %s: %w", fileID, err)
 	}
@@ -186,8 +186,9 @@ func (c *Client) RegenerateAppenderFilename(ctx context.Context, fileID string) 
 	return newID, nil
 }
 
-// openLocal opens a regular local file for sending and returns its size.
-func openLocal(path string) (*os.File, int64, error) {
+// OpenLocal opens a regular local file for sending and returns its size
+// (EINVAL for anything else: a directory or device would never end).
+func OpenLocal(path string) (*os.File, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, err

@@ -102,7 +102,7 @@ func (c *Client) UploadResumable(ctx context.Context, path, ext string, o Resuma
 }
 
 func (c *Client) uploadResumable(ctx context.Context, path, ext string, o ResumableOptions) (string, error) {
-	f, total, err := openLocal(path)
+	f, total, err := OpenLocal(path)
 	if err != nil {
 		return "", err
 	}

@@ -27,7 +27,7 @@ func (c *Client) UploadSlaveBuffer(ctx context.Context, masterID, prefix, ext st
 // UploadSlaveFile uploads a local file as a slave of masterID; an empty ext
 // is taken from the local name (§6.4), as the C client does.
 func (c *Client) UploadSlaveFile(ctx context.Context, masterID, prefix, path, ext string) (string, error) {
-	f, size, err := openLocal(path)
+	f, size, err := OpenLocal(path)
 	if err != nil {
 		return "", fmt.Errorf("upload slave of %s: %w", masterID, err)
 	}

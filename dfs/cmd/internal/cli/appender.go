@@ -26,7 +26,7 @@ func UploadAppender(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, FailLine("tracker_query_storage", err))
 			return Errno(err)
 		}
-		f, size, err := openRegular(args[1])
+		f, size, err := client.OpenLocal(args[1])
 		if err != nil {
 			fmt.Fprintln(stderr, FailLine("upload file", err))
 			return Errno(err)

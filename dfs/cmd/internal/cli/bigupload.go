@@ -139,7 +139,7 @@ func bigUpload(ctx context.Context, c *client.Client, args []string, rc resumabl
 }
 
 func uploadWithBar(ctx context.Context, c *client.Client, addr string, pathIndex int, local string, pb *progressBar) (string, error) {
-	f, size, err := openRegular(local)
+	f, size, err := client.OpenLocal(local)
 	if err != nil {
 		return "", err
 	}
@@ -149,24 +149,6 @@ func uploadWithBar(ctx context.Context, c *client.Client, addr string, pathIndex
 		r = &countingReader{r: f, total: size, fn: pb.update}
 	}
 	return c.UploadTo(ctx, addr, pathIndex, r, size, extOf(local))
-}
-
-// openRegular opens a local regular file and returns its size.
-func openRegular(path string) (*os.File, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, err
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, 0, proto.Errf(proto.StatusEINVAL, "%s is not a regular file", path)
-	}
-	return f, st.Size(), nil
 }
 
 // extOf is the extension the C tools send for a local file (§6.4).

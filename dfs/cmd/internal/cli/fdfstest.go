@@ -168,7 +168,7 @@ func fdfsTestContent(local, mode string) (io.Reader, int64, func(), error) {
 		b, err := os.ReadFile(local)
 		return bytes.NewReader(b), int64(len(b)), func() {}, err
 	}
-	f, size, err := openRegular(local)
+	f, size, err := client.OpenLocal(local)
 	if err != nil {
 		return nil, 0, nil, err
 	}
