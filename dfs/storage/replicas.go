@@ -175,8 +175,7 @@ func (r *replication) ackGet(addr string) (net.Conn, bool, error) {
 	for q := p.idle[addr]; len(q) > 0; q = p.idle[addr] {
 		pc := q[len(q)-1]
 		p.idle[addr] = q[:len(q)-1]
-		// The peer drops idle connections after its network_timeout.
-		if time.Since(pc.at) < r.s.timeout/2 {
+		if r.ackFresh(pc) {
 			p.mu.Unlock()
 			return pc.c, true, nil
 		}
@@ -198,6 +197,10 @@ func (r *replication) ackPut(addr string, c net.Conn) {
 	p.idle[addr] = append(p.idle[addr], pooledConn{c: c, at: time.Now()})
 }
 
+// ackFresh reports whether an idle pooled connection is still worth using:
+// the peer drops idle connections after its network_timeout.
+func (r *replication) ackFresh(pc pooledConn) bool { return time.Since(pc.at) < r.s.timeout/2 }
+
 // pruneAcks closes idle pooled connections old enough for the peer to have
 // dropped them (it closes idle connections after its network_timeout), so
 // they do not linger half-closed while no upload needs them.
@@ -208,7 +211,7 @@ func (r *replication) pruneAcks() {
 	for addr, q := range p.idle {
 		keep := q[:0]
 		for _, pc := range q {
-			if time.Since(pc.at) < r.s.timeout/2 {
+			if r.ackFresh(pc) {
 				keep = append(keep, pc)
 			} else {
 				r.s.closeTracked(pc.c)
