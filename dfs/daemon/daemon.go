@@ -15,13 +15,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"yunpan/internal/cpuprofile"
 )
 
 // Server is what a daemon runs: Main blocks until Exit is called or it fails.
@@ -101,13 +102,7 @@ func Main(spec Spec, args []string, stderr io.Writer) int {
 		log.Info().Msg("signal received, exiting")
 		srv.Exit()
 	}()
-	if path := os.Getenv("YUNPAN_CPUPROFILE"); path != "" {
-		// For `make bench`: where the server's time goes.
-		if f, err := os.Create(path + "." + spec.Name); err == nil {
-			pprof.StartCPUProfile(f)
-			defer func() { pprof.StopCPUProfile(); f.Close() }()
-		}
-	}
+	defer cpuprofile.Start(spec.Name)()
 	log.Info().Int("pid", os.Getpid()).Msg("started")
 	if err := srv.Main(); err != nil {
 		log.Error().Err(err).Msg("exited with error")

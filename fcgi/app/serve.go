@@ -11,7 +11,6 @@ import (
 	"net/http/fcgi"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"sync"
 	"syscall"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"yunpan/conf"
+	"yunpan/internal/cpuprofile"
 	"yunpan/store"
 )
 
@@ -108,13 +108,7 @@ func run(name string, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer stopMetrics()
-	if path := os.Getenv("YUNPAN_CPUPROFILE"); path != "" {
-		// For `make bench`: where the program's time goes (as the daemons).
-		if f, err := os.Create(path + "." + name); err == nil {
-			pprof.StartCPUProfile(f)
-			defer func() { pprof.StopCPUProfile(); f.Close() }()
-		}
-	}
+	defer cpuprofile.Start(name)()
 	var inflight sync.WaitGroup
 	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inflight.Add(1)
