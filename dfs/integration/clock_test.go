@@ -42,7 +42,7 @@ import (
 func TestStorageClockJumps(t *testing.T) {
 	tr := cluster.StartTracker(t, "127.0.0.141", nil)
 	ips := []string{"127.0.0.142", "127.0.0.143"}
-	port := fmt.Sprint(trSharedPort(t, ips...))
+	port := fmt.Sprint(cluster.SharedPort(t, ips...))
 	skewFile := filepath.Join(t.TempDir(), "skew")
 	setSkew := func(d time.Duration) { require.NoError(t, os.WriteFile(skewFile, []byte(d.String()+"\n"), 0o644)) }
 	setSkew(0)

@@ -31,7 +31,7 @@ import (
 // members share it), reporting to tr; extra config in over.
 func clGroup(t *testing.T, tr *cluster.Proc, ips []string, over map[string]string) []*cluster.Proc {
 	t.Helper()
-	port := trSharedPort(t, ips...)
+	port := cluster.SharedPort(t, ips...)
 	var out []*cluster.Proc
 	for _, ip := range ips {
 		o := map[string]string{"port": fmt.Sprint(port)}
@@ -327,7 +327,7 @@ func TestThirdStorageCatchesUp(t *testing.T) {
 	const files = 1000
 	tr := cluster.StartTracker(t, "127.0.0.81", nil)
 	ips := []string{"127.0.0.82", "127.0.0.83", "127.0.0.84"}
-	port := trSharedPort(t, ips...)
+	port := cluster.SharedPort(t, ips...)
 	// sync_interval (ms after each pushed file) keeps SYNCING visible.
 	over := map[string]string{"port": fmt.Sprint(port), "sync_interval": "1"}
 	a := cluster.StartStorage(t, ips[0], "group1", []*cluster.Proc{tr}, over)
@@ -445,7 +445,7 @@ func TestWrongSecretStorageGetsNothing(t *testing.T) {
 	sec := map[string]string{"cluster_secret": "group secret"}
 	tr := cluster.StartTracker(t, "127.0.0.88", sec)
 	ips := []string{"127.0.0.89", "127.0.0.90", "127.0.0.91"}
-	port := trSharedPort(t, ips...)
+	port := cluster.SharedPort(t, ips...)
 	withPort := func(secret string) map[string]string {
 		return map[string]string{"port": fmt.Sprint(port), "cluster_secret": secret}
 	}

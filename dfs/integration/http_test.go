@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -90,27 +89,6 @@ func startNginx(t *testing.T, st *cluster.Proc, ip string) *Nginx {
 	}
 }
 
-// httpSharedPort is a port free on every one of ips.
-func httpSharedPort(t *testing.T, ips ...string) int {
-	t.Helper()
-	for range 50 {
-		port, ok := cluster.FreePort(t, ips[0]), true
-		for _, ip := range ips[1:] {
-			l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatal("no port free on all addresses")
-	return 0
-}
-
 var httpc = &http.Client{
 	Timeout:       30 * time.Second,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -157,7 +135,7 @@ func TestHTTPDownloadsThroughNginx(t *testing.T) {
 
 	tr := cluster.StartTracker(t, "127.0.0.81", nil)
 	trs := []*cluster.Proc{tr}
-	port := httpSharedPort(t, "127.0.0.82", "127.0.0.83") // a group's storages share one port
+	port := cluster.SharedPort(t, "127.0.0.82", "127.0.0.83") // a group's storages share one port
 	a := cluster.StartStorage(t, "127.0.0.82", "group1", trs, map[string]string{
 		"port":             strconv.Itoa(port),
 		"http.server_port": strconv.Itoa(cluster.FreePort(t, "127.0.0.82")),

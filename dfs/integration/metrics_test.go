@@ -57,7 +57,7 @@ func TestMetricsAfterLoad(t *testing.T) {
 	trIP, ips := "127.0.0.131", []string{"127.0.0.132", "127.0.0.133"}
 	trMetrics := net.JoinHostPort(trIP, strconv.Itoa(cluster.FreePort(t, trIP)))
 	tr := cluster.StartTracker(t, trIP, map[string]string{"metrics_addr": trMetrics})
-	port := trSharedPort(t, ips...)
+	port := cluster.SharedPort(t, ips...)
 	var sts []*cluster.Proc
 	var stMetrics []string
 	for _, ip := range ips {

@@ -62,7 +62,7 @@ func tbBinlog(t *testing.T, st *cluster.Proc) string {
 func TestDeleteSurvivesSourceReplay(t *testing.T) {
 	tr := cluster.StartTracker(t, "127.0.0.151", nil)
 	ips := []string{"127.0.0.152", "127.0.0.153"}
-	port := fmt.Sprint(trSharedPort(t, ips...))
+	port := fmt.Sprint(cluster.SharedPort(t, ips...))
 	a := cluster.StartStorage(t, ips[0], "group1", []*cluster.Proc{tr}, map[string]string{"port": port, "sync_interval": "4000"})
 	b := cluster.StartStorage(t, ips[1], "group1", []*cluster.Proc{tr}, map[string]string{"port": port, "sync_interval": "3000"})
 	logs := []*cluster.Proc{tr, a, b}

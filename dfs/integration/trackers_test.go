@@ -151,28 +151,6 @@ func trDownload(addr, fileID string) ([]byte, byte, error) {
 	return b, st, err
 }
 
-// trSharedPort is a TCP port free on every ip.
-func trSharedPort(t *testing.T, ips ...string) int {
-	t.Helper()
-	for range 50 {
-		port := cluster.FreePort(t, ips[0])
-		ok := true
-		for _, ip := range ips[1:] {
-			l, err := net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(port)))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatal("no port free on all addresses")
-	return 0
-}
-
 func trRandom(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -194,8 +172,8 @@ func TestTwoTrackersTwoGroups(t *testing.T) {
 	trackers := []*cluster.Proc{t1, t2}
 	groups := map[string][]*cluster.Proc{}
 	ports := map[string]string{
-		"group1": fmt.Sprint(trSharedPort(t, "127.0.0.43", "127.0.0.44")),
-		"group2": fmt.Sprint(trSharedPort(t, "127.0.0.45", "127.0.0.46")),
+		"group1": fmt.Sprint(cluster.SharedPort(t, "127.0.0.43", "127.0.0.44")),
+		"group2": fmt.Sprint(cluster.SharedPort(t, "127.0.0.45", "127.0.0.46")),
 	}
 	for i, g := range []string{"group1", "group1", "group2", "group2"} {
 		groups[g] = append(groups[g], cluster.StartStorage(t, fmt.Sprintf("127.0.0.%d", 43+i), g, trackers,

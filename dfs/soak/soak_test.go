@@ -286,28 +286,6 @@ func (s *soak) dfsWorker(stop <-chan struct{}, seed uint64) {
 	}
 }
 
-// sharedPort is a port free on every ip (a group's storages share it).
-func sharedPort(t *testing.T, ips ...string) int {
-	t.Helper()
-	for range 50 {
-		port := cluster.FreePort(t, ips[0])
-		ok := true
-		for _, ip := range ips[1:] {
-			l, err := net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(port)))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatalf("no port free on all of %v", ips)
-	return 0
-}
-
 func TestSoak(t *testing.T) {
 	bin := binaries(t)
 	s := &soak{groups: map[string][]*cluster.Proc{}, st: newStats(), reg: newRegistry(), webReg: newWebRegistry()}
@@ -316,7 +294,7 @@ func TestSoak(t *testing.T) {
 	groups := []string{"group1", "group2"}
 	var storages []*cluster.Proc
 	for _, g := range groups {
-		port := sharedPort(t, layout[g]...)
+		port := cluster.SharedPort(t, layout[g]...)
 		for _, ip := range layout[g] {
 			st := cluster.StartStorage(t, ip, g, []*cluster.Proc{s.tr}, map[string]string{"port": fmt.Sprint(port)})
 			s.groups[g] = append(s.groups[g], st)

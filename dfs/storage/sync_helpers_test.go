@@ -16,6 +16,7 @@ import (
 	"yunpan/conf"
 	"yunpan/dfs/proto"
 	"yunpan/dfs/tracker"
+	"yunpan/internal/cluster"
 )
 
 // A replication test cluster: a real tracker on 127.0.0.2 and in-process
@@ -29,35 +30,6 @@ type rpCluster struct {
 	secret string
 }
 
-// rpSharedPort finds a port free on every ip.
-func rpSharedPort(t *testing.T, ips ...string) int {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", ips[0]+":0")
-		require.NoError(t, err)
-		port := l.Addr().(*net.TCPAddr).Port
-		ok := true
-		var ls []net.Listener
-		for _, ip := range ips[1:] {
-			l2, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-			if err != nil {
-				ok = false
-				break
-			}
-			ls = append(ls, l2)
-		}
-		l.Close()
-		for _, l2 := range ls {
-			l2.Close()
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatal("no port free on all addresses")
-	return 0
-}
-
 func rpNewCluster(t *testing.T, secret string, modTracker func(*conf.Tracker)) *rpCluster {
 	t.Helper()
 	o := trackerOpts(t)
@@ -68,7 +40,7 @@ func rpNewCluster(t *testing.T, secret string, modTracker func(*conf.Tracker)) *
 	}
 	tr, _ := runTracker(t, o)
 	return &rpCluster{t: t, tr: tr, taddr: tr.Addr().String(), secret: secret,
-		port: rpSharedPort(t, "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6")}
+		port: cluster.SharedPort(t, "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6")}
 }
 
 // rpOpts is a fast-beating storage of the cluster on ip.

@@ -16,6 +16,7 @@ import (
 
 	"yunpan/dfs/internal/vectors"
 	"yunpan/dfs/proto"
+	"yunpan/internal/cluster"
 )
 
 // vector 20: a second storage (127.0.0.3:23000) joins a group whose member
@@ -184,7 +185,7 @@ func (v *v20Server) requests(cmd byte) []v20Req {
 // SYNC_DELETE_FILE to the peer, REPLICA_CHG to a tracker that lags, and
 // SYNC_REPORT once the peer pushes something back.
 func TestVector20SyncSend(t *testing.T) {
-	port := rpSharedPort(t, "127.0.0.3", "127.0.0.4")
+	port := cluster.SharedPort(t, "127.0.0.3", "127.0.0.4")
 	const src, dst = "127.0.0.3", "127.0.0.4"
 	params := v20Requests(t, "127.0.0.3:", "127.0.0.2:22122", proto.CmdStorageParameterReq)
 	require.NotEmpty(t, params)

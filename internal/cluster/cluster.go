@@ -112,6 +112,28 @@ func FreePort(tb TB, ip string) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// SharedPort returns a TCP port free on every one of ips (the storages of
+// a group share one port).
+func SharedPort(tb TB, ips ...string) int {
+	tb.Helper()
+	for range 50 {
+		port, ok := FreePort(tb, ips[0]), true
+		for _, ip := range ips[1:] {
+			l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return port
+		}
+	}
+	tb.Fatalf("no port free on all of %v", ips)
+	return 0
+}
+
 // Proc is one running daemon.
 type Proc struct {
 	Name    string

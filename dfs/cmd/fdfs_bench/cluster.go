@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"time"
 
 	"yunpan/conf"
@@ -35,10 +34,7 @@ func groupBench(r *cluster.Runner, d time.Duration, only string) error {
 	fmt.Printf("%-26s %12s %12s %14s %8s\n", "case (2-storage group)", "ops/s", "MiB/s", "C FastDFS", "ratio")
 	for _, m := range modes {
 		tr := cluster.StartTracker(r, m.ips[0], nil)
-		port, err := sharedPort(m.ips[1], m.ips[2])
-		if err != nil {
-			return err
-		}
+		port := cluster.SharedPort(r, m.ips[1], m.ips[2])
 		over := map[string]string{
 			"port": fmt.Sprint(port), "subdir_count_per_path": "256", "max_connections": "1024",
 			"sync_ack_replicas": m.ack,
@@ -97,29 +93,4 @@ func groupBench(r *cluster.Runner, d time.Duration, only string) error {
 		tr.Stop()
 	}
 	return nil
-}
-
-// sharedPort is a TCP port free on every ip (a group's storages share one).
-func sharedPort(ips ...string) (int, error) {
-	for range 50 {
-		l, err := net.Listen("tcp", ips[0]+":0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		ok := true
-		for _, ip := range ips[1:] {
-			l2, err := net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(port)))
-			if err != nil {
-				ok = false
-				break
-			}
-			l2.Close()
-		}
-		l.Close()
-		if ok {
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no port free on %v", ips)
 }
