@@ -36,6 +36,12 @@ var Endpoints = []string{"reg", "login", "upload", "md5", "myfiles", "dealfile",
 // once (exec mode).
 const MaxExecUploads = 16
 
+// MaxStreamedUploads bounds the uploads one program streams to the storage
+// at once (inprocess mode): a streamed upload holds a storage connection
+// until its body has arrived, so slow clients must not be able to take
+// every connection the storages allow. Beyond it, bodies are spooled.
+const MaxStreamedUploads = 32
+
 // Options are the parts New does not take from the config.
 type Options struct {
 	Log   zerolog.Logger
@@ -57,6 +63,8 @@ type App struct {
 	tmpDir    string // private spool dir for uploads (0700)
 	uploadBin string
 	execSlots chan struct{} // bounds concurrent fdfs_upload_file children
+	streams   chan struct{} // bounds concurrent streamed uploads
+	streamed  atomic.Uint64 // uploads streamed so far (tests)
 	spools    atomic.Uint64 // spreads upload spool files over tmpDir/<slot>
 
 	stop chan struct{}
@@ -71,7 +79,7 @@ func New(ctx context.Context, cfg *conf.App, opt Options) (*App, error) {
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: opt.Log, st: opt.Store, dfs: opt.DFS, stop: make(chan struct{}),
-		execSlots: make(chan struct{}, MaxExecUploads)}
+		execSlots: make(chan struct{}, MaxExecUploads), streams: make(chan struct{}, MaxStreamedUploads)}
 	if a.dfs == nil {
 		cc, err := conf.LoadClient(cfg.DFSClient)
 		if err != nil {

@@ -254,32 +254,57 @@ func TestCopyUntil(t *testing.T) {
 	_ = context.Background
 }
 
-// TestUploadStreamed: in inprocess mode a file bigger than the memory spool
+// TestUploadStreamed: in inprocess mode a file of at least streamMin bytes
 // whose size is known goes straight to the storage (multipart with the
-// fields first, and the course's one-part layout); claims that turn out
-// wrong are refused and what was stored is deleted.
+// fields first, and the course's one-part layout), within the bound on
+// streams; claims that turn out wrong are refused and what was stored is
+// deleted.
 func TestUploadStreamed(t *testing.T) {
 	e := newEnv(t, testConfig(t, conf.UploadInProcess))
 	const u = "streamer"
 	tok := e.user(u)
 	before := dfsFileCount(t)
-	big := randBytes(spoolMem + 1000)
 	mp := func(f map[string]string, name string, data []byte) resp {
 		f["user"], f["token"] = u, tok
 		ct, body := multipartBody(t, f, name, data, false)
 		return e.do(http.MethodPost, "/upload", body, map[string]string{"Content-Type": ct})
 	}
-	size := fmt.Sprint(len(big))
-	expect(t, mp(map[string]string{"size": size}, "big.bin", big), http.StatusOK, CodeUploadOK)
-	big2 := randBytes(spoolMem + 2000)
-	expect(t, e.do(http.MethodPost, "/upload", onePartBody(u, tok, "big2.bin", sum(big2), len(big2), big2), nil),
-		http.StatusOK, CodeUploadOK)
-	require.Equal(t, before+2, dfsFileCount(t))
-	for name, c := range map[string][]byte{"big.bin": big, "big2.bin": big2} {
+	files := map[string][]byte{}
+	upload := func(name string, size int, onePart, wantStreamed bool) {
+		t.Helper()
+		data := randBytes(size)
+		files[name] = data
+		n := e.a.streamed.Load()
+		if onePart {
+			expect(t, e.do(http.MethodPost, "/upload", onePartBody(u, tok, name, sum(data), len(data), data), nil),
+				http.StatusOK, CodeUploadOK)
+		} else {
+			expect(t, mp(map[string]string{"size": fmt.Sprint(len(data))}, name, data), http.StatusOK, CodeUploadOK)
+		}
+		require.Equal(t, wantStreamed, e.a.streamed.Load() == n+1, "%s (%d bytes) streamed", name, size)
+	}
+	upload("big.bin", spoolMem+1000, false, true)
+	upload("big2.bin", spoolMem+2000, true, true)
+	upload("photo.jpg", 100<<10, false, true)
+	upload("mid2.bin", streamMin, true, true)
+	upload("small.bin", streamMin-1, false, false)
+	upload("small2.bin", 4096, true, false)
+	// Every stream slot taken: spooled instead (a temp file above spoolMem).
+	for range MaxStreamedUploads {
+		e.a.streams <- struct{}{}
+	}
+	upload("busy.bin", spoolMem+3000, false, false)
+	upload("busy2.bin", streamMin+3000, true, false)
+	for range MaxStreamedUploads {
+		<-e.a.streams
+	}
+	require.Equal(t, before+len(files), dfsFileCount(t))
+	for name, c := range files {
 		d := e.download(u, tok, sum(c), name)
 		require.Equal(t, http.StatusOK, d.status, "%s", d)
 		require.True(t, bytes.Equal(c, d.body), name)
 	}
+	big := files["big.bin"]
 
 	other := randBytes(spoolMem + 3000)
 	for _, f := range []map[string]string{
@@ -292,6 +317,6 @@ func TestUploadStreamed(t *testing.T) {
 		http.StatusBadRequest, CodeUploadFail)
 	expect(t, e.do(http.MethodPost, "/upload", onePartBody(u, tok, "m.bin", sum(big), len(other), other), nil),
 		http.StatusBadRequest, CodeUploadFail)
-	require.Equal(t, before+2, dfsFileCount(t), "refused streamed uploads left DFS files")
+	require.Equal(t, before+len(files), dfsFileCount(t), "refused streamed uploads left DFS files")
 	require.NotContains(t, e.listNames(u, tok), "m.bin")
 }
