@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/md5"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -181,4 +182,20 @@ func TestCPUAttribution(t *testing.T) {
 	if by["client"] < 0.25 {
 		t.Fatalf("300 ms of this process's CPU counted as %.3f s (%v)", by["client"], by)
 	}
+}
+
+// md5CPU is the CPU milliseconds one md5 of size bytes takes here.
+func md5CPU(size int) float64 {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	data := make([]byte, size)
+	var t0, t1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_THREAD, &t0)
+	n := max(1, (64<<20)/size) // 64 MiB in all
+	for range n {
+		md5.Sum(data)
+	}
+	syscall.Getrusage(syscall.RUSAGE_THREAD, &t1)
+	cpu := time.Duration(t1.Utime.Nano() + t1.Stime.Nano() - t0.Utime.Nano() - t0.Stime.Nano())
+	return float64(cpu) / float64(time.Millisecond) / float64(n)
 }
