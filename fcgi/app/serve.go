@@ -11,6 +11,7 @@ import (
 	"net/http/fcgi"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -73,6 +74,13 @@ func run(name string, args []string, stderr io.Writer) int {
 	}
 	if lvl, err := zerolog.ParseLevel(cfg.LogLevel); err == nil && cfg.LogLevel != "" {
 		log = log.Level(lvl)
+	}
+	if os.Getenv("GOGC") == "" {
+		// A program's live heap is a few MiB, while every request allocates
+		// (net/http/fcgi alone takes 64 KiB per request): collecting at 4x
+		// the live heap instead of 2x halves the collector's share of the
+		// CPU (a tenth of the upload program's, at 100%).
+		debug.SetGCPercent(400)
 	}
 	opt := Options{Log: log}
 	if gcPrograms[name] {

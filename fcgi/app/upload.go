@@ -162,20 +162,19 @@ func (a *App) finishUpload(ctx context.Context, up *upload) (map[string]any, err
 		typ = "null" // as the course records it
 	}
 	if up.fileID == "" {
-		// Known content needs no second copy: link to it (an instant
-		// upload, but with the bytes proven).
-		if _, known, err := a.st.FileByMD5(ctx, up.md5); err != nil {
-			return nil, err
-		} else if known {
-			err := a.st.LinkExisting(ctx, up.user, up.md5, up.name)
-			switch {
-			case err == nil:
-				return out, nil
-			case errors.Is(err, store.ErrExists):
-				out["msg"] = "already in your files"
-				return out, nil
-			case !errors.Is(err, store.ErrNoContent): // deleted meanwhile: store it
+		// Known content needs no second copy. Looking it up first pays
+		// before a child process; in process, storing new content (the
+		// common case: clients ask /md5 first) without the look-up is
+		// cheaper, and add_upload still finds known content, whose extra
+		// copy is then deleted. The look-up was a seventh of the program's
+		// CPU and a third of MariaDB's per 4 KiB upload.
+		if a.cfg.UploadMode != conf.UploadInProcess {
+			linked, err := a.linkKnown(ctx, up, out)
+			if err != nil {
 				return nil, err
+			}
+			if linked {
+				return out, nil
 			}
 		}
 		id, err := a.storeFile(ctx, up, ext)
@@ -205,6 +204,26 @@ func (a *App) finishUpload(ctx context.Context, up *upload) (map[string]any, err
 		a.discard(ctx, up.fileID, res.GCID, "duplicate")
 	}
 	return out, nil
+}
+
+// linkKnown adds known content to the user's files without a second copy
+// (an instant upload, but with the bytes proven). It reports whether it
+// did; content deleted meanwhile is not linked.
+func (a *App) linkKnown(ctx context.Context, up *upload, out map[string]any) (bool, error) {
+	if _, known, err := a.st.FileByMD5(ctx, up.md5); err != nil || !known {
+		return false, err
+	}
+	switch err := a.st.LinkExisting(ctx, up.user, up.md5, up.name); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, store.ErrExists):
+		out["msg"] = "already in your files"
+		return true, nil
+	case errors.Is(err, store.ErrNoContent): // deleted meanwhile: store it
+		return false, nil
+	default:
+		return false, err
+	}
 }
 
 // storeFile uploads a spooled file with the configured mode.
