@@ -58,9 +58,9 @@ fuzz:
 	@GO=$(GO) internal/fuzz/fuzz.sh -keep -parallel $(FUZZPARALLEL) -only '$(FUZZONLY)' $(FUZZTIME)
 
 # The web benchmark runs first: fdfs_bench ends by deleting hundreds of
-# thousands of files, after which creating files was seen 3x slower for a
-# while (ext4 skips recently freed inodes), and freed page cache made the
-# next large writes faster; either would skew the raw-versus-web ratio.
+# thousands of files, after which creating files was seen up to 3x slower
+# (ext4's inode allocator checking recently freed inodes), which would hit
+# the raw runs and the web runs unevenly.
 bench: build
 	YUNPAN_BIN=$(BIN) $(GO) test -run '^$$' -bench BenchmarkWeb -benchtime 2s ./fcgi/e2e
 	$(BIN)/fdfs_bench -bin $(BIN) -time $(BENCHTIME)
