@@ -82,6 +82,11 @@ func run(name string, args []string, stderr io.Writer) int {
 		// CPU (a tenth of the upload program's, at 100%).
 		debug.SetGCPercent(400)
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// ... but not past this, where the collector works harder instead
+		// (uploads held in memory can make the live heap tens of MiB).
+		debug.SetMemoryLimit(256 << 20)
+	}
 	opt := Options{Log: log}
 	if gcPrograms[name] {
 		opt.GCInterval = time.Minute
