@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -120,6 +121,25 @@ func clStatuses(t *testing.T, tr *cluster.Proc, st *cluster.Proc, d time.Duratio
 	}
 	t.Fatalf("%s not ACTIVE after %v (seen %v)\n%s", st.Addr(), d, seen, st.Log())
 	return nil
+}
+
+// clStatusLog is the way of storage id through the states, from the
+// tracker's "storage status" log events: the first state it left, then
+// every state it entered.
+func clStatusLog(t *testing.T, tr *cluster.Proc, id string) []string {
+	t.Helper()
+	var seq []string
+	for _, line := range strings.Split(tr.Log(), "\n") {
+		var ev struct{ Message, Storage, From, To string }
+		if json.Unmarshal([]byte(line), &ev) != nil || ev.Message != "storage status" || ev.Storage != id {
+			continue
+		}
+		if len(seq) == 0 {
+			seq = append(seq, ev.From)
+		}
+		seq = append(seq, ev.To)
+	}
+	return seq
 }
 
 // Acceptance (1): 1 tracker, 1 group × 2 storages. Uploads (through the
@@ -363,14 +383,20 @@ func TestThirdStorageCatchesUp(t *testing.T) {
 
 	t0 := time.Now()
 	cs := cluster.StartStorage(t, ips[2], "group1", []*cluster.Proc{tr}, over)
-	seen := clStatuses(t, tr, cs, 90*time.Second)
-	t.Logf("new storage: %v in %v", seen, time.Since(t0))
+	polled := clStatuses(t, tr, cs, 90*time.Second)
+	// The tracker's own record of every change: WAIT_SYNC can last less
+	// than a poll.
+	seen := clStatusLog(t, tr, cs.IP)
+	t.Logf("new storage: %v (polled: %v) in %v", seen, polled, time.Since(t0))
 	order := map[string]int{"unlisted": 0, "INIT": 1, "WAIT_SYNC": 2, "SYNCING": 3, "OFFLINE": 4, "ONLINE": 5, "ACTIVE": 6}
-	for i := 1; i < len(seen); i++ {
-		require.Less(t, order[seen[i-1]], order[seen[i]], "status went backwards: %v", seen)
+	for _, seq := range [][]string{seen, polled} {
+		for i := 1; i < len(seq); i++ {
+			require.Less(t, order[seq[i-1]], order[seq[i]], "status went backwards: %v", seq)
+		}
 	}
 	require.Contains(t, seen, "WAIT_SYNC", "%v", seen)
 	require.Contains(t, seen, "SYNCING", "%v", seen)
+	require.Equal(t, "ACTIVE", seen[len(seen)-1], "%v", seen)
 
 	conn, err := net.DialTimeout("tcp", cs.Addr(), 5*time.Second)
 	require.NoError(t, err)

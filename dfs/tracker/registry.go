@@ -4,6 +4,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"yunpan/dfs/proto"
 )
 
@@ -190,7 +192,8 @@ type registry struct {
 	// section while its copy differs. It starts at 1 so every new
 	// connection gets it once.
 	leaderChg int64
-	dirty     bool // changed since the last save
+	dirty     bool           // changed since the last save
+	log       zerolog.Logger // status changes (the zero Logger writes nothing)
 }
 
 func newRegistry() *registry { return &registry{leaderChg: 1} }
@@ -230,6 +233,10 @@ func (r *registry) setStatus(g *group, s *storage, st byte) {
 	if s.Status == st {
 		return
 	}
+	// One event per change: the only record of a storage's way through
+	// the states (a poller can miss a state that lasts milliseconds).
+	r.log.Info().Str("group", g.Name).Str("storage", s.ID).Str("from", proto.StorageStatusName(s.Status)).
+		Str("to", proto.StorageStatusName(st)).Msg("storage status")
 	s.Status = st
 	g.chg++
 	g.rebuild()

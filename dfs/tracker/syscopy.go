@@ -214,6 +214,7 @@ func (t *Tracker) applySysFiles(files [][]byte) error {
 	t.changelog = &changelog{path: t.changelog.path, n: int64(len(files[3]))}
 	reg.leaderChg = t.reg.leaderChg + 1
 	reg.dirty = true
+	reg.log = t.log
 	t.reg = reg
 	t.applyIDsToRegistryLocked()
 	t.rel.needCopy = false

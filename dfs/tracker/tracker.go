@@ -88,6 +88,7 @@ func New(opts *conf.Tracker, log zerolog.Logger) (*Tracker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tracker: %w", err)
 	}
+	reg.log = log
 	t := &Tracker{
 		opts:      o,
 		log:       log,
