@@ -530,11 +530,9 @@ func (a *App) streamPart(r *http.Request, up *upload, part io.Reader, partName s
 
 // streamMin is the smallest body an inprocess upload streams to the
 // storage. Streaming saves the program a copy of the body in memory or in
-// a temp file, and the database the look-up for known content (the
-// add_upload procedure still finds it, and the extra copy is collected):
-// for 1 MiB bodies 15% of the program's CPU and 30% of MariaDB's
-// (BenchmarkWeb's cpu-ms/op). Smaller bodies are read whole first, so
-// known content is found before anything is stored; their copy is cheap.
+// a temp file, about a sixth of its CPU for 1 MiB bodies (BenchmarkWeb's
+// cpu-ms/op). Smaller bodies are read whole first: their copy is cheap,
+// and a stream holds a storage connection while the body arrives.
 const streamMin = 64 << 10
 
 // takeStream reports whether an upload whose size is known in advance is
