@@ -106,7 +106,7 @@ func printWebSummary(res map[string]map[int]benchResult) {
 		fmt.Printf("%-8s %12s %12s %12s %12s %9.0f%% %9.0f%%\n", sizeLabel(size), rate(r1.ops), rate(r2.ops),
 			rate(res["exec"][size].ops), rate(web.ops), 100*web.ops/raw.ops, ceilingPercent(web, raw, size))
 	}
-	fmt.Println("ceiling: the best inproc/raw this machine allows (reportVersusRaw)")
+	fmt.Println("ceiling: the best inproc/raw this machine allows (ceilingPercent in fcgi/e2e/bench_test.go)")
 }
 
 // warmUp uploads for a while before anything is measured: the first
@@ -175,7 +175,7 @@ func benchRawUpload(b *testing.B, cl *client.Client, size int) benchResult {
 	rand.Read(base)
 	b.SetBytes(int64(size))
 	b.SetParallelism(benchParallelism)
-	settleDisk(b)
+	settleDisk()
 	cpu0 := sampleCPU()
 	b.ResetTimer()
 	var failed atomic.Value
@@ -219,7 +219,7 @@ func benchUpload(b *testing.B, s *Stack, a account, size int) benchResult {
 	rand.Read(base)
 	b.SetBytes(int64(size))
 	b.SetParallelism(benchParallelism)
-	settleDisk(b)
+	settleDisk()
 	cpu0 := sampleCPU()
 	b.ResetTimer()
 	var failed atomic.Value

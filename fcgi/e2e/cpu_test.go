@@ -136,7 +136,7 @@ func reportCPU(b *testing.B, before cpuSample) map[string]float64 {
 // settleDisk writes back dirty pages before a measured upload run, so that
 // each run starts from the same page-cache state instead of paying for the
 // write-back of the run before it (a 1 MiB run writes gigabytes).
-func settleDisk(b *testing.B) {
+func settleDisk() {
 	syscall.Sync()
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) && dirtyKiB() > 64<<10 {
