@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,14 +38,28 @@ type procCPU struct {
 	sec  float64 // utime+stime, plus cutime+cstime (reaped children)
 }
 
-var clockTick = 100.0 // USER_HZ; 100 on every Linux we run on
+const clockTick = 100.0 // USER_HZ; 100 on every Linux we run on
 
+// procStat reads /proc/<pid>/stat: the command name and the fields after
+// it (state, ppid, …; field i here is field i+3 of proc(5)). The name may
+// hold spaces and parentheses, so it ends at the last ')'.
+func procStat(pid string) (comm string, fields []string, ok bool) {
+	raw, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		return "", nil, false
+	}
+	line := string(raw)
+	open, close := strings.IndexByte(line, '('), strings.LastIndexByte(line, ')')
+	if open < 0 || close < open {
+		return "", nil, false
+	}
+	return line[open+1 : close], strings.Fields(line[close+1:]), true
+}
+
+// sampleCPU reads the CPU time of every process, with its role.
 func sampleCPU() cpuSample {
 	self := os.Getpid()
-	appNames := map[string]bool{}
-	for _, p := range programNames() {
-		appNames[p] = true
-	}
+	appNames := appProgramNames()
 	s := cpuSample{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -52,18 +67,8 @@ func sampleCPU() cpuSample {
 		if err != nil {
 			continue
 		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		line := string(raw)
-		open, close := strings.IndexByte(line, '('), strings.LastIndexByte(line, ')')
-		if open < 0 || close < open {
-			continue
-		}
-		comm := line[open+1 : close]
-		f := strings.Fields(line[close+1:])
-		if len(f) < 15 {
+		comm, f, ok := procStat(e.Name())
+		if !ok || len(f) < 15 {
 			continue
 		}
 		var sec float64
@@ -88,15 +93,15 @@ func sampleCPU() cpuSample {
 	return s
 }
 
-// programNames are the FastCGI programs' names (spawn/fcgi.list).
-func programNames() []string {
+// appProgramNames are the FastCGI programs' names (spawn/fcgi.list).
+var appProgramNames = sync.OnceValue(func() map[string]bool {
 	ps, _ := nginx.LoadPrograms(filepath.Join(repoRoot, "spawn", "fcgi.list"))
-	names := make([]string, len(ps))
-	for i, p := range ps {
-		names[i] = p.Name
+	names := map[string]bool{}
+	for _, p := range ps {
+		names[p.Name] = true
 	}
 	return names
-}
+})
 
 // cpuSince is the CPU seconds each role used since an earlier sample.
 // A process that ended in between is lost unless its parent reaped it.
@@ -161,41 +166,44 @@ func dirtyKiB() int {
 	return n
 }
 
+// threadCPU is the CPU time the calling OS thread has used (lock the
+// goroutine to its thread around the measurement).
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_THREAD, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // The attribution itself: CPU burnt by this process shows as "client".
 func TestCPUAttribution(t *testing.T) {
 	runtime.LockOSThread() // the spin reads its own thread's CPU time
 	defer runtime.UnlockOSThread()
 	before := sampleCPU()
-	spin := func(d time.Duration) {
-		var t0 syscall.Rusage
-		syscall.Getrusage(syscall.RUSAGE_THREAD, &t0)
-		for {
-			var now syscall.Rusage
-			syscall.Getrusage(syscall.RUSAGE_THREAD, &now)
-			if time.Duration(now.Utime.Nano()-t0.Utime.Nano()) >= d {
-				return
-			}
-		}
+	for t0 := threadCPU(); threadCPU()-t0 < 300*time.Millisecond; {
 	}
-	spin(300 * time.Millisecond)
 	by := cpuSince(before)
 	if by["client"] < 0.25 {
 		t.Fatalf("300 ms of this process's CPU counted as %.3f s (%v)", by["client"], by)
 	}
 }
 
-// md5CPU is the CPU milliseconds one md5 of size bytes takes here.
+var md5Costs sync.Map // size -> md5CPU's answer
+
+// md5CPU is the CPU milliseconds one md5 of size bytes takes here
+// (measured once per size).
 func md5CPU(size int) float64 {
+	if v, ok := md5Costs.Load(size); ok {
+		return v.(float64)
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	data := make([]byte, size)
-	var t0, t1 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_THREAD, &t0)
 	n := max(1, (64<<20)/size) // 64 MiB in all
+	t0 := threadCPU()
 	for range n {
 		md5.Sum(data)
 	}
-	syscall.Getrusage(syscall.RUSAGE_THREAD, &t1)
-	cpu := time.Duration(t1.Utime.Nano() + t1.Stime.Nano() - t0.Utime.Nano() - t0.Stime.Nano())
-	return float64(cpu) / float64(time.Millisecond) / float64(n)
+	ms := float64(threadCPU()-t0) / float64(time.Millisecond) / float64(n)
+	md5Costs.Store(size, ms)
+	return ms
 }

@@ -169,13 +169,8 @@ func runPids(t *testing.T, dir string) []string {
 		if _, err := strconv.Atoi(pid); err != nil || pid == self {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
-		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(f) < 2 || f[0] == "Z" {
+		_, f, ok := procStat(pid)
+		if !ok || len(f) < 2 || f[0] == "Z" {
 			continue // a zombie is dead already
 		}
 		parent[pid] = f[1]
@@ -207,12 +202,8 @@ func runPids(t *testing.T, dir string) []string {
 
 // alive reports whether pid runs (a zombie does not).
 func alive(pid string) bool {
-	stat, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	return len(f) > 0 && f[0] != "Z"
+	_, f, ok := procStat(pid)
+	return ok && len(f) > 0 && f[0] != "Z"
 }
 
 // freeRange finds n consecutive free ports on ip.

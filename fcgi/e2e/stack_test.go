@@ -394,8 +394,6 @@ func (s *Stack) Logs() string {
 
 // HTTP is the client the tests use: no proxy, short timeouts.
 var httpClient = &http.Client{
-	Timeout: 60 * time.Second,
-	// 64 KiB writes: the default 4 KiB buffer sends a 1 MiB upload in 256
-	// system calls, which the benchmarks would count against the web path.
-	Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16, WriteBufferSize: 64 << 10},
+	Timeout:   60 * time.Second,
+	Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16},
 }
