@@ -1,16 +1,14 @@
 package conf
 
 import (
-	"bufio"
-	"encoding/hex"
 	"errors"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"yunpan/internal/vectors"
 )
 
 func trackerFrom(t *testing.T, text string) (*Tracker, error) {
@@ -213,36 +211,18 @@ func TestTrackerDisabled(t *testing.T) {
 }
 
 // parameterVector returns the body of the tracker's answer to the captured
-// PARAMETER_REQ (cmd 75) of scenario 20. dfs/internal/vectors cannot be
-// imported from here, so the two capture lines are read directly.
+// PARAMETER_REQ (cmd 75) of scenario 20.
 func parameterVector(t *testing.T) []byte {
 	t.Helper()
-	dir := os.Getenv("YUNPAN_VECTORS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "vectors")
-	}
-	fh, err := os.Open(filepath.Join(dir, "20-storage-join-and-sync.txt"))
+	sc, err := vectors.Load("20")
 	require.NoError(t, err)
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	sawReq := false
-	for sc.Scan() {
-		line := sc.Text()
-		hdr, body, ok := strings.Cut(line[min(2, len(line)):], " | ")
-		if !ok || len(hdr) != 20 {
-			continue
-		}
-		switch {
-		case strings.HasPrefix(line, "C ") && hdr[16:18] == "4b": // cmd 75
-			sawReq = true
-		case strings.HasPrefix(line, "S ") && sawReq:
-			b, err := hex.DecodeString(strings.TrimSpace(body))
-			require.NoError(t, err)
-			return b
+	for _, c := range sc.Conns {
+		for i, p := range c.Packets {
+			if p.FromClient && p.Header.Cmd == 75 && i+1 < len(c.Packets) {
+				return c.Packets[i+1].Body
+			}
 		}
 	}
-	require.NoError(t, sc.Err())
 	t.Fatal("no PARAMETER_REQ answer in scenario 20")
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 
 	"yunpan/dfs/client/clienttest"
 	"yunpan/dfs/fileid"
-	"yunpan/dfs/internal/vectors"
+	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
 )
 

@@ -16,7 +16,7 @@ import (
 	"yunpan/conf"
 	"yunpan/dfs/client/clienttest"
 	"yunpan/dfs/fileid"
-	"yunpan/dfs/internal/vectors"
+	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"yunpan/dfs/internal/vectors"
+	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
 )
 

@@ -2,7 +2,7 @@
 // command and status codes, fixed-width text fields and the fixed-layout
 // structs that trackers, storages and clients exchange. It does no I/O beyond
 // reading and writing whole headers and bodies on an io.Reader/io.Writer, so
-// every layout here can be tested byte for byte against ../shared/vectors.
+// every layout here can be tested byte for byte against internal/vectors/testdata.
 //
 // The contract is ../shared/spec/fastdfs-protocol.md (§1, §2.3, §2.4, §4).
 package proto

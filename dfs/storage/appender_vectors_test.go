@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"yunpan/dfs/fileid"
-	"yunpan/dfs/internal/vectors"
+	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"yunpan/dfs/internal/vectors"
+	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
 )
 

@@ -9,11 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"yunpan/conf"
-	"yunpan/dfs/internal/vectors"
+	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
 )
 
-// Replays of the captures in shared/vectors against our tracker.
+// Replays of the captures in internal/vectors/testdata against our tracker.
 
 func loadVector(t *testing.T, name string) *vectors.Scenario {
 	t.Helper()

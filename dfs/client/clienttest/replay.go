@@ -1,4 +1,4 @@
-// Package clienttest replays captured FastDFS exchanges (../shared/vectors)
+// Package clienttest replays captured FastDFS exchanges (internal/vectors/testdata)
 // to a client under test: a real tracker listener and a real storage
 // listener on 127.0.0.1 that, connection by connection, read each request,
 // check it against the capture's `C` packet and answer with its `S` packets.
@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"yunpan/dfs/internal/vectors"
+	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"yunpan/dfs/client/clienttest"
-	"yunpan/dfs/internal/vectors"
+	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
 )
 

@@ -1,5 +1,6 @@
-// Package vectors loads the packet captures in ../shared/vectors (bytes from a
-// real FastDFS V6.16.1 exchange) so tests can replay them.
+// Package vectors loads the packet captures in testdata (bytes from a real
+// FastDFS V6.16.1 exchange, described in testdata/README.md) so tests can
+// replay them.
 package vectors
 
 import (
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"yunpan/dfs/proto"
@@ -35,28 +37,18 @@ type Scenario struct {
 	Conns   []Conn
 }
 
-// Dir finds the vectors folder: $YUNPAN_VECTORS, else ../shared/vectors next
-// to the repository root (the folder holding go.mod).
+// Dir is the folder of the captures: testdata next to this source file, so
+// tests of any package find them wherever the repository was cloned.
 func Dir() (string, error) {
-	if d := os.Getenv("YUNPAN_VECTORS"); d != "" {
-		return d, nil
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("vectors: cannot locate the package source")
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
+	d := filepath.Join(filepath.Dir(file), "testdata")
+	if _, err := os.Stat(d); err != nil {
+		return "", fmt.Errorf("vectors: %w", err)
 	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			v := filepath.Join(filepath.Dir(d), "shared", "vectors")
-			if _, err := os.Stat(v); err != nil {
-				return "", fmt.Errorf("vectors: %w", err)
-			}
-			return v, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("vectors: no go.mod above %s", wd)
-		}
-	}
+	return d, nil
 }
 
 // Load reads the scenario file whose name starts with prefix, e.g. "01".

@@ -1,0 +1,79 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"yunpan/dfs/fileid"
+)
+
+// execUpload runs fdfs_upload_file <client.conf> <file> like the course,
+// reading the file ID from its stdout through a pipe, with a timeout. The
+// temp file gets the extension, since the tool takes it from the name.
+func (a *App) execUpload(ctx context.Context, path, ext string) (string, error) {
+	if ext != "" {
+		np := path + "." + ext
+		if err := os.Rename(path, np); err != nil {
+			return "", fmt.Errorf("upload: %w", err)
+		}
+		defer os.Rename(np, path) // keep cleanup() pointing at it
+		path = np
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.ExecTimeout)
+	defer cancel()
+	// Bound the children running at once (each is a process and a DFS
+	// connection); the others wait, within their timeout.
+	select {
+	case a.execSlots <- struct{}{}:
+		defer func() { <-a.execSlots }()
+	case <-ctx.Done():
+		return "", fmt.Errorf("%w: waiting for an upload slot: %w", errDFS, ctx.Err())
+	}
+	cmd := exec.CommandContext(ctx, a.uploadBin, a.cfg.DFSClient, path)
+	// Its own process group, killed whole on timeout (a wrapper script's
+	// children too).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	var stderr capBuffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", fmt.Errorf("upload: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("%w: start %s: %w", errDFS, a.uploadBin, err)
+	}
+	out, _ := io.ReadAll(io.LimitReader(stdout, 1024))
+	io.Copy(io.Discard, stdout)
+	err = cmd.Wait()
+	id := strings.TrimSpace(string(out))
+	_, _, idErr := fileid.Split(id)
+	if err != nil {
+		if idErr == nil { // it stored the file and then failed: drop it
+			a.discard(ctx, id, 0, "upload-exec-failed")
+		}
+		return "", fmt.Errorf("%w: fdfs_upload_file: %v: %s", errDFS, err, strings.TrimSpace(stderr.String()))
+	}
+	if idErr != nil || strings.ContainsAny(id, " \n") {
+		return "", fmt.Errorf("%w: fdfs_upload_file printed %q", errDFS, id)
+	}
+	return id, nil
+}
+
+// capBuffer keeps the first 4 KiB written to it.
+type capBuffer struct{ bytes.Buffer }
+
+func (c *capBuffer) Write(p []byte) (int, error) {
+	if room := 4096 - c.Len(); room > 0 {
+		c.Buffer.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}

@@ -1,0 +1,122 @@
+package app
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+
+	"yunpan/conf"
+)
+
+// spooler takes a body part while hashing it. In inprocess mode a small
+// part stays in memory (it goes to the storage as a buffer); anything else
+// goes to a private temp file, never named after the client's file name.
+type spooler struct {
+	f      *os.File
+	mem    bytes.Buffer
+	memMax int64 // bytes kept in memory before spilling to a file
+	dir    string
+	h      hash.Hash
+	n      int64
+	max    int64
+}
+
+// spoolMem is the largest body an inprocess upload keeps in memory.
+const spoolMem = 1 << 20
+
+// spoolSlots spreads temp files over sub-directories: creating a file holds
+// its directory's lock while the filesystem allocates the inode (~0.6 ms on
+// the ext4 here), which serialised concurrent uploads in one directory.
+const spoolSlots = 16
+
+func (a *App) newSpool() (*spooler, error) {
+	dir := filepath.Join(a.tmpDir, fmt.Sprintf("%02d", a.spools.Add(1)%spoolSlots))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("upload spool: %w", err)
+	}
+	sp := &spooler{dir: dir, h: md5.New(), max: a.cfg.MaxUploadBytes}
+	if a.cfg.UploadMode == conf.UploadInProcess {
+		sp.memMax = spoolMem
+	}
+	return sp, nil
+}
+
+// fullReader fills the caller's buffer before returning. A multipart part
+// hands out at most 4 KiB per Read; copied to the storage as is, every 4 KiB
+// became a write system call of its own (a quarter of the upload program's
+// time for 1 MiB files).
+type fullReader struct{ r io.Reader }
+
+func (f fullReader) Read(p []byte) (int, error) {
+	n, err := io.ReadFull(f.r, p)
+	if err == io.ErrUnexpectedEOF {
+		err = nil // a short last piece; the next Read says EOF
+	}
+	return n, err
+}
+
+// hint sizes the memory buffer for a body of about n bytes (the claimed
+// size, else the request's length), so that it is not regrown on the way.
+func (s *spooler) hint(claimed, contentLength int64) {
+	n := claimed
+	if n < 0 {
+		n = contentLength
+	}
+	if n > 0 && n <= s.memMax {
+		s.mem.Grow(int(n))
+	}
+}
+
+func (s *spooler) Write(p []byte) (int, error) {
+	if s.n+int64(len(p)) > s.max {
+		return 0, fmt.Errorf("%w: files are limited to %d bytes", errTooLarge, s.max)
+	}
+	if s.f == nil && s.n+int64(len(p)) <= s.memMax {
+		s.mem.Write(p)
+		s.h.Write(p)
+		s.n += int64(len(p))
+		return len(p), nil
+	}
+	if s.f == nil {
+		f, err := os.CreateTemp(s.dir, "up-*")
+		if err != nil {
+			return 0, fmt.Errorf("upload spool: %w", err)
+		}
+		s.f = f
+		if _, err := f.Write(s.mem.Bytes()); err != nil {
+			return 0, fmt.Errorf("upload spool: %w", err)
+		}
+		s.mem = bytes.Buffer{}
+	}
+	n, err := s.f.Write(p)
+	s.h.Write(p[:n])
+	s.n += int64(n)
+	return n, err
+}
+
+// done closes the file (if any) and fills up.
+func (s *spooler) done(up *upload) error {
+	up.size = s.n
+	up.md5 = hex.EncodeToString(s.h.Sum(nil))
+	if s.f == nil && s.memMax > 0 {
+		up.data = s.mem.Bytes()
+		return nil
+	}
+	if s.f == nil { // an empty part in exec mode: the tool still needs a file
+		f, err := os.CreateTemp(s.dir, "up-*")
+		if err != nil {
+			return fmt.Errorf("upload spool: %w", err)
+		}
+		s.f = f
+	}
+	up.path = s.f.Name()
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("upload spool: %w", err)
+	}
+	return nil
+}
