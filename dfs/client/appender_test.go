@@ -10,8 +10,8 @@ import (
 
 	"yunpan/dfs/client/clienttest"
 	"yunpan/dfs/fileid"
-	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
+	"yunpan/internal/vectors"
 )
 
 // The appender file of scenarios 08–10.

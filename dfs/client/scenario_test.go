@@ -16,8 +16,8 @@ import (
 	"yunpan/conf"
 	"yunpan/dfs/client/clienttest"
 	"yunpan/dfs/fileid"
-	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
+	"yunpan/internal/vectors"
 )
 
 // The file every scenario 01–07 works on.

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
+	"yunpan/internal/vectors"
 )
 
 // appenderCmds are the commands FuzzAppenderRequest drives.

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"yunpan/dfs/fileid"
-	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
+	"yunpan/internal/vectors"
 )
 
 // storageConns returns the scenario's connections to the storage.

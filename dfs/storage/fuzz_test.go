@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
+	"yunpan/internal/vectors"
 )
 
 // FuzzStorageRequest sends arbitrary (cmd, status, body) requests through

@@ -14,9 +14,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
 	"yunpan/internal/cluster"
+	"yunpan/internal/vectors"
 )
 
 // vector 20: a second storage (127.0.0.3:23000) joins a group whose member

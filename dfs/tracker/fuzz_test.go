@@ -6,8 +6,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
+	"yunpan/internal/vectors"
 )
 
 // fuzzTracker is a tracker (never started: no sockets are used) whose

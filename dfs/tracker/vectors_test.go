@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"yunpan/conf"
-	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
+	"yunpan/internal/vectors"
 )
 
 // Replays of the captures in internal/vectors/testdata against our tracker.

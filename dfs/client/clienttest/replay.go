@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
+	"yunpan/internal/vectors"
 )
 
 // Role is which listener a captured connection belongs to.

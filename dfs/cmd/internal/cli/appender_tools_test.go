@@ -10,8 +10,8 @@ import (
 
 	"yunpan/dfs/client"
 	"yunpan/dfs/client/clienttest"
-	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
+	"yunpan/internal/vectors"
 )
 
 // The appender tools are built by TestMain with the others.

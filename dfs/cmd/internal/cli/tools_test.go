@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"yunpan/dfs/client/clienttest"
-	"yunpan/internal/vectors"
 	"yunpan/dfs/proto"
+	"yunpan/internal/vectors"
 )
 
 // binDir holds the tools, built once for this test binary.
