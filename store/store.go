@@ -22,8 +22,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/rs/zerolog"
-
-	"yunpan/conf"
 )
 
 // Errors callers map to protocol codes. Wrapped errors match with errors.Is.
@@ -59,32 +57,6 @@ type Options struct {
 	MaxOpenConns  int           // MySQL pool bound (default 16)
 	RedisMaxConns int           // Redis pool bound (default 32)
 	Log           zerolog.Logger
-}
-
-// MySQLConfig builds the driver config for the "mysql" object of cfg.json.
-func MySQLConfig(m conf.AppMySQL) *mysql.Config {
-	c := mysql.NewConfig()
-	c.User, c.Passwd, c.DBName = m.User, m.Password, m.Database
-	if m.Socket != "" {
-		c.Net, c.Addr = "unix", m.Socket
-	} else {
-		c.Net, c.Addr = "tcp", net.JoinHostPort(m.IP, fmt.Sprint(m.Port))
-	}
-	return c
-}
-
-// OptionsFromApp builds Options from the app config.
-func OptionsFromApp(a *conf.App, log zerolog.Logger) Options {
-	return Options{
-		MySQL:         MySQLConfig(a.MySQL),
-		RedisAddr:     a.RedisAddr(),
-		RedisPassword: a.Redis.Password,
-		RedisDB:       a.Redis.DB,
-		KeyPrefix:     a.Redis.KeyPrefix,
-		TokenTTL:      a.TokenTTL,
-		BcryptCost:    a.BcryptCost,
-		Log:           log,
-	}
 }
 
 // Store is safe for concurrent use.

@@ -44,7 +44,7 @@ func open(t testing.TB, redisAddr string) (*store.Store, store.Options) {
 	t.Helper()
 	db := mdb.NewDatabase(t)
 	opt := store.Options{
-		MySQL:      store.MySQLConfig(mdb.AppMySQL(db)),
+		MySQL:      mdb.AppMySQL(db).Driver(),
 		RedisAddr:  redisAddr,
 		KeyPrefix:  db + ":",
 		BcryptCost: 4,
@@ -81,7 +81,7 @@ func TestMigrationsIdempotentAndConcurrent(t *testing.T) {
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(ms), 2)
 	db := mdb.NewDatabase(t)
-	opt := store.Options{MySQL: store.MySQLConfig(mdb.AppMySQL(db)), RedisAddr: rds.Addr(), BcryptCost: 4}
+	opt := store.Options{MySQL: mdb.AppMySQL(db).Driver(), RedisAddr: rds.Addr(), BcryptCost: 4}
 	// Eight programs starting at once on a database that does not exist yet.
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
@@ -107,7 +107,7 @@ func TestMigrationsIdempotentAndConcurrent(t *testing.T) {
 	require.Equal(t, int64(1), count(t, s, "SELECT COUNT(*) FROM global_count"))
 	require.NoError(t, s.Migrate(ctxT(t)))
 
-	_, err = store.Open(ctxT(t), store.Options{MySQL: store.MySQLConfig(mdb.AppMySQL("bad-name;"))})
+	_, err = store.Open(ctxT(t), store.Options{MySQL: mdb.AppMySQL("bad-name;").Driver()})
 	require.Error(t, err)
 }
 

@@ -7,10 +7,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"yunpan/fcgi/config"
 
 	"github.com/stretchr/testify/require"
 
-	"yunpan/conf"
 	"yunpan/dfs/proto"
 	"yunpan/store/storetest"
 )
@@ -21,9 +21,9 @@ import (
 // every copy at once removes the DFS file; the counters match the rows.
 func TestConcurrentSameContent(t *testing.T) {
 	const users = 50
-	cfgE := testConfig(t, conf.UploadExec)
+	cfgE := testConfig(t, config.UploadExec)
 	cfgI := *cfgE
-	cfgI.UploadMode = conf.UploadInProcess
+	cfgI.UploadMode = config.UploadInProcess
 	cfgI.TempDir = t.TempDir()
 	ee, ei := newEnv(t, cfgE), newEnv(t, &cfgI)
 	envs := []*env{ee, ei}
@@ -106,7 +106,7 @@ func TestConcurrentSameContent(t *testing.T) {
 // the ranking keep working from MySQL; login answers 503 + "001" saying
 // why; after a restart login works again.
 func TestRedisDown(t *testing.T) {
-	for _, mode := range []string{conf.UploadExec, conf.UploadInProcess} {
+	for _, mode := range []string{config.UploadExec, config.UploadInProcess} {
 		t.Run(mode, func(t *testing.T) {
 			r := storetest.StartRedis(t)
 			cfg := testConfig(t, mode)
@@ -168,7 +168,7 @@ func TestRedisDown(t *testing.T) {
 // TestDeleteRetriedByGC: a DFS delete that fails leaves a dfs_gc row that
 // the collector of a later program retries.
 func TestDeleteRetriedByGC(t *testing.T) {
-	cfg := testConfig(t, conf.UploadInProcess)
+	cfg := testConfig(t, config.UploadInProcess)
 	good := newEnv(t, cfg)
 	tok := good.user("gcu")
 	c := randBytes(3000)
@@ -220,7 +220,7 @@ func writeClientConf(t testing.TB, tracker string) string {
 // endpoint's code, and service resumes when they are back.
 func TestDependenciesDown(t *testing.T) {
 	own := storetest.StartMariaDB(t)
-	cfg := testConfig(t, conf.UploadInProcess)
+	cfg := testConfig(t, config.UploadInProcess)
 	cfg.MySQL = own.AppMySQL("downtest")
 	e := newEnv(t, cfg)
 	tok := e.user("downer")
@@ -242,7 +242,7 @@ func TestDependenciesDown(t *testing.T) {
 	// The DFS unreachable: uploads and downloads answer 503.
 	dead := *cfg
 	dead.DFSClient = writeClientConf(t, fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t)))
-	for _, mode := range []string{conf.UploadExec, conf.UploadInProcess} {
+	for _, mode := range []string{config.UploadExec, config.UploadInProcess} {
 		d := dead
 		d.UploadMode = mode
 		d.TempDir = t.TempDir()

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 	"yunpan/dfs/fileid"
+	"yunpan/fcgi/config"
 
 	"github.com/rs/zerolog"
 
@@ -54,7 +55,7 @@ type Options struct {
 
 // App is the shared state of the handlers. Safe for concurrent use.
 type App struct {
-	cfg       *conf.App
+	cfg       *config.Config
 	log       zerolog.Logger
 	st        *store.Store
 	dfs       *client.Client
@@ -74,7 +75,7 @@ type App struct {
 // New builds the handlers' state: opens the store (running migrations),
 // builds the DFS client (no connection yet) and creates the private upload
 // spool dir.
-func New(ctx context.Context, cfg *conf.App, opt Options) (*App, error) {
+func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -91,7 +92,7 @@ func New(ctx context.Context, cfg *conf.App, opt Options) (*App, error) {
 		a.ownDFS = true
 	}
 	if a.st == nil {
-		st, err := store.Open(ctx, store.OptionsFromApp(cfg, opt.Log))
+		st, err := store.Open(ctx, cfg.StoreOptions(opt.Log))
 		if err != nil {
 			a.Close()
 			return nil, err
@@ -162,7 +163,7 @@ func (a *App) Close() error {
 func (a *App) Store() *store.Store { return a.st }
 
 // Config is the app's configuration.
-func (a *App) Config() *conf.App { return a.cfg }
+func (a *App) Config() *config.Config { return a.cfg }
 
 // Handler returns the handler of one program.
 func (a *App) Handler(name string) (http.Handler, error) {

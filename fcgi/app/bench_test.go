@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
-
-	"yunpan/conf"
+	"yunpan/fcgi/config"
 )
 
 // BenchmarkWebUpload measures /upload through the real handlers (httptest
@@ -16,7 +15,7 @@ import (
 //
 //	go test -run '^$' -bench WebUpload ./fcgi/app
 func BenchmarkWebUpload(b *testing.B) {
-	for _, mode := range []string{conf.UploadExec, conf.UploadInProcess} {
+	for _, mode := range []string{config.UploadExec, config.UploadInProcess} {
 		for _, size := range []int{4 << 10, 1 << 20} {
 			for _, layout := range []string{"multipart", "onepart"} {
 				b.Run(fmt.Sprintf("%s/%s/%s", mode, sizeName(size), layout), func(b *testing.B) {
@@ -49,7 +48,7 @@ func BenchmarkWebUpload(b *testing.B) {
 func BenchmarkWebDownload(b *testing.B) {
 	for _, size := range []int{4 << 10, 1 << 20} {
 		b.Run(sizeName(size), func(b *testing.B) {
-			e := newEnv(b, testConfig(b, conf.UploadInProcess))
+			e := newEnv(b, testConfig(b, config.UploadInProcess))
 			tok := e.user("bench")
 			content := randBytes(size)
 			if r := e.uploadMP("bench", tok, "d.bin", content); r.status != http.StatusOK {

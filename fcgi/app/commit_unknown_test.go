@@ -11,10 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"yunpan/fcgi/config"
 
 	"github.com/stretchr/testify/require"
-
-	"yunpan/conf"
 )
 
 // cutProxy forwards TCP connections to MariaDB. Armed, it breaks the
@@ -156,7 +155,7 @@ func commitsTx(q []byte) bool {
 // not. The app looks (commit_unknown.go): committed is a success, rolled
 // back is a 503 and the file goes.
 func TestUploadCommitOutcomeUnknown(t *testing.T) {
-	cfg := testConfig(t, conf.UploadInProcess)
+	cfg := testConfig(t, config.UploadInProcess)
 	p := startCutProxy(t, mdb.Addr())
 	cfg.MySQL.Port = p.port()
 	e := newEnv(t, cfg)

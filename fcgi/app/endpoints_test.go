@@ -7,15 +7,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"yunpan/fcgi/config"
 
 	"github.com/stretchr/testify/require"
 
-	"yunpan/conf"
 	"yunpan/dfs/proto"
 )
 
 func TestRegLoginLogout(t *testing.T) {
-	e := newEnv(t, testConfig(t, conf.UploadInProcess))
+	e := newEnv(t, testConfig(t, config.UploadInProcess))
 	reg := func(name, nick, pwd string) resp {
 		return e.post("/reg", map[string]string{"userName": name, "nickName": nick, "firstPwd": pwd, "phone": "13812345678", "email": "a@b.c"})
 	}
@@ -90,7 +90,7 @@ type fileSetup struct {
 }
 
 func setupFiles(t *testing.T) *fileSetup {
-	e := newEnv(t, testConfig(t, conf.UploadInProcess))
+	e := newEnv(t, testConfig(t, config.UploadInProcess))
 	s := &fileSetup{env: e, atok: e.user("anna"), btok: e.user("bert"), c1: randBytes(1234), c2: randBytes(4321)}
 	expect(t, e.uploadMP("anna", s.atok, "one.txt", s.c1), http.StatusOK, CodeUploadOK)
 	expect(t, e.uploadMP("anna", s.atok, "two.jpg", s.c2), http.StatusOK, CodeUploadOK)
@@ -310,8 +310,8 @@ func TestShareFilesAndDealShareFile(t *testing.T) {
 }
 
 func TestDownload(t *testing.T) {
-	cfg := testConfig(t, conf.UploadExec)
-	cfg.AntiSteal = conf.AppAntiSteal{CheckToken: true, SecretKey: "FastDFS1234567890", TokenTTL: 900 * time.Second}
+	cfg := testConfig(t, config.UploadExec)
+	cfg.AntiSteal = config.AntiSteal{CheckToken: true, SecretKey: "FastDFS1234567890", TokenTTL: 900 * time.Second}
 	e := newEnv(t, cfg)
 	atok, btok := e.user("dl_a"), e.user("dl_b")
 	c := randBytes(300000)

@@ -18,11 +18,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"yunpan/fcgi/config"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"yunpan/conf"
 	"yunpan/store"
 )
 
@@ -161,7 +161,7 @@ type fuzzEnv struct {
 }
 
 func newFuzzEnv(f *testing.F) *fuzzEnv {
-	cfg := testConfig(f, conf.UploadInProcess) // skips without services
+	cfg := testConfig(f, config.UploadInProcess) // skips without services
 	logs := &fuzzLog{}
 	log := zerolog.New(logs).Level(zerolog.WarnLevel)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -169,7 +169,7 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 	a, err := New(ctx, cfg, Options{Log: log})
 	require.NoError(f, err)
 	ecfg := *cfg
-	ecfg.UploadMode, ecfg.TempDir = conf.UploadExec, f.TempDir()
+	ecfg.UploadMode, ecfg.TempDir = config.UploadExec, f.TempDir()
 	b, err := New(ctx, &ecfg, Options{Log: log, Store: a.st, DFS: a.dfs})
 	require.NoError(f, err)
 	f.Cleanup(func() {
@@ -772,7 +772,7 @@ func handlerSeeds() []handlerSeed {
 // the spelling of each request (FuzzHandlers' ranking check found the pv
 // of "a.txt" missing from the ranking of the share "a.txt ").
 func TestTrailingSpaceNames(t *testing.T) {
-	e := newEnv(t, testConfig(t, conf.UploadInProcess))
+	e := newEnv(t, testConfig(t, config.UploadInProcess))
 	tok := e.user("spacey")
 	content := []byte("trailing spaces")
 	r := e.uploadMP("spacey", tok, "a.txt ", content)
@@ -802,7 +802,7 @@ func TestTrailingSpaceNames(t *testing.T) {
 // client's fault (400), not a storage failure (503): the DFS client
 // reports it as a bare io.EOF (found by FuzzHandlers).
 func TestUploadEmptyBodyWithSize(t *testing.T) {
-	e := newEnv(t, testConfig(t, conf.UploadInProcess))
+	e := newEnv(t, testConfig(t, config.UploadInProcess))
 	tok := e.user("shorty")
 	head := fuzzOnePartB + "\r\nContent-Disposition: form-data; user=\"shorty\" filename=\"s.txt\" size=5 token=\"" + tok + "\"\r\n\r\n"
 	expect(t, e.post("/upload", head), http.StatusBadRequest, CodeUploadFail)

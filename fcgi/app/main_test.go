@@ -19,6 +19,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"yunpan/fcgi/config"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -91,12 +92,12 @@ func fuzzingHandlers() bool {
 const testMax = 2 << 20 // max_upload_bytes in tests
 
 // testConfig is an app config on a fresh database.
-func testConfig(t testing.TB, mode string) *conf.App {
+func testConfig(t testing.TB, mode string) *config.Config {
 	if mdb == nil {
 		t.Skip("services not started (fuzzing)")
 	}
 	db := mdb.NewDatabase(t)
-	cfg := conf.DefaultApp()
+	cfg := config.Default()
 	cfg.MySQL = mdb.AppMySQL(db)
 	cfg.Redis.IP, cfg.Redis.Port, cfg.Redis.KeyPrefix = "127.0.0.1", rds.Port, db+":"
 	cfg.DFSClient = dfsEnv.ClientConf
@@ -106,7 +107,7 @@ func testConfig(t testing.TB, mode string) *conf.App {
 	cfg.TempDir = t.TempDir()
 	cfg.MaxUploadBytes = testMax
 	cfg.ExecTimeout = 30 * time.Second
-	cfg.StorageWebServer = conf.AppEndpoint{IP: "127.0.0.1", Port: 8888}
+	cfg.StorageWebServer = config.Endpoint{IP: "127.0.0.1", Port: 8888}
 	return cfg
 }
 
@@ -115,10 +116,10 @@ type env struct {
 	t   testing.TB
 	a   *App
 	srv *httptest.Server
-	cfg *conf.App
+	cfg *config.Config
 }
 
-func newEnv(t testing.TB, cfg *conf.App) *env {
+func newEnv(t testing.TB, cfg *config.Config) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

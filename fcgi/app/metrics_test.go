@@ -10,11 +10,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"yunpan/fcgi/config"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"yunpan/conf"
 	"yunpan/internal/metrics"
 	"yunpan/store/storetest"
 )
@@ -73,7 +73,7 @@ func TestMetricsWrap(t *testing.T) {
 // -access-log and scrapes it after a few requests.
 func TestProgramMetrics(t *testing.T) {
 	bin := programs(t)
-	cfg := testConfig(t, conf.UploadExec)
+	cfg := testConfig(t, config.UploadExec)
 	cfgPath := writeCfg(t, cfg)
 	addr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
 	maddr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))

@@ -9,10 +9,10 @@ import (
 	"os"
 	"strings"
 	"time"
+	"yunpan/fcgi/config"
 
 	"github.com/rs/zerolog"
 
-	"yunpan/conf"
 	"yunpan/dfs/fileid"
 	"yunpan/store"
 )
@@ -203,7 +203,7 @@ func ReconcileMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		log.Error().Err(err).Msg("read file ids")
 		return 1
 	}
-	cfg, err := conf.LoadApp(*cfgPath)
+	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		log.Error().Err(err).Msg("config")
 		return 1

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"yunpan/fcgi/config"
 
 	"github.com/stretchr/testify/require"
 
-	"yunpan/conf"
 	"yunpan/dfs/proto"
 	"yunpan/store"
 )
@@ -46,7 +46,7 @@ func dfsExists(t testing.TB, ctx context.Context, e *env, fileID string) bool {
 // are left alone; a dry run changes nothing; the collector never deletes a
 // referenced file, whatever queued it.
 func TestReconcileOrphans(t *testing.T) {
-	e := newEnv(t, testConfig(t, conf.UploadInProcess))
+	e := newEnv(t, testConfig(t, config.UploadInProcess))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -117,7 +117,7 @@ func TestReconcileOrphans(t *testing.T) {
 // written but not committed (an upload committing at that moment) makes
 // the queueing transaction wait, and then it sees the row: not queued.
 func TestReconcileWaitsForCommittingUpload(t *testing.T) {
-	e := newEnv(t, testConfig(t, conf.UploadInProcess))
+	e := newEnv(t, testConfig(t, config.UploadInProcess))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	id, err := e.a.dfs.UploadBuffer(ctx, randBytes(100), "bin")
@@ -162,7 +162,7 @@ func TestReconcileWaitsForCommittingUpload(t *testing.T) {
 // TestReconcileCommand runs the command's main: IDs on stdin, the summary
 // and the queued IDs on stdout, -dry-run, -gc.
 func TestReconcileCommand(t *testing.T) {
-	cfg := testConfig(t, conf.UploadInProcess)
+	cfg := testConfig(t, config.UploadInProcess)
 	path := writeCfg(t, cfg)
 	e := newEnv(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

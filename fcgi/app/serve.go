@@ -15,10 +15,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"yunpan/fcgi/config"
 
 	"github.com/rs/zerolog"
 
-	"yunpan/conf"
 	"yunpan/internal/cpuprofile"
 	"yunpan/store"
 )
@@ -59,7 +59,7 @@ func run(name string, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usage: %s [-conf cfg.json] [-listen addr | -fcgi addr] [-metrics addr] [-access-log]\n", name)
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr, "environment overrides:")
-		for _, e := range conf.AppEnv() {
+		for _, e := range config.Env() {
 			fmt.Fprintln(stderr, "  "+e)
 		}
 	}
@@ -67,7 +67,7 @@ func run(name string, args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := zerolog.New(stderr).With().Timestamp().Str("prog", name).Logger()
-	cfg, err := conf.LoadApp(*cfgPath)
+	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		log.Error().Err(err).Msg("config")
 		return 1

@@ -20,10 +20,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"yunpan/fcgi/config"
 
 	"github.com/stretchr/testify/require"
 
-	"yunpan/conf"
 	"yunpan/store/storetest"
 )
 
@@ -57,7 +57,7 @@ func programs(t testing.TB) string {
 }
 
 // writeCfg writes cfg as a cfg.json in the course's string style.
-func writeCfg(t testing.TB, cfg *conf.App) string {
+func writeCfg(t testing.TB, cfg *config.Config) string {
 	m := map[string]any{
 		"mysql":              map[string]string{"ip": cfg.MySQL.IP, "port": strconv.Itoa(cfg.MySQL.Port), "database": cfg.MySQL.Database, "user": cfg.MySQL.User, "password": "from-env"},
 		"redis":              map[string]any{"ip": cfg.Redis.IP, "port": strconv.Itoa(cfg.Redis.Port), "key_prefix": cfg.Redis.KeyPrefix},
@@ -131,7 +131,7 @@ func waitPort(t testing.TB, addr string, p *prog) {
 // FastCGI, and myfiles with -fcgi.
 func TestPrograms(t *testing.T) {
 	bin := programs(t)
-	cfg := testConfig(t, conf.UploadExec)
+	cfg := testConfig(t, config.UploadExec)
 	cfgPath := writeCfg(t, cfg)
 	pw := mdb.Password
 

@@ -9,8 +9,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"yunpan/fcgi/config"
 
-	"yunpan/conf"
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
 	"yunpan/store"
@@ -158,7 +158,7 @@ func (a *App) finishUpload(ctx context.Context, up *upload) (map[string]any, err
 		// copy is then deleted. The look-up was a seventh of the program's
 		// CPU per 4 KiB upload, and MariaDB's CPU per upload fell by a
 		// quarter to a third without it (BenchmarkWeb's cpu-ms/op).
-		if a.cfg.UploadMode != conf.UploadInProcess {
+		if a.cfg.UploadMode != config.UploadInProcess {
 			linked, err := a.linkKnown(ctx, up, out)
 			if err != nil {
 				return nil, err
@@ -219,7 +219,7 @@ func (a *App) linkKnown(ctx context.Context, up *upload, out map[string]any) (bo
 // storeFile uploads a spooled file with the configured mode.
 func (a *App) storeFile(ctx context.Context, up *upload, ext string) (string, error) {
 	path := up.path
-	if a.cfg.UploadMode == conf.UploadInProcess {
+	if a.cfg.UploadMode == config.UploadInProcess {
 		var id string
 		var err error
 		if path == "" {

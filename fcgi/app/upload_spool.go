@@ -9,8 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-
-	"yunpan/conf"
+	"yunpan/fcgi/config"
 )
 
 // spooler takes a body part while hashing it. In inprocess mode a small
@@ -40,7 +39,7 @@ func (a *App) newSpool() (*spooler, error) {
 		return nil, fmt.Errorf("upload spool: %w", err)
 	}
 	sp := &spooler{dir: dir, h: md5.New(), max: a.cfg.MaxUploadBytes}
-	if a.cfg.UploadMode == conf.UploadInProcess {
+	if a.cfg.UploadMode == config.UploadInProcess {
 		sp.memMax = spoolMem
 	}
 	return sp, nil

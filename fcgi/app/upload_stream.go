@@ -6,8 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
-
-	"yunpan/conf"
+	"yunpan/fcgi/config"
 )
 
 // streamPart sends a multipart file part straight to the storage, hashing
@@ -57,7 +56,7 @@ const streamMin = 64 << 10
 // to be streamed (inprocess mode, at least streamMin bytes, a streaming
 // slot free) and takes the slot; release gives it back.
 func (a *App) takeStream(up *upload) (release func(), ok bool) {
-	if a.cfg.UploadMode != conf.UploadInProcess || up.claimedSize < streamMin {
+	if a.cfg.UploadMode != config.UploadInProcess || up.claimedSize < streamMin {
 		return nil, false
 	}
 	select {

@@ -10,10 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"yunpan/fcgi/config"
 
 	"github.com/stretchr/testify/require"
-
-	"yunpan/conf"
 )
 
 func randBytes(n int) []byte {
@@ -44,7 +43,7 @@ func (e *env) download(user, token, md5hex, name string) resp {
 }
 
 func TestUploadModes(t *testing.T) {
-	for _, mode := range []string{conf.UploadExec, conf.UploadInProcess} {
+	for _, mode := range []string{config.UploadExec, config.UploadInProcess} {
 		t.Run(mode, func(t *testing.T) {
 			e := newEnv(t, testConfig(t, mode))
 			tok := e.user("up_" + mode)
@@ -183,7 +182,7 @@ func TestUploadModes(t *testing.T) {
 }
 
 func TestUploadExecFailures(t *testing.T) {
-	cfg := testConfig(t, conf.UploadExec)
+	cfg := testConfig(t, config.UploadExec)
 	dir := t.TempDir()
 	cfg.FdfsBinDir = dir
 	cfg.ExecTimeout = 500 * time.Millisecond
@@ -210,7 +209,7 @@ func TestUploadExecFailures(t *testing.T) {
 // TestUploadDBFailure: when the database refuses the rows after the DFS
 // stored the file, the DFS file is deleted again.
 func TestUploadDBFailure(t *testing.T) {
-	for _, mode := range []string{conf.UploadExec, conf.UploadInProcess} {
+	for _, mode := range []string{config.UploadExec, config.UploadInProcess} {
 		t.Run(mode, func(t *testing.T) {
 			e := newEnv(t, testConfig(t, mode))
 			tok := e.user("dbfail")
@@ -260,7 +259,7 @@ func TestCopyUntil(t *testing.T) {
 // streams; claims that turn out wrong are refused and what was stored is
 // deleted.
 func TestUploadStreamed(t *testing.T) {
-	e := newEnv(t, testConfig(t, conf.UploadInProcess))
+	e := newEnv(t, testConfig(t, config.UploadInProcess))
 	const u = "streamer"
 	tok := e.user(u)
 	before := dfsFileCount(t)

@@ -18,11 +18,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"yunpan/fcgi/config"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"yunpan/conf"
 	"yunpan/fcgi/app"
 	"yunpan/store/storetest"
 )
@@ -170,7 +170,7 @@ func TestMySQLRestartUnderLoad(t *testing.T) {
 	// collector now instead of waiting for the upload program's minute.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cfg, err := conf.LoadApp(s.Cfg)
+	cfg, err := config.Load(s.Cfg)
 	require.NoError(t, err)
 	a, err := app.New(ctx, cfg, app.Options{Log: zerolog.Nop()})
 	require.NoError(t, err)

@@ -305,7 +305,7 @@ func StartStack(tb testing.TB, o Options) *Stack {
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	s.URL = "http://" + s.Addr
 
-	// cfg.json with the course's keys and ours (conf/app.go).
+	// cfg.json with the course's keys and ours (fcgi/config).
 	tmp := filepath.Join(dir, "upload-tmp")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		tb.Fatal(err)

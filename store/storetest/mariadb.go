@@ -13,10 +13,10 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"yunpan/fcgi/config"
 
 	"github.com/go-sql-driver/mysql"
 
-	"yunpan/conf"
 	"yunpan/internal/cluster"
 )
 
@@ -148,8 +148,8 @@ func (m *MariaDB) DSNFor(db string) string {
 }
 
 // AppMySQL is the cfg.json "mysql" object for database db over TCP.
-func (m *MariaDB) AppMySQL(db string) conf.AppMySQL {
-	return conf.AppMySQL{IP: "127.0.0.1", Port: m.Port, Database: db, User: m.User, Password: m.Password}
+func (m *MariaDB) AppMySQL(db string) config.MySQL {
+	return config.MySQL{IP: "127.0.0.1", Port: m.Port, Database: db, User: m.User, Password: m.Password}
 }
 
 // NewDatabase returns a fresh database name (not created: the store creates

@@ -1,4 +1,6 @@
-package conf
+// Package config reads the cloud disk's cfg.json, shared by every FastCGI
+// program, with YUNPAN_* environment overrides.
+package config
 
 import (
 	"bytes"
@@ -10,56 +12,58 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"yunpan/conf"
 )
 
-// App is the cloud disk's cfg.json (the course's keys plus ours), shared by
+// Config is the cloud disk's cfg.json (the course's keys plus ours), shared by
 // every FastCGI program. Values may be JSON strings (the course writes
 // "port": "3306") or numbers/booleans; YUNPAN_* environment variables
-// override the file (see AppEnv).
-type App struct {
-	MySQL            AppMySQL
-	Redis            AppRedis
-	DFSClient        string      // dfs_path.client: FastDFS client.conf, resolved against the cfg.json directory
-	WebServer        AppEndpoint // web_server: the public API host
-	StorageWebServer AppEndpoint // storage_web_server: host:port put into download URLs
-	UploadMode       string      // upload_mode: "exec" (fork fdfs_upload_file, like the course) or "inprocess"
-	FdfsBinDir       string      // fdfs_bin_dir: where fdfs_upload_file lives ("" = $PATH)
-	MaxUploadBytes   int64       // max_upload_bytes, default 50 MiB (the course's client_max_body_size 50m)
+// override the file (see Env).
+type Config struct {
+	MySQL            MySQL
+	Redis            Redis
+	DFSClient        string   // dfs_path.client: FastDFS client.conf, resolved against the cfg.json directory
+	WebServer        Endpoint // web_server: the public API host
+	StorageWebServer Endpoint // storage_web_server: host:port put into download URLs
+	UploadMode       string   // upload_mode: "exec" (fork fdfs_upload_file, like the course) or "inprocess"
+	FdfsBinDir       string   // fdfs_bin_dir: where fdfs_upload_file lives ("" = $PATH)
+	MaxUploadBytes   int64    // max_upload_bytes, default 50 MiB (the course's client_max_body_size 50m)
 	TokenTTL         time.Duration
 	BcryptCost       int           // bcrypt_cost, default 10
 	TempDir          string        // temp_dir for upload spools ("" = os.TempDir())
 	ExecTimeout      time.Duration // exec_timeout: limit for one fdfs_upload_file run, default 120 s
 	LogLevel         string        // log_level: zerolog level name, default "info"
-	AntiSteal        AppAntiSteal
+	AntiSteal        AntiSteal
 
 	Dir string // directory of the loaded cfg.json ("" when built by hand)
 }
 
-// AppMySQL is the "mysql" object. Socket, when set, is used instead of ip:port.
-type AppMySQL struct {
+// MySQL is the "mysql" object. Socket, when set, is used instead of ip:port.
+type MySQL struct {
 	IP, Database, User, Password, Socket string
 	Port                                 int
 }
 
-// AppRedis is the "redis" object. KeyPrefix namespaces every key we write
+// Redis is the "redis" object. KeyPrefix namespaces every key we write
 // (empty in production, so the ranking keys keep the course's names).
-type AppRedis struct {
+type Redis struct {
 	IP, Password, KeyPrefix string
 	Port, DB                int
 }
 
-// AppEndpoint is an {"ip","port"} object.
-type AppEndpoint struct {
+// Endpoint is an {"ip","port"} object.
+type Endpoint struct {
 	IP   string
 	Port int
 }
 
 // Addr is "ip:port".
-func (e AppEndpoint) Addr() string { return net.JoinHostPort(e.IP, strconv.Itoa(e.Port)) }
+func (e Endpoint) Addr() string { return net.JoinHostPort(e.IP, strconv.Itoa(e.Port)) }
 
-// AppAntiSteal mirrors http.conf's http.anti_steal.* for the download URLs
+// AntiSteal mirrors http.conf's http.anti_steal.* for the download URLs
 // we hand out (spec fastdfs-protocol.md §10).
-type AppAntiSteal struct {
+type AntiSteal struct {
 	CheckToken bool
 	SecretKey  string
 	TokenTTL   time.Duration
@@ -71,21 +75,21 @@ const (
 	UploadInProcess = "inprocess"
 )
 
-// DefaultApp returns the defaults LoadApp starts from.
-func DefaultApp() *App {
-	return &App{
-		MySQL:            AppMySQL{IP: "127.0.0.1", Port: 3306, Database: "cloud_disk", User: "root"},
-		Redis:            AppRedis{IP: "127.0.0.1", Port: 6379},
+// Default returns the defaults Load starts from.
+func Default() *Config {
+	return &Config{
+		MySQL:            MySQL{IP: "127.0.0.1", Port: 3306, Database: "cloud_disk", User: "root"},
+		Redis:            Redis{IP: "127.0.0.1", Port: 6379},
 		DFSClient:        "/etc/fdfs/client.conf",
-		WebServer:        AppEndpoint{IP: "127.0.0.1", Port: 80},
-		StorageWebServer: AppEndpoint{IP: "127.0.0.1", Port: 8888},
+		WebServer:        Endpoint{IP: "127.0.0.1", Port: 80},
+		StorageWebServer: Endpoint{IP: "127.0.0.1", Port: 8888},
 		UploadMode:       UploadExec,
 		MaxUploadBytes:   50 << 20,
 		TokenTTL:         86400 * time.Second,
 		BcryptCost:       10,
 		ExecTimeout:      120 * time.Second,
 		LogLevel:         "info",
-		AntiSteal:        AppAntiSteal{TokenTTL: 900 * time.Second},
+		AntiSteal:        AntiSteal{TokenTTL: 900 * time.Second},
 	}
 }
 
@@ -158,18 +162,18 @@ type appField struct {
 	set      func(string) error
 }
 
-// AppEnv lists the environment variables LoadApp honours, in the order of
+// Env lists the environment variables Load honours, in the order of
 // the keys in cfg.json (for the README and -help).
-func AppEnv() []string {
+func Env() []string {
 	var r rawApp
 	var out []string
-	for _, f := range (&App{}).fields(&r) {
+	for _, f := range (&Config{}).fields(&r) {
 		out = append(out, f.env+" ("+f.key+")")
 	}
 	return out
 }
 
-func (a *App) fields(r *rawApp) []appField {
+func (a *Config) fields(r *rawApp) []appField {
 	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
 	num := func(p *int) func(string) error {
 		return func(v string) error {
@@ -183,7 +187,7 @@ func (a *App) fields(r *rawApp) []appField {
 	}
 	num64 := func(p *int64) func(string) error {
 		return func(v string) error {
-			n, err := ParseBytes(strings.TrimSpace(v))
+			n, err := conf.ParseBytes(strings.TrimSpace(v))
 			if err != nil {
 				return err
 			}
@@ -249,11 +253,11 @@ func (a *App) fields(r *rawApp) []appField {
 	}
 }
 
-// LoadApp reads cfg.json at path, applies YUNPAN_* environment overrides
+// Load reads cfg.json at path, applies YUNPAN_* environment overrides
 // and validates the result. Relative paths in it (dfs_path.client,
 // fdfs_bin_dir, temp_dir) are resolved against the file's directory, so the
 // programs do not depend on their working directory.
-func LoadApp(path string) (*App, error) {
+func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("app config: %w", err)
@@ -262,16 +266,16 @@ func LoadApp(path string) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app config %s: %w", path, err)
 	}
-	a, err := ParseApp(data, dir, os.Getenv)
+	a, err := Parse(data, dir, os.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("app config %s: %w", path, err)
 	}
 	return a, nil
 }
 
-// ParseApp parses cfg.json bytes; getenv (nil for none) supplies overrides.
-func ParseApp(data []byte, dir string, getenv func(string) string) (*App, error) {
-	a := DefaultApp()
+// Parse parses cfg.json bytes; getenv (nil for none) supplies overrides.
+func Parse(data []byte, dir string, getenv func(string) string) (*Config, error) {
+	a := Default()
 	a.Dir = dir
 	var r rawApp
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -304,7 +308,7 @@ func ParseApp(data []byte, dir string, getenv func(string) string) (*App, error)
 }
 
 // Validate checks the values a program cannot run without.
-func (a *App) Validate() error {
+func (a *Config) Validate() error {
 	switch a.UploadMode {
 	case UploadExec, UploadInProcess:
 	default:
@@ -338,6 +342,6 @@ func (a *App) Validate() error {
 }
 
 // RedisAddr is "ip:port" of Redis.
-func (a *App) RedisAddr() string {
+func (a *Config) RedisAddr() string {
 	return net.JoinHostPort(a.Redis.IP, strconv.Itoa(a.Redis.Port))
 }

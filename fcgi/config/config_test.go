@@ -1,4 +1,4 @@
-package conf
+package config
 
 import (
 	"os"
@@ -20,9 +20,9 @@ const courseCfg = `{
 }`
 
 func TestParseAppCourseFile(t *testing.T) {
-	a, err := ParseApp([]byte(courseCfg), "/srv/conf", nil)
+	a, err := Parse([]byte(courseCfg), "/srv/conf", nil)
 	require.NoError(t, err)
-	require.Equal(t, AppMySQL{IP: "127.0.0.1", Port: 3306, Database: "cloud_disk", User: "root", Password: "123456"}, a.MySQL)
+	require.Equal(t, MySQL{IP: "127.0.0.1", Port: 3306, Database: "cloud_disk", User: "root", Password: "123456"}, a.MySQL)
 	require.Equal(t, "127.0.0.1:6379", a.RedisAddr())
 	require.Equal(t, "/etc/fdfs/client.conf", a.DFSClient)
 	require.Equal(t, "192.168.31.109:80", a.StorageWebServer.Addr())
@@ -46,7 +46,7 @@ func TestLoadAppOursAndEnv(t *testing.T) {
 		"anti_steal": {"check_token": "true", "secret_key": "k", "token_ttl": 900},
 		"unknown_key": {"ignored": true}
 	}`), 0o600))
-	a, err := LoadApp(p)
+	a, err := Load(p)
 	require.NoError(t, err)
 	require.Equal(t, "/run/mysqld.sock", a.MySQL.Socket)
 	require.Equal(t, 3307, a.MySQL.Port)
@@ -59,21 +59,21 @@ func TestLoadAppOursAndEnv(t *testing.T) {
 	require.Equal(t, int64(30<<20), a.MaxUploadBytes)
 	require.Equal(t, time.Hour, a.TokenTTL)
 	require.Equal(t, 5*time.Second, a.ExecTimeout)
-	require.Equal(t, AppAntiSteal{CheckToken: true, SecretKey: "k", TokenTTL: 900 * time.Second}, a.AntiSteal)
+	require.Equal(t, AntiSteal{CheckToken: true, SecretKey: "k", TokenTTL: 900 * time.Second}, a.AntiSteal)
 
 	env := map[string]string{"YUNPAN_MYSQL_PASSWORD": "s3cret", "YUNPAN_MYSQL_PORT": "3310", "YUNPAN_UPLOAD_MODE": "exec",
 		"YUNPAN_ANTI_STEAL_CHECK_TOKEN": "no", "YUNPAN_REDIS_PORT": "7000"}
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	a, err = LoadApp(p)
+	a, err = Load(p)
 	require.NoError(t, err)
 	require.Equal(t, "s3cret", a.MySQL.Password)
 	require.Equal(t, 3310, a.MySQL.Port)
 	require.Equal(t, UploadExec, a.UploadMode)
 	require.False(t, a.AntiSteal.CheckToken)
 	require.Equal(t, 7000, a.Redis.Port)
-	envs := strings.Join(AppEnv(), "\n")
+	envs := strings.Join(Env(), "\n")
 	for k := range env {
 		require.Contains(t, envs, k)
 	}
@@ -94,13 +94,13 @@ func TestParseAppErrors(t *testing.T) {
 		`{"anti_steal": {"check_token": "maybe"}}`,
 		`not json`,
 	} {
-		_, err := ParseApp([]byte(bad), "", nil)
+		_, err := Parse([]byte(bad), "", nil)
 		require.Error(t, err, bad)
 	}
-	_, err := LoadApp(filepath.Join(t.TempDir(), "none.json"))
+	_, err := Load(filepath.Join(t.TempDir(), "none.json"))
 	require.Error(t, err)
 	// The sample shipped in conf/ parses.
-	_, err = LoadApp("cfg.json")
+	_, err = Load(filepath.Join("..", "..", "conf", "cfg.json"))
 	require.NoError(t, err)
 }
 
@@ -108,7 +108,7 @@ func FuzzParseApp(f *testing.F) {
 	f.Add([]byte(courseCfg))
 	f.Add([]byte(`{"mysql": {"port": 1e3}, "max_upload_bytes": "1K"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		a, err := ParseApp(data, "/x", nil)
+		a, err := Parse(data, "/x", nil)
 		if err == nil {
 			require.NoError(t, a.Validate())
 		}
