@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// DefaultClient returns client.conf with FastDFS's code defaults (spec §8.4).
+// DefaultClient returns client.conf with FastDFS's code defaults (docs/protocol.md §8.4).
 // TrackerServers is empty: LoadClient requires at least one.
 func DefaultClient() *Client {
 	return &Client{

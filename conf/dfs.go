@@ -2,7 +2,7 @@ package conf
 
 import "time"
 
-// Tracker is tracker.conf (spec §8.2), with FastDFS's code defaults.
+// Tracker is tracker.conf (docs/protocol.md §8.2), with FastDFS's code defaults.
 type Tracker struct {
 	Disabled       bool
 	BindAddr       string        // bind_addr; empty = all (we default to all, tests use 127.0.0.x)
@@ -39,7 +39,7 @@ type Tracker struct {
 	ConnectionPoolMaxIdleTime  time.Duration // 3600s
 	LogLevel                   string        // log_level, "info"
 
-	// Added by the loader (spec §8.2, §2.9).
+	// Added by the loader (docs/protocol.md §8.2, §2.9).
 	AddressFamily                  string           // address_family: auto, IPv4, IPv6 or both
 	AcceptThreads                  int              // accept_threads, 1
 	MinBuffSize                    int64            // min_buff_size, 256KB when either buff size is absent
@@ -69,7 +69,7 @@ type Reserved struct {
 	Text  string  // as sent in PARAMETER_REQ: "20.00%" or "1024MB"
 }
 
-// Storage is storage.conf (spec §8.3).
+// Storage is storage.conf (docs/protocol.md §8.3).
 type Storage struct {
 	Disabled                   bool
 	GroupName                  string
@@ -103,7 +103,7 @@ type Storage struct {
 	ConnectionPoolMaxIdleTime  time.Duration // 3600s
 	LogLevel                   string        // "info"
 
-	// Added by the loader (spec §8.3).
+	// Added by the loader (docs/protocol.md §8.3).
 	AddressFamily             string // address_family, "auto"
 	ClientBind                bool   // client_bind, true
 	AcceptThreads             int    // accept_threads, 1
@@ -130,7 +130,7 @@ type Storage struct {
 	Transfer Transfer // min_transfer_rate and its grace: slow senders and readers are cut off (conf/transfer.go)
 }
 
-// Client is client.conf (spec §8.4).
+// Client is client.conf (docs/protocol.md §8.4).
 type Client struct {
 	ConnectTimeout            time.Duration // 10s
 	NetworkTimeout            time.Duration // 30s
@@ -145,7 +145,7 @@ type Client struct {
 	AntiStealCheckToken       bool   // http.anti_steal.check_token
 	AntiStealSecretKey        string // http.anti_steal.secret_key
 
-	// Added by the loader (spec §8.4).
+	// Added by the loader (docs/protocol.md §8.4).
 	ConnectFirstBy string           // connect_first_by: "tracker" or "last-connected"
 	StorageIDs     []StorageIDEntry // loaded when UseStorageID and not LoadParamsFromTracker
 }

@@ -9,7 +9,7 @@ import (
 // StorageHTTP is the storage's HTTP download side. http.server_port and
 // http.bind_addr are ours (the storage's own small endpoint that Nginx asks
 // for token checks and for files this replica does not hold yet); the other
-// keys are FastDFS's http.conf (spec §10). They may sit in storage.conf
+// keys are FastDFS's http.conf (docs/protocol.md §10). They may sit in storage.conf
 // itself or in a file it pulls in with "#include http.conf".
 //
 // Note: FastDFS before 6.13 also had http.server_port in storage.conf, as the
@@ -28,7 +28,7 @@ type StorageHTTP struct {
 	MultiRange         bool          // http.multi_range.enabled, true
 }
 
-// HTTP limits and defaults (spec §10).
+// HTTP limits and defaults (docs/protocol.md §10).
 const (
 	MaxSecretKeyLen    = 128
 	DefaultTokenTTL    = 600 * time.Second

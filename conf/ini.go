@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Limits of the ini reader (spec §8.1).
+// Limits of the ini reader (docs/protocol.md §8.1).
 const (
 	MaxFileSize    = 1 << 20 // one config file; larger files are refused
 	MaxTotalSize   = 8 << 20 // all files of one Load/Parse together, includes counted

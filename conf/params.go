@@ -7,7 +7,7 @@ import (
 
 // TrackerParams is what a storage (or a client with
 // load_fdfs_parameters_from_tracker) learns from the PARAMETER_REQ (75)
-// response, spec §2.9. Absent keys keep the tracker's code defaults.
+// response, docs/protocol.md §2.9. Absent keys keep the tracker's code defaults.
 type TrackerParams struct {
 	UseStorageID               bool
 	IDTypeInFilename           string // "ip" or "id"

@@ -9,7 +9,7 @@ import (
 // DefaultReserved is FastDFS's code default for reserved_storage_space.
 func DefaultReserved() Reserved { return Reserved{MB: 1024, Text: "1024MB"} }
 
-// ParseReserved parses reserved_storage_space (spec §7.4): a percentage
+// ParseReserved parses reserved_storage_space (docs/protocol.md §7.4): a percentage
 // ("20%", "12.5%", strictly between 0 and 100) or a byte size converted to
 // MB ("10G", "500M", "4096K", "1T"; a plain number is bytes).
 func ParseReserved(text string) (Reserved, error) {

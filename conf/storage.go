@@ -7,15 +7,15 @@ import (
 	"time"
 )
 
-// Storage limits (spec §8.3).
+// Storage limits (docs/protocol.md §8.3).
 const (
 	MaxStorePaths  = 256
 	MaxSubdirCount = 256
 	MinBuffSize    = 8 << 10 // smallest buff_size accepted
 )
 
-// DefaultStorage returns storage.conf with FastDFS's code defaults (spec
-// §8.3). BasePath, GroupName, StorePaths and TrackerServers are empty: the
+// DefaultStorage returns storage.conf with FastDFS's code defaults
+// (§8.3). BasePath, GroupName, StorePaths and TrackerServers are empty: the
 // loader requires or derives them.
 func DefaultStorage() *Storage {
 	return &Storage{

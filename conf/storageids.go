@@ -61,7 +61,7 @@ func (e StorageIDEntry) Line() string {
 	return b.String()
 }
 
-// LoadStorageIDs reads a storage_ids.conf file (spec §8.2).
+// LoadStorageIDs reads a storage_ids.conf file (docs/protocol.md §8.2).
 func LoadStorageIDs(path string) ([]StorageIDEntry, error) {
 	p := &parser{}
 	data, err := p.read(path)

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// DefaultTracker returns tracker.conf with FastDFS's code defaults (spec
-// §8.2). BasePath is empty: it has no default and LoadTracker requires it.
+// DefaultTracker returns tracker.conf with FastDFS's code defaults
+// (§8.2). BasePath is empty: it has no default and LoadTracker requires it.
 func DefaultTracker() *Tracker {
 	return &Tracker{
 		Port:                        DefaultTrackerPort,

@@ -1,5 +1,5 @@
 // yunpan web client: plain JS over the course's JSON API (see
-// shared/spec/clouddisk-reference.md §1). Every call is a POST of a JSON body;
+// docs/api.md §1). Every call is a POST of a JSON body;
 // results come back as {"code":"NNN", ...} with HTTP 200.
 (function () {
   'use strict';

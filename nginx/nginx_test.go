@@ -35,7 +35,7 @@ func TestReadPrograms(t *testing.T) {
 	for _, p := range ps {
 		byName[p.Name] = p
 	}
-	// The course's locations (§5.1) plus /logout and /download.
+	// The course's locations (docs/api.md §5.1) plus /logout and /download.
 	for _, want := range []string{"login", "reg", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download"} {
 		require.Contains(t, byName, want)
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // Redis key names. The ranking keys keep the course's names; tokens live
-// under "token:" so that no user name can collide with them (weakness §7.5).
+// under "token:" so that no user name can collide with them (docs/api.md §7.5).
 type keys struct {
 	publicZSet string // FILE_PUBLIC_ZSET: member md5+file_name, score pv
 	nameHash   string // FILE_NAME_HASH: member → file_name

@@ -11,7 +11,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// Appender files (spec §3.4, §3.5, §3.10): upload one with UploadAppender,
+// Appender files (docs/protocol.md §3.4, §3.5, §3.10): upload one with UploadAppender,
 // grow or change it with the calls below, and turn it into an ordinary file
 // with RegenerateAppenderFilename. Every call asks the tracker for the
 // file's source storage (QUERY_UPDATE, 103) first.

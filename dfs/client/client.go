@@ -1,7 +1,8 @@
 // Package client is the Go FastDFS client: tracker queries, uploads,
 // downloads, deletes, metadata and file info against trackers and storages
-// speaking the FastDFS V6 protocol (spec §2, §3), with a bounded per-address
+// speaking the FastDFS V6 protocol (§2, §3), with a bounded per-address
 // connection pool. The fdfs_* command-line tools are thin mains over it.
+// Section numbers (§) refer to docs/protocol.md.
 //
 // Every call takes a context: its deadline, or network_timeout when it has
 // none, bounds the connect and each read and write. Errors where a server
@@ -21,7 +22,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// Defaults used when the config leaves a value at zero (spec §8.4).
+// Defaults used when the config leaves a value at zero (docs/protocol.md §8.4).
 const (
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultNetworkTimeout = 30 * time.Second

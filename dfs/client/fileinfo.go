@@ -14,7 +14,7 @@ const (
 	FileInfoSilent byte = 2 // the storage does not log a missing file
 )
 
-// FileInfo describes a stored file (spec §6.10).
+// FileInfo describes a stored file (docs/protocol.md §6.10).
 type FileInfo struct {
 	Kind          fileid.Kind // decoded from the name
 	GetFromServer bool        // the values came from the storage, not the name

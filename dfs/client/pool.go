@@ -164,7 +164,7 @@ func (p *pool) dial(ctx context.Context, addr string) (*conn, error) {
 	return nil, fmt.Errorf("connect to %s: %w", addr, err)
 }
 
-// dialAddrs expands a dual-IP server "ip1,ip2:port" (spec §8.4) into the
+// dialAddrs expands a dual-IP server "ip1,ip2:port" (docs/protocol.md §8.4) into the
 // addresses to try in order; a plain "host:port" is returned as is.
 func dialAddrs(addr string) []string {
 	host, port, err := net.SplitHostPort(addr)

@@ -13,7 +13,7 @@ import (
 // the tracker may send a download of a file uploaded a moment ago to a
 // member that has not received it yet ("file not found" right after a
 // successful upload: FastDFS's most common complaint). The tracker avoids
-// that with each member's last_synced_timestamp (spec §2.2), but the
+// that with each member's last_synced_timestamp (docs/protocol.md §2.2), but the
 // timestamps have a one-second grain and arrive with the next SYNC_REPORT.
 // So a read that gets ENOENT from a storage other than the file's source is
 // tried once more on the source, decoded from the file ID: the file exists

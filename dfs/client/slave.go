@@ -10,7 +10,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// UploadSlave stores size bytes of r as a slave of masterID (spec §3.3,
+// UploadSlave stores size bytes of r as a slave of masterID (docs/protocol.md §3.3,
 // §6.8): its name is the master's with prefix (and ext, no dot; empty = no
 // extension) added, in the master's group and directory. The storage is the
 // master's source (QUERY_UPDATE on the master, 103). It returns the slave's

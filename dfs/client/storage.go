@@ -80,7 +80,7 @@ func (c *Client) uploadFile(ctx context.Context, path, ext string, o UploadOptio
 	return c.UploadWith(ctx, f, st.Size(), ext, o)
 }
 
-// UploadWith is the general upload (spec §3.1, §3.2). With metadata it is
+// UploadWith is the general upload (docs/protocol.md §3.1, §3.2). With metadata it is
 // two requests on the same storage connection; if SET_METADATA fails, the
 // new file is deleted and the metadata error returned.
 func (c *Client) UploadWith(ctx context.Context, r io.Reader, size int64, ext string, o UploadOptions) (string, error) {

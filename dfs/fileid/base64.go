@@ -4,7 +4,7 @@ import (
 	"hash/crc32"
 )
 
-// alphabet is the FastDFS base64 alphabet (spec §6.3): the RFC 4648 URL-safe
+// alphabet is the FastDFS base64 alphabet (docs/protocol.md §6.3): the RFC 4648 URL-safe
 // one, with '.' instead of '=' as the pad character.
 const (
 	alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -75,7 +75,7 @@ func Base64Decode(s string) []byte {
 }
 
 // IPv6ShortCode is the 12-character storage ID a storage without storage IDs
-// uses for an IPv6 address (spec §4.3.1): the CRC-32 register over the text
+// uses for an IPv6 address (docs/protocol.md §4.3.1): the CRC-32 register over the text
 // (initial 0xFFFFFFFF, no final XOR) as a little-endian uint64, base64 with pad.
 func IPv6ShortCode(addr string) string {
 	reg := ^crc32.ChecksumIEEE([]byte(addr)) // ChecksumIEEE applies the final XOR; undo it

@@ -1,5 +1,6 @@
 // Package fileid builds, parses and validates FastDFS file IDs
-// ("group/Mxx/HH/HH/<name>", spec §6) and remote filenames (§3).
+// ("group/Mxx/HH/HH/<name>", §6) and remote filenames (§3). Section numbers
+// (§) refer to docs/protocol.md.
 package fileid
 
 import (

@@ -30,7 +30,7 @@ func TestWorkedExample(t *testing.T) {
 	require.Equal(t, "c0a801646553f1008000123400003039deadbeef", hex.EncodeToString(rec[:]))
 	require.Equal(t, "wKgBZGVT8QCAABI0AAAwOd6tvu8", EncodeBlock(i))
 
-	// The spec's example name "wKgBZGVT8QCAABI0AAAwOd6tvu812.jpg" (random
+	// The example name often given for these inputs, "wKgBZGVT8QCAABI0AAAwOd6tvu812.jpg" (random
 	// digits "12") is one character short: "jpg" takes 3 random digits, so the
 	// 7-character extension part is "812.jpg" and the name ends "tvu8812.jpg".
 	require.Len(t, "M00/00/2A/wKgBZGVT8QCAABI0AAAwOd6tvu812.jpg", NormalRemoteLen-1)

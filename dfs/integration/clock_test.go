@@ -27,7 +27,7 @@ import (
 //     in replication compares a record's time with the receiver's clock
 //     (records are pushed in binlog order, whatever their timestamps), so
 //     every file reaches both replicas and every delete propagates.
-//   - B reports for A the HIGHEST timestamp it received (spec §4.4). After
+//   - B reports for A the HIGHEST timestamp it received (docs/protocol.md §4.4). After
 //     A's jump back, that value stays in the future, so the tracker may name
 //     B for a fresh file of A that B has not received yet (§2.2). That is
 //     FastDFS's design; the client library retries such an ENOENT on the

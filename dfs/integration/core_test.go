@@ -1,5 +1,6 @@
 // Package integration drives real fdfs_trackerd / fdfs_storaged processes on
-// loopback addresses with the real CLI tools, as an operator would.
+// loopback addresses with the real CLI tools, as an operator would. Section
+// numbers (§) refer to docs/protocol.md.
 package integration
 
 import (

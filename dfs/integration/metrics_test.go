@@ -163,7 +163,7 @@ func TestMetricsAfterLoad(t *testing.T) {
 	}
 
 	// fdfs_monitor prints each storage's sync delay once the others have
-	// source updates and it has reported what it received (spec §9.8).
+	// source updates and it has reported what it received (docs/protocol.md §9.8).
 	cconf := cluster.ClientConf(t, []*cluster.Proc{tr}, nil)
 	delayRe := regexp.MustCompile(`last_synced_timestamp = \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(((\d+ \w+ ?)+) delay\)\n`)
 	var out string

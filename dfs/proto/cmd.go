@@ -1,6 +1,6 @@
 package proto
 
-// Command codes (spec §1.6).
+// Command codes (docs/protocol.md §1.6).
 const (
 	CmdStorageReportServerID = 9
 

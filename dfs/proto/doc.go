@@ -4,5 +4,6 @@
 // reading and writing whole headers and bodies on an io.Reader/io.Writer, so
 // every layout here can be tested byte for byte against internal/vectors/testdata.
 //
-// The contract is ../shared/spec/fastdfs-protocol.md (§1, §2.3, §2.4, §4).
+// The contract is docs/protocol.md (§1, §2.3, §2.4, §4). Section numbers (§)
+// in this package refer to it.
 package proto

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 )
 
-// Field widths (spec §1.3).
+// Field widths (docs/protocol.md §1.3).
 const (
 	GroupNameLen       = 16 // group name in request/response fields
 	GroupNameStructLen = 17 // group name inside structs (16 + NUL)

@@ -6,7 +6,7 @@ import (
 	"io"
 )
 
-// HeaderSize is the size of every packet header (spec §1.1).
+// HeaderSize is the size of every packet header (docs/protocol.md §1.1).
 const HeaderSize = 10
 
 // Header is the 10-byte packet header: body length, command and status.

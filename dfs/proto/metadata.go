@@ -5,7 +5,7 @@ import (
 	"sort"
 )
 
-// Metadata separators (spec §3.8).
+// Metadata separators (docs/protocol.md §3.8).
 const (
 	MetaRecordSep byte = 0x01
 	MetaFieldSep  byte = 0x02

@@ -38,7 +38,7 @@ func TestFixed(t *testing.T) {
 	b := make([]byte, 16)
 	proto.PutFixed(b, "group1")
 	require.Equal(t, "group1", proto.Fixed(b))
-	// Garbage after the NUL is ignored (spec §1.3).
+	// Garbage after the NUL is ignored (docs/protocol.md §1.3).
 	b[10] = 'x'
 	require.Equal(t, "group1", proto.Fixed(b))
 	proto.PutFixed(b, "abcdefghijklmnopqrstu")

@@ -10,7 +10,7 @@ type StorageAddr struct {
 
 func (a StorageAddr) String() string { return fmt.Sprintf("%s:%d", a.IP, a.Port) }
 
-// StoreResp is the answer to QUERY_STORE_* (spec §2.1): the group, the
+// StoreResp is the answer to QUERY_STORE_* (docs/protocol.md §2.1): the group, the
 // storages (one for the _ONE commands) and the store path index to echo.
 type StoreResp struct {
 	Group     string

@@ -6,7 +6,7 @@ import (
 	"syscall"
 )
 
-// Status codes are Linux errno values (spec §1.4).
+// Status codes are Linux errno values (docs/protocol.md §1.4).
 const (
 	StatusOK           byte = 0
 	StatusEPERM        byte = 1

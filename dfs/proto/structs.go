@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Storage status values (spec §4.8).
+// Storage status values (docs/protocol.md §4.8).
 const (
 	StatusInit      byte = 0
 	StatusWaitSync  byte = 1
@@ -54,7 +54,7 @@ const (
 	RWBoth  byte = 6
 )
 
-// StatBlockSize is the size of the storage statistics block (spec §2.4).
+// StatBlockSize is the size of the storage statistics block (docs/protocol.md §2.4).
 const StatBlockSize = 348
 
 // StatCounterNames are the 42 i64 counters of the stat block, in wire order.
@@ -139,7 +139,7 @@ func (s *StatBlock) Read(r *Reader) {
 	}
 }
 
-// StorageBriefSize is the size of FDFSStorageBrief (spec §4.4).
+// StorageBriefSize is the size of FDFSStorageBrief (docs/protocol.md §4.4).
 const StorageBriefSize = 67
 
 // StorageBrief is one storage in beat responses and status reports.
@@ -158,7 +158,7 @@ func (b *StorageBrief) Read(r *Reader) {
 	b.Status, b.Port, b.ID, b.IP = r.U8(), r.I32(), r.Fixed(StorageIDLen), r.Fixed(IPv6Size)
 }
 
-// GroupStatSize is the size of one LIST_GROUPS record (spec §2.3).
+// GroupStatSize is the size of one LIST_GROUPS record (docs/protocol.md §2.3).
 const GroupStatSize = 113
 
 // GroupStat is one record of LIST_ONE_GROUP / LIST_ALL_GROUPS.
@@ -196,7 +196,7 @@ func StorageStatSize(ipSize int) int {
 	return 2 + StorageIDLen + ipSize + StorageIDLen + VersionLen + 10*8 + StatBlockSize + 1
 }
 
-// StorageStat is one LIST_STORAGE record (spec §2.4).
+// StorageStat is one LIST_STORAGE record (docs/protocol.md §2.4).
 type StorageStat struct {
 	Status           byte
 	RWMode           byte
@@ -237,7 +237,7 @@ func (s *StorageStat) Read(r *Reader, ipSize int) {
 }
 
 // DecodeStorageStats splits a LIST_STORAGE body into records, inferring the IP
-// width from the length (spec §1.7).
+// width from the length (docs/protocol.md §1.7).
 func DecodeStorageStats(body []byte) ([]StorageStat, error) {
 	ipSize := IPv4Size
 	switch {
@@ -256,7 +256,7 @@ func DecodeStorageStats(body []byte) ([]StorageStat, error) {
 	return out, nil
 }
 
-// JoinFixedSize is the fixed part of the STORAGE_JOIN body (spec §4.3).
+// JoinFixedSize is the fixed part of the STORAGE_JOIN body (docs/protocol.md §4.3).
 const JoinFixedSize = 145
 
 // MaxTrackers is the largest tracker_count a JOIN may carry.
@@ -326,7 +326,7 @@ func DecodeJoinBody(b []byte) (*JoinBody, error) {
 // JoinRespSize is the size of the JOIN response.
 const JoinRespSize = 17
 
-// SyncReqSize is the size of SyncReqBody (spec §4.5).
+// SyncReqSize is the size of SyncReqBody (docs/protocol.md §4.5).
 const SyncReqSize = 24
 
 // SyncReq names the storage that pushes old data to a new one and the
@@ -348,7 +348,7 @@ func DecodeSyncReq(b []byte) (SyncReq, error) {
 	return SyncReq{SrcID: r.Fixed(StorageIDLen), Until: r.I64()}, nil
 }
 
-// Beat response flags (spec §4.4).
+// Beat response flags (docs/protocol.md §4.4).
 const (
 	BeatFlagLeader      byte = 0x01
 	BeatFlagTrunkServer byte = 0x02

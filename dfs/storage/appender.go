@@ -13,7 +13,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// Appender commands (spec §3.4, §3.5): APPEND_FILE (24), MODIFY_FILE (34)
+// Appender commands (docs/protocol.md §3.4, §3.5): APPEND_FILE (24), MODIFY_FILE (34)
 // and TRUNCATE_FILE (36) change an appender file in place, as FastDFS does.
 //
 // Concurrency and visibility:

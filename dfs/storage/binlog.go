@@ -14,7 +14,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Binlog operation letters for operations that originate here (spec §5.2);
+// Binlog operation letters for operations that originate here (docs/protocol.md §5.2);
 // replicas use the lower-case letter.
 const (
 	opCreate   byte = 'C'
@@ -38,7 +38,7 @@ const (
 )
 
 // binlog appends records `<ts> <op> <logic_filename>[ <extra>]\n` to
-// base_path/data/sync/binlog.NNN (spec §5.1). Records are cached and written
+// base_path/data/sync/binlog.NNN (docs/protocol.md §5.1). Records are cached and written
 // when the cache is nearly full, every sync_binlog_buff_interval and on
 // Close; every write to the file is followed by fsync.
 type binlog struct {

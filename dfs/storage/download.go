@@ -9,7 +9,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// downloadFixedLen is offset + length + group (spec §3.7).
+// downloadFixedLen is offset + length + group (docs/protocol.md §3.7).
 const downloadFixedLen = 8 + 8 + proto.GroupNameLen
 
 // download serves DOWNLOAD_FILE (14) with the current range rules: offset ≥

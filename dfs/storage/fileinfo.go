@@ -12,7 +12,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// Flags in the QUERY_FILE_INFO header status byte (spec §3.9).
+// Flags in the QUERY_FILE_INFO header status byte (docs/protocol.md §3.9).
 const (
 	infoFlagNoCRC  = 1 // do not compute the CRC32 of appender/slave files
 	infoFlagSilent = 2 // do not log a missing file

@@ -66,7 +66,7 @@ func (sp *storePath) writable() bool {
 const verifyMaxSize = 64 << 20
 
 // verifyWhole checks, before a whole-file download, that the content of a
-// normal file still has the size and CRC32 its name records (spec §6.10).
+// normal file still has the size and CRC32 its name records (docs/protocol.md §6.10).
 // A file damaged on disk is answered EIO and logged instead of being served
 // as good; the client then reads another replica. Appender files (the name
 // keeps the first CRC), trunk files and slave files (named after their

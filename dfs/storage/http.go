@@ -234,7 +234,7 @@ func (h *httpServer) parseURLPath(p string) (remote string, status int) {
 
 // auth answers Nginx's auth_request: 204 when the token of the original
 // request is valid (or checking is off), 403 otherwise. The original URI
-// comes from ?uri= or the X-Original-URI header. Spec §10 has the Nginx
+// comes from ?uri= or the X-Original-URI header. docs/protocol.md §10 has the Nginx
 // module answer 400 when token or ts is missing; we answer 403 for every
 // failure because auth_request turns any other status into a 500.
 func (h *httpServer) auth(w http.ResponseWriter, r *http.Request) {
@@ -281,7 +281,7 @@ func tokenReason(err error) string {
 
 // tokenFailed answers a download whose token failed: the file named by
 // http.anti_steal.token_check_fail with status 200 when one is configured
-// (spec §10), else 403.
+// (docs/protocol.md §10), else 403.
 func (h *httpServer) tokenFailed(w http.ResponseWriter, r *http.Request, err error) {
 	if h.cfg.TokenCheckFail != "" {
 		if f, ferr := os.Open(h.cfg.TokenCheckFail); ferr == nil {

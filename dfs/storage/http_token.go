@@ -13,7 +13,7 @@ import (
 // HTTPTokenLen is the length of an anti-steal token: 32 lower-case hex digits.
 const HTTPTokenLen = 32
 
-// HTTPToken is the anti-steal token of spec §10:
+// HTTPToken is the anti-steal token of docs/protocol.md §10:
 // lower_hex(md5(remote || secret || decimal(ts))). remote is the remote
 // filename WITHOUT the group ("M00/00/2A/…"), as the FastDFS Nginx module and
 // the Java client compute it.
@@ -26,7 +26,7 @@ func HTTPToken(remote, secret string, ts int64) string {
 }
 
 // CheckHTTPToken verifies the token and ts query values of a download of
-// remote (spec §10): a missing value, a token that is not 32 characters or a
+// remote (docs/protocol.md §10): a missing value, a token that is not 32 characters or a
 // ts that is not a decimal number is EINVAL; ts ≠ 0 older than ttl is
 // ETIMEDOUT; ts = 0 never expires; a wrong hash is EPERM. The errors are
 // proto.StatusError values (proto.StatusOf gives the errno).
@@ -41,7 +41,7 @@ func CheckHTTPToken(remote, token, ts, secret string, ttl time.Duration, now tim
 	if err != nil || t < 0 {
 		return proto.Errf(proto.StatusEINVAL, "ts is not a unix time")
 	}
-	// The order of the checks is the Nginx module's (spec §10).
+	// The order of the checks is the Nginx module's (docs/protocol.md §10).
 	if t != 0 && now.Unix()-t > int64(ttl/time.Second) {
 		return proto.Errf(proto.StatusETIMEDOUT, "token expired (ts %d, ttl %s)", t, ttl)
 	}

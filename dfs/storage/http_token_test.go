@@ -13,7 +13,7 @@ import (
 )
 
 const (
-	tokRemote = "M00/00/2A/wKgBZGVT8QCAABI0AAAwOd6tvu812.jpg" // spec §6.11's name
+	tokRemote = "M00/00/2A/wKgBZGVT8QCAABI0AAAwOd6tvu812.jpg" // docs/protocol.md §6.11 example as often quoted (one character short)
 	tokSecret = "FastDFS1234567890"                           // http.conf's sample key
 )
 
@@ -22,7 +22,7 @@ func TestHTTPTokenFormula(t *testing.T) {
 	require.Equal(t, "538d610f2a3428f51c267da666d0abc3", HTTPToken(tokRemote, tokSecret, 1700000000))
 	require.Equal(t, "8853ae293197f150ff833b3cda11f64f", HTTPToken(tokRemote, tokSecret, 0))
 
-	// The formula of spec §10, with crypto/md5 directly.
+	// The formula of docs/protocol.md §10, with crypto/md5 directly.
 	for _, tc := range []struct {
 		remote, secret string
 		ts             int64
@@ -37,11 +37,11 @@ func TestHTTPTokenFormula(t *testing.T) {
 		require.Len(t, got, HTTPTokenLen)
 		require.Equal(t, strings.ToLower(got), got)
 	}
-	// The group is not part of the protected string (spec §10).
+	// The group is not part of the protected string (docs/protocol.md §10).
 	require.NotEqual(t, HTTPToken("group1/"+tokRemote, tokSecret, 1), HTTPToken(tokRemote, tokSecret, 1))
 }
 
-// The verification table of spec §10.
+// The verification table of docs/protocol.md §10.
 func TestCheckHTTPToken(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	ttl := 600 * time.Second

@@ -10,7 +10,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// Storage IDs, storage side (spec §4.1 "Other triggers", §2.9, §6.2): when
+// Storage IDs, storage side (docs/protocol.md §4.1 "Other triggers", §2.9, §6.2): when
 // the tracker's parameters say use_storage_id, the storage loads the ID
 // list with FETCH_STORAGE_IDS, resolves its own ID (server_id from
 // storage.conf, else its entry by group, address and port, else

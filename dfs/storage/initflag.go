@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// initFlag is base_path/data/.data_init_flag (spec §6.12): when this storage
+// initFlag is base_path/data/.data_init_flag (docs/protocol.md §6.12): when this storage
 // first joined, whether its initial sync is done, the sync source and until
 // timestamp the tracker assigned, and the address it last had.
 type initFlag struct {

@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// mark is one sync thread's cursor into the binlog (spec §5.3), persisted in
+// mark is one sync thread's cursor into the binlog (docs/protocol.md §5.3), persisted in
 // base_path/data/sync/<dest_ip>_<port>.mark (<dest_id>.mark with storage
 // IDs) as the seven key=value lines FastDFS writes.
 type mark struct {
@@ -28,7 +28,7 @@ var markKeys = []string{"binlog_index", "binlog_offset", "need_sync_old", "sync_
 	"until_timestamp", "scan_row_count", "sync_row_count"}
 
 // markFileName is the mark file of a destination: by ID when storage IDs are
-// used, else by IP and port (spec §5.3).
+// used, else by IP and port (docs/protocol.md §5.3).
 func markFileName(useIDs bool, id, ip string, port int) string {
 	if useIDs && id != "" {
 		return id + ".mark"

@@ -10,10 +10,10 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// metaSuffix names the metadata file next to its data file (spec §6.12).
+// metaSuffix names the metadata file next to its data file (docs/protocol.md §6.12).
 const metaSuffix = "-m"
 
-// setMetaFixedLen is filename_len + meta_size + flag + group (spec §3.8).
+// setMetaFixedLen is filename_len + meta_size + flag + group (docs/protocol.md §3.8).
 const setMetaFixedLen = 8 + 8 + 1 + proto.GroupNameLen
 
 // Metadata op flags.

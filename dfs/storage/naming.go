@@ -15,7 +15,7 @@ import (
 )
 
 // distributor is the round-robin HH/HH choice of file_distribute_path_mode 0
-// (spec §6.5). Its counters persist in storage_stat.dat.
+// (docs/protocol.md §6.5). Its counters persist in storage_stat.dat.
 type distributor struct {
 	mu        sync.Mutex
 	subdirs   int

@@ -8,7 +8,7 @@ import (
 )
 
 // params are the cluster settings a storage learns from the tracker's
-// PARAMETER_REQ answer (spec §2.9, §8.3 last paragraph).
+// PARAMETER_REQ answer (docs/protocol.md §2.9, §8.3 last paragraph).
 type params struct {
 	useStorageID        bool
 	idTypeInFilename    string // "ip" or "id"

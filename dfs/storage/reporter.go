@@ -16,7 +16,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// clusterView is what beat and disk-usage answers told us (spec §4.4): the
+// clusterView is what beat and disk-usage answers told us (docs/protocol.md §4.4): the
 // tracker leader, the group's trunk server and the group members.
 type clusterView struct {
 	mu          sync.Mutex
@@ -34,7 +34,7 @@ func (v *clusterView) snapshot() (leader string, members []proto.StorageBrief) {
 // maxTrackerResp bounds any answer read from a tracker.
 const maxTrackerResp = 64 << 10
 
-// reporter keeps the session with one tracker_server (spec §4.1): connect,
+// reporter keeps the session with one tracker_server (docs/protocol.md §4.1): connect,
 // GET_MY_IP (first time), PARAMETER_REQ (until known), JOIN, the initial
 // sync decision, then BEAT / CHANGELOG_REQ / REPORT_DISK_USAGE on their
 // intervals; on any error it reconnects with a growing pause.

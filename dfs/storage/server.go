@@ -34,7 +34,7 @@ type handler struct {
 }
 
 // handlers is the dispatch table. Commands not listed are answered EINVAL
-// and the connection is closed (spec §1.5).
+// and the connection is closed (docs/protocol.md §1.5).
 var handlers = map[byte]handler{
 	proto.CmdUploadFile:         {fn: (*session).upload},
 	proto.CmdUploadAppenderFile: {fn: (*session).uploadAppender},

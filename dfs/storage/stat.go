@@ -12,7 +12,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// Counter indexes used here (proto.Stat* order, spec §2.4).
+// Counter indexes used here (proto.Stat* order, docs/protocol.md §2.4).
 const (
 	statTotalUpload          = proto.StatTotalUpload
 	statSuccessUpload        = proto.StatSuccessUpload
@@ -80,7 +80,7 @@ func (st *stats) connClosed() {
 }
 
 // block is the 348-byte BEAT body. The last two slots (last_synced_timestamp,
-// last_heart_beat_time) are sent as zero (spec §4.4).
+// last_heart_beat_time) are sent as zero (docs/protocol.md §4.4).
 func (st *stats) block() proto.StatBlock {
 	var b proto.StatBlock
 	b.ConnMax = st.connMax.Load()
@@ -94,7 +94,7 @@ func (st *stats) block() proto.StatBlock {
 	return b
 }
 
-// Keys of storage_stat.dat besides the counter names (spec §6.5, §6.12).
+// Keys of storage_stat.dat besides the counter names (docs/protocol.md §6.5, §6.12).
 const (
 	keyDistHigh  = "dist_path_index_high"
 	keyDistLow   = "dist_path_index_low"

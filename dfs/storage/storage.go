@@ -1,15 +1,8 @@
 // Package storage is the FastDFS-compatible storage server (fdfs_storaged):
 // it stores uploaded files under store_pathN/data/HH/HH, serves the client
-// commands of spec §3, reports to every configured tracker (§4) and records
-// its own operations in the binlog (§5.1–5.2) for later replication.
-//
-// Layout of the package, one file per concept: storage.go (life cycle),
-// server.go (connections and dispatch), upload.go, download.go, delete.go,
-// metadata.go, fileinfo.go (the commands), storepath.go (disks, sub
-// directories, path choice, reserved space), naming.go (HH/HH and final
-// names), binlog.go, stat.go (counters and storage_stat.dat), initflag.go
-// (.data_init_flag), params.go (tracker parameters), reporter.go (tracker
-// sessions).
+// commands of §3, reports to every configured tracker (§4) and records its
+// own operations in the binlog (§5.1–5.2) for later replication. Section
+// numbers (§) refer to docs/protocol.md.
 package storage
 
 import (
@@ -87,8 +80,8 @@ type Storage struct {
 	exitMu  sync.Once
 }
 
-// Default values for storage.conf keys whose zero value is unusable (spec
-// §8.3 code defaults). A zero port is kept: it means "any free port".
+// Default values for storage.conf keys whose zero value is unusable (§8.3
+// code defaults). A zero port is kept: it means "any free port".
 const (
 	defBuffSize      = 256 << 10
 	defNetTimeout    = 30 * time.Second

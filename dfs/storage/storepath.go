@@ -59,7 +59,7 @@ const hexDigits = "0123456789ABCDEF"
 
 func hex2(v int) string { return string([]byte{hexDigits[v>>4&0xF], hexDigits[v&0xF]}) }
 
-// makeSubdirs creates dataDir/HH/HH for HH in 00..count-1 (spec §6.5, §6.12)
+// makeSubdirs creates dataDir/HH/HH for HH in 00..count-1 (docs/protocol.md §6.5, §6.12)
 // unless the marker says a previous start already did. The work is spread
 // over a few goroutines; existing directories are fine.
 func makeSubdirs(dataDir string, count int) error {
@@ -114,7 +114,7 @@ func mkdirRow(dir string, count int) error {
 }
 
 // diskUsage is statvfs of a path in MB: total = blocks×frsize, free =
-// bavail×frsize (spec §4.4).
+// bavail×frsize (docs/protocol.md §4.4).
 func diskUsage(path string) (totalMB, freeMB int64, err error) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(path, &st); err != nil {
@@ -127,7 +127,7 @@ func diskUsage(path string) (totalMB, freeMB int64, err error) {
 	return int64(st.Blocks * fr >> 20), int64(st.Bavail * fr >> 20), nil
 }
 
-// spaceOK is the storage-side reserved-space test at upload (spec §7.4):
+// spaceOK is the storage-side reserved-space test at upload (docs/protocol.md §7.4):
 // (free − file MB) must exceed the per-path reserve (reserved_mb divided by
 // the path count) or, for a percentage, (free − file MB)/total > ratio.
 // A path whose usage cannot be read is let through; the write will tell.
@@ -147,7 +147,7 @@ func (s *Storage) spaceOK(sp *storePath, size int64) bool {
 	return left > r.MB/int64(len(s.paths))
 }
 
-// choosePath picks the store path for an upload of size bytes (spec §7.3):
+// choosePath picks the store path for an upload of size bytes (docs/protocol.md §7.3):
 // the tracker's index is honoured unless that path is read-only; −1 (or a
 // read-only path) lets the storage choose: the path with most free space in
 // load-balance mode (store_path=2), else its own round robin, skipping

@@ -20,7 +20,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// Replication inside a group (spec §5): every storage runs one sync
+// Replication inside a group (docs/protocol.md §5): every storage runs one sync
 // goroutine per other member of its group and replays its own binlog to it
 // with the SYNC_* commands, from the position kept in that member's mark
 // file. The files of this concept:
@@ -333,7 +333,7 @@ func (sy *syncer) backoff() time.Duration {
 	return min(100*time.Millisecond<<min(sy.failures-1, 6), 5*time.Second)
 }
 
-// run is the sync goroutine (spec §5.5): it loads or creates the mark,
+// run is the sync goroutine (docs/protocol.md §5.5): it loads or creates the mark,
 // waits while the peer cannot receive, pushes records in binlog order and
 // keeps the mark file current. It ends on Exit or when the peer is deleted.
 func (sy *syncer) run() {

@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-// binlogRecord is one parsed binlog line (spec §5.2).
+// binlogRecord is one parsed binlog line (docs/protocol.md §5.2).
 type binlogRecord struct {
 	ts    int64
 	op    byte

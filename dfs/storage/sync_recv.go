@@ -12,7 +12,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// The receiving side of replication (spec §5.4): REPORT_SERVER_ID and the
+// The receiving side of replication (docs/protocol.md §5.4): REPORT_SERVER_ID and the
 // SYNC_* commands, plus yunpan's CmdClusterAuth. Every change is written
 // through a temp file and rename (whole files) or in place (appends,
 // modifies, truncates, links, renames) and logged in this storage's own

@@ -8,7 +8,7 @@ import (
 )
 
 // reporterSync is one tracker session's share of replication reporting
-// (spec §4.1 step 5, §4.4, §4.6): SYNC_REPORT when the per-source
+// (docs/protocol.md §4.1 step 5, §4.4, §4.6): SYNC_REPORT when the per-source
 // timestamps changed, CHANGE_STATUS when a follower's view of this storage
 // differs from the leader's, REPLICA_CHG when a tracker lags behind a
 // status this storage reported as a sync source.

@@ -14,11 +14,11 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// errInvalidRecord marks a binlog record that cannot be replayed (spec §5.5
+// errInvalidRecord marks a binlog record that cannot be replayed (docs/protocol.md §5.5
 // "other": skipped only with file_sync_skip_invalid_record).
 var errInvalidRecord = errors.New("invalid binlog record")
 
-// Fixed parts of the sync request bodies (spec §5.4).
+// Fixed parts of the sync request bodies (docs/protocol.md §5.4).
 const (
 	syncFileFixed   = 8 + 8 + 4 + proto.GroupNameLen     // CREATE/UPDATE: name len, size, ts, group
 	syncPartFixed   = 8 + 8 + 8 + 4 + proto.GroupNameLen // APPEND/MODIFY/TRUNCATE

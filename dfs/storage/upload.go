@@ -16,7 +16,7 @@ import (
 )
 
 // uploadFixedLen is the fixed part of an UPLOAD_FILE body: store path index,
-// file size, extension (spec §3.2).
+// file size, extension (docs/protocol.md §3.2).
 const uploadFixedLen = 1 + 8 + proto.ExtLen
 
 // copyBufSize bounds the memory one upload uses, whatever the file size.

@@ -8,7 +8,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// Client ↔ tracker commands (spec §2). Each runs under t.mu.
+// Client ↔ tracker commands (docs/protocol.md §2). Each runs under t.mu.
 
 func (t *Tracker) cmdQueryStoreWithoutGroupOne(sess *session, body []byte) ([]byte, error) {
 	return t.queryStore(body, false, false)

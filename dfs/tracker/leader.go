@@ -12,7 +12,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// Tracker ↔ tracker commands (spec §4.9, §2.8) and the client side used
+// Tracker ↔ tracker commands (docs/protocol.md §4.9, §2.8) and the client side used
 // by the relationship loop and the system-data copy.
 
 // peerError is a status a peer tracker answered (as opposed to a broken

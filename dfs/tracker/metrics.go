@@ -134,7 +134,7 @@ func (t *Tracker) collectMetrics(s *metrics.Set) {
 	}
 }
 
-// syncDelay is the delay fdfs_monitor prints (spec §9.8): known only when
+// syncDelay is the delay fdfs_monitor prints (docs/protocol.md §9.8): known only when
 // another storage of the group has a source update and st has synced.
 func syncDelay(g *group, st *storage) (int64, bool) {
 	var newest int64

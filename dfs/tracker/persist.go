@@ -16,7 +16,7 @@ import (
 )
 
 // File names under base_path/data. The registry uses our own JSON format
-// (spec Appendix B: the C tracker's .dat files only matter for copying
+// (docs/protocol.md Appendix B: the C tracker's .dat files only matter for copying
 // between C trackers); the changelog keeps FastDFS's line format because
 // storages read it through CHANGELOG_REQ.
 const (

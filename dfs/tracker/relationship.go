@@ -17,7 +17,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// Tracker relationships (spec §4.9): trackers learn each other from the
+// Tracker relationships (docs/protocol.md §4.9): trackers learn each other from the
 // tracker lists in storage JOINs, elect one leader, and the others follow
 // it with JOIN_LEADER + PING_LEADER once per loop. The leader is the only
 // tracker whose beat answers carry the cluster view (§4.4).

@@ -8,7 +8,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// Selection policies (spec §7). Every function here runs under t.mu.
+// Selection policies (docs/protocol.md §7). Every function here runs under t.mu.
 
 // groupAccepts is the group reserved-space test of §7.4, optionally
 // counting trunk free space.

@@ -7,7 +7,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// Storage ↔ tracker commands (spec §4, §2.9). Each runs under t.mu.
+// Storage ↔ tracker commands (docs/protocol.md §4, §2.9). Each runs under t.mu.
 
 const syncReportEntrySize = proto.StorageIDLen + 4 // zstr[16] src id + i32be timestamp
 

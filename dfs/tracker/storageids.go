@@ -12,7 +12,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// Storage IDs (spec §8.2 storage_ids.conf, §2.9, §4.2, §4.3): with
+// Storage IDs (docs/protocol.md §8.2 storage_ids.conf, §2.9, §4.2, §4.3): with
 // use_storage_id a storage is known by a numeric ID from storage_ids.conf,
 // so it keeps its identity, status and files when its address changes.
 

@@ -12,7 +12,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// System-data copy (spec §4.9): a new tracker, or one that was down for
+// System-data copy (docs/protocol.md §4.9): a new tracker, or one that was down for
 // more than 600 s, copies the registry and the changelog from a peer before
 // it accepts storage joins. The command framing is FastDFS's (61, 63, 62);
 // the files are ours (Appendix B): index 0 is the registry snapshot in the

@@ -1,7 +1,8 @@
 // Package tracker is the FastDFS-compatible tracker ("lookupd"): a registry
 // of groups and storage servers fed by storage joins, heartbeats and
 // disk-usage reports, answering clients which storage to upload to or
-// download from. Spec: shared/spec/fastdfs-protocol.md §1, §2, §4, §7.
+// download from: docs/protocol.md §1, §2, §4, §7. Section numbers (§) in
+// this package refer to docs/protocol.md.
 package tracker
 
 import (

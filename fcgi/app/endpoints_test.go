@@ -318,7 +318,7 @@ func TestDownload(t *testing.T) {
 	expect(t, e.uploadMP("dl_a", atok, "pic.png", c), http.StatusOK, CodeUploadOK)
 	id := e.fileID(sum(c))
 
-	// POST: the storage URL with the anti-steal token (§10).
+	// POST: the storage URL with the anti-steal token (docs/protocol.md §10).
 	r := e.post("/download", map[string]any{"user": "dl_a", "token": atok, "md5": sum(c), "filename": "pic.png"})
 	expect(t, r, http.StatusOK, CodeDownloadOK)
 	u := r.json["url"].(string)

@@ -14,7 +14,7 @@ import (
 	"yunpan/store"
 )
 
-// item is a list entry in [D] naming.
+// item is a list entry in [D] naming (docs/api.md §1.6).
 type item struct {
 	User        string `json:"user"`
 	MD5         string `json:"md5"`
@@ -37,7 +37,7 @@ func (a *App) items(in []store.FileItem) []item {
 }
 
 // DownloadURL is the storage web server's URL for fileID, with the
-// anti-steal token when enabled (fastdfs-protocol.md §10: token = md5 hex
+// anti-steal token when enabled (docs/protocol.md §10: token = md5 hex
 // of the remote filename without the group + secret + ts).
 func (a *App) DownloadURL(fileID string) string {
 	return a.downloadURLAt(fileID, time.Now())

@@ -659,7 +659,7 @@ func handlerSeeds() []handlerSeed {
 			"\r\nContent-Type: application/octet-stream\r\n\r\n" + content + "\r\n" + fuzzOnePartB
 	}
 
-	// One valid request for every endpoint and cmd (clouddisk-reference.md §1).
+	// One valid request for every endpoint and cmd (docs/api.md §1).
 	add("reg", post, "", j, 0, "", `{"userName":"fz_new","nickName":"fz new","firstPwd":"`+pwHash("x")+`","phone":"13800000000","email":"n@x.org"}`)
 	add("login", post, "", j, 0, "", `{"user":"{U}","pwd":"{P}"}`)
 	add("login", post, "cmd=login", j, 0, "", `{"user":"{U}","pwd":"{P}"}`)

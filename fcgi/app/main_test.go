@@ -244,7 +244,7 @@ func multipartBody(t testing.TB, fields map[string]string, fileName string, cont
 	return mw.FormDataContentType(), b.Bytes()
 }
 
-// onePartBody is the course Qt client's layout (§1.5).
+// onePartBody is the course Qt client's layout (docs/api.md §1.5).
 func onePartBody(user, token, name, md5hex string, size int, content []byte) []byte {
 	var b bytes.Buffer
 	boundary := "------WebKitFormBoundary88asdgewtgewx"

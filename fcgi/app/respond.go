@@ -13,7 +13,7 @@ import (
 	"yunpan/store"
 )
 
-// The course's codes (clouddisk-reference.md §1.1) and ours (023+).
+// The course's codes (docs/api.md §1.1) and ours (023+).
 const (
 	CodeLoginOK        = "000"
 	CodeLoginFail      = "001"

@@ -50,7 +50,7 @@ func dfsErr(err error) error {
 
 // handleUpload is /upload. It accepts standard multipart/form-data (fields
 // user, token, md5, filename, size and one file part, in any order) and
-// the course's one-part layout (clouddisk-reference.md §1.5; attributes
+// the course's one-part layout (docs/api.md §1.5; attributes
 // user, filename, md5, size and token in the Content-Disposition line).
 // The body is hashed here while it is spooled to a private temp file (or,
 // in inprocess mode with a known size, streamed straight to the storage).

@@ -62,7 +62,7 @@ type Endpoint struct {
 func (e Endpoint) Addr() string { return net.JoinHostPort(e.IP, strconv.Itoa(e.Port)) }
 
 // AntiSteal mirrors http.conf's http.anti_steal.* for the download URLs
-// we hand out (spec fastdfs-protocol.md §10).
+// we hand out (docs/protocol.md §10).
 type AntiSteal struct {
 	CheckToken bool
 	SecretKey  string

@@ -196,7 +196,7 @@ func (w *web) upload(a account, name string, data []byte, extra ...string) reply
 }
 
 // courseUpload sends the course's Qt-client body: boundary on line 1, the
-// attributes in a Content-Disposition line, then the bytes (§1.5).
+// attributes in a Content-Disposition line, then the bytes (docs/api.md §1.5).
 func (w *web) courseUpload(a account, name string, data []byte) reply {
 	w.t.Helper()
 	boundary := "------WebKitFormBoundary88asdgewtgewx"

@@ -1,4 +1,4 @@
-// Command fdfs_append_file appends a local file to an appender file (spec §9.3).
+// Command fdfs_append_file appends a local file to an appender file (docs/protocol.md §9.3).
 package main
 
 import (

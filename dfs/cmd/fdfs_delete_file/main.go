@@ -1,4 +1,4 @@
-// Command fdfs_delete_file deletes a file (spec §9.5).
+// Command fdfs_delete_file deletes a file (docs/protocol.md §9.5).
 package main
 
 import (

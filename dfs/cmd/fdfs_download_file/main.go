@@ -1,4 +1,4 @@
-// Command fdfs_download_file downloads a file, or a byte range of it (spec §9.4).
+// Command fdfs_download_file downloads a file, or a byte range of it (docs/protocol.md §9.4).
 package main
 
 import (

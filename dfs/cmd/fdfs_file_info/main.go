@@ -1,4 +1,4 @@
-// Command fdfs_file_info prints what a file ID tells, asking the storage when needed (spec §9.6).
+// Command fdfs_file_info prints what a file ID tells, asking the storage when needed (docs/protocol.md §9.6).
 package main
 
 import (

@@ -1,4 +1,4 @@
-// Command fdfs_monitor lists or deletes groups and storages (spec §9.8).
+// Command fdfs_monitor lists or deletes groups and storages (docs/protocol.md §9.8).
 package main
 
 import (

@@ -1,4 +1,4 @@
-// Command fdfs_regenerate_filename turns an appender file into a normal file and prints its new file ID (spec §9.7).
+// Command fdfs_regenerate_filename turns an appender file into a normal file and prints its new file ID (docs/protocol.md §9.7).
 package main
 
 import (

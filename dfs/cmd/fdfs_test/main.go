@@ -1,4 +1,4 @@
-// Command fdfs_test walks through upload, slave upload, metadata, download and delete (spec §9.9).
+// Command fdfs_test walks through upload, slave upload, metadata, download and delete (docs/protocol.md §9.9).
 package main
 
 import (

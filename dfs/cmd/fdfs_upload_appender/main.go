@@ -1,4 +1,4 @@
-// Command fdfs_upload_appender uploads a local file as an appender file and prints its file ID (spec §9.2).
+// Command fdfs_upload_appender uploads a local file as an appender file and prints its file ID (docs/protocol.md §9.2).
 package main
 
 import (

@@ -1,4 +1,4 @@
-// Command fdfs_upload_file uploads a local file and prints its file ID (spec §9.1).
+// Command fdfs_upload_file uploads a local file and prints its file ID (docs/protocol.md §9.1).
 package main
 
 import (

@@ -1,5 +1,5 @@
 // Package allow is the allow_hosts filter shared by the tracker and the
-// storage (spec §1.5, §8.2, §8.3): "*", exact IPs, CIDR blocks and FastDFS's
+// storage (docs/protocol.md §1.5, §8.2, §8.3): "*", exact IPs, CIDR blocks and FastDFS's
 // last-octet ranges such as 10.0.1.[1-15,20]. A peer it refuses is
 // disconnected as soon as it is accepted.
 package allow

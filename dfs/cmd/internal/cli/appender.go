@@ -8,7 +8,7 @@ import (
 	"yunpan/dfs/client"
 )
 
-// Usage lines of the appender tools (spec §9.2, §9.3, §9.7). The spec gives
+// Usage lines of the appender tools (docs/protocol.md §9.2, §9.3, §9.7). §9.7 gives
 // fdfs_regenerate_filename's without "Usage: ".
 const (
 	UploadAppenderUsage = "Usage: fdfs_upload_appender <config_file> <local_filename>\n"

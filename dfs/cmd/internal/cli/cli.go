@@ -1,8 +1,9 @@
 // Package cli holds the code shared by the fdfs_* client tools: config
-// loading, the error lines and errno mapping of the FastDFS tools (spec §9),
+// loading, the error lines and errno mapping of the FastDFS tools (§9),
 // local-time and human-size formatting. Each tool is a Run function here
 // taking its arguments and output streams and returning the exit code, so
 // the mains are one line and the tools can be tested in process too.
+// Section numbers (§) refer to docs/protocol.md.
 package cli
 
 import (

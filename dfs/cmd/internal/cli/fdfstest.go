@@ -18,7 +18,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// fdfs_test (spec §9.9): a walk through the client API that prints what it
+// fdfs_test (docs/protocol.md §9.9): a walk through the client API that prints what it
 // does. Every line goes to stdout, like the C tool.
 
 // FdfsTestBanner starts every run.

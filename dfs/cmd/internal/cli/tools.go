@@ -14,7 +14,7 @@ import (
 	"yunpan/dfs/proto"
 )
 
-// Usage lines (spec §9).
+// Usage lines (docs/protocol.md §9).
 const (
 	UploadUsage   = "Usage: fdfs_upload_file <config_file> <local_filename> [storage_ip:port] [store_path_index]\n"
 	DownloadUsage = "Usage: fdfs_download_file <config_file> <file_id> [local_filename] [<download_offset> <download_bytes>]\n"
