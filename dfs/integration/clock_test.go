@@ -17,7 +17,7 @@ import (
 	"yunpan/internal/cluster"
 )
 
-// Fault (issue "Hardening"): the clock of one storage jumps. Storage A's
+// Fault: the clock of one storage jumps. Storage A's
 // wall clock is moved +2h and then −2h relative to real time (the test-only
 // hook of dfs/storage/clock.go; the machine's clock is untouched) while
 // files are uploaded through both storages of the group.

@@ -26,7 +26,8 @@ import (
 	"yunpan/internal/cluster"
 )
 
-// Replication inside a group with real daemons (storage side of issue 4).
+// Replication inside a group with real daemons: the storage side of
+// docs/protocol.md §5.
 
 // clGroup starts storages of group1 on ips, all on one port (a group's
 // members share it), reporting to tr; extra config in over.

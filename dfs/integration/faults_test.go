@@ -22,7 +22,7 @@ import (
 	"yunpan/internal/cluster"
 )
 
-// Faults with real processes (issue "Hardening"): full and read-only store
+// Faults with real processes: full and read-only store
 // paths, files corrupted on disk.
 
 // ftMountTmpfs mounts a tmpfs of size at a new directory and unmounts it

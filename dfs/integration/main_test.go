@@ -8,6 +8,6 @@ import (
 )
 
 // TestMain checks that the test binary itself is back at its goroutines and
-// descriptors after all tests (issue "Hardening"); every daemon the tests
+// descriptors after all tests (no leaks); every daemon the tests
 // start is checked by the harness (internal/cluster/leak.go).
 func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m)) }

@@ -18,7 +18,7 @@ import (
 	"yunpan/internal/metrics"
 )
 
-// Operators' side of issue "Hardening": /metrics of real daemons after a
+// What operators see: /metrics of real daemons after a
 // small load, and fdfs_monitor's sync delay with two storages.
 
 // mtScrape fetches and parses addr/metrics.

@@ -23,7 +23,7 @@ import (
 	"yunpan/internal/cluster"
 )
 
-// Slow and hostile clients against a real storage (issue "Hardening"):
+// Slow and hostile clients against a real storage:
 // idle, half-sent headers and trickled bodies must neither starve a normal
 // client nor leak connections, goroutines or file descriptors.
 

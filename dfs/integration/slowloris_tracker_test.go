@@ -14,7 +14,7 @@ import (
 // TestTrackerWholeRequestDeadline: the tracker gives a request (header and
 // body together) one network_timeout, not one per read, so a client
 // trickling its header or its body a byte at a time, each byte well within
-// the timeout, is still closed after network_timeout (issue "Hardening").
+// the timeout, is still closed after network_timeout.
 func TestTrackerWholeRequestDeadline(t *testing.T) {
 	tr := cluster.StartTracker(t, "127.0.0.217", map[string]string{"network_timeout": "2"})
 	full := make([]byte, proto.HeaderSize)

@@ -25,7 +25,7 @@ import (
 )
 
 // Several trackers, several groups, storage IDs and the cluster secret,
-// with real daemons and tools (issue 4, tracker side).
+// with real daemons and tools: the tracker side of docs/protocol.md §4.
 
 // trCall makes one request to a daemon on a fresh connection.
 func trCall(addr string, cmd byte, body []byte) (byte, []byte, error) {

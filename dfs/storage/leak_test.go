@@ -16,7 +16,7 @@ import (
 )
 
 // Goroutines and descriptors return to their baseline after a load and
-// Exit (issue "Hardening": no leaks).
+// Exit: no leaks.
 
 // leakLoad runs workers×rounds uploads, downloads and deletes on fresh and
 // reused connections.

@@ -16,47 +16,9 @@ import (
 	"yunpan/dfs/fileid"
 )
 
-// Tombstones: the names this storage deleted (or renamed away) lately, so
-// that a peer pushing again records it had pushed before cannot bring those
-// files back.
-//
-// A source's mark file lags behind what it has pushed: it is written every
-// write_mark_file_freq records and when idle, without fsync, so a source
-// killed while busy replays up to that many records after its restart. If
-// a client deleted one of those files here meanwhile (the tracker routes
-// updates to another member while the source is down), the replayed CREATE
-// stored it again, and worse, our own pending delete for the source was then
-// skipped (pushDelete sees the file exist again): an acknowledged delete
-// undone on every replica. Saving the mark more often only narrows that
-// window (a crash between a push and the save is always possible), so the
-// receiver has to know. The wire format stays as it is: such a record is
-// answered 0, so the sender's cursor moves on (an error would make it retry
-// the record forever), but nothing is stored or logged.
-//
-// Which record only resurrects a deleted file (resurrects):
-//   - Normal, appender and trunk names carry their source, create time,
-//     size, CRC32 and random bits: such a name is never issued twice, so any
-//     create of a tombstoned name (or of its "-m" file) is a replay, whatever
-//     the clocks of the two storages say and even within the same second
-//     (upload, crash and delete can well fall into one second).
-//   - Slave names (master name + prefix + extension, §6.8) and "-m" files are
-//     made again legitimately: delete a slave and upload it again with the
-//     same prefix; clear metadata and set it again. For those the record's
-//     own timestamp (when the source made that version) must be older than
-//     the delete. Within one second that cannot be told apart; the record is
-//     then applied, since losing an acknowledged write is worse. Kinds are
-//     told apart by length (§6.7): a slave name of exactly 44 characters
-//     (short prefix, no or a short extension) counts as unique, and one
-//     uploaded again within tombstoneKeep of its delete misses this copy.
-//
-// How long: a replay comes at the latest when the source comes back, so a
-// tombstone must outlive the longest outage after which a storage returns
-// with its data and its old mark files. tombstoneKeep (7 days) covers a
-// long weekend and a repair; a storage gone longer is deleted from its group
-// and re-added empty, and then gets the group's files from a sync source
-// whose binlog holds the create before the delete. tombstoneMax bounds the
-// memory (about 150 bytes a name) whatever the delete rate; beyond it the
-// oldest go first.
+// Tombstones: the names this storage deleted (or renamed away) lately, so that
+// a peer replaying records it had pushed before its crash cannot bring those
+// files back. Why, which records, and how long: docs/protocol.md §12.3.
 var (
 	tombstoneKeep = 7 * 24 * time.Hour
 	tombstoneMax  = 1 << 18

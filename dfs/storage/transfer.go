@@ -10,7 +10,7 @@ import (
 )
 
 // A minimum transfer rate against slow senders and readers (slowloris,
-// issue "Hardening"). network_timeout alone bounds each read or write, so a
+// docs/protocol.md §12.4). network_timeout alone bounds each read or write, so a
 // client trickling a byte every few seconds would hold its connection slot
 // forever. min_transfer_rate (conf/transfer.go) bounds the average rate of a
 // request body, and of a file sent in a response, once the grace period

@@ -13,7 +13,7 @@ import (
 )
 
 // Goroutines and descriptors return to their baseline after a load of
-// client queries and storage sessions, then Exit (issue "Hardening").
+// client queries and storage sessions, then Exit: no leaks.
 func TestNoLeakAfterLoadAndExit(t *testing.T) {
 	leakcheck.Watch(t) // first: checked after the tracker's Exit
 	tr := startTracker(t, nil)

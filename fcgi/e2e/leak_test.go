@@ -12,7 +12,7 @@ import (
 	"yunpan/internal/cluster"
 )
 
-// Leak check of the FastCGI programs (issue "Hardening"): each program
+// Leak check of the FastCGI programs: each program
 // serves /metrics on its own port (-metrics); once it accepts, its
 // descriptors and goroutines are the baseline, and when the test ends,
 // after Nginx has stopped and before the programs stop, they must be back

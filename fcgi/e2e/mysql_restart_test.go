@@ -27,7 +27,7 @@ import (
 	"yunpan/store/storetest"
 )
 
-// Fault (issue "Hardening"): MySQL restarted under load, through the real
+// Fault: MySQL restarted under load, through the real
 // stack (Nginx → FastCGI programs → MariaDB, Redis, DFS). Four users keep
 // uploading, listing, asking for download URLs (and fetching them) and
 // logging in while MariaDB is stopped with SIGTERM, started again on the

@@ -18,7 +18,7 @@ import (
 	"yunpan/internal/metrics"
 )
 
-// Leak check (issue "Hardening"): every daemon a test starts through the
+// Leak check: every daemon a test starts through the
 // harness must, when the test ends, be back at the goroutines and file
 // descriptors it had when it became ready.
 //

@@ -8,7 +8,7 @@ import (
 // Process adds the standard Prometheus process families every served
 // registry exposes (Handler): go_goroutines and process_open_fds, so tests
 // and operators can see a daemon's goroutines and descriptors return to
-// their baseline (issue "Hardening").
+// their baseline.
 func Process(set *Set) {
 	set.Gauge("go_goroutines", "Number of goroutines that currently exist.", float64(runtime.NumGoroutine()))
 	// The descriptor of the directory read is counted too, as the Go client

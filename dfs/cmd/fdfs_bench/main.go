@@ -25,7 +25,8 @@ import (
 )
 
 // reference is the C FastDFS V6.16.1 result on this machine kind (2 cores,
-// client on the same box), from the DFS core issue: low and high of the range.
+// client on the same box, measured the way fdfs_bench measures): low and high
+// of the range.
 type reference struct{ lo, hi float64 }
 
 type benchCase struct {
@@ -35,7 +36,7 @@ type benchCase struct {
 	conns    int
 	ref      reference // ops/s for small files, MiB/s for big ones
 	refIsMiB bool
-	target   float64 // the ratio the issue aims at
+	target   float64 // the ratio to the reference we aim at
 }
 
 var cases = []benchCase{
