@@ -2,7 +2,7 @@
 // program (fcgi/<endpoint>/main.go): reg, login (+ logout), upload, md5,
 // myfiles, dealfile, sharefiles, dealsharefile and download. They keep the
 // course's URLs, JSON field names and 3-digit string codes (see
-// fcgi/README.md), and add HTTP statuses, token checks everywhere a user's
+// docs/api.md), and add HTTP statuses, token checks everywhere a user's
 // data is touched, bounded bodies and server-side content hashing.
 package app
 

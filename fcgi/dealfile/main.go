@@ -1,4 +1,4 @@
-// Command dealfile is the cloud disk's /dealfile FastCGI program (see fcgi/README.md).
+// Command dealfile is the cloud disk's /dealfile FastCGI program (see docs/api.md).
 package main
 
 import "yunpan/fcgi/app"

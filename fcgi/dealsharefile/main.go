@@ -1,4 +1,4 @@
-// Command dealsharefile is the cloud disk's /dealsharefile FastCGI program (see fcgi/README.md).
+// Command dealsharefile is the cloud disk's /dealsharefile FastCGI program (see docs/api.md).
 package main
 
 import "yunpan/fcgi/app"

@@ -1,4 +1,4 @@
-// Command download is the cloud disk's /download FastCGI program (see fcgi/README.md).
+// Command download is the cloud disk's /download FastCGI program (see docs/api.md).
 package main
 
 import "yunpan/fcgi/app"

@@ -222,7 +222,7 @@ func TestMySQLRestartUnderLoad(t *testing.T) {
 
 var mrEndpoints = []string{"upload", "myfiles", "download", "login"}
 
-// mrFailCode is each endpoint's failure code (fcgi/README.md).
+// mrFailCode is each endpoint's failure code (docs/api.md §1.1).
 var mrFailCode = map[string]string{"upload": "009", "myfiles": "015", "download": "026", "login": "001"}
 
 type mrWindow struct {

@@ -1,4 +1,4 @@
-// Command login is the cloud disk's /login and /logout FastCGI program (see fcgi/README.md).
+// Command login is the cloud disk's /login and /logout FastCGI program (see docs/api.md).
 package main
 
 import "yunpan/fcgi/app"

@@ -1,4 +1,4 @@
-// Command md5 is the cloud disk's /md5 FastCGI program (see fcgi/README.md).
+// Command md5 is the cloud disk's /md5 FastCGI program (see docs/api.md).
 package main
 
 import "yunpan/fcgi/app"

@@ -1,4 +1,4 @@
-// Command myfiles is the cloud disk's /myfiles FastCGI program (see fcgi/README.md).
+// Command myfiles is the cloud disk's /myfiles FastCGI program (see docs/api.md).
 package main
 
 import "yunpan/fcgi/app"

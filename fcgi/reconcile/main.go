@@ -1,5 +1,5 @@
 // Command reconcile queues for deletion the DFS files the cloud disk's
-// database does not know (see fcgi/README.md and app.ReconcileMain):
+// database does not know (see docs/api.md §4.6 and app.ReconcileMain):
 //
 //	fdfs_list_files storage.conf | reconcile -conf cfg.json [-grace 1h] [-dry-run] [-gc]
 package main

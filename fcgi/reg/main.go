@@ -1,4 +1,4 @@
-// Command reg is the cloud disk's /reg FastCGI program (see fcgi/README.md).
+// Command reg is the cloud disk's /reg FastCGI program (see docs/api.md).
 package main
 
 import "yunpan/fcgi/app"

@@ -1,4 +1,4 @@
-// Command sharefiles is the cloud disk's /sharefiles FastCGI program (see fcgi/README.md).
+// Command sharefiles is the cloud disk's /sharefiles FastCGI program (see docs/api.md).
 package main
 
 import "yunpan/fcgi/app"

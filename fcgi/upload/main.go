@@ -1,4 +1,4 @@
-// Command upload is the cloud disk's /upload FastCGI program (see fcgi/README.md).
+// Command upload is the cloud disk's /upload FastCGI program (see docs/api.md).
 package main
 
 import "yunpan/fcgi/app"
