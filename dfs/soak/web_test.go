@@ -24,7 +24,6 @@ import (
 
 	"yunpan/internal/cluster"
 	"yunpan/nginx"
-	"yunpan/store/storetest"
 )
 
 // The web path: MariaDB, Redis, the FastCGI programs under spawn-fcgi and a
@@ -167,7 +166,7 @@ func waitPort(addr string, d time.Duration, p *child) error {
 type webStack struct {
 	URL      string
 	Cfg      string // the programs' cfg.json
-	DB       *storetest.MariaDB
+	DB       *cluster.MariaDB
 	DBName   string
 	nginxDir string
 	children []*child
@@ -184,13 +183,13 @@ func startWeb(t *testing.T, bin, clientConf string, stores []nginx.Store) *webSt
 		}
 	}
 	var (
-		db *storetest.MariaDB
-		rd *storetest.Redis
+		db *cluster.MariaDB
+		rd *cluster.Redis
 		wg sync.WaitGroup
 	)
 	wg.Add(2)
-	go func() { defer wg.Done(); db = storetest.StartMariaDB(t) }()
-	go func() { defer wg.Done(); rd = storetest.StartRedis(t) }()
+	go func() { defer wg.Done(); db = cluster.StartMariaDB(t) }()
+	go func() { defer wg.Done(); rd = cluster.StartRedis(t) }()
 	wg.Wait()
 	if db == nil || rd == nil {
 		t.FailNow()

@@ -20,11 +20,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"yunpan/fcgi/config"
 
 	"github.com/stretchr/testify/require"
 
-	"yunpan/store/storetest"
+	"yunpan/fcgi/config"
+	"yunpan/internal/cluster"
 )
 
 var (
@@ -136,7 +136,7 @@ func TestPrograms(t *testing.T) {
 	pw := mdb.Password
 
 	httpProg := func(name string) string {
-		addr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
+		addr := fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t))
 		p := startProg(t, exec.Command(filepath.Join(bin, name), "-conf", cfgPath, "-listen", addr), pw)
 		waitPort(t, addr, p)
 		t.Cleanup(func() { p.stop(t) })
@@ -163,7 +163,7 @@ func TestPrograms(t *testing.T) {
 	if err != nil {
 		t.Skip("spawn-fcgi not installed")
 	}
-	upAddr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
+	upAddr := fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t))
 	host, port, _ := net.SplitHostPort(upAddr)
 	up := startProg(t, exec.Command(spawn, "-n", "-a", host, "-p", port, "--", filepath.Join(bin, "upload"), "-conf", cfgPath), pw)
 	waitPort(t, upAddr, up)
@@ -178,7 +178,7 @@ func TestPrograms(t *testing.T) {
 	require.Equal(t, http.StatusRequestEntityTooLarge, status, "%s", rb)
 
 	// myfiles on -fcgi.
-	mfAddr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
+	mfAddr := fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t))
 	mf := startProg(t, exec.Command(filepath.Join(bin, "myfiles"), "-conf", cfgPath, "-fcgi", mfAddr), pw)
 	waitPort(t, mfAddr, mf)
 	status, _, rb = fcgiDo(t, mfAddr, "POST", "/myfiles?cmd=normal", "application/json",

@@ -19,7 +19,6 @@ import (
 
 	"yunpan/internal/cluster"
 	"yunpan/nginx"
-	"yunpan/store/storetest"
 )
 
 // The harness: MariaDB, Redis and the DFS are started once per test binary
@@ -30,16 +29,16 @@ var (
 	repoRoot string
 	binDir   string // every binary the stack needs: fdfs_*, the FastCGI programs, nginxconf
 	infra    *shared
-	runner   = &storetest.Runner{}
+	runner   = &cluster.Runner{}
 	infraMu  sync.Mutex
 	skipWhy  string // set when a required system binary is absent
 	buildErr error  // the build of our binaries failed: stack tests fail with it
 )
 
 type shared struct {
-	db    *storetest.MariaDB
-	redis *storetest.Redis
-	dfs   *storetest.DFS
+	db    *cluster.MariaDB
+	redis *cluster.Redis
+	dfs   *cluster.DFS
 }
 
 // sysBins are the Debian programs the stack runs.
@@ -81,7 +80,7 @@ func TestMain(m *testing.M) {
 	code := func() int {
 		if skipWhy == "" {
 			if binDir, buildErr = buildAll(); buildErr == nil {
-				// storetest builds the DFS tools unless YUNPAN_BIN names a folder.
+				// cluster.Bin builds the DFS tools unless YUNPAN_BIN names a folder.
 				os.Setenv("YUNPAN_BIN", binDir)
 			}
 		}
@@ -161,9 +160,9 @@ func sharedInfra(tb testing.TB) *shared {
 		var wg sync.WaitGroup
 		wg.Add(3)
 		// The three start independently; MariaDB is the slow one.
-		go func() { defer wg.Done(); s.db = storetest.StartMariaDB(runner) }()
-		go func() { defer wg.Done(); s.redis = storetest.StartRedis(runner) }()
-		go func() { defer wg.Done(); s.dfs = storetest.StartDFS(runner) }()
+		go func() { defer wg.Done(); s.db = cluster.StartMariaDB(runner) }()
+		go func() { defer wg.Done(); s.redis = cluster.StartRedis(runner) }()
+		go func() { defer wg.Done(); s.dfs = cluster.StartDFS(runner) }()
 		wg.Wait()
 		infra = s
 	}
