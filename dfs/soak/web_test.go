@@ -54,39 +54,6 @@ func isExec(p string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
-// binaries makes sure $YUNPAN_BIN holds the DFS daemons, the FastCGI
-// programs and nginxconf, building them into a temp dir when it does not.
-func binaries(t *testing.T) string {
-	t.Helper()
-	ps, err := nginx.LoadPrograms(filepath.Join(repoRoot(), "spawn", "fcgi.list"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	need := []string{"fdfs_trackerd", "fdfs_storaged", "fdfs_upload_file", "fdfs_list_files", "reconcile"}
-	for _, p := range ps {
-		need = append(need, p.Name)
-	}
-	complete := func(d string) bool {
-		for _, n := range need {
-			if !isExec(filepath.Join(d, n)) {
-				return false
-			}
-		}
-		return true
-	}
-	if d := os.Getenv("YUNPAN_BIN"); d != "" && complete(d) {
-		return d
-	}
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./dfs/cmd/...", "./fcgi/...", "./nginx/nginxconf")
-	cmd.Dir = repoRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	os.Setenv("YUNPAN_BIN", dir) // cluster.Bin reads it once, later
-	return dir
-}
-
 // child is one process of the web stack.
 type child struct {
 	name string

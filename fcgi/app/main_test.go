@@ -68,9 +68,6 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	r.Close()
-	if progDir != "" {
-		os.RemoveAll(progDir)
-	}
 	os.Exit(code)
 }
 

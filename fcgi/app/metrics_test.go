@@ -72,7 +72,7 @@ func TestMetricsWrap(t *testing.T) {
 // TestProgramMetrics runs the real reg program with -metrics and
 // -access-log and scrapes it after a few requests.
 func TestProgramMetrics(t *testing.T) {
-	bin := programs(t)
+	bin := cluster.Bin(t)
 	cfg := testConfig(t, config.UploadExec)
 	cfgPath := writeCfg(t, cfg)
 	addr := fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t))

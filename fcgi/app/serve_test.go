@@ -13,10 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,35 +24,6 @@ import (
 	"yunpan/fcgi/config"
 	"yunpan/internal/cluster"
 )
-
-var (
-	progOnce sync.Once
-	progDir  string
-	progErr  error
-)
-
-// programs builds fcgi/<endpoint> once per test binary.
-func programs(t testing.TB) string {
-	progOnce.Do(func() {
-		progDir, progErr = os.MkdirTemp("", "yunpan-fcgi-bin-")
-		if progErr != nil {
-			return
-		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		args := []string{"build", "-o", progDir + "/"}
-		for _, e := range Endpoints {
-			args = append(args, "./fcgi/"+e)
-		}
-		cmd := exec.Command("go", args...)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			progErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, progErr)
-	return progDir
-}
 
 // writeCfg writes cfg as a cfg.json in the course's string style.
 func writeCfg(t testing.TB, cfg *config.Config) string {
@@ -130,7 +99,7 @@ func waitPort(t testing.TB, addr string, p *prog) {
 // HTTP), upload under spawn-fcgi (the socket on fd 0) spoken to with
 // FastCGI, and myfiles with -fcgi.
 func TestPrograms(t *testing.T) {
-	bin := programs(t)
+	bin := cluster.Bin(t)
 	cfg := testConfig(t, config.UploadExec)
 	cfgPath := writeCfg(t, cfg)
 	pw := mdb.Password

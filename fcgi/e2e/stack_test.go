@@ -32,7 +32,6 @@ var (
 	runner   = &cluster.Runner{}
 	infraMu  sync.Mutex
 	skipWhy  string // set when a required system binary is absent
-	buildErr error  // the build of our binaries failed: stack tests fail with it
 )
 
 type shared struct {
@@ -78,13 +77,10 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := func() int {
-		if skipWhy == "" {
-			if binDir, buildErr = buildAll(); buildErr == nil {
-				// cluster.Bin builds the DFS tools unless YUNPAN_BIN names a folder.
-				os.Setenv("YUNPAN_BIN", binDir)
-			}
-		}
 		defer runner.Close()
+		if skipWhy == "" {
+			binDir = cluster.Bin(runner) // a failed build ends the test binary
+		}
 		return m.Run()
 	}()
 	os.Exit(code)
@@ -99,53 +95,10 @@ func programs(tb testing.TB) []nginx.Program {
 	return ps
 }
 
-// buildAll builds the DFS tools, the FastCGI programs and nginxconf into one
-// folder; $YUNPAN_BIN is used as is when it already holds all of them.
-func buildAll() (string, error) {
-	ps, err := nginx.LoadPrograms(filepath.Join(repoRoot, "spawn", "fcgi.list"))
-	if err != nil {
-		return "", err
-	}
-	need := []string{"fdfs_trackerd", "fdfs_storaged", "fdfs_upload_file", "fdfs_delete_file", "fdfs_monitor", "nginxconf"}
-	for _, p := range ps {
-		need = append(need, p.Name)
-	}
-	if d := os.Getenv("YUNPAN_BIN"); d != "" {
-		complete := true
-		for _, n := range need {
-			if !isExec(filepath.Join(d, n)) {
-				complete = false
-			}
-		}
-		if complete {
-			return d, nil
-		}
-	}
-	dir, err := os.MkdirTemp("", "yunpan-e2e-bin-")
-	if err != nil {
-		return "", err
-	}
-	runner.Cleanup(func() { os.RemoveAll(dir) })
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./dfs/cmd/...", "./fcgi/...", "./nginx/nginxconf")
-	cmd.Dir = repoRoot
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	for _, n := range need {
-		if !isExec(filepath.Join(dir, n)) {
-			return "", fmt.Errorf("go build made no %s", n)
-		}
-	}
-	return dir, nil
-}
-
 func needStack(tb testing.TB) {
 	tb.Helper()
 	if skipWhy != "" {
 		tb.Skip(skipWhy)
-	}
-	if buildErr != nil {
-		tb.Fatal(buildErr)
 	}
 }
 

@@ -1,63 +1,80 @@
 package cluster
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"syscall"
 )
 
-// Tools lists the binaries Build produces.
-var Tools = []string{
-	"fdfs_trackerd", "fdfs_storaged", "fdfs_upload_file", "fdfs_download_file",
-	"fdfs_delete_file", "fdfs_file_info", "fdfs_monitor", "fdfs_crc32", "fdfs_bench", "fdfs_nginxconf",
-	"fdfs_upload_appender", "fdfs_append_file", "fdfs_regenerate_filename", "fdfs_test", "fdfs_list_files",
-}
+// Programs are the packages Bin builds: every program of the repository,
+// as `make build` builds them into ./bin.
+var Programs = []string{"./dfs/cmd/...", "./fcgi/...", "./nginx/nginxconf"}
 
 var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
+	binOnce sync.Once
+	binDir  string
+	binErr  error
 )
 
-// Bin returns the folder holding the built tools: $YUNPAN_BIN when set (the
-// Makefile builds once into ./bin), else a fresh `go build` into a temp dir,
-// once per test binary.
+// Bin returns the folder holding the repository's programs (the DFS
+// daemons and tools, the FastCGI programs, nginxconf): $YUNPAN_BIN when
+// set (`make test` builds them once into ./bin), else a folder of this
+// checkout under the user's cache dir, brought up to date by `go build`
+// once per test binary. The test binaries of several packages share that
+// folder: a lock serialises their builds, and go build leaves a program
+// that is up to date as it is, so only the first one builds.
 func Bin(tb TB) string {
 	tb.Helper()
-	buildOnce.Do(func() {
+	binOnce.Do(func() {
 		if d := os.Getenv("YUNPAN_BIN"); d != "" {
 			binDir = d
 			return
 		}
-		binDir, buildErr = os.MkdirTemp("", "yunpan-bin-")
-		if buildErr != nil {
-			return
-		}
-		root, err := repoRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		var pkgs []string
-		for _, t := range Tools {
-			pkgs = append(pkgs, "./dfs/cmd/"+t)
-		}
-		cmd := exec.Command("go", append([]string{"build", "-o", binDir + "/"}, pkgs...)...)
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		binDir, binErr = build()
 	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
+	if binErr != nil {
+		tb.Fatal(binErr)
 	}
 	return binDir
 }
 
+func build() (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	sum := sha256.Sum256([]byte(root))
+	dir := filepath.Join(cache, "yunpan-test-bin", hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("test binaries: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("test binaries: %w", err)
+	}
+	defer lock.Close() // releases the lock
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("lock %s: %w", lock.Name(), err)
+	}
+	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, Programs...)...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %v: %w\n%s", Programs, err, out)
+	}
+	return dir, nil
+}
+
+// repoRoot is the checkout this package's source is in.
 func repoRoot() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
