@@ -12,9 +12,9 @@ import (
 	"syscall"
 )
 
-// Programs are the packages Bin builds: every program of the repository,
+// programs are the packages Bin builds: every program of the repository,
 // as `make build` builds them into ./bin.
-var Programs = []string{"./dfs/cmd/...", "./fcgi/...", "./nginx/nginxconf"}
+var programs = []string{"./dfs/cmd/...", "./fcgi/...", "./nginx/nginxconf"}
 
 var (
 	binOnce sync.Once
@@ -66,10 +66,10 @@ func build() (string, error) {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return "", fmt.Errorf("lock %s: %w", lock.Name(), err)
 	}
-	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, Programs...)...)
+	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, programs...)...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %v: %w\n%s", Programs, err, out)
+		return "", fmt.Errorf("go build %v: %w\n%s", programs, err, out)
 	}
 	return dir, nil
 }
