@@ -7,7 +7,7 @@ BIN     := $(CURDIR)/bin
 FUZZTIME ?= 5s
 BENCHTIME ?= 5s
 
-.PHONY: all deps build run stop status test vet fmt-check unit fuzz-brief fuzz bench soak clean
+.PHONY: all deps build run stop status test lint vet fmt-check tidy-check imports-check staticcheck shellcheck unit fuzz-brief fuzz bench soak clean
 
 all: build
 
@@ -16,7 +16,7 @@ build:
 	$(GO) build -o $(BIN)/ ./dfs/cmd/... ./fcgi/... ./nginx/nginxconf
 
 # Debian packages the stack and its tests use; installed only when missing.
-DEB_PKGS := nginx:nginx mariadbd:mariadb-server redis-server:redis-server spawn-fcgi:spawn-fcgi chromium:chromium
+DEB_PKGS := nginx:nginx mariadbd:mariadb-server redis-server:redis-server spawn-fcgi:spawn-fcgi chromium:chromium shellcheck:shellcheck
 deps:
 	@missing=""; for p in $(DEB_PKGS); do command -v $${p%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${p%%:*} ] || missing="$$missing $${p##*:}"; done; \
 	if [ -n "$$missing" ]; then \
@@ -34,12 +34,36 @@ stop:
 status:
 	@spawn/stack.sh status
 
+# Static checks, run by `make test` before the tests. staticcheck and
+# goimports are tool dependencies in go.mod (`go tool`), shellcheck a Debian
+# package (DEB_PKGS).
+lint: fmt-check vet tidy-check imports-check staticcheck shellcheck
+
+GO_FILES = $$(git ls-files --cached --others --exclude-standard '*.go')
+SHELL_SCRIPTS := spawn/*.sh internal/fuzz/fuzz.sh .ci/run
+
 fmt-check:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l $(GO_FILES)); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags soak ./dfs/soak
+
+tidy-check:
+	$(GO) mod tidy -diff
+
+# Imports in three groups: standard library, others, then this module's.
+imports-check:
+	@out=$$($(GO) tool goimports -local yunpan -l $(GO_FILES)); \
+	if [ -n "$$out" ]; then echo "goimports -local yunpan needed:"; echo "$$out"; exit 1; fi
+
+staticcheck:
+	$(GO) tool staticcheck ./...
+	$(GO) tool staticcheck -tags soak ./dfs/soak
+
+shellcheck: deps
+	shellcheck $(SHELL_SCRIPTS)
 
 unit: deps build
 	YUNPAN_BIN=$(BIN) $(GO) test -race -count=1 -timeout 15m ./...
@@ -48,7 +72,7 @@ unit: deps build
 fuzz-brief:
 	@GO=$(GO) internal/fuzz/fuzz.sh $(FUZZTIME)
 
-test: fmt-check vet unit fuzz-brief
+test: lint unit fuzz-brief
 
 # Longer fuzzing, keeping what the fuzzer finds in testdata/fuzz:
 #   make fuzz FUZZTIME=5m [FUZZPARALLEL=1] [FUZZONLY=regex of "dir Target"]

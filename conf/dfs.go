@@ -94,7 +94,7 @@ type Storage struct {
 	FsyncAfterWrittenBytes     int64         // 0 = never
 	SyncBinlogBuffInterval     time.Duration // 60s
 	SyncStatFileInterval       time.Duration // 60s
-	SyncWaitMsec               time.Duration // 100ms
+	SyncWait                   time.Duration // sync_wait_msec, 100ms
 	SyncInterval               time.Duration // 0
 	SyncStartTime, SyncEndTime string        // "00:00", "23:59"
 	WriteMarkFileFreq          int           // 500

@@ -32,7 +32,7 @@ func DefaultStorage() *Storage {
 		FileDistributeRotateCount: 100,
 		SyncBinlogBuffInterval:    60 * time.Second,
 		SyncStatFileInterval:      60 * time.Second,
-		SyncWaitMsec:              100 * time.Millisecond,
+		SyncWait:                  100 * time.Millisecond,
 		SyncStartTime:             "00:00",
 		SyncEndTime:               "23:59",
 		WriteMarkFileFreq:         500,
@@ -112,7 +112,7 @@ func StorageFromFile(f *File) (*Storage, error) {
 	case st.DiskReaderThreads+st.DiskWriterThreads == 0:
 		r.fail("disk_reader_threads + disk_writer_threads: must be > 0")
 	}
-	st.SyncWaitMsec = time.Duration(r.positive("sync_wait_msec", 100)) * time.Millisecond
+	st.SyncWait = time.Duration(r.positive("sync_wait_msec", 100)) * time.Millisecond
 	st.SyncInterval = time.Duration(s.Int("sync_interval", 0)) * time.Millisecond
 	if st.SyncInterval < 0 {
 		r.fail("sync_interval: must not be negative")

@@ -177,7 +177,7 @@ func ReadPrograms(r io.Reader) ([]Program, error) {
 			continue
 		}
 		if len(f) < 3 {
-			return nil, fmt.Errorf("fcgi.list line %d: want: program offset location...", line)
+			return nil, fmt.Errorf("fcgi.list line %d: want a program, an offset and its locations", line)
 		}
 		off, err := strconv.Atoi(f[1])
 		if err != nil || off < 0 {

@@ -15,19 +15,19 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"yunpan/internal/cluster"
 	"yunpan/store"
-	"yunpan/store/storetest"
 )
 
 var (
-	mdb *storetest.MariaDB
-	rds *storetest.Redis
+	mdb *cluster.MariaDB
+	rds *cluster.Redis
 )
 
 func TestMain(m *testing.M) {
-	r := &storetest.Runner{}
-	mdb = storetest.StartMariaDB(r)
-	rds = storetest.StartRedis(r)
+	r := &cluster.Runner{}
+	mdb = cluster.StartMariaDB(r)
+	rds = cluster.StartRedis(r)
 	code := m.Run()
 	r.Close()
 	os.Exit(code)
@@ -193,7 +193,7 @@ func TestUsersAndTokens(t *testing.T) {
 }
 
 func TestRedisDown(t *testing.T) {
-	r := storetest.StartRedis(t)
+	r := cluster.StartRedis(t)
 	s, _ := open(t, r.Addr())
 	ctx := ctxT(t)
 	pwd := sum("pw")

@@ -287,7 +287,7 @@ func (s *soak) dfsWorker(stop <-chan struct{}, seed uint64) {
 }
 
 func TestSoak(t *testing.T) {
-	bin := binaries(t)
+	bin := cluster.Bin(t)
 	s := &soak{groups: map[string][]*cluster.Proc{}, st: newStats(), reg: newRegistry(), webReg: newWebRegistry()}
 	s.tr = cluster.StartTracker(t, "127.0.0.201", nil)
 	layout := map[string][]string{"group1": {"127.0.0.202", "127.0.0.203"}, "group2": {"127.0.0.204", "127.0.0.205"}}

@@ -24,7 +24,6 @@ import (
 
 	"yunpan/internal/cluster"
 	"yunpan/nginx"
-	"yunpan/store/storetest"
 )
 
 // The web path: MariaDB, Redis, the FastCGI programs under spawn-fcgi and a
@@ -53,39 +52,6 @@ func lookSys(names ...string) string {
 func isExec(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
-// binaries makes sure $YUNPAN_BIN holds the DFS daemons, the FastCGI
-// programs and nginxconf, building them into a temp dir when it does not.
-func binaries(t *testing.T) string {
-	t.Helper()
-	ps, err := nginx.LoadPrograms(filepath.Join(repoRoot(), "spawn", "fcgi.list"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	need := []string{"fdfs_trackerd", "fdfs_storaged", "fdfs_upload_file", "fdfs_list_files", "reconcile"}
-	for _, p := range ps {
-		need = append(need, p.Name)
-	}
-	complete := func(d string) bool {
-		for _, n := range need {
-			if !isExec(filepath.Join(d, n)) {
-				return false
-			}
-		}
-		return true
-	}
-	if d := os.Getenv("YUNPAN_BIN"); d != "" && complete(d) {
-		return d
-	}
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./dfs/cmd/...", "./fcgi/...", "./nginx/nginxconf")
-	cmd.Dir = repoRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	os.Setenv("YUNPAN_BIN", dir) // cluster.Bin reads it once, later
-	return dir
 }
 
 // child is one process of the web stack.
@@ -167,7 +133,7 @@ func waitPort(addr string, d time.Duration, p *child) error {
 type webStack struct {
 	URL      string
 	Cfg      string // the programs' cfg.json
-	DB       *storetest.MariaDB
+	DB       *cluster.MariaDB
 	DBName   string
 	nginxDir string
 	children []*child
@@ -184,13 +150,13 @@ func startWeb(t *testing.T, bin, clientConf string, stores []nginx.Store) *webSt
 		}
 	}
 	var (
-		db *storetest.MariaDB
-		rd *storetest.Redis
+		db *cluster.MariaDB
+		rd *cluster.Redis
 		wg sync.WaitGroup
 	)
 	wg.Add(2)
-	go func() { defer wg.Done(); db = storetest.StartMariaDB(t) }()
-	go func() { defer wg.Done(); rd = storetest.StartRedis(t) }()
+	go func() { defer wg.Done(); db = cluster.StartMariaDB(t) }()
+	go func() { defer wg.Done(); rd = cluster.StartRedis(t) }()
 	wg.Wait()
 	if db == nil || rd == nil {
 		t.FailNow()

@@ -54,14 +54,6 @@ func content(t testing.TB, s *Storage, remote string) []byte {
 	return b
 }
 
-// status sends one request on a fresh connection and returns the status.
-func status(t testing.TB, s *Storage, cmd byte, body []byte) byte {
-	t.Helper()
-	c := dial(t, s)
-	h, _ := roundTrip(t, c, cmd, 0, body)
-	return h.Status
-}
-
 // snapshot is everything stored: each file under the store path (its bytes,
 // or "-> target" for a link) and the binlog.
 func snapshot(t testing.TB, s *Storage) map[string]string {

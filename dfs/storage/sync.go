@@ -80,7 +80,7 @@ func newReplication(s *Storage) (*replication, error) {
 		allow:        al,
 		secret:       o.Cluster.ClusterSecret,
 		ackN:         max(o.Cluster.SyncAckReplicas, 1),
-		syncWait:     orDur(o.SyncWaitMsec, 100*time.Millisecond),
+		syncWait:     orDur(o.SyncWait, 100*time.Millisecond),
 		syncInterval: max(o.SyncInterval, 0),
 		markFreq:     orInt(o.WriteMarkFileFreq, 500),
 		windowStart:  minuteOfDay(o.SyncStartTime, 0),

@@ -55,7 +55,7 @@ func (c *rpCluster) opts(ip string, base string) *conf.Storage {
 	o.TrackerServers = []string{c.taddr}
 	o.HeartBeatInterval = 100 * time.Millisecond
 	o.StatReportInterval = 100 * time.Millisecond
-	o.SyncWaitMsec = 20 * time.Millisecond
+	o.SyncWait = 20 * time.Millisecond
 	o.SyncBinlogBuffInterval = time.Second
 	o.Cluster.ClusterSecret = c.secret
 	return o

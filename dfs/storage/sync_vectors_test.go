@@ -247,7 +247,7 @@ func TestVector20SyncSend(t *testing.T) {
 	o.TrackerServers = []string{tr.ln.Addr().String()}
 	o.HeartBeatInterval = 50 * time.Millisecond
 	o.StatReportInterval = time.Hour
-	o.SyncWaitMsec = 10 * time.Millisecond
+	o.SyncWait = 10 * time.Millisecond
 	s := start(t, o)
 	files := map[string][]byte{}
 	for i := range 3 {

@@ -4,11 +4,11 @@ import (
 	"encoding/binary"
 	"testing"
 	"time"
-	"yunpan/dfs/internal/allow"
 
 	"github.com/stretchr/testify/require"
 
 	"yunpan/conf"
+	"yunpan/dfs/internal/allow"
 	"yunpan/dfs/proto"
 )
 

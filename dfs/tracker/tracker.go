@@ -16,11 +16,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"yunpan/dfs/internal/allow"
 
 	"github.com/rs/zerolog"
 
 	"yunpan/conf"
+	"yunpan/dfs/internal/allow"
 	"yunpan/dfs/proto"
 )
 

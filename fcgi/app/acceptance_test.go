@@ -7,12 +7,12 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"yunpan/fcgi/config"
 
 	"github.com/stretchr/testify/require"
 
 	"yunpan/dfs/proto"
-	"yunpan/store/storetest"
+	"yunpan/fcgi/config"
+	"yunpan/internal/cluster"
 )
 
 // TestConcurrentSameContent: 50 users upload the same bytes at once (half
@@ -108,7 +108,7 @@ func TestConcurrentSameContent(t *testing.T) {
 func TestRedisDown(t *testing.T) {
 	for _, mode := range []string{config.UploadExec, config.UploadInProcess} {
 		t.Run(mode, func(t *testing.T) {
-			r := storetest.StartRedis(t)
+			r := cluster.StartRedis(t)
 			cfg := testConfig(t, mode)
 			cfg.Redis.Port = r.Port
 			e := newEnv(t, cfg)
@@ -177,7 +177,7 @@ func TestDeleteRetriedByGC(t *testing.T) {
 
 	// A dealfile program whose DFS is unreachable.
 	dead := *cfg
-	dead.DFSClient = writeClientConf(t, fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t)))
+	dead.DFSClient = writeClientConf(t, fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t)))
 	dead.TempDir = t.TempDir()
 	bad := newEnv(t, &dead)
 	expect(t, bad.post("/dealfile?cmd=del", map[string]any{"user": "gcu", "token": tok, "md5": sum(c), "filename": "x.bin"}), http.StatusOK, CodeDelOK)
@@ -219,7 +219,7 @@ func writeClientConf(t testing.TB, tracker string) string {
 // TestDependenciesDown: MySQL or the DFS down gives 503 with the
 // endpoint's code, and service resumes when they are back.
 func TestDependenciesDown(t *testing.T) {
-	own := storetest.StartMariaDB(t)
+	own := cluster.StartMariaDB(t)
 	cfg := testConfig(t, config.UploadInProcess)
 	cfg.MySQL = own.AppMySQL("downtest")
 	e := newEnv(t, cfg)
@@ -241,7 +241,7 @@ func TestDependenciesDown(t *testing.T) {
 
 	// The DFS unreachable: uploads and downloads answer 503.
 	dead := *cfg
-	dead.DFSClient = writeClientConf(t, fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t)))
+	dead.DFSClient = writeClientConf(t, fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t)))
 	for _, mode := range []string{config.UploadExec, config.UploadInProcess} {
 		d := dead
 		d.UploadMode = mode

@@ -18,14 +18,14 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"yunpan/dfs/fileid"
-	"yunpan/fcgi/config"
 
 	"github.com/rs/zerolog"
 
 	"yunpan/conf"
 	"yunpan/dfs/client"
+	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
+	"yunpan/fcgi/config"
 	"yunpan/store"
 )
 
@@ -161,9 +161,6 @@ func (a *App) Close() error {
 
 // Store is the app's store (tests).
 func (a *App) Store() *store.Store { return a.st }
-
-// Config is the app's configuration.
-func (a *App) Config() *config.Config { return a.cfg }
 
 // Handler returns the handler of one program.
 func (a *App) Handler(name string) (http.Handler, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+
 	"yunpan/fcgi/config"
 )
 

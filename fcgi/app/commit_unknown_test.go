@@ -11,9 +11,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"yunpan/fcgi/config"
 
 	"github.com/stretchr/testify/require"
+
+	"yunpan/fcgi/config"
 )
 
 // cutProxy forwards TCP connections to MariaDB. Armed, it breaks the

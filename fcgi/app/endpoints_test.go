@@ -7,11 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"yunpan/fcgi/config"
 
 	"github.com/stretchr/testify/require"
 
 	"yunpan/dfs/proto"
+	"yunpan/fcgi/config"
 )
 
 func TestRegLoginLogout(t *testing.T) {
@@ -38,10 +38,7 @@ func TestRegLoginLogout(t *testing.T) {
 	expect(t, r, http.StatusOK, CodeLoginOK)
 	tok := r.json["token"].(string)
 	require.Regexp(t, `^[0-9a-f]{32}$`, tok)
-	var cookies []string
-	for _, c := range r.header.Values("Set-Cookie") {
-		cookies = append(cookies, c)
-	}
+	cookies := r.header.Values("Set-Cookie")
 	require.Contains(t, strings.Join(cookies, "\n"), "token="+tok)
 	require.Contains(t, strings.Join(cookies, "\n"), "HttpOnly")
 	for _, body := range []map[string]string{

@@ -18,11 +18,11 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"yunpan/fcgi/config"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"yunpan/fcgi/config"
 	"yunpan/store"
 )
 

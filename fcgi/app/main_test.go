@@ -19,22 +19,22 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"yunpan/fcgi/config"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"yunpan/conf"
 	"yunpan/dfs/client"
-	"yunpan/store/storetest"
+	"yunpan/fcgi/config"
+	"yunpan/internal/cluster"
 )
 
 // One MariaDB, Redis and DFS per test binary; every test gets its own
 // database and Redis key prefix.
 var (
-	mdb    *storetest.MariaDB
-	rds    *storetest.Redis
-	dfsEnv *storetest.DFS
+	mdb    *cluster.MariaDB
+	rds    *cluster.Redis
+	dfsEnv *cluster.DFS
 )
 
 func TestMain(m *testing.M) {
@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 	// and exported (FuzzHandlers), and never start or stop any. The parser
 	// fuzz targets need no services at all.
 	if flagSet("test.fuzzworker") {
-		s, ok, err := storetest.ServicesFromEnv()
+		s, ok, err := cluster.ServicesFromEnv()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -57,21 +57,17 @@ func TestMain(m *testing.M) {
 	if fuzzing() && !fuzzingHandlers() {
 		os.Exit(m.Run())
 	}
-	r := &storetest.Runner{}
-	mdb = storetest.StartMariaDB(r)
-	rds = storetest.StartRedis(r)
-	dfsEnv = storetest.StartDFS(r)
+	r := &cluster.Runner{}
+	mdb = cluster.StartMariaDB(r)
+	rds = cluster.StartRedis(r)
+	dfsEnv = cluster.StartDFS(r)
 	if fuzzing() {
-		if err := (storetest.Services{MariaDB: mdb, Redis: rds, DFS: dfsEnv}).Export(); err != nil {
+		if err := (cluster.Services{MariaDB: mdb, Redis: rds, DFS: dfsEnv}).Export(); err != nil {
 			r.Fatal(err)
 		}
 	}
 	code := m.Run()
 	r.Close()
-	storetest.RemoveBuilt()
-	if progDir != "" {
-		os.RemoveAll(progDir)
-	}
 	os.Exit(code)
 }
 

@@ -10,13 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"yunpan/fcgi/config"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"yunpan/fcgi/config"
+	"yunpan/internal/cluster"
 	"yunpan/internal/metrics"
-	"yunpan/store/storetest"
 )
 
 func scrapeApp(t *testing.T, addr string) *metrics.Samples {
@@ -72,11 +72,11 @@ func TestMetricsWrap(t *testing.T) {
 // TestProgramMetrics runs the real reg program with -metrics and
 // -access-log and scrapes it after a few requests.
 func TestProgramMetrics(t *testing.T) {
-	bin := programs(t)
+	bin := cluster.Bin(t)
 	cfg := testConfig(t, config.UploadExec)
 	cfgPath := writeCfg(t, cfg)
-	addr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
-	maddr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t))
+	maddr := fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t))
 	p := startProg(t, exec.Command(filepath.Join(bin, "reg"), "-conf", cfgPath, "-listen", addr,
 		"-metrics", maddr, "-access-log"), mdb.Password)
 	waitPort(t, addr, p)

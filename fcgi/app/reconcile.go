@@ -9,11 +9,11 @@ import (
 	"os"
 	"strings"
 	"time"
-	"yunpan/fcgi/config"
 
 	"github.com/rs/zerolog"
 
 	"yunpan/dfs/fileid"
+	"yunpan/fcgi/config"
 	"yunpan/store"
 )
 

@@ -7,11 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"yunpan/fcgi/config"
 
 	"github.com/stretchr/testify/require"
 
 	"yunpan/dfs/proto"
+	"yunpan/fcgi/config"
 	"yunpan/store"
 )
 

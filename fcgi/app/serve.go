@@ -15,10 +15,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"yunpan/fcgi/config"
 
 	"github.com/rs/zerolog"
 
+	"yunpan/fcgi/config"
 	"yunpan/internal/cpuprofile"
 	"yunpan/store"
 )

@@ -13,48 +13,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-	"yunpan/fcgi/config"
 
 	"github.com/stretchr/testify/require"
 
-	"yunpan/store/storetest"
+	"yunpan/fcgi/config"
+	"yunpan/internal/cluster"
 )
-
-var (
-	progOnce sync.Once
-	progDir  string
-	progErr  error
-)
-
-// programs builds fcgi/<endpoint> once per test binary.
-func programs(t testing.TB) string {
-	progOnce.Do(func() {
-		progDir, progErr = os.MkdirTemp("", "yunpan-fcgi-bin-")
-		if progErr != nil {
-			return
-		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		args := []string{"build", "-o", progDir + "/"}
-		for _, e := range Endpoints {
-			args = append(args, "./fcgi/"+e)
-		}
-		cmd := exec.Command("go", args...)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			progErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, progErr)
-	return progDir
-}
 
 // writeCfg writes cfg as a cfg.json in the course's string style.
 func writeCfg(t testing.TB, cfg *config.Config) string {
@@ -130,13 +99,13 @@ func waitPort(t testing.TB, addr string, p *prog) {
 // HTTP), upload under spawn-fcgi (the socket on fd 0) spoken to with
 // FastCGI, and myfiles with -fcgi.
 func TestPrograms(t *testing.T) {
-	bin := programs(t)
+	bin := cluster.Bin(t)
 	cfg := testConfig(t, config.UploadExec)
 	cfgPath := writeCfg(t, cfg)
 	pw := mdb.Password
 
 	httpProg := func(name string) string {
-		addr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
+		addr := fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t))
 		p := startProg(t, exec.Command(filepath.Join(bin, name), "-conf", cfgPath, "-listen", addr), pw)
 		waitPort(t, addr, p)
 		t.Cleanup(func() { p.stop(t) })
@@ -163,7 +132,7 @@ func TestPrograms(t *testing.T) {
 	if err != nil {
 		t.Skip("spawn-fcgi not installed")
 	}
-	upAddr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
+	upAddr := fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t))
 	host, port, _ := net.SplitHostPort(upAddr)
 	up := startProg(t, exec.Command(spawn, "-n", "-a", host, "-p", port, "--", filepath.Join(bin, "upload"), "-conf", cfgPath), pw)
 	waitPort(t, upAddr, up)
@@ -178,7 +147,7 @@ func TestPrograms(t *testing.T) {
 	require.Equal(t, http.StatusRequestEntityTooLarge, status, "%s", rb)
 
 	// myfiles on -fcgi.
-	mfAddr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
+	mfAddr := fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t))
 	mf := startProg(t, exec.Command(filepath.Join(bin, "myfiles"), "-conf", cfgPath, "-fcgi", mfAddr), pw)
 	waitPort(t, mfAddr, mf)
 	status, _, rb = fcgiDo(t, mfAddr, "POST", "/myfiles?cmd=normal", "application/json",

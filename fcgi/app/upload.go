@@ -9,10 +9,10 @@ import (
 	"os"
 	"strings"
 	"syscall"
-	"yunpan/fcgi/config"
 
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
+	"yunpan/fcgi/config"
 	"yunpan/store"
 )
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
 	"yunpan/fcgi/config"
 )
 

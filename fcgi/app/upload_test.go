@@ -10,9 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"yunpan/fcgi/config"
 
 	"github.com/stretchr/testify/require"
+
+	"yunpan/fcgi/config"
 )
 
 func randBytes(n int) []byte {

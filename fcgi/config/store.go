@@ -3,10 +3,11 @@ package config
 import (
 	"fmt"
 	"net"
-	"yunpan/store"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/rs/zerolog"
+
+	"yunpan/store"
 )
 
 // Driver builds the MySQL driver config for the "mysql" object.

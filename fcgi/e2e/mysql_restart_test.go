@@ -18,13 +18,13 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"yunpan/fcgi/config"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"yunpan/fcgi/app"
-	"yunpan/store/storetest"
+	"yunpan/fcgi/config"
+	"yunpan/internal/cluster"
 )
 
 // Fault: MySQL restarted under load, through the real
@@ -49,7 +49,7 @@ func TestMySQLRestartUnderLoad(t *testing.T) {
 	needStack(t)
 	// Private MariaDB, Redis and DFS: this test stops its database, and the
 	// DFS must hold only this stack's files for the orphan check.
-	in := &shared{db: storetest.StartMariaDB(t), redis: storetest.StartRedis(t), dfs: storetest.StartDFS(t)}
+	in := &shared{db: cluster.StartMariaDB(t), redis: cluster.StartRedis(t), dfs: cluster.StartDFS(t)}
 	s := StartStack(t, Options{infra: in})
 	w := newWeb(t, s)
 	defer func() {

@@ -19,7 +19,6 @@ import (
 
 	"yunpan/internal/cluster"
 	"yunpan/nginx"
-	"yunpan/store/storetest"
 )
 
 // The harness: MariaDB, Redis and the DFS are started once per test binary
@@ -30,16 +29,15 @@ var (
 	repoRoot string
 	binDir   string // every binary the stack needs: fdfs_*, the FastCGI programs, nginxconf
 	infra    *shared
-	runner   = &storetest.Runner{}
+	runner   = &cluster.Runner{}
 	infraMu  sync.Mutex
 	skipWhy  string // set when a required system binary is absent
-	buildErr error  // the build of our binaries failed: stack tests fail with it
 )
 
 type shared struct {
-	db    *storetest.MariaDB
-	redis *storetest.Redis
-	dfs   *storetest.DFS
+	db    *cluster.MariaDB
+	redis *cluster.Redis
+	dfs   *cluster.DFS
 }
 
 // sysBins are the Debian programs the stack runs.
@@ -79,13 +77,10 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := func() int {
-		if skipWhy == "" {
-			if binDir, buildErr = buildAll(); buildErr == nil {
-				// storetest builds the DFS tools unless YUNPAN_BIN names a folder.
-				os.Setenv("YUNPAN_BIN", binDir)
-			}
-		}
 		defer runner.Close()
+		if skipWhy == "" {
+			binDir = cluster.Bin(runner) // a failed build ends the test binary
+		}
 		return m.Run()
 	}()
 	os.Exit(code)
@@ -100,53 +95,10 @@ func programs(tb testing.TB) []nginx.Program {
 	return ps
 }
 
-// buildAll builds the DFS tools, the FastCGI programs and nginxconf into one
-// folder; $YUNPAN_BIN is used as is when it already holds all of them.
-func buildAll() (string, error) {
-	ps, err := nginx.LoadPrograms(filepath.Join(repoRoot, "spawn", "fcgi.list"))
-	if err != nil {
-		return "", err
-	}
-	need := []string{"fdfs_trackerd", "fdfs_storaged", "fdfs_upload_file", "fdfs_delete_file", "fdfs_monitor", "nginxconf"}
-	for _, p := range ps {
-		need = append(need, p.Name)
-	}
-	if d := os.Getenv("YUNPAN_BIN"); d != "" {
-		complete := true
-		for _, n := range need {
-			if !isExec(filepath.Join(d, n)) {
-				complete = false
-			}
-		}
-		if complete {
-			return d, nil
-		}
-	}
-	dir, err := os.MkdirTemp("", "yunpan-e2e-bin-")
-	if err != nil {
-		return "", err
-	}
-	runner.Cleanup(func() { os.RemoveAll(dir) })
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./dfs/cmd/...", "./fcgi/...", "./nginx/nginxconf")
-	cmd.Dir = repoRoot
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	for _, n := range need {
-		if !isExec(filepath.Join(dir, n)) {
-			return "", fmt.Errorf("go build made no %s", n)
-		}
-	}
-	return dir, nil
-}
-
 func needStack(tb testing.TB) {
 	tb.Helper()
 	if skipWhy != "" {
 		tb.Skip(skipWhy)
-	}
-	if buildErr != nil {
-		tb.Fatal(buildErr)
 	}
 }
 
@@ -161,9 +113,9 @@ func sharedInfra(tb testing.TB) *shared {
 		var wg sync.WaitGroup
 		wg.Add(3)
 		// The three start independently; MariaDB is the slow one.
-		go func() { defer wg.Done(); s.db = storetest.StartMariaDB(runner) }()
-		go func() { defer wg.Done(); s.redis = storetest.StartRedis(runner) }()
-		go func() { defer wg.Done(); s.dfs = storetest.StartDFS(runner) }()
+		go func() { defer wg.Done(); s.db = cluster.StartMariaDB(runner) }()
+		go func() { defer wg.Done(); s.redis = cluster.StartRedis(runner) }()
+		go func() { defer wg.Done(); s.dfs = cluster.StartDFS(runner) }()
 		wg.Wait()
 		infra = s
 	}

@@ -1,22 +1,25 @@
-// Package cluster starts real fdfs_trackerd and fdfs_storaged processes on
+// Package cluster is the test harness: it starts real processes on
 // loopback addresses for integration tests and benchmarks, and stops every
-// one of them when the test ends.
+// one of them when the test (or the Runner) ends. DFS daemons
+// (fdfs_trackerd, fdfs_storaged) in any layout (StartTracker,
+// StartStorage), checked for leaks when the test ends (leak.go); for the
+// cloud disk, a private MariaDB, Redis and a one-storage DFS (StartMariaDB,
+// StartRedis, StartDFS). Bin provides the repository's binaries.
+//
+// The cloud disk's tests start MariaDB, Redis and DFS once per test binary
+// (from TestMain with a Runner) and give every test its own database
+// (MariaDB.NewDatabase) and Redis key prefix.
 package cluster
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"yunpan/dfs/proto"
@@ -32,70 +35,17 @@ type TB interface {
 	Cleanup(func())
 }
 
-// Tools lists the binaries Build produces.
-var Tools = []string{
-	"fdfs_trackerd", "fdfs_storaged", "fdfs_upload_file", "fdfs_download_file",
-	"fdfs_delete_file", "fdfs_file_info", "fdfs_monitor", "fdfs_crc32", "fdfs_bench", "fdfs_nginxconf",
-	"fdfs_upload_appender", "fdfs_append_file", "fdfs_regenerate_filename", "fdfs_test", "fdfs_list_files",
-}
-
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
-// Bin returns the folder holding the built tools: $YUNPAN_BIN when set (the
-// Makefile builds once into ./bin), else a fresh `go build` into a temp dir,
-// once per test binary.
-func Bin(tb TB) string {
-	tb.Helper()
-	buildOnce.Do(func() {
-		if d := os.Getenv("YUNPAN_BIN"); d != "" {
-			binDir = d
-			return
-		}
-		binDir, buildErr = os.MkdirTemp("", "yunpan-bin-")
-		if buildErr != nil {
-			return
-		}
-		root, err := repoRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		var pkgs []string
-		for _, t := range Tools {
-			pkgs = append(pkgs, "./dfs/cmd/"+t)
-		}
-		cmd := exec.Command("go", append([]string{"build", "-o", binDir + "/"}, pkgs...)...)
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return binDir
-}
-
-func repoRoot() (string, error) {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", fmt.Errorf("cannot locate source")
-	}
-	return filepath.Abs(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-// FreePort returns a TCP port that is free on ip right now, for a process
-// the test starts to listen on. It is taken below the kernel's ephemeral
+// FreePort returns a TCP port that is free on ip (127.0.0.1 when none is
+// given) right now, for a process the test starts to listen on. It is taken below the kernel's ephemeral
 // range (32768+ here): a port from there (what listening on port 0 gives)
 // can be taken, between this check and the process's bind, as the local
 // port of an outgoing connection of any test running in parallel, and was.
-func FreePort(tb TB, ip string) int {
+func FreePort(tb TB, ipOpt ...string) int {
 	tb.Helper()
+	ip := "127.0.0.1"
+	if len(ipOpt) > 0 {
+		ip = ipOpt[0]
+	}
 	for range 100 {
 		p := 20000 + rand.IntN(12000)
 		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
@@ -141,9 +91,7 @@ type Proc struct {
 	Port    int
 	Conf    string
 	Base    string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	stderr  *syncBuffer
+	c       *child
 	binPath string
 	metrics string // metrics_addr, "" when unknown (leak.go)
 	base    *usage // goroutines and descriptors when ready (leak.go)
@@ -153,78 +101,33 @@ type Proc struct {
 func (p *Proc) Addr() string { return fmt.Sprintf("%s:%d", p.IP, p.Port) }
 
 // Kill ends the process with SIGKILL (a crash) and waits for it.
-func (p *Proc) Kill() {
-	if p.cmd.Process != nil {
-		p.cmd.Process.Signal(syscall.SIGKILL)
-	}
-	<-p.done
-}
+func (p *Proc) Kill() { p.c.kill() }
 
 // Stop ends the process with SIGTERM and waits for it.
-func (p *Proc) Stop() {
-	if p.cmd.Process != nil {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		p.Kill()
-	}
-}
+func (p *Proc) Stop() { p.c.stop(15 * time.Second) }
 
 // Exited reports whether the process has ended.
-func (p *Proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *Proc) Exited() bool { return p.c.exited() }
 
 // Log returns the daemon's log file and stderr, for failure messages.
 func (p *Proc) Log() string {
 	b, _ := os.ReadFile(filepath.Join(p.Base, "logs", strings.TrimPrefix(p.Name, "fdfs_")+".log"))
-	return string(b) + p.stderr.String()
+	return string(b) + p.c.output()
 }
 
 // Start launches the process again with the same config (after Kill/Stop).
 func (p *Proc) Start(tb TB) {
 	tb.Helper()
-	p.stderr = &syncBuffer{}
-	p.cmd = exec.Command(p.binPath, p.Conf)
-	p.cmd.Stdout = p.stderr
-	p.cmd.Stderr = p.stderr
-	p.done = make(chan struct{})
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", p.Name, err)
+	c, err := startChild(p.Name, p.binPath, p.Conf)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	if err := WaitTCP(p.Addr(), 20*time.Second, p.done); err != nil {
-		p.cmd.Process.Signal(syscall.SIGKILL) // never leave it running behind a failed test
-		<-p.done
+	p.c = c
+	if err := WaitTCP(p.Addr(), 20*time.Second, c.done); err != nil {
+		c.kill() // never leave it running behind a failed test
 		tb.Fatalf("%s on %s not ready: %v\n%s", p.Name, p.Addr(), err, p.Log())
 	}
 	p.baseline()
-}
-
-// syncBuffer collects a daemon's output; exec copies into it from its own
-// goroutine while tests read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func writeConf(path string, kv [][2]string) error {

@@ -261,10 +261,10 @@ func snapshotPeers() *peers {
 }
 
 func (p *Proc) pid() int {
-	if p.cmd == nil || p.cmd.Process == nil {
+	if p.c == nil {
 		return -1
 	}
-	return p.cmd.Process.Pid
+	return p.c.pid()
 }
 
 var binlogRe = regexp.MustCompile(`/data/sync/binlog\.\d+$`)
@@ -481,15 +481,12 @@ func leakReport(procs []*Proc, bad map[*Proc][]string, uses map[*Proc]usage) str
 // goroutineDump ends p with SIGQUIT, which makes the Go runtime print every
 // goroutine's stack on stderr; the test is failing and about to stop it.
 func (p *Proc) goroutineDump() string {
-	if p.cmd.Process == nil {
-		return ""
-	}
-	p.cmd.Process.Signal(syscall.SIGQUIT)
+	p.c.signal(syscall.SIGQUIT)
 	select {
-	case <-p.done:
+	case <-p.c.done:
 	case <-time.After(5 * time.Second):
 	}
-	return CompactGoroutineDump(p.stderr.String())
+	return CompactGoroutineDump(p.c.output())
 }
 
 // frameNoise is what differs between two goroutines on the same code:

@@ -14,7 +14,7 @@ keep=0 parallel="" only="."
 while [ $# -gt 1 ]; do
 	case "$1" in
 	-keep) keep=1; shift ;;
-	-parallel) parallel="-parallel $2"; shift 2 ;;
+	-parallel) parallel=$2; shift 2 ;;
 	-only) only="$2"; shift 2 ;;
 	*) break ;;
 	esac
@@ -25,12 +25,15 @@ module=$($GO list -m)
 log=${TMPDIR:-/tmp}/yunpan-fuzz.$$.log
 trap 'rm -f "$log"' EXIT
 
-for f in $(grep -rl --include='*_test.go' '^func Fuzz' dfs conf store fcgi internal 2>/dev/null | sort); do
-	dir=$(dirname "$f")
-	for t in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
+# One "path:func FuzzX" line per target. The loop runs in a subshell (the
+# pipe): its exit 1 fails the pipeline, which ends the script (set -e).
+grep -ro --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' dfs conf store fcgi internal 2>/dev/null | sort |
+	while IFS=: read -r f decl; do
+		dir=$(dirname "$f")
+		t=${decl#func }
 		echo "$dir $t" | grep -Eq -- "$only" || continue
 		echo "fuzz ./$dir $t ($time)"
-		run() { $GO test -run '^$' -fuzz "^$t\$" -fuzztime "$time" $parallel "./$dir" >"$log" 2>&1; }
+		run() { $GO test -run '^$' -fuzz "^$t\$" -fuzztime "$time" ${parallel:+-parallel "$parallel"} "./$dir" </dev/null >"$log" 2>&1; }
 		if ! run; then
 			# Go's coordinator sometimes gives up on a worker that was only
 			# slow (a busy machine) and reports no failing input: run once
@@ -50,4 +53,3 @@ for f in $(grep -rl --include='*_test.go' '^func Fuzz' dfs conf store fcgi inter
 			echo "  kept $n new corpus entries in $dir/testdata/fuzz/$t"
 		fi
 	done
-done

@@ -54,15 +54,6 @@ func Exact(want, got vectors.Packet) string {
 	return ""
 }
 
-// SameLayout requires the same command and status and a body of the same
-// length: for requests whose content is not deterministic.
-func SameLayout(want, got vectors.Packet) string {
-	if want.Header != got.Header {
-		return fmt.Sprintf("header %+v, want %+v", got.Header, want.Header)
-	}
-	return ""
-}
-
 type script struct {
 	idx  int // index in the scenario, for messages
 	conn vectors.Conn
@@ -77,7 +68,6 @@ type Server struct {
 	scripts [2][]script // not yet started, per role
 	errs    []string
 	accepts [2]int
-	quits   int
 	conns   map[net.Conn]bool
 	closing bool
 	wg      sync.WaitGroup
@@ -92,7 +82,7 @@ func Start(t testing.TB, sc *vectors.Scenario, only ...int) *Server {
 	return StartMatch(t, sc, Exact, only...)
 }
 
-// StartMatch is Start with another request matcher, e.g. SameLayout.
+// StartMatch is Start with another request matcher.
 func StartMatch(t testing.TB, sc *vectors.Scenario, match Matcher, only ...int) *Server {
 	t.Helper()
 	s := &Server{match: match, conns: map[net.Conn]bool{}}
@@ -145,13 +135,6 @@ func (s *Server) Accepts(r Role) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.accepts[r]
-}
-
-// Quits is how many trailing QUITs the client sent after finished scripts.
-func (s *Server) Quits() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.quits
 }
 
 // Remaining is how many captured connections of a role were not replayed.
@@ -256,9 +239,6 @@ func (s *Server) serve(r Role, c net.Conn) {
 		}
 		if cur == nil || pos == len(cur.conn.Packets) {
 			if got.Header.Cmd == proto.CmdQuit && got.Header.PkgLen == 0 && cur != nil {
-				s.mu.Lock()
-				s.quits++
-				s.mu.Unlock()
 				return // a polite close after a finished script
 			}
 			sc, ok := s.next(r)

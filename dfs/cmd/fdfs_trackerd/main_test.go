@@ -12,23 +12,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"yunpan/dfs/proto"
+	"yunpan/internal/cluster"
 )
 
-// TestDaemonStartStop builds the binary, starts it on a free port with a
-// minimal tracker.conf, talks to it, and stops it through the pid file.
+// TestDaemonStartStop starts the binary on a free port with a minimal
+// tracker.conf, talks to it, and stops it through the pid file.
 func TestDaemonStartStop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "fdfs_trackerd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	bin := filepath.Join(cluster.Bin(t), "fdfs_trackerd")
+	port := cluster.FreePort(t)
 	base := filepath.Join(dir, "base")
 	require.NoError(t, os.MkdirAll(base, 0o755))
 	cfg := filepath.Join(dir, "tracker.conf")
@@ -45,7 +40,10 @@ func TestDaemonStartStop(t *testing.T) {
 		}
 	})
 
-	var c net.Conn
+	var (
+		c   net.Conn
+		err error
+	)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err = net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
@@ -62,7 +60,7 @@ func TestDaemonStartStop(t *testing.T) {
 	require.Contains(t, string(body), "reserved_storage_space=20.00%\n")
 	c.Close()
 
-	out, err = exec.Command(bin, cfg, "stop").CombinedOutput()
+	out, err := exec.Command(bin, cfg, "stop").CombinedOutput()
 	require.NoError(t, err, string(out))
 	select {
 	case err := <-done:

@@ -14,11 +14,6 @@ import (
 	"yunpan/internal/vectors"
 )
 
-// The appender tools are built by TestMain with the others.
-func init() {
-	tools = append(tools, "fdfs_upload_appender", "fdfs_append_file", "fdfs_regenerate_filename", "fdfs_test")
-}
-
 // The appender file of scenarios 08–10.
 const appenderID = "group1/M00/0B/00/fwAAAWsG8PGEbDYcAAAAAD1Q9pE766.txt"
 

@@ -14,36 +14,16 @@ import (
 
 	"yunpan/dfs/client/clienttest"
 	"yunpan/dfs/proto"
+	"yunpan/internal/cluster"
 	"yunpan/internal/vectors"
 )
 
-// binDir holds the tools, built once for this test binary.
+// binDir holds the tools (cluster.Bin: $YUNPAN_BIN or built once).
 var binDir string
 
-var tools = []string{"fdfs_upload_file", "fdfs_download_file", "fdfs_delete_file",
-	"fdfs_file_info", "fdfs_monitor", "fdfs_crc32"}
-
 func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
-}
-
-func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "fdfs-tools-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	args := []string{"build", "-o", dir + string(filepath.Separator)}
-	for _, t := range tools {
-		args = append(args, "yunpan/dfs/cmd/"+t)
-	}
-	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build the tools: %v\n%s", err, out)
-		return 1
-	}
-	binDir = dir
-	return m.Run()
+	binDir = cluster.Bin(&cluster.Runner{}) // a failed build ends the test binary
+	os.Exit(m.Run())
 }
 
 const (

@@ -1,4 +1,4 @@
-package storetest
+package cluster
 
 import (
 	"net"
@@ -13,7 +13,7 @@ type Redis struct {
 	Port int
 	Dir  string
 	bin  string
-	p    *proc
+	c    *child
 }
 
 // StartRedis starts redis-server on a free port; it is stopped at Cleanup.
@@ -27,21 +27,23 @@ func StartRedis(tb TB) *Redis {
 
 func (r *Redis) start(tb TB) {
 	tb.Helper()
-	p, err := startProc("redis-server", r.bin, "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
+	c, err := startChild("redis-server", r.bin, "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
 		"--dir", r.Dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r.p = p
-	if err := poll(p, 20*time.Second, func() error {
-		c, err := redis.Dial("tcp", r.Addr(), redis.DialConnectTimeout(time.Second), redis.DialReadTimeout(time.Second))
+	r.c = c
+	if err := poll(c, 20*time.Second, func() error {
+		conn, err := redis.Dial("tcp", r.Addr(), redis.DialConnectTimeout(time.Second),
+			redis.DialReadTimeout(time.Second), redis.DialWriteTimeout(time.Second))
 		if err != nil {
 			return err
 		}
-		defer c.Close()
-		_, err = c.Do("PING")
+		defer conn.Close()
+		_, err = conn.Do("PING")
 		return err
 	}); err != nil {
+		c.kill()
 		tb.Fatal(err)
 	}
 }
@@ -51,15 +53,15 @@ func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Ito
 
 // Stop ends redis-server (SIGTERM, then SIGKILL after 10 s).
 func (r *Redis) Stop() {
-	if r.p != nil {
-		r.p.stop(10 * time.Second)
+	if r.c != nil {
+		r.c.stop(10 * time.Second)
 	}
 }
 
 // Kill crashes redis-server with SIGKILL.
 func (r *Redis) Kill() {
-	if r.p != nil {
-		r.p.kill()
+	if r.c != nil {
+		r.c.kill()
 	}
 }
 

@@ -1,4 +1,4 @@
-package storetest
+package cluster
 
 import (
 	"context"
@@ -13,11 +13,10 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
-	"yunpan/fcgi/config"
 
 	"github.com/go-sql-driver/mysql"
 
-	"yunpan/internal/cluster"
+	"yunpan/fcgi/config"
 )
 
 // MariaDB is a private mariadbd listening on 127.0.0.1:Port and on a Unix
@@ -28,18 +27,12 @@ type MariaDB struct {
 	User     string
 	Password string
 	Dir      string
-	p        *proc
+	c        *child
 	args     []string
 	bin      string
 }
 
 var dbSeq atomic.Int64
-
-// FreePort returns a TCP port free on 127.0.0.1 right now.
-func FreePort(tb TB) int {
-	tb.Helper()
-	return cluster.FreePort(tb, "127.0.0.1")
-}
 
 func randHex(n int) string {
 	b := make([]byte, n)
@@ -47,6 +40,8 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// lookBin finds the first of names installed, in $PATH or the sbin folders
+// (which a user's $PATH often lacks).
 func lookBin(tb TB, names ...string) string {
 	tb.Helper()
 	for _, n := range names {
@@ -112,24 +107,25 @@ func StartMariaDB(tb TB) *MariaDB {
 
 func (m *MariaDB) start(tb TB) {
 	tb.Helper()
-	p, err := startProc("mariadbd", m.bin, m.args...)
+	c, err := startChild("mariadbd", m.bin, m.args...)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m.p = p
-	err = poll(p, 60*time.Second, func() error {
-		c, err := net.DialTimeout("unix", m.Socket, time.Second)
+	m.c = c
+	err = poll(c, 60*time.Second, func() error {
+		conn, err := net.DialTimeout("unix", m.Socket, time.Second)
 		if err != nil {
 			return err
 		}
-		c.Close()
-		c, err = net.DialTimeout("tcp", m.Addr(), time.Second)
+		conn.Close()
+		conn, err = net.DialTimeout("tcp", m.Addr(), time.Second)
 		if err != nil {
 			return err
 		}
-		return c.Close()
+		return conn.Close()
 	})
 	if err != nil {
+		c.kill()
 		log, _ := os.ReadFile(filepath.Join(m.Dir, "err.log"))
 		tb.Fatalf("%v\n%s", err, log)
 	}
@@ -158,7 +154,7 @@ func (m *MariaDB) NewDatabase(tb TB) string {
 	tb.Helper()
 	name := fmt.Sprintf("t%d_%s", dbSeq.Add(1), randHex(4))
 	tb.Cleanup(func() {
-		if m.p != nil && m.p.exited() { // nil: reached through EnvVar
+		if m.c != nil && m.c.exited() { // nil: reached through EnvVar
 			return
 		}
 		db, err := sql.Open("mysql", m.DSN())
@@ -175,15 +171,15 @@ func (m *MariaDB) NewDatabase(tb TB) string {
 
 // Stop shuts mariadbd down (SIGTERM, then SIGKILL after 30 s).
 func (m *MariaDB) Stop() {
-	if m.p != nil {
-		m.p.stop(30 * time.Second)
+	if m.c != nil {
+		m.c.stop(30 * time.Second)
 	}
 }
 
 // Kill crashes mariadbd with SIGKILL.
 func (m *MariaDB) Kill() {
-	if m.p != nil {
-		m.p.kill()
+	if m.c != nil {
+		m.c.kill()
 	}
 }
 

@@ -1,4 +1,4 @@
-package storetest
+package cluster
 
 import (
 	"encoding/json"
@@ -10,7 +10,7 @@ import (
 // to the processes it starts (Go's fuzzing workers run the same test binary
 // with -test.fuzzworker and inherit its environment): a JSON object with
 // the connection fields of MariaDB, Redis and DFS.
-const EnvVar = "YUNPAN_STORETEST_SERVICES"
+const EnvVar = "YUNPAN_CLUSTER_SERVICES"
 
 // Services are running services: started by this process, or reached
 // through EnvVar. Handles rebuilt from EnvVar only point at the services:
