@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sync"
 	"syscall"
 	"time"
 	"yunpan/fcgi/config"
@@ -87,7 +86,7 @@ func run(name string, args []string, stderr io.Writer) int {
 		// (uploads held in memory can make the live heap tens of MiB).
 		debug.SetMemoryLimit(256 << 20)
 	}
-	opt := Options{Log: log}
+	opt := Options{Log: log, Program: name, AccessLog: *accessLog}
 	if gcPrograms[name] {
 		opt.GCInterval = time.Minute
 	}
@@ -115,26 +114,22 @@ func run(name string, args []string, stderr io.Writer) int {
 		log.Error().Err(err).Msg("start")
 		return 2
 	}
-	h, stopMetrics, err := instrument(name, h, *metricsAddr, *accessLog, log)
-	if err != nil {
-		log.Error().Err(err).Msg("start")
-		return 1
+	if *metricsAddr != "" {
+		stopMetrics, err := a.listenMetrics(*metricsAddr)
+		if err != nil {
+			log.Error().Err(err).Msg("start")
+			return 1
+		}
+		defer stopMetrics()
 	}
-	defer stopMetrics()
 	defer cpuprofile.Start(name)()
-	var inflight sync.WaitGroup
-	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		inflight.Add(1)
-		defer inflight.Done()
-		h.ServeHTTP(w, r)
-	})
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
 
 	if *listen != "" {
-		srv := &http.Server{Addr: *listen, Handler: counted, ReadHeaderTimeout: 10 * time.Second,
+		srv := &http.Server{Addr: *listen, Handler: h, ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute, ErrorLog: nil}
 		l, err := net.Listen("tcp", *listen)
 		if err != nil {
@@ -170,7 +165,7 @@ func run(name string, args []string, stderr io.Writer) int {
 	}
 	log.Info().Str("fcgi", l.Addr().String()).Msg("serving")
 	done := make(chan error, 1)
-	go func() { done <- fcgi.Serve(bufferedListener{l}, counted) }()
+	go func() { done <- fcgi.Serve(bufferedListener{l}, h) }()
 	select {
 	case <-sig:
 		l.Close()
@@ -180,11 +175,7 @@ func run(name string, args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
-	waited := make(chan struct{})
-	go func() { inflight.Wait(); close(waited) }()
-	select {
-	case <-waited:
-	case <-time.After(30 * time.Second):
+	if !a.Drain(30 * time.Second) {
 		log.Warn().Msg("requests still running at exit")
 	}
 	log.Info().Msg("stopped")
