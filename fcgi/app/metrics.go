@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
 	"yunpan/internal/metrics"
 )
 
@@ -12,11 +15,11 @@ import (
 // requests by endpoint and HTTP code, a latency histogram, response bytes
 // and requests in flight.
 type Metrics struct {
-	reg      *metrics.Registry
-	requests *metrics.CounterVec
-	latency  *metrics.HistogramVec
-	bytes    *metrics.CounterVec
-	inflight metrics.Gauge
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	bytes    *prometheus.CounterVec
+	inflight prometheus.Gauge
 	paths    map[string]bool // endpoints counted by name; the rest are "other"
 }
 
@@ -27,33 +30,38 @@ func NewMetrics(name string) *Metrics {
 	for _, e := range Endpoints {
 		m.paths["/"+e] = true
 	}
-	m.requests = m.reg.NewCounter("yunpan_fcgi_requests_total", "Requests answered, by endpoint path and HTTP status code.", "endpoint", "code")
-	m.latency = m.reg.NewHistogram("yunpan_fcgi_request_duration_seconds", "Time to answer a request, by endpoint path.", nil, "endpoint")
-	m.bytes = m.reg.NewCounter("yunpan_fcgi_response_bytes_total", "Response body bytes written, by endpoint path.", "endpoint")
-	m.inflight = m.reg.NewGauge("yunpan_fcgi_requests_in_flight", "Requests being answered now.").With()
-	m.inflight.Set(0)
-	m.reg.NewGauge("yunpan_fcgi_program_info", "Which FastCGI program this is (value 1).", "program").With(name).Set(1)
-	m.reg.NewGauge("yunpan_fcgi_start_time_seconds", "When the program started (Unix time).").With().Set(float64(time.Now().Unix()))
+	f := promauto.With(m.reg)
+	m.requests = f.NewCounterVec(prometheus.CounterOpts{Name: "yunpan_fcgi_requests_total",
+		Help: "Requests answered, by endpoint path and HTTP status code."}, []string{"endpoint", "code"})
+	m.latency = f.NewHistogramVec(prometheus.HistogramOpts{Name: "yunpan_fcgi_request_duration_seconds",
+		Help: "Time to answer a request, by endpoint path.", Buckets: metrics.LatencyBuckets}, []string{"endpoint"})
+	m.bytes = f.NewCounterVec(prometheus.CounterOpts{Name: "yunpan_fcgi_response_bytes_total",
+		Help: "Response body bytes written, by endpoint path."}, []string{"endpoint"})
+	m.inflight = f.NewGauge(prometheus.GaugeOpts{Name: "yunpan_fcgi_requests_in_flight", Help: "Requests being answered now."})
+	f.NewGaugeVec(prometheus.GaugeOpts{Name: "yunpan_fcgi_program_info",
+		Help: "Which FastCGI program this is (value 1)."}, []string{"program"}).WithLabelValues(name).Set(1)
+	f.NewGauge(prometheus.GaugeOpts{Name: "yunpan_fcgi_start_time_seconds",
+		Help: "When the program started (Unix time)."}).SetToCurrentTime()
 	return m
 }
 
 // Registry is the program's metric registry.
-func (m *Metrics) Registry() *metrics.Registry { return m.reg }
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // begin counts a request in flight.
-func (m *Metrics) begin() { m.inflight.Add(1) }
+func (m *Metrics) begin() { m.inflight.Inc() }
 
 // done counts an answered request and returns its endpoint label: the
 // known paths by name, the rest as "other" (so the series stay bounded).
 func (m *Metrics) done(path string, status int, bytes int64, d time.Duration) string {
-	m.inflight.Add(-1)
+	m.inflight.Dec()
 	ep := "other"
 	if m.paths[path] {
 		ep = path
 	}
-	m.requests.With(ep, strconv.Itoa(status)).Inc()
-	m.latency.With(ep).Observe(d.Seconds())
-	m.bytes.With(ep).Add(float64(bytes))
+	m.requests.WithLabelValues(ep, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(ep).Observe(d.Seconds())
+	m.bytes.WithLabelValues(ep).Add(float64(bytes))
 	return ep
 }
 

@@ -15,21 +15,14 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"yunpan/internal/metrics"
+	"yunpan/internal/metrics/scrape"
 	"yunpan/store/storetest"
 )
 
-func scrapeApp(t *testing.T, addr string) *metrics.Samples {
+func scrapeApp(t *testing.T, addr string) *scrape.Samples {
 	t.Helper()
-	cl := &http.Client{Timeout: 5 * time.Second}
-	res, err := cl.Get("http://" + addr + "/metrics")
+	ss, err := scrape.Get(t.Context(), &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/metrics")
 	require.NoError(t, err)
-	defer res.Body.Close()
-	require.Equal(t, 200, res.StatusCode)
-	b, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	ss, err := metrics.Parse(strings.NewReader(string(b)))
-	require.NoError(t, err, string(b))
 	return ss
 }
 
@@ -60,10 +53,7 @@ func TestMiddleware(t *testing.T) {
 	var logBuf strings.Builder
 	m := &middleware{log: zerolog.New(&logBuf).Level(zerolog.WarnLevel), access: true, met: NewMetrics("md5")}
 	serve(m, "/md5", "/md5", "/x1", "/x2", "/reg", "/login")
-	var b strings.Builder
-	_, err := m.met.Registry().WriteTo(&b)
-	require.NoError(t, err)
-	ss, err := metrics.Parse(strings.NewReader(b.String()))
+	ss, err := scrape.Gather(m.met.Registry())
 	require.NoError(t, err)
 	v, _ := ss.Sum("yunpan_fcgi_requests_total", "endpoint", "/md5", "code", "200")
 	require.Equal(t, 2.0, v)
