@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"regexp"
@@ -15,31 +14,24 @@ import (
 
 	"yunpan/dfs/proto"
 	"yunpan/internal/cluster"
-	"yunpan/internal/metrics"
+	"yunpan/internal/metrics/scrape"
 )
 
 // What operators see: /metrics of real daemons after a
 // small load, and fdfs_monitor's sync delay with two storages.
 
-// mtScrape fetches and parses addr/metrics.
-func mtScrape(t *testing.T, addr string) *metrics.Samples {
+// mtScrape fetches and parses addr/metrics (the text format: scrape.Get
+// checks the content type).
+func mtScrape(t *testing.T, addr string) *scrape.Samples {
 	t.Helper()
-	cl := &http.Client{Timeout: 5 * time.Second}
-	resp, err := cl.Get("http://" + addr + "/metrics")
+	ss, err := scrape.Get(t.Context(), &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/metrics")
 	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, 200, resp.StatusCode)
-	require.Equal(t, metrics.ContentType, resp.Header.Get("Content-Type"))
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	ss, err := metrics.Parse(strings.NewReader(string(body)))
-	require.NoError(t, err, string(body))
 	return ss
 }
 
 // mtSum is the sum of the matching series over several scrapes; it fails
 // when no scrape has one.
-func mtSum(t *testing.T, name string, scrapes []*metrics.Samples, labels ...string) float64 {
+func mtSum(t *testing.T, name string, scrapes []*scrape.Samples, labels ...string) float64 {
 	t.Helper()
 	var sum float64
 	found := false
@@ -97,7 +89,7 @@ func TestMetricsAfterLoad(t *testing.T) {
 	}
 
 	// Tracker.
-	ts := []*metrics.Samples{mtScrape(t, trMetrics)}
+	ts := []*scrape.Samples{mtScrape(t, trMetrics)}
 	require.Equal(t, 1.0, mtSum(t, "dfs_tracker_groups", ts))
 	require.Equal(t, 1.0, mtSum(t, "dfs_tracker_leader", ts))
 	require.Equal(t, 2.0, mtSum(t, "dfs_tracker_storages", ts, "group", "group1", "status", "ACTIVE"))
@@ -119,7 +111,7 @@ func TestMetricsAfterLoad(t *testing.T) {
 	}
 
 	// Storages, summed over both.
-	var ss []*metrics.Samples
+	var ss []*scrape.Samples
 	for _, m := range stMetrics {
 		ss = append(ss, mtScrape(t, m))
 	}
@@ -138,7 +130,7 @@ func TestMetricsAfterLoad(t *testing.T) {
 	// Replication moved the other storage's files in, both ways.
 	require.Greater(t, mtSum(t, "dfs_storage_sync_in_bytes_total", ss, "result", "success"), 0.0)
 	for i, one := range ss {
-		single := []*metrics.Samples{one}
+		single := []*scrape.Samples{one}
 		require.GreaterOrEqual(t, mtSum(t, "dfs_storage_connections", single), 0.0)
 		require.GreaterOrEqual(t, mtSum(t, "dfs_storage_connections_accepted_total", single), 1.0)
 		require.Greater(t, mtSum(t, "dfs_storage_store_path_free_mb", single, "path", "0"), 0.0)
@@ -155,7 +147,7 @@ func TestMetricsAfterLoad(t *testing.T) {
 	for i, m := range stMetrics {
 		peer := ips[1-i]
 		trWait(t, 20*time.Second, "sync lag 0 on "+m, func() bool {
-			one := []*metrics.Samples{mtScrape(t, m)}
+			one := []*scrape.Samples{mtScrape(t, m)}
 			return mtSum(t, "dfs_storage_sync_lag_bytes", one, "peer", peer) == 0 &&
 				mtSum(t, "dfs_storage_sync_lag_seconds", one, "peer", peer) == 0 &&
 				mtSum(t, "dfs_storage_sync_pushed_records_total", one, "peer", peer) >= 1

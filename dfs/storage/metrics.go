@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/rs/zerolog"
 
 	"yunpan/dfs/proto"
@@ -22,12 +24,12 @@ import (
 // access log ([access-log] enabled) see of the requests. The stat block
 // counters, free space and sync lag are read at scrape time.
 type storageMetrics struct {
-	reg      *metrics.Registry
+	reg      *prometheus.Registry
 	srv      *metrics.Server // nil: no listener
-	requests *metrics.CounterVec
-	duration *metrics.HistogramVec
-	bytesIn  metrics.Counter
-	bytesOut metrics.Counter
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	bytesIn  prometheus.Counter
+	bytesOut prometheus.Counter
 	access   *accessLog // nil: access log off
 }
 
@@ -53,13 +55,14 @@ const accessTimeFormat = "2006-01-02T15:04:05.000000Z07:00"
 // binds metrics_addr when set.
 func (s *Storage) initMetrics() error {
 	m := &storageMetrics{reg: metrics.NewRegistry()}
-	m.requests = m.reg.NewCounter("dfs_storage_requests_total",
-		"Requests handled, by command code and status (0 = success, closed = connection dropped).", "cmd", "status")
-	m.duration = m.reg.NewHistogram("dfs_storage_request_duration_seconds",
-		"Time from the request header to the end of the handler, by command.", nil, "cmd")
-	m.bytesIn = m.reg.NewCounter("dfs_storage_received_bytes_total", "Request bytes received (headers included).").With()
-	m.bytesOut = m.reg.NewCounter("dfs_storage_sent_bytes_total", "Response bytes sent or queued (headers and file data included).").With()
-	m.reg.Collect(s.collectMetrics)
+	f := promauto.With(m.reg)
+	m.requests = f.NewCounterVec(prometheus.CounterOpts{Name: "dfs_storage_requests_total",
+		Help: "Requests handled, by command code and status (0 = success, closed = connection dropped)."}, []string{"cmd", "status"})
+	m.duration = f.NewHistogramVec(prometheus.HistogramOpts{Name: "dfs_storage_request_duration_seconds",
+		Help: "Time from the request header to the end of the handler, by command.", Buckets: metrics.LatencyBuckets}, []string{"cmd"})
+	m.bytesIn = f.NewCounter(prometheus.CounterOpts{Name: "dfs_storage_received_bytes_total", Help: "Request bytes received (headers included)."})
+	m.bytesOut = f.NewCounter(prometheus.CounterOpts{Name: "dfs_storage_sent_bytes_total", Help: "Response bytes sent or queued (headers and file data included)."})
+	m.reg.MustRegister(metrics.NewCollector(s.collectMetrics))
 	if s.opts.AccessLogEnabled {
 		a, err := openAccessLog(filepath.Join(s.opts.BasePath, "logs", accessLogName))
 		if err != nil {
@@ -138,8 +141,8 @@ func (s *Storage) observe(sess *session, h proto.Header, start time.Time, rep *r
 		in -= sess.body.N // a handler that stopped early did not read it all
 	}
 	cmd := strconv.Itoa(int(h.Cmd))
-	m.requests.With(cmd, status).Inc()
-	m.duration.With(cmd).Observe(d.Seconds())
+	m.requests.WithLabelValues(cmd, status).Inc()
+	m.duration.WithLabelValues(cmd).Observe(d.Seconds())
 	m.bytesIn.Add(float64(in))
 	m.bytesOut.Add(float64(out))
 	if m.access != nil {

@@ -3,7 +3,6 @@ package storage
 import (
 	"bufio"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,21 +14,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"yunpan/dfs/proto"
-	"yunpan/internal/metrics"
+	"yunpan/internal/metrics/scrape"
 )
 
-func scrapeMetrics(t *testing.T, s *Storage) *metrics.Samples {
+func scrapeMetrics(t *testing.T, s *Storage) *scrape.Samples {
 	t.Helper()
 	require.NotNil(t, s.MetricsAddr())
-	cl := &http.Client{Timeout: 5 * time.Second}
-	resp, err := cl.Get("http://" + s.MetricsAddr().String() + "/metrics")
+	ss, err := scrape.Get(t.Context(), &http.Client{Timeout: 5 * time.Second}, "http://"+s.MetricsAddr().String()+"/metrics")
 	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, 200, resp.StatusCode)
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	ss, err := metrics.Parse(strings.NewReader(string(body)))
-	require.NoError(t, err, string(body))
 	return ss
 }
 

@@ -1,8 +1,6 @@
 package tracker
 
 import (
-	"bytes"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -14,20 +12,13 @@ import (
 
 	"yunpan/conf"
 	"yunpan/dfs/proto"
-	"yunpan/internal/metrics"
+	"yunpan/internal/metrics/scrape"
 )
 
-func scrape(t *testing.T, addr string) *metrics.Samples {
+func scrapeMetrics(t *testing.T, addr string) *scrape.Samples {
 	t.Helper()
-	cl := &http.Client{Timeout: 5 * time.Second}
-	resp, err := cl.Get("http://" + addr + "/metrics")
+	ss, err := scrape.Get(t.Context(), &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/metrics")
 	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, 200, resp.StatusCode)
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	ss, err := metrics.Parse(bytes.NewReader(body))
-	require.NoError(t, err, string(body))
 	return ss
 }
 
@@ -43,7 +34,7 @@ func TestMetrics(t *testing.T) {
 	status, _ := c.call(proto.CmdServerListOneGroup, groupField("nogroup"))
 	require.NotZero(t, status)
 
-	ss := scrape(t, tr.MetricsAddr().String())
+	ss := scrapeMetrics(t, tr.MetricsAddr().String())
 	for name, typ := range map[string]string{
 		"dfs_tracker_requests_total": "counter", "dfs_tracker_connections_accepted_total": "counter",
 		"dfs_tracker_connections": "gauge", "dfs_tracker_leader": "gauge", "dfs_tracker_groups": "gauge",

@@ -51,6 +51,11 @@ type Options struct {
 	// GCInterval > 0 runs the DFS garbage collector (dfs_gc retries) and the
 	// expired-token purge at start and then at this interval.
 	GCInterval time.Duration
+	// Program names the process in /metrics ("" when it serves every endpoint).
+	Program string
+	// AccessLog writes every request's line whatever log_level says (else
+	// at debug level).
+	AccessLog bool
 }
 
 // App is the shared state of the handlers. Safe for concurrent use.
@@ -67,6 +72,7 @@ type App struct {
 	streams   chan struct{} // bounds concurrent streamed uploads
 	streamed  atomic.Uint64 // uploads streamed so far (tests)
 	spools    atomic.Uint64 // spreads upload spool files over tmpDir/<slot>
+	mw        *middleware   // every handler's (middleware.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -80,7 +86,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: opt.Log, st: opt.Store, dfs: opt.DFS, stop: make(chan struct{}),
-		execSlots: make(chan struct{}, MaxExecUploads), streams: make(chan struct{}, MaxStreamedUploads)}
+		execSlots: make(chan struct{}, MaxExecUploads), streams: make(chan struct{}, MaxStreamedUploads),
+		mw: &middleware{log: opt.Log, access: opt.AccessLog, met: NewMetrics(opt.Program)}}
 	if a.dfs == nil {
 		cc, err := conf.LoadClient(cfg.DFSClient)
 		if err != nil {
@@ -187,7 +194,7 @@ func (a *App) Handler(name string) (http.Handler, error) {
 	default:
 		return nil, fmt.Errorf("unknown endpoint %q (want one of %s)", name, strings.Join(Endpoints, ", "))
 	}
-	return a.wrap(name, h), nil
+	return a.mw.wrap(h), nil
 }
 
 // Mux serves every endpoint on its course path (tests, benchmarks, and a
@@ -203,50 +210,18 @@ func (a *App) Mux() http.Handler {
 	return mux
 }
 
-// wrap adds panic recovery and one access-log line per request.
-func (a *App) wrap(name string, h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				a.log.Error().Str("endpoint", name).Interface("panic", p).Msg("handler panic")
-				if !rw.wrote {
-					a.fail(rw, http.StatusInternalServerError, "500", "internal error")
-				}
-			}
-			a.log.Debug().Str("endpoint", name).Str("method", r.Method).Str("uri", clip(r.URL.RequestURI(), 200)).
-				Int("status", rw.status).Int64("bytes", rw.n).Dur("took", time.Since(start)).Msg("request")
-		}()
-		h(rw, r)
-	})
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-	n      int64
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status, w.wrote = code, true
+// Drain waits up to timeout for the requests running now to end; false
+// when some are still running then.
+func (a *App) Drain(timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() { a.mw.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		return false
 	}
-	w.ResponseWriter.WriteHeader(code)
 }
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	w.wrote = true
-	n, err := w.ResponseWriter.Write(b)
-	w.n += int64(n)
-	return n, err
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // gcLoop retries the DFS deletes recorded in dfs_gc and purges expired
 // tokens, at start and then every interval, until Close.

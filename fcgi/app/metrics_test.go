@@ -16,47 +16,51 @@ import (
 
 	"yunpan/fcgi/config"
 	"yunpan/internal/cluster"
-	"yunpan/internal/metrics"
+	"yunpan/internal/metrics/scrape"
 )
 
-func scrapeApp(t *testing.T, addr string) *metrics.Samples {
+func scrapeApp(t *testing.T, addr string) *scrape.Samples {
 	t.Helper()
-	cl := &http.Client{Timeout: 5 * time.Second}
-	res, err := cl.Get("http://" + addr + "/metrics")
+	ss, err := scrape.Get(t.Context(), &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/metrics")
 	require.NoError(t, err)
-	defer res.Body.Close()
-	require.Equal(t, 200, res.StatusCode)
-	b, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	ss, err := metrics.Parse(strings.NewReader(string(b)))
-	require.NoError(t, err, string(b))
 	return ss
 }
 
-// TestMetricsWrap checks the wrapper alone: codes, bounded endpoint
-// labels, latency, bytes and the access event.
-func TestMetricsWrap(t *testing.T) {
-	m := NewMetrics("md5")
-	var logBuf strings.Builder
-	h := m.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/md5" {
+// TestMiddleware checks the one layer alone: codes, bounded endpoint
+// labels, latency, bytes, the JSON code, a recovered panic and one log
+// line per request.
+func TestMiddleware(t *testing.T) {
+	a := &App{} // reply needs only the logger
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/md5":
 			w.Write([]byte("hello"))
-			return
+		case "/reg":
+			a.fail(w, http.StatusConflict, CodeRegExists, "exists")
+		case "/login":
+			panic("boom")
+		default:
+			http.Error(w, "no", http.StatusNotFound)
 		}
-		http.Error(w, "no", http.StatusNotFound)
-	}), zerolog.New(&logBuf), true)
-	for _, p := range []string{"/md5", "/md5", "/x1", "/x2"} {
-		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", p, nil))
+	})
+	serve := func(m *middleware, paths ...string) {
+		h := m.wrap(handler)
+		for _, p := range paths {
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", p, nil))
+		}
 	}
-	var b strings.Builder
-	_, err := m.Registry().WriteTo(&b)
-	require.NoError(t, err)
-	ss, err := metrics.Parse(strings.NewReader(b.String()))
+
+	var logBuf strings.Builder
+	m := &middleware{log: zerolog.New(&logBuf).Level(zerolog.WarnLevel), access: true, met: NewMetrics("md5")}
+	serve(m, "/md5", "/md5", "/x1", "/x2", "/reg", "/login")
+	ss, err := scrape.Gather(m.met.Registry())
 	require.NoError(t, err)
 	v, _ := ss.Sum("yunpan_fcgi_requests_total", "endpoint", "/md5", "code", "200")
 	require.Equal(t, 2.0, v)
 	v, _ = ss.Sum("yunpan_fcgi_requests_total", "endpoint", "other", "code", "404")
 	require.Equal(t, 2.0, v, "unknown paths share one label value")
+	v, _ = ss.Sum("yunpan_fcgi_requests_total", "endpoint", "/login", "code", "500")
+	require.Equal(t, 1.0, v, "a panic is a 500")
 	v, _ = ss.Sum("yunpan_fcgi_request_duration_seconds_count", "endpoint", "/md5")
 	require.Equal(t, 2.0, v)
 	v, _ = ss.Sum("yunpan_fcgi_response_bytes_total", "endpoint", "/md5")
@@ -65,8 +69,23 @@ func TestMetricsWrap(t *testing.T) {
 	require.Equal(t, 0.0, v)
 	v, _ = ss.Sum("yunpan_fcgi_program_info", "program", "md5")
 	require.Equal(t, 1.0, v)
-	require.Equal(t, 4, strings.Count(logBuf.String(), `"message":"access"`), logBuf.String())
-	require.Contains(t, logBuf.String(), `"endpoint":"/md5","uri":"/md5","code":200,"bytes":5`)
+
+	lines := strings.Split(strings.TrimSpace(logBuf.String()), "\n")
+	require.Len(t, lines, 6, "one line per request:\n%s", logBuf.String())
+	require.Equal(t, 5, strings.Count(logBuf.String(), `"message":"access"`), logBuf.String())
+	require.Contains(t, lines[0], `"endpoint":"/md5","uri":"/md5","code":200,"bytes":5`)
+	require.Contains(t, lines[4], `"endpoint":"/reg","uri":"/reg","code":409,"json_code":"003"`)
+	require.Contains(t, lines[5], `"level":"error","panic":"boom"`)
+	require.Contains(t, lines[5], `"code":500,"json_code":"500"`)
+	require.Contains(t, lines[5], `"message":"handler panic"`)
+
+	// Without -access-log the lines are debug ones: only the panic's is
+	// written at warn level.
+	logBuf.Reset()
+	m = &middleware{log: zerolog.New(&logBuf).Level(zerolog.WarnLevel), met: NewMetrics("md5")}
+	serve(m, "/md5", "/login")
+	require.Equal(t, 1, strings.Count(logBuf.String(), "\n"), logBuf.String())
+	require.Contains(t, logBuf.String(), `"message":"handler panic"`)
 }
 
 // TestProgramMetrics runs the real reg program with -metrics and

@@ -52,6 +52,7 @@ const (
 
 // reply writes a JSON body with status.
 func (a *App) reply(w http.ResponseWriter, status int, body any) {
+	noteCode(w, body)
 	b, err := json.Marshal(body)
 	if err != nil {
 		a.log.Error().Err(err).Msg("encode reply")

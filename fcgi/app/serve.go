@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -12,7 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sync"
+	"slices"
 	"syscall"
 	"time"
 
@@ -25,6 +26,9 @@ import (
 
 // startWait is how long a program waits for MySQL at start-up.
 const startWait = 30 * time.Second
+
+// drainWait is how long a stopping program lets running requests finish.
+const drainWait = 30 * time.Second
 
 // gcPrograms run the DFS garbage collector (they are the ones that create
 // DFS garbage).
@@ -43,18 +47,60 @@ func Main(name string) {
 	os.Exit(run(name, os.Args[1:], os.Stderr))
 }
 
+// run is Main with its exit status: 2 for a bad command line, 1 when the
+// program cannot start or serve.
 func run(name string, args []string, stderr io.Writer) int {
+	opts, err := parseFlags(name, args, stderr)
+	if err != nil {
+		return 2
+	}
+	log := zerolog.New(stderr).With().Timestamp().Str("prog", name).Logger()
+	p, err := newProgram(opts, log)
+	if err != nil {
+		log.Error().Err(err).Msg("start")
+		return 1
+	}
+	defer p.Exit()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := p.Main(ctx); err != nil {
+		p.log.Error().Err(err).Msg("serve")
+		return 1
+	}
+	p.log.Info().Msg("stopped")
+	return 0
+}
+
+// serveOptions are a program's command line.
+type serveOptions struct {
+	Name      string // the program: one of Endpoints
+	Conf      string // cfg.json path
+	Listen    string // plain HTTP on this address instead of FastCGI
+	FCGI      string // FastCGI on this TCP address instead of fd 0
+	Metrics   string // /metrics on this address; "" = none
+	AccessLog bool   // every request's line whatever log_level says
+}
+
+// newServeOptions are the defaults: the config at $YUNPAN_CFG, else
+// conf/cfg.json; FastCGI on fd 0; no metrics, no access log.
+func newServeOptions(name string) *serveOptions {
+	o := &serveOptions{Name: name, Conf: os.Getenv("YUNPAN_CFG")}
+	if o.Conf == "" {
+		o.Conf = "conf/cfg.json"
+	}
+	return o
+}
+
+// parseFlags reads the command line; errors are written to stderr.
+func parseFlags(name string, args []string, stderr io.Writer) (*serveOptions, error) {
+	o := newServeOptions(name)
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := os.Getenv("YUNPAN_CFG")
-	if def == "" {
-		def = "conf/cfg.json"
-	}
-	cfgPath := fs.String("conf", def, "cfg.json path (env YUNPAN_CFG)")
-	listen := fs.String("listen", "", "serve plain HTTP on this address instead of FastCGI")
-	fcgiAddr := fs.String("fcgi", "", "serve FastCGI on this TCP address instead of fd 0")
-	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics over HTTP on this address (metrics.go)")
-	accessLog := fs.Bool("access-log", false, "log one event per request")
+	fs.StringVar(&o.Conf, "conf", o.Conf, "cfg.json path (env YUNPAN_CFG)")
+	fs.StringVar(&o.Listen, "listen", "", "serve plain HTTP on this address instead of FastCGI")
+	fs.StringVar(&o.FCGI, "fcgi", "", "serve FastCGI on this TCP address instead of fd 0")
+	fs.StringVar(&o.Metrics, "metrics", "", "serve Prometheus /metrics over HTTP on this address")
+	fs.BoolVar(&o.AccessLog, "access-log", false, "log one event per request")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s [-conf cfg.json] [-listen addr | -fcgi addr] [-metrics addr] [-access-log]\n", name)
 		fs.PrintDefaults()
@@ -64,17 +110,71 @@ func run(name string, args []string, stderr io.Writer) int {
 		}
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return nil, err
 	}
-	log := zerolog.New(stderr).With().Timestamp().Str("prog", name).Logger()
-	cfg, err := config.Load(*cfgPath)
+	if !slices.Contains(Endpoints, name) {
+		err := fmt.Errorf("unknown program %q", name)
+		fmt.Fprintln(stderr, err)
+		return nil, err
+	}
+	return o, nil
+}
+
+// program is one running FastCGI program: its App, the handler of its
+// endpoint, its listener and what runs beside them.
+type program struct {
+	opts        *serveOptions
+	log         zerolog.Logger
+	app         *App
+	handler     http.Handler
+	ln          net.Listener
+	stopMetrics func()
+	stopProfile func()
+}
+
+// newProgram loads the config, opens the App (waiting for MySQL) and binds
+// the listeners; Main then serves.
+func newProgram(o *serveOptions, log zerolog.Logger) (*program, error) {
+	cfg, err := config.Load(o.Conf)
 	if err != nil {
-		log.Error().Err(err).Msg("config")
-		return 1
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	if lvl, err := zerolog.ParseLevel(cfg.LogLevel); err == nil && cfg.LogLevel != "" {
 		log = log.Level(lvl)
 	}
+	tuneGC()
+	opt := Options{Log: log, Program: o.Name, AccessLog: o.AccessLog}
+	if gcPrograms[o.Name] {
+		opt.GCInterval = time.Minute
+	}
+	a, err := openApp(cfg, opt)
+	if err != nil {
+		return nil, err
+	}
+	p := &program{opts: o, log: log, app: a, stopMetrics: func() {}, stopProfile: func() {}}
+	if p.handler, err = a.Handler(o.Name); err != nil {
+		p.Exit()
+		return nil, err
+	}
+	if o.Metrics != "" {
+		stop, err := a.listenMetrics(o.Metrics)
+		if err != nil {
+			p.Exit()
+			return nil, err
+		}
+		p.stopMetrics = stop
+	}
+	if p.ln, err = o.listen(); err != nil {
+		p.Exit()
+		return nil, err
+	}
+	p.stopProfile = cpuprofile.Start(o.Name)
+	return p, nil
+}
+
+// tuneGC sets the collector for the programs' heaps unless the
+// environment does.
+func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		// A program's live heap is a few MiB, while every request allocates
 		// (net/http/fcgi alone takes 64 KiB per request): collecting at 4x
@@ -87,106 +187,95 @@ func run(name string, args []string, stderr io.Writer) int {
 		// (uploads held in memory can make the live heap tens of MiB).
 		debug.SetMemoryLimit(256 << 20)
 	}
-	opt := Options{Log: log}
-	if gcPrograms[name] {
-		opt.GCInterval = time.Minute
-	}
-	// MySQL may still be starting (the programs often start together
-	// with it): wait for it a little instead of dying at once.
+}
+
+// openApp builds the App. MySQL may still be starting (the programs often
+// start together with it): it waits up to startWait instead of failing at
+// once.
+func openApp(cfg *config.Config, opt Options) (*App, error) {
 	deadline := time.Now().Add(startWait)
-	var a *App
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		a, err = New(ctx, cfg, opt)
+		a, err := New(ctx, cfg, opt)
 		cancel()
 		if err == nil || !errors.Is(err, store.ErrUnavailable) || time.Now().After(deadline) {
-			break
+			return a, err
 		}
-		log.Warn().Err(err).Msg("waiting for mysql")
+		opt.Log.Warn().Err(err).Msg("waiting for mysql")
 		time.Sleep(time.Second)
 	}
-	if err != nil {
-		log.Error().Err(err).Msg("start")
-		return 1
-	}
-	defer a.Close()
-	h, err := a.Handler(name)
-	if err != nil {
-		log.Error().Err(err).Msg("start")
-		return 2
-	}
-	h, stopMetrics, err := instrument(name, h, *metricsAddr, *accessLog, log)
-	if err != nil {
-		log.Error().Err(err).Msg("start")
-		return 1
-	}
-	defer stopMetrics()
-	defer cpuprofile.Start(name)()
-	var inflight sync.WaitGroup
-	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		inflight.Add(1)
-		defer inflight.Done()
-		h.ServeHTTP(w, r)
-	})
+}
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sig)
-
-	if *listen != "" {
-		srv := &http.Server{Addr: *listen, Handler: counted, ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout: 2 * time.Minute, ErrorLog: nil}
-		l, err := net.Listen("tcp", *listen)
+// listen binds -listen or -fcgi, else takes the socket spawn-fcgi hands
+// over as stdin.
+func (o *serveOptions) listen() (net.Listener, error) {
+	if a := cmp.Or(o.Listen, o.FCGI); a != "" {
+		l, err := net.Listen("tcp", a)
 		if err != nil {
-			log.Error().Err(err).Msg("listen")
-			return 1
+			return nil, fmt.Errorf("listen: %w", err)
 		}
-		log.Info().Str("http", l.Addr().String()).Msg("serving")
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(l) }()
-		select {
-		case <-sig:
-		case err := <-done:
-			log.Error().Err(err).Msg("serve")
-			return 1
-		}
-		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer scancel()
-		srv.Shutdown(sctx)
-		log.Info().Msg("stopped")
-		return 0
+		return l, nil
 	}
-
-	var l net.Listener
-	if *fcgiAddr != "" {
-		l, err = net.Listen("tcp", *fcgiAddr)
-	} else {
-		// spawn-fcgi hands us the listening socket as stdin.
-		l, err = net.FileListener(os.Stdin)
-	}
+	l, err := net.FileListener(os.Stdin)
 	if err != nil {
-		log.Error().Err(err).Msg("fastcgi listener (run under spawn-fcgi, or use -listen/-fcgi)")
-		return 1
+		return nil, fmt.Errorf("fastcgi listener on fd 0 (run under spawn-fcgi, or use -listen/-fcgi): %w", err)
 	}
-	log.Info().Str("fcgi", l.Addr().String()).Msg("serving")
+	return l, nil
+}
+
+// Main serves until ctx ends, then lets the running requests finish.
+func (p *program) Main(ctx context.Context) error {
+	if p.opts.Listen != "" {
+		p.log.Info().Str("http", p.ln.Addr().String()).Msg("serving")
+		return serveHTTP(ctx, p.ln, p.handler)
+	}
+	p.log.Info().Str("fcgi", p.ln.Addr().String()).Msg("serving")
+	err := serveFCGI(ctx, p.ln, p.handler)
+	if !p.app.Drain(drainWait) {
+		p.log.Warn().Msg("requests still running at exit")
+	}
+	return err
+}
+
+// Exit stops what newProgram started.
+func (p *program) Exit() {
+	p.stopProfile()
+	p.stopMetrics()
+	if p.ln != nil {
+		p.ln.Close()
+	}
+	p.app.Close()
+}
+
+// serveHTTP serves plain HTTP on l until ctx ends, then shuts down,
+// waiting for running requests.
+func serveHTTP(ctx context.Context, l net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	done := make(chan error, 1)
-	go func() { done <- fcgi.Serve(bufferedListener{l}, counted) }()
+	go func() { done <- srv.Serve(l) }()
 	select {
-	case <-sig:
+	case <-ctx.Done():
+	case err := <-done:
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), drainWait)
+	defer cancel()
+	srv.Shutdown(sctx)
+	return nil
+}
+
+// serveFCGI serves FastCGI on l until ctx ends or l is closed. fcgi.Serve
+// has no shutdown: the caller drains the running requests (App.Drain).
+func serveFCGI(ctx context.Context, l net.Listener, h http.Handler) error {
+	done := make(chan error, 1)
+	go func() { done <- fcgi.Serve(bufferedListener{l}, h) }()
+	select {
+	case <-ctx.Done():
 		l.Close()
 	case err := <-done:
 		if !errors.Is(err, net.ErrClosed) {
-			log.Error().Err(err).Msg("serve")
-			return 1
+			return err
 		}
 	}
-	waited := make(chan struct{})
-	go func() { inflight.Wait(); close(waited) }()
-	select {
-	case <-waited:
-	case <-time.After(30 * time.Second):
-		log.Warn().Msg("requests still running at exit")
-	}
-	log.Info().Msg("stopped")
-	return 0
+	return nil
 }

@@ -242,3 +242,24 @@ func fcgiDo(t testing.TB, addr, method, uri, contentType string, body []byte) (i
 	rest, _ := io.ReadAll(tp.R)
 	return status, hdr, rest
 }
+
+func TestParseFlags(t *testing.T) {
+	t.Setenv("YUNPAN_CFG", "/etc/yunpan/cfg.json")
+	var stderr strings.Builder
+	o, err := parseFlags("md5", nil, &stderr)
+	require.NoError(t, err)
+	require.Equal(t, &serveOptions{Name: "md5", Conf: "/etc/yunpan/cfg.json"}, o)
+
+	o, err = parseFlags("upload", []string{"-conf", "c.json", "-fcgi", "127.0.0.1:9000", "-metrics", "127.0.0.1:9200", "-access-log"}, &stderr)
+	require.NoError(t, err)
+	require.Equal(t, &serveOptions{Name: "upload", Conf: "c.json", FCGI: "127.0.0.1:9000", Metrics: "127.0.0.1:9200", AccessLog: true}, o)
+
+	_, err = parseFlags("md5", []string{"-bogus"}, &stderr)
+	require.Error(t, err)
+	require.Contains(t, stderr.String(), "usage: md5")
+	stderr.Reset()
+	_, err = parseFlags("nosuch", nil, &stderr)
+	require.Error(t, err)
+	require.Contains(t, stderr.String(), `unknown program "nosuch"`)
+	require.Equal(t, 2, run("nosuch", nil, io.Discard))
+}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -15,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"yunpan/internal/metrics"
+	"yunpan/internal/metrics/scrape"
 )
 
 // Leak check: every daemon a test starts through the
@@ -356,7 +357,7 @@ func scrapeGoroutines(addr string) (goroutines, syncers int, err error) {
 	if err != nil {
 		return -1, 0, err
 	}
-	ss, err := metrics.Parse(strings.NewReader(string(body)))
+	ss, err := scrape.Parse(bytes.NewReader(body))
 	if err != nil {
 		return -1, 0, err
 	}

@@ -7,22 +7,22 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Handler serves the registry, plus the Process families, as text on
-// GET/HEAD; other methods get 405.
-func (r *Registry) Handler() http.Handler {
+// Handler serves the registry in the format the scraper asks for (the
+// text format by default) on GET/HEAD; other methods get 405.
+func Handler(reg prometheus.Gatherer) http.Handler {
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: 4})
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		w.Header().Set("Content-Type", ContentType)
-		if req.Method == http.MethodHead {
-			return
-		}
-		r.write(w, Process)
+		h.ServeHTTP(w, req)
 	})
 }
 
@@ -32,18 +32,17 @@ type Server struct {
 	ln   net.Listener
 	srv  *http.Server
 	once sync.Once
-	done chan struct{}
 }
 
 // Listen binds addr ("host:port", port 0 for any) for reg. Serve must be
 // called to answer.
-func Listen(addr string, reg *Registry) (*Server, error) {
+func Listen(addr string, reg prometheus.Gatherer) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", reg.Handler())
+	mux.Handle("/metrics", Handler(reg))
 	return &Server{
 		ln: ln,
 		srv: &http.Server{
@@ -54,7 +53,6 @@ func Listen(addr string, reg *Registry) (*Server, error) {
 			IdleTimeout:       30 * time.Second,
 			MaxHeaderBytes:    8 << 10,
 		},
-		done: make(chan struct{}),
 	}, nil
 }
 
@@ -63,7 +61,6 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Serve answers until Close; it returns nil after Close.
 func (s *Server) Serve() error {
-	defer close(s.done)
 	err := s.srv.Serve(s.ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
