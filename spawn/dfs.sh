@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=spawn/lib.sh disable=SC1091 # followed with shellcheck -x
+. "$ROOT/spawn/lib.sh"
 RUN=${RUN_DIR:-$ROOT/run}
 BIN=${BIN_DIR:-$ROOT/bin}
 IP=${YUNPAN_IP:-127.0.0.1}
@@ -45,23 +47,9 @@ network_timeout = 30
 EOC
 }
 
-running() { # pidfile
-  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
-}
-
 start_daemon() { # name conf pidfile
   if running "$3"; then echo "$1 already running (pid $(cat "$3"))"; return; fi
   setsid nohup "$BIN/$1" "$2" >>"$RUN/$1.out" 2>&1 </dev/null &
-}
-
-wait_for() { # description command...
-  local what=$1; shift
-  for _ in $(seq 1 300); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "timed out waiting for $what; see $RUN/*.out and $RUN/*/logs" >&2
-  return 1
 }
 
 active() { "$BIN/fdfs_monitor" "$RUN/client.conf" list group1 2>/dev/null | grep -q "  ACTIVE"; }
@@ -69,7 +57,7 @@ active() { "$BIN/fdfs_monitor" "$RUN/client.conf" list group1 2>/dev/null | grep
 start() {
   conf_dfs
   start_daemon fdfs_trackerd "$RUN/tracker.conf" "$RUN/tracker/data/fdfs_trackerd.pid"
-  wait_for "tracker on $IP:$TRACKER_PORT" bash -c "exec 3<>/dev/tcp/$IP/$TRACKER_PORT"
+  wait_for "tracker on $IP:$TRACKER_PORT" port_open "$IP" "$TRACKER_PORT"
   start_daemon fdfs_storaged "$RUN/storage.conf" "$RUN/storage/data/fdfs_storaged.pid"
   wait_for "storage ACTIVE" active
 }

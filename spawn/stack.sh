@@ -3,12 +3,15 @@
 # a private MariaDB and Redis, the DFS (tracker + storage), the FastCGI
 # programs under spawn-fcgi and a private Nginx. Nothing global is touched:
 # no /etc writes, no systemctl; only missing Debian packages are installed.
+# A FastCGI program that dies is started again (spawn/fcgi.sh), and the DFS
+# is reconciled with the database on a schedule (spawn/reconcile.sh).
 #
 # Environment (defaults): RUN_DIR (./run), BIN_DIR (./bin),
 #   WEB_HOST/WEB_PORT (127.0.0.1/8080), FCGI_HOST/FCGI_PORT (127.0.0.1/10000),
 #   MYSQL_HOST/MYSQL_PORT (127.0.0.1/13306), REDIS_HOST/REDIS_PORT (127.0.0.1/16379),
 #   YUNPAN_IP/TRACKER_PORT/STORAGE_PORT (127.0.0.1/22122/23000, see dfs.sh),
 #   MAX_BODY (50m), UPLOAD_MODE (exec | inprocess),
+#   RECONCILE_EVERY (10m) and RECONCILE_GRACE (1h), see reconcile.sh,
 #   YUNPAN_SKIP_BUILD=1 to use the binaries in BIN_DIR as they are,
 #   YUNPAN_CFG=<file> to use an existing config whose MySQL and Redis are
 #   already running (then none are started here).
@@ -17,6 +20,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=spawn/lib.sh disable=SC1091 # followed with shellcheck -x
+. "$ROOT/spawn/lib.sh"
 export RUN_DIR=${RUN_DIR:-$ROOT/run}
 export BIN_DIR=${BIN_DIR:-$ROOT/bin}
 RUN=$RUN_DIR
@@ -48,35 +53,6 @@ RD=$RUN/redis
 NG=$RUN/nginx
 
 say() { echo "stack: $*"; }
-
-running() { # pidfile
-  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
-}
-
-wait_for() { # description command...
-  local what=$1; shift
-  for _ in $(seq 1 300); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "stack: timed out waiting for $what (logs under $RUN)" >&2
-  return 1
-}
-
-port_open() { # host port
-  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
-}
-
-stop_pid() { # name pidfile [signal]
-  local p
-  running "$2" || { rm -f "$2"; return 0; }
-  p=$(cat "$2")
-  kill "-${3:-TERM}" "$p"
-  for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$p" 2>/dev/null; then kill -KILL "$p"; fi
-  rm -f "$2"
-  say "stopped $1"
-}
 
 # --- packages -----------------------------------------------------------------
 
@@ -116,7 +92,7 @@ build() {
 
 # --- MariaDB --------------------------------------------------------------------
 
-sql() { mariadb --no-defaults -S "$MY/mysqld.sock" -uroot "$@"; }
+sql() { mariadb --no-defaults -S "$MY/mysqld.sock" -uroot; }
 
 start_mysql() {
   mkdir -p "$MY"
@@ -153,6 +129,13 @@ EOS
 
 # --- Redis ----------------------------------------------------------------------
 
+redis_ping() (
+  local l
+  exec 3<>"/dev/tcp/$REDIS_HOST/$REDIS_PORT" || return 1
+  printf 'PING\r\n' >&3
+  read -t 1 -r l <&3 && [[ $l == +PONG* ]]
+)
+
 start_redis() {
   mkdir -p "$RD"
   chmod 700 "$RD"
@@ -161,7 +144,7 @@ start_redis() {
   redis-server --bind "$REDIS_HOST" --port "$REDIS_PORT" --dir "$RD" --daemonize yes \
     --pidfile "$RD/redis.pid" --logfile "$RD/redis.log" --save "900 1" --dbfilename dump.rdb \
     --protected-mode yes >/dev/null
-  wait_for "redis on $REDIS_HOST:$REDIS_PORT" bash -c "exec 3<>/dev/tcp/$REDIS_HOST/$REDIS_PORT; printf 'PING\r\n' >&3; read -t 1 -r l <&3; [[ \$l == +PONG* ]]"
+  wait_for "redis on $REDIS_HOST:$REDIS_PORT" redis_ping
   wait_for "redis pid file" test -s "$RD/redis.pid"
   say "redis on $REDIS_HOST:$REDIS_PORT (data in $RD)"
 }
@@ -233,9 +216,9 @@ start() {
     start_redis
     write_cfg "$pw"
   fi
-  mkdir -p "$RUN/upload-tmp"
   spawn/dfs.sh start
   spawn/fcgi.sh start
+  spawn/reconcile.sh start
   start_nginx
   local url="http://$WEB_HOST:$WEB_PORT"
   cat <<EOM
@@ -254,6 +237,7 @@ EOM
 
 stop() {
   if [ -f "$NG/nginx.pid" ]; then stop_pid nginx "$NG/nginx.pid" QUIT; fi
+  spawn/reconcile.sh stop
   spawn/fcgi.sh stop
   if [ -x "$BIN/fdfs_trackerd" ]; then spawn/dfs.sh stop; fi
   if [ "$MANAGED" = yes ]; then
@@ -268,6 +252,7 @@ status() {
     if running "${s#*:}"; then echo "${s%%:*}	running (pid $(cat "${s#*:}"))"; else echo "${s%%:*}	stopped"; rc=3; fi
   done
   spawn/fcgi.sh status || rc=3
+  spawn/reconcile.sh status || rc=3
   spawn/dfs.sh status || rc=3
   return $rc
 }
