@@ -127,10 +127,9 @@ stop() {
   local name port f p said="" pids=()
   while read -r name port; do
     for f in "$DIR/$name.supervisor.pid" "$DIR/$name.pid"; do
-      if running "$f"; then
-        p=$(cat "$f")
-        kill -TERM "$p" 2>/dev/null && pids+=("$name:$p")
-      fi
+      # A supervisor removes its pid files as it exits: read each once.
+      p=$(cat "$f" 2>/dev/null) || continue
+      if kill -TERM "$p" 2>/dev/null; then pids+=("$name:$p"); fi
     done
   done < <(programs)
   for np in "${pids[@]}"; do

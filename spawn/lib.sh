@@ -29,8 +29,10 @@ port_open() {
 # waits up to 30 s for it to exit, then kills it; removes the pid file.
 stop_pid() {
   local p
-  running "$2" || { rm -f "$2"; return 0; }
-  p=$(cat "$2")
+  if ! running "$2" || ! p=$(cat "$2" 2>/dev/null); then
+    rm -f "$2"
+    return 0
+  fi
   kill "-${3:-TERM}" "$p" 2>/dev/null || true
   for _ in $(seq 1 300); do
     kill -0 "$p" 2>/dev/null || break
