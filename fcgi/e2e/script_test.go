@@ -74,7 +74,8 @@ func (r *scriptRun) path(elem ...string) string {
 
 // TestStackScript is the README's path: spawn/stack.sh start in a fresh
 // RUN_DIR on non-default ports, the printed curl example run as printed,
-// then spawn/stack.sh stop, after which no process of that RUN_DIR is left.
+// then spawn/stack.sh stop, after which no process of that RUN_DIR is left;
+// a second start reuses the secrets the first one generated.
 func TestStackScript(t *testing.T) {
 	needStack(t)
 	r := newScriptRun(t, nil)
@@ -118,7 +119,7 @@ func TestStackScript(t *testing.T) {
 	pids := runPids(t, run)
 	require.NotEmpty(t, pids)
 	out, err = stack("stop", 90*time.Second)
-	stopped = true
+	stopped = err == nil
 	require.NoError(t, err, "stack.sh stop:\n%s", out)
 	t.Logf("stack.sh stop:\n%s", out)
 	t.Logf("processes before stop: %q", pids)
@@ -147,6 +148,33 @@ func TestStackScript(t *testing.T) {
 		}
 	}
 
+	// A second start reuses every secret of the first (MariaDB's users,
+	// Redis, the cluster) and the data: the demo user logs in again.
+	secrets := readSecrets(t, r)
+	out, err = stack("start", 150*time.Second)
+	stopped = false
+	require.NoError(t, err, "second stack.sh start:\n%s\n%s", out, runLogs(run))
+	require.Equal(t, secrets, readSecrets(t, r), "secrets changed on the second start")
+	w := &web{t: t, url: url}
+	w.login(account{name: "demo", pwd: md5hex([]byte("demo-pass-1"))})
+	out, err = stack("stop", 90*time.Second)
+	stopped = err == nil
+	require.NoError(t, err, "second stack.sh stop:\n%s", out)
+}
+
+// readSecrets reads every file of RUN_DIR/secrets, by name.
+func readSecrets(t *testing.T, r *scriptRun) map[string]string {
+	t.Helper()
+	ents, err := os.ReadDir(r.path("secrets"))
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, e := range ents {
+		b, err := os.ReadFile(r.path("secrets", e.Name()))
+		require.NoError(t, err)
+		out[e.Name()] = string(b)
+	}
+	require.NotEmpty(t, out)
+	return out
 }
 
 // exampleBlock returns the indented lines after "Try it from a shell:".

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,7 +45,9 @@ func securityStack(t *testing.T) *scriptRun {
 		runner.Cleanup(func() {
 			out, err := r.stack("stop", 90*time.Second)
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "security stack stop: %v\n%s", err, out)
+				// Leave RUN_DIR (pid files, logs) to whoever stops the rest.
+				fmt.Fprintf(os.Stderr, "security stack stop (RUN_DIR %s): %v\n%s", r.dir, err, out)
+				return
 			}
 			os.RemoveAll(r.dir)
 		})
@@ -70,6 +74,172 @@ func readRunCfg(t *testing.T, r *scriptRun) runCfg {
 	var c runCfg
 	require.NoError(t, json.Unmarshal(b, &c))
 	return c
+}
+
+// TestSecurityPrivateServices: after the script's start, MariaDB, Redis and
+// the DFS need the secrets it generated (mode 0600), and Nginx's workers do
+// not run as root.
+func TestSecurityPrivateServices(t *testing.T) {
+	r := securityStack(t)
+	c := readRunCfg(t, r)
+
+	t.Run("secret files", func(t *testing.T) {
+		fi, err := os.Stat(r.path("secrets"))
+		require.NoError(t, err)
+		require.Equal(t, fs.FileMode(0o700), fi.Mode().Perm(), "secrets dir")
+		secrets := map[string]string{}
+		for _, n := range []string{"mysql-root-password", "mysql-password", "redis-password", "cluster-secret"} {
+			b, err := os.ReadFile(r.path("secrets", n))
+			require.NoError(t, err, "secret %s", n)
+			require.Regexp(t, `^[0-9a-f]{48}$`, string(b), "secret %s", n)
+			secrets[n] = string(b)
+		}
+		require.Len(t, map[string]bool{secrets["mysql-root-password"]: true, secrets["mysql-password"]: true,
+			secrets["redis-password"]: true, secrets["cluster-secret"]: true}, 4, "secrets must differ")
+		ents, err := os.ReadDir(r.path("secrets"))
+		require.NoError(t, err)
+		for _, e := range ents {
+			requireMode(t, r.path("secrets", e.Name()), 0o600)
+		}
+		for _, f := range []string{"cfg.json", "tracker.conf", "storage.conf", "redis/redis.conf"} {
+			requireMode(t, r.path(f), 0o600)
+		}
+		require.Equal(t, secrets["mysql-password"], c.MySQL.Password, "cfg.json mysql.password")
+		require.Equal(t, secrets["redis-password"], c.Redis.Password, "cfg.json redis.password")
+		for _, f := range []string{"tracker.conf", "storage.conf"} {
+			require.Equal(t, secrets["cluster-secret"], confValue(t, r.path(f), "cluster_secret"), "%s cluster_secret", f)
+		}
+	})
+
+	t.Run("mariadb", func(t *testing.T) {
+		rootPW, _ := os.ReadFile(r.path("secrets", "mysql-root-password"))
+		addr := net.JoinHostPort(c.MySQL.IP, c.MySQL.Port)
+		for _, who := range []struct{ user, pw, why string }{
+			{"root", "", "root without a password over TCP"},
+			{c.MySQL.User, "wrong-" + c.MySQL.Password, "the app user with a wrong password"},
+			{c.MySQL.User, "", "the app user without a password"},
+			{"root", string(rootPW), "root over TCP at all (only on the unix socket)"},
+		} {
+			err := mysqlPing(addr, who.user, who.pw)
+			require.Error(t, err, "MariaDB let in %s", who.why)
+			var me *mysql.MySQLError
+			require.ErrorAs(t, err, &me, "%s: want an access error", who.why)
+			require.EqualValues(t, 1045, me.Number, "%s: %v", who.why, err)
+		}
+		require.NoError(t, mysqlPing(addr, c.MySQL.User, c.MySQL.Password), "the app user with its password")
+	})
+
+	t.Run("redis", func(t *testing.T) {
+		addr := net.JoinHostPort(c.Redis.IP, c.Redis.Port)
+		require.True(t, strings.HasPrefix(redisSay(t, addr, "PING"), "-NOAUTH"), "PING without AUTH")
+		require.True(t, strings.HasPrefix(redisSay(t, addr, "GET x"), "-NOAUTH"), "GET without AUTH")
+		require.True(t, strings.HasPrefix(redisSay(t, addr, "AUTH wrong-"+c.Redis.Password), "-"), "AUTH with a wrong password")
+		require.Equal(t, "+OK\n+PONG", redisSay(t, addr, "AUTH "+c.Redis.Password, "PING"), "AUTH with the password")
+	})
+
+	t.Run("nginx workers", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("not root: Nginx's workers run as the starting user anyway")
+		}
+		b, err := os.ReadFile(r.path("nginx", "nginx.pid"))
+		require.NoError(t, err)
+		master := strings.TrimSpace(string(b))
+		workers := childrenOf(t, master)
+		require.NotEmpty(t, workers, "no worker of Nginx master %s", master)
+		for _, w := range workers {
+			uids := procUids(t, w)
+			for _, u := range uids {
+				require.NotEqual(t, "0", u, "Nginx worker %s runs as root (Uid: %v)", w, uids)
+			}
+		}
+		// ... and they still serve the web client and the storage's files.
+		resp, err := httpClient.Get(r.url + "/")
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode, "GET /")
+	})
+}
+
+func requireMode(t *testing.T, path string, want fs.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, want, fi.Mode().Perm(), "mode of %s", path)
+}
+
+// confValue is the value of key in a FastDFS-style conf file.
+func confValue(t *testing.T, path, key string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + `\s*=\s*(\S*)\s*$`).FindSubmatch(b)
+	require.NotNil(t, m, "%s has no %s", path, key)
+	return string(m[1])
+}
+
+func mysqlPing(addr, user, pw string) error {
+	cfg := mysql.NewConfig()
+	cfg.Net, cfg.Addr, cfg.User, cfg.Passwd = "tcp", addr, user, pw
+	cfg.Timeout, cfg.ReadTimeout = 10*time.Second, 10*time.Second
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return db.PingContext(ctx)
+}
+
+// redisSay sends inline commands on one connection and returns the reply
+// lines joined by "\n".
+func redisSay(t *testing.T, addr string, cmds ...string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	var out []string
+	for _, cmd := range cmds {
+		_, err := fmt.Fprintf(c, "%s\r\n", cmd)
+		require.NoError(t, err)
+		l, err := br.ReadString('\n')
+		require.NoError(t, err, "reply to %q", strings.Fields(cmd)[0])
+		out = append(out, strings.TrimRight(l, "\r\n"))
+	}
+	return strings.Join(out, "\n")
+}
+
+// childrenOf lists the live processes whose parent is pid.
+func childrenOf(t *testing.T, pid string) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var out []string
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		if _, f, ok := procStat(e.Name()); ok && len(f) > 1 && f[0] != "Z" && f[1] == pid {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// procUids is the Uid line of /proc/<pid>/status: real, effective, saved, fs.
+func procUids(t *testing.T, pid string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/proc", pid, "status"))
+	require.NoError(t, err)
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "Uid:"); ok {
+			return strings.Fields(rest)
+		}
+	}
+	t.Fatalf("no Uid line in /proc/%s/status", pid)
+	return nil
 }
 
 // programPid is the pid spawn/ recorded for a FastCGI program, if that
