@@ -109,7 +109,11 @@ supervise() {
       delay=$((1 << (quick - 2 < 10 ? quick - 2 : 10)))
       if [ "$delay" -gt "$BACKOFF_MAX" ]; then delay=$BACKOFF_MAX; fi
     fi
-    log "$name exited (status $rc) after ${ran}s; start $quick in a row of short runs; restarting in ${delay}s"
+    if [ "$quick" -gt 1 ]; then
+      log "$name exited (status $rc) after ${ran}s, quick exit $quick in a row; restarting in ${delay}s"
+    else
+      log "$name exited (status $rc) after ${ran}s; restarting in ${delay}s"
+    fi
     if [ "$delay" -gt 0 ]; then
       sleep "$delay" &
       nap=$!
