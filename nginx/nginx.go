@@ -110,6 +110,9 @@ func (p *Params) check() error {
 	if !sizeRe.MatchString(p.MaxBody) {
 		return fmt.Errorf("nginx: client_max_body_size %q", p.MaxBody)
 	}
+	if p.User != "" && !dfsUser.MatchString(p.User) {
+		return fmt.Errorf("nginx: user %q", p.User)
+	}
 	for _, pr := range p.Programs {
 		if !safeName.MatchString(pr.Name) || !safePath.MatchString(pr.Addr) {
 			return fmt.Errorf("nginx: program %q at %q", pr.Name, pr.Addr)

@@ -3,12 +3,21 @@
 # a private MariaDB and Redis, the DFS (tracker + storage), the FastCGI
 # programs under spawn-fcgi and a private Nginx. Nothing global is touched:
 # no /etc writes, no systemctl; only missing Debian packages are installed.
+# The private services need secrets, generated on the first start under
+# $RUN_DIR/secrets (mode 0600) and reused after: MariaDB's root is reached
+# only through its unix socket (password in secrets/mysql-root.cnf), the app
+# has its own user and password, Redis requires a password, the tracker and
+# storage share a cluster_secret. Started as root, Nginx's workers run as
+# NGINX_USER. A FastCGI program that dies is started again (spawn/fcgi.sh),
+# and the DFS is reconciled with the database on a schedule (spawn/reconcile.sh).
 #
 # Environment (defaults): RUN_DIR (./run), BIN_DIR (./bin),
 #   WEB_HOST/WEB_PORT (127.0.0.1/8080), FCGI_HOST/FCGI_PORT (127.0.0.1/10000),
 #   MYSQL_HOST/MYSQL_PORT (127.0.0.1/13306), REDIS_HOST/REDIS_PORT (127.0.0.1/16379),
 #   YUNPAN_IP/TRACKER_PORT/STORAGE_PORT (127.0.0.1/22122/23000, see dfs.sh),
 #   MAX_BODY (50m), UPLOAD_MODE (exec | inprocess),
+#   NGINX_USER (www-data, else nobody; only when started as root),
+#   RECONCILE_EVERY (10m) and RECONCILE_GRACE (1h), see reconcile.sh,
 #   YUNPAN_SKIP_BUILD=1 to use the binaries in BIN_DIR as they are,
 #   YUNPAN_CFG=<file> to use an existing config whose MySQL and Redis are
 #   already running (then none are started here).
@@ -17,6 +26,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=spawn/lib.sh disable=SC1091 # followed with shellcheck -x
+. "$ROOT/spawn/lib.sh"
 export RUN_DIR=${RUN_DIR:-$ROOT/run}
 export BIN_DIR=${BIN_DIR:-$ROOT/bin}
 RUN=$RUN_DIR
@@ -48,35 +59,6 @@ RD=$RUN/redis
 NG=$RUN/nginx
 
 say() { echo "stack: $*"; }
-
-running() { # pidfile
-  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
-}
-
-wait_for() { # description command...
-  local what=$1; shift
-  for _ in $(seq 1 300); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "stack: timed out waiting for $what (logs under $RUN)" >&2
-  return 1
-}
-
-port_open() { # host port
-  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
-}
-
-stop_pid() { # name pidfile [signal]
-  local p
-  running "$2" || { rm -f "$2"; return 0; }
-  p=$(cat "$2")
-  kill "-${3:-TERM}" "$p"
-  for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$p" 2>/dev/null; then kill -KILL "$p"; fi
-  rm -f "$2"
-  say "stopped $1"
-}
 
 # --- packages -----------------------------------------------------------------
 
@@ -116,7 +98,34 @@ build() {
 
 # --- MariaDB --------------------------------------------------------------------
 
-sql() { mariadb --no-defaults -S "$MY/mysqld.sock" -uroot "$@"; }
+# mysql_init writes the SQL MariaDB runs at every start, before it accepts
+# a connection (--init-file): root only on the unix socket, by the OS user
+# root or with the generated password (the TCP root accounts that
+# mariadb-install-db makes, without a password, are dropped); the database
+# and the app's user with its generated password.
+mysql_init() {
+  local rootpw apppw
+  rootpw=$(secret mysql-root-password)
+  apppw=$(secret mysql-password)
+  # One statement per line: that is how the server reads the file.
+  private_file "$RUN/secrets/mysql-init.sql" <<EOS
+DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1', 'root'@'$(hostname)', ''@'localhost', ''@'$(hostname)';
+ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('$rootpw');
+CREATE DATABASE IF NOT EXISTS \`$DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+CREATE USER IF NOT EXISTS '$DB_USER'@'$MYSQL_HOST' IDENTIFIED BY '$apppw';
+ALTER USER '$DB_USER'@'$MYSQL_HOST' IDENTIFIED BY '$apppw';
+GRANT ALL PRIVILEGES ON \`$DB_NAME\`.* TO '$DB_USER'@'$MYSQL_HOST';
+EOS
+  # For the operator: mariadb --defaults-file=run/secrets/mysql-root.cnf
+  private_file "$RUN/secrets/mysql-root.cnf" <<EOC
+[client]
+user=root
+password=$rootpw
+socket=$MY/mysqld.sock
+EOC
+}
+
+mysql_ping() { mariadb-admin --defaults-file="$RUN/secrets/mysql-root.cnf" ping; }
 
 start_mysql() {
   mkdir -p "$MY"
@@ -128,40 +137,49 @@ start_mysql() {
       { echo "stack: mariadb-install-db failed, see $MY/install.log" >&2; exit 1; }
   fi
   if port_open "$MYSQL_HOST" "$MYSQL_PORT"; then echo "stack: $MYSQL_HOST:$MYSQL_PORT is taken (set MYSQL_PORT)" >&2; exit 1; fi
+  mysql_init
   setsid nohup mariadbd --no-defaults --datadir="$MY/data" --socket="$MY/mysqld.sock" \
     --port="$MYSQL_PORT" --bind-address="$MYSQL_HOST" --pid-file="$MY/mariadbd.pid" \
     --log-error="$MY/error.log" --user="$(id -un)" --skip-name-resolve \
+    --init-file="$RUN/secrets/mysql-init.sql" \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
     --innodb-buffer-pool-size=64M --max-connections=300 </dev/null >/dev/null 2>&1 &
-  wait_for "mariadb on $MYSQL_HOST:$MYSQL_PORT" mariadb-admin --no-defaults -S "$MY/mysqld.sock" -uroot ping
+  wait_for "mariadb on $MYSQL_HOST:$MYSQL_PORT" mysql_ping
   wait_for "mariadb pid file" test -s "$MY/mariadbd.pid"
   say "mariadb on $MYSQL_HOST:$MYSQL_PORT (data in $MY)"
 }
 
-# setup_db creates the database and the app user; the password is new on the
-# first start and kept in cfg.json after that.
-setup_db() {
-  local pw=$1
-  sql <<EOS
-CREATE DATABASE IF NOT EXISTS \`$DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-CREATE USER IF NOT EXISTS '$DB_USER'@'$MYSQL_HOST' IDENTIFIED BY '$pw';
-ALTER USER '$DB_USER'@'$MYSQL_HOST' IDENTIFIED BY '$pw';
-GRANT ALL PRIVILEGES ON \`$DB_NAME\`.* TO '$DB_USER'@'$MYSQL_HOST';
-FLUSH PRIVILEGES;
-EOS
-}
-
 # --- Redis ----------------------------------------------------------------------
+
+# redis_ping is a function, not a command line: the password stays out of
+# the process table.
+redis_ping() (
+  local l
+  exec 3<>"/dev/tcp/$REDIS_HOST/$REDIS_PORT" || return 1
+  printf 'AUTH %s\r\nPING\r\n' "$REDIS_PASSWORD" >&3
+  read -t 1 -r l <&3 && read -t 1 -r l <&3 && [[ $l == +PONG* ]]
+)
 
 start_redis() {
   mkdir -p "$RD"
   chmod 700 "$RD"
   if running "$RD/redis.pid"; then say "redis already running"; return 0; fi
   if port_open "$REDIS_HOST" "$REDIS_PORT"; then echo "stack: $REDIS_HOST:$REDIS_PORT is taken (set REDIS_PORT)" >&2; exit 1; fi
-  redis-server --bind "$REDIS_HOST" --port "$REDIS_PORT" --dir "$RD" --daemonize yes \
-    --pidfile "$RD/redis.pid" --logfile "$RD/redis.log" --save "900 1" --dbfilename dump.rdb \
-    --protected-mode yes >/dev/null
-  wait_for "redis on $REDIS_HOST:$REDIS_PORT" bash -c "exec 3<>/dev/tcp/$REDIS_HOST/$REDIS_PORT; printf 'PING\r\n' >&3; read -t 1 -r l <&3; [[ \$l == +PONG* ]]"
+  # The password goes in the config file, not on the command line.
+  private_file "$RD/redis.conf" <<EOC
+bind $REDIS_HOST
+port $REDIS_PORT
+protected-mode yes
+requirepass $REDIS_PASSWORD
+dir $RD
+daemonize yes
+pidfile $RD/redis.pid
+logfile $RD/redis.log
+save 900 1
+dbfilename dump.rdb
+EOC
+  redis-server "$RD/redis.conf" >/dev/null
+  wait_for "redis on $REDIS_HOST:$REDIS_PORT" redis_ping
   wait_for "redis pid file" test -s "$RD/redis.pid"
   say "redis on $REDIS_HOST:$REDIS_PORT (data in $RD)"
 }
@@ -170,12 +188,10 @@ start_redis() {
 
 # write_cfg writes cfg.json with the course's keys plus ours (see conf/cfg.json).
 write_cfg() {
-  local pw=$1
-  umask 077
-  cat >"$YUNPAN_CFG.tmp" <<EOC
+  private_file "$YUNPAN_CFG" <<EOC
 {
-  "redis": {"ip": "$REDIS_HOST", "port": "$REDIS_PORT"},
-  "mysql": {"ip": "$MYSQL_HOST", "port": "$MYSQL_PORT", "database": "$DB_NAME", "user": "$DB_USER", "password": "$pw"},
+  "redis": {"ip": "$REDIS_HOST", "port": "$REDIS_PORT", "password": "$REDIS_PASSWORD"},
+  "mysql": {"ip": "$MYSQL_HOST", "port": "$MYSQL_PORT", "database": "$DB_NAME", "user": "$DB_USER", "password": "$(secret mysql-password)"},
   "dfs_path": {"client": "$RUN/client.conf"},
   "web_server": {"ip": "$WEB_HOST", "port": "$WEB_PORT"},
   "storage_web_server": {"ip": "$WEB_HOST", "port": "$WEB_PORT"},
@@ -183,32 +199,43 @@ write_cfg() {
   "fdfs_bin_dir": "$BIN",
   "max_upload_bytes": "$MAX_BODY",
   "temp_dir": "$RUN/upload-tmp",
+  "anti_steal": {"check_token": true, "secret_key": "$(secret download-url-key)"},
   "log_level": "info"
 }
 EOC
-  mv "$YUNPAN_CFG.tmp" "$YUNPAN_CFG"
-  umask 022
-}
-
-db_password() { # the password in an existing cfg.json, else a new one
-  local pw=""
-  if [ -f "$YUNPAN_CFG" ]; then
-    pw=$(sed -n 's/.*"password": *"\([^"]*\)".*/\1/p' "$YUNPAN_CFG" | head -1)
-  fi
-  if [ -z "$pw" ]; then
-    pw=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' | cut -c1-24)
-  fi
-  echo "$pw"
 }
 
 # --- Nginx ----------------------------------------------------------------------
 
 nginx_args() { echo -p "$NG" -c "$NG/nginx.conf" -e "$NG/logs/error.log"; }
 
+# nginx_user prints "user group" for the workers, or nothing when not root
+# (then they run as whoever started Nginx). It refuses to go on when that
+# user cannot read the web client or the storage's files: the checkout or
+# RUN_DIR sits under a private directory.
+nginx_user() {
+  [ "$(id -u)" = 0 ] || return 0
+  local u=${NGINX_USER:-}
+  if [ -z "$u" ]; then
+    if id -u www-data >/dev/null 2>&1; then u=www-data; else u=nobody; fi
+  fi
+  [ "$u" != root ] || { echo "stack: NGINX_USER=root: the workers must not run as root" >&2; exit 1; }
+  local p
+  for p in "$ROOT/html/index.html" "$RUN/storage/data"; do
+    runuser -u "$u" -- test -r "$p" || {
+      echo "stack: Nginx's workers run as $u, who cannot read $p: make its folders readable (chmod o+rx) or set NGINX_USER" >&2
+      exit 1
+    }
+  done
+  echo "$u $(id -gn "$u")"
+}
+
 start_nginx() {
   if running "$NG/nginx.pid"; then say "nginx already running"; return 0; fi
   if port_open "$WEB_HOST" "$WEB_PORT"; then echo "stack: $WEB_HOST:$WEB_PORT is taken (set WEB_PORT)" >&2; exit 1; fi
-  "$BIN/nginxconf" -prefix "$NG" -listen "$WEB_HOST:$WEB_PORT" -html "$ROOT/html" \
+  local user
+  user=$(nginx_user)
+  "$BIN/nginxconf" -user "$user" -prefix "$NG" -listen "$WEB_HOST:$WEB_PORT" -html "$ROOT/html" \
     -list "$ROOT/spawn/fcgi.list" -fcgi "$FCGI_HOST:$FCGI_PORT" -max-body "$MAX_BODY" \
     -store "group1:0:$RUN/storage" -daemon=true >/dev/null
   # shellcheck disable=SC2046
@@ -223,19 +250,18 @@ start_nginx() {
 
 start() {
   mkdir -p "$RUN"
+  chmod 755 "$RUN" # Nginx's workers read the storage's files under it
   ensure_packages
   build
   if [ "$MANAGED" = yes ]; then
-    local pw
-    pw=$(db_password)
+    REDIS_PASSWORD=$(secret redis-password)
     start_mysql
-    setup_db "$pw"
     start_redis
-    write_cfg "$pw"
+    write_cfg
   fi
-  mkdir -p "$RUN/upload-tmp"
   spawn/dfs.sh start
   spawn/fcgi.sh start
+  spawn/reconcile.sh start
   start_nginx
   local url="http://$WEB_HOST:$WEB_PORT"
   cat <<EOM
@@ -254,6 +280,7 @@ EOM
 
 stop() {
   if [ -f "$NG/nginx.pid" ]; then stop_pid nginx "$NG/nginx.pid" QUIT; fi
+  spawn/reconcile.sh stop
   spawn/fcgi.sh stop
   if [ -x "$BIN/fdfs_trackerd" ]; then spawn/dfs.sh stop; fi
   if [ "$MANAGED" = yes ]; then
@@ -268,6 +295,7 @@ status() {
     if running "${s#*:}"; then echo "${s%%:*}	running (pid $(cat "${s#*:}"))"; else echo "${s%%:*}	stopped"; rc=3; fi
   done
   spawn/fcgi.sh status || rc=3
+  spawn/reconcile.sh status || rc=3
   spawn/dfs.sh status || rc=3
   return $rc
 }

@@ -18,15 +18,27 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestStackScript is the README's path: spawn/stack.sh start in a fresh
-// RUN_DIR on non-default ports, the printed curl example run as printed,
-// then spawn/stack.sh stop, after which no process of that RUN_DIR is left.
-func TestStackScript(t *testing.T) {
-	needStack(t)
-	run := t.TempDir()
+// scriptRun is a stack run by spawn/stack.sh in its own RUN_DIR on free,
+// non-default ports.
+type scriptRun struct {
+	dir string            // RUN_DIR
+	env map[string]string // what the script is run with
+	url string            // the web server
+}
+
+// newScriptRun makes a RUN_DIR and picks the ports; extra adds or
+// overrides variables. The caller removes the directory.
+func newScriptRun(t *testing.T, extra map[string]string) *scriptRun {
+	t.Helper()
+	// Readable by others, as a checkout is: started as root, Nginx's
+	// workers run as an unprivileged user and serve the storage's files
+	// from here (t.TempDir is private to root).
+	dir, err := os.MkdirTemp("", "yunpan-stack-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(dir, 0o755))
 	fcgiBase := freeRange(t, "127.0.0.1", len(programs(t)))
 	env := map[string]string{
-		"RUN_DIR":           run,
+		"RUN_DIR":           dir,
 		"BIN_DIR":           binDir,
 		"YUNPAN_SKIP_BUILD": "1",
 		"WEB_PORT":          strconv.Itoa(freePort(t, "127.0.0.1")),
@@ -37,17 +49,38 @@ func TestStackScript(t *testing.T) {
 		"STORAGE_PORT":      strconv.Itoa(freePort(t, "127.0.0.1")),
 		"YUNPAN_CFG":        "", // ours: the script starts MariaDB and Redis
 	}
-	script := filepath.Join(repoRoot, "spawn", "stack.sh")
-	stack := func(arg string, d time.Duration) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), d)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "bash", script, arg)
-		cmd.Env = withEnv(os.Environ(), env)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		return out.String(), err
+	for k, v := range extra {
+		env[k] = v
 	}
+	return &scriptRun{dir: dir, env: env, url: "http://127.0.0.1:" + env["WEB_PORT"]}
+}
+
+// stack runs spawn/stack.sh arg with a deadline and returns its output.
+func (r *scriptRun) stack(arg string, d time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(repoRoot, "spawn", "stack.sh"), arg)
+	cmd.Env = withEnv(os.Environ(), r.env)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// path is a file under RUN_DIR.
+func (r *scriptRun) path(elem ...string) string {
+	return filepath.Join(append([]string{r.dir}, elem...)...)
+}
+
+// TestStackScript is the README's path: spawn/stack.sh start in a fresh
+// RUN_DIR on non-default ports, the printed curl example run as printed,
+// then spawn/stack.sh stop, after which no process of that RUN_DIR is left;
+// a second start reuses the secrets the first one generated.
+func TestStackScript(t *testing.T) {
+	needStack(t)
+	r := newScriptRun(t, nil)
+	t.Cleanup(func() { os.RemoveAll(r.dir) })
+	run, env, stack := r.dir, r.env, r.stack
 	stopped := false
 	t.Cleanup(func() {
 		if !stopped {
@@ -59,7 +92,7 @@ func TestStackScript(t *testing.T) {
 	out, err := stack("start", 150*time.Second)
 	require.NoError(t, err, "stack.sh start:\n%s\n%s", out, runLogs(run))
 	t.Logf("stack.sh start:\n%s", out)
-	url := "http://127.0.0.1:" + env["WEB_PORT"]
+	url := r.url
 	require.Contains(t, out, url+"/")
 
 	// The example block: the lines after "Try it from a shell:" up to the
@@ -86,7 +119,7 @@ func TestStackScript(t *testing.T) {
 	pids := runPids(t, run)
 	require.NotEmpty(t, pids)
 	out, err = stack("stop", 90*time.Second)
-	stopped = true
+	stopped = err == nil
 	require.NoError(t, err, "stack.sh stop:\n%s", out)
 	t.Logf("stack.sh stop:\n%s", out)
 	t.Logf("processes before stop: %q", pids)
@@ -114,6 +147,34 @@ func TestStackScript(t *testing.T) {
 			t.Errorf("port %s still answers after stop", port)
 		}
 	}
+
+	// A second start reuses every secret of the first (MariaDB's users,
+	// Redis, the cluster) and the data: the demo user logs in again.
+	secrets := readSecrets(t, r)
+	out, err = stack("start", 150*time.Second)
+	stopped = false
+	require.NoError(t, err, "second stack.sh start:\n%s\n%s", out, runLogs(run))
+	require.Equal(t, secrets, readSecrets(t, r), "secrets changed on the second start")
+	w := &web{t: t, url: url}
+	w.login(account{name: "demo", pwd: md5hex([]byte("demo-pass-1"))})
+	out, err = stack("stop", 90*time.Second)
+	stopped = err == nil
+	require.NoError(t, err, "second stack.sh stop:\n%s", out)
+}
+
+// readSecrets reads every file of RUN_DIR/secrets, by name.
+func readSecrets(t *testing.T, r *scriptRun) map[string]string {
+	t.Helper()
+	ents, err := os.ReadDir(r.path("secrets"))
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, e := range ents {
+		b, err := os.ReadFile(r.path("secrets", e.Name()))
+		require.NoError(t, err)
+		out[e.Name()] = string(b)
+	}
+	require.NotEmpty(t, out)
+	return out
 }
 
 // exampleBlock returns the indented lines after "Try it from a shell:".

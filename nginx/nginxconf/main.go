@@ -48,16 +48,17 @@ func main() {
 	fcgi := flag.String("fcgi", "127.0.0.1:10000", "host:base-port of the FastCGI programs")
 	daemon := flag.Bool("daemon", true, "let Nginx detach (daemon on)")
 	maxBody := flag.String("max-body", "50m", "client_max_body_size")
+	user := flag.String("user", "", `"user [group]" of the workers when Nginx starts as root ("": the current user)`)
 	flag.Var(&st, "store", "group:index:store_path served under /<group>/M<index>/ (repeatable)")
 	flag.Parse()
 
-	if err := run(*prefix, *listen, *html, *list, *fcgi, *maxBody, *daemon, st); err != nil {
+	if err := run(*prefix, *listen, *html, *list, *fcgi, *maxBody, *user, *daemon, st); err != nil {
 		fmt.Fprintln(os.Stderr, "nginxconf:", err)
 		os.Exit(1)
 	}
 }
 
-func run(prefix, listen, html, list, fcgi, maxBody string, daemon bool, st stores) error {
+func run(prefix, listen, html, list, fcgi, maxBody, user string, daemon bool, st stores) error {
 	host, port, err := net.SplitHostPort(fcgi)
 	if err != nil {
 		return fmt.Errorf("-fcgi: %w", err)
@@ -77,7 +78,7 @@ func run(prefix, listen, html, list, fcgi, maxBody string, daemon bool, st store
 		return err
 	}
 	path, err := nginx.Write(nginx.Params{
-		Prefix: prefix, Listen: listen, HTMLRoot: html, Daemon: daemon, MaxBody: maxBody,
+		Prefix: prefix, Listen: listen, HTMLRoot: html, Daemon: daemon, MaxBody: maxBody, User: user,
 		Programs: nginx.WithAddrs(progs, host, base), Stores: st,
 	})
 	if err != nil {
