@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+
+	"yunpan/internal/inline"
 )
 
 //go:embed nginx.conf.tmpl
@@ -95,6 +97,19 @@ var (
 	safeName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 	sizeRe   = regexp.MustCompile(`^[0-9]+[kKmMgG]?$`)
 )
+
+// AppCSP is the Content-Security-Policy of the app's pages and answers.
+const AppCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// AppCSP is the policy for the template.
+func (Params) AppCSP() string { return AppCSP }
+
+// InlineTypes are the file types shown in place (yunpan/internal/inline).
+func (Params) InlineTypes() []inline.Ext { return inline.List() }
+
+// InlinePattern matches their extensions.
+func (Params) InlinePattern() string { return inline.Pattern() }
 
 func (p *Params) check() error {
 	// Values are pasted into the config unquoted: refuse anything that could

@@ -89,6 +89,11 @@ func TestRender(t *testing.T) {
 	up := s[strings.Index(s, "location = /upload {"):]
 	up = up[:strings.Index(up, "}")]
 	require.Contains(t, up, "fastcgi_request_buffering off;")
+	// The app's pages: a CSP, no framing, no sniffing, no Referer.
+	for _, h := range []string{"Content-Security-Policy \"" + AppCSP + "\" always;", "X-Frame-Options DENY always;",
+		"X-Content-Type-Options nosniff always;", "Referrer-Policy no-referrer always;", "Content-Security-Policy \"sandbox\" always;"} {
+		require.Contains(t, s, h)
+	}
 	if os.Geteuid() == 0 {
 		require.Contains(t, s, "\nuser root ")
 	}
@@ -166,6 +171,8 @@ func TestNginxServes(t *testing.T) {
 	}
 	stored := "wKgAAWc1b2aAAAAAAAAnEAABAAA123.png"
 	require.NoError(t, os.WriteFile(filepath.Join(store, "data", "0A", "1F", stored), payload, 0o644))
+	page := "wKgAAWc1b2aAAAAAAAAnEAABAAA124.html"
+	require.NoError(t, os.WriteFile(filepath.Join(store, "data", "0A", "1F", page), []byte("<script>alert(1)</script>"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("root:x:0:0"), 0o644))
 
 	// One FastCGI listener per program, answering who got the request.
@@ -288,22 +295,36 @@ func TestNginxServes(t *testing.T) {
 
 	// Downloads straight from the store path: group1/M0A → store/data.
 	file := "/group1/M0A/0A/1F/" + stored
-	resp, body = get("GET", file, nil)
+	signed := file
+	resp, body = get("GET", signed, nil)
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, string(payload), body)
+	// A picture is shown in place, sandboxed, never sniffed.
 	require.Equal(t, "image/png", resp.Header.Get("Content-Type"))
-	require.Empty(t, resp.Header.Get("Content-Disposition"))
-	resp, body = get("GET", file, nil, "Range", "bytes=100-199")
+	require.Equal(t, "inline", resp.Header.Get("Content-Disposition"))
+	require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+	require.Equal(t, "sandbox", resp.Header.Get("Content-Security-Policy"))
+	resp, body = get("GET", signed, nil, "Range", "bytes=100-199")
 	require.Equal(t, 206, resp.StatusCode)
 	require.Equal(t, string(payload[100:200]), body)
 	require.Equal(t, "bytes 100-199/10000", resp.Header.Get("Content-Range"))
-	resp, _ = get("HEAD", file, nil)
+	resp, _ = get("HEAD", signed, nil)
 	require.Equal(t, "10000", resp.Header.Get("Content-Length"))
-	resp, _ = get("GET", file+"?attachment=%E6%96%87%E4%BB%B6.png", nil)
+	resp, _ = get("GET", signed+"?attachment=%E6%96%87%E4%BB%B6.png", nil)
 	require.Equal(t, `attachment; filename*=UTF-8''%E6%96%87%E4%BB%B6.png`, resp.Header.Get("Content-Disposition"))
 	// A value that could break the header falls back to a bare attachment.
-	resp, _ = get("GET", file+`?attachment=a"b;c`, nil)
+	resp, _ = get("GET", signed+`?attachment=a"b;c`, nil)
 	require.Equal(t, "attachment", resp.Header.Get("Content-Disposition"))
+	// HTML (anything not known to be inert) is an opaque attachment.
+	resp, _ = get("GET", "/group1/M0A/0A/1F/"+page, nil)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "application/octet-stream", resp.Header.Get("Content-Type"))
+	require.Equal(t, "attachment", resp.Header.Get("Content-Disposition"))
+	require.Equal(t, "sandbox", resp.Header.Get("Content-Security-Policy"))
+	// The app's pages carry their policy.
+	resp, _ = get("GET", "/", nil)
+	require.Equal(t, AppCSP, resp.Header.Get("Content-Security-Policy"))
+	require.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"))
 
 	for _, p := range []string{
 		"/group1/M00/0A/1F/" + stored, // no such store path

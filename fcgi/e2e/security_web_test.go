@@ -1,0 +1,195 @@
+package e2e
+
+// Attacks on the web side through the real stack: stored script in user
+// files (in Chromium).
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	neturl "net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"yunpan/nginx"
+)
+
+// xssScript marks the browser when it runs: a cookie (cookies are per host,
+// not per port, so the app sees one set from any port of its host) and, if
+// it may, the viewer's file list read with their session.
+const xssScript = `
+document.cookie = "xss_ran=" + encodeURIComponent(location.href) + "; path=/";
+fetch("/myfiles?cmd=normal", {method: "POST", credentials: "include", body: '{"start":0,"count":10}'})
+  .then(function (r) { return r.text(); })
+  .then(function (t) { document.cookie = "xss_read=" + encodeURIComponent(t.slice(0, 60)) + "; path=/"; });
+`
+
+var xssFiles = map[string][]byte{
+	"evil.html": []byte("<!doctype html><html><body><h1>hello</h1><script>" + xssScript + "</script></body></html>\n"),
+	"evil.svg": []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20"><rect width="20" height="20"/>` +
+		"<script><![CDATA[" + xssScript + "]]></script></svg>\n"),
+}
+
+// startStorageNginx serves the shared DFS's store path the way the storage
+// node's own Nginx does (nginx/dfs-storage.conf.tmpl, as fdfs_nginxconf
+// renders it): the storage origin of storage_web_server.
+func startStorageNginx(t *testing.T, s *Stack) string {
+	t.Helper()
+	dir := t.TempDir()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1")))
+	confPath := filepath.Join(dir, "nginx.conf")
+	require.NoError(t, nginx.WriteDFS(nginx.DFSParams{Prefix: dir, Listen: addr, Group: "group1",
+		Stores: []nginx.DFSStore{{Index: 0, Path: s.Infra.dfs.StoreDir}}}, confPath))
+	p := startProc(t, "storage nginx", nil, lookSys("nginx"), nginx.DFSArgs(dir, confPath)...)
+	t.Cleanup(func() { p.stop(syscall.SIGTERM, 10*time.Second) })
+	require.NoError(t, waitPort(addr, 15*time.Second, p))
+	return "http://" + addr
+}
+
+// xssCookies are the marks of xssScript the browser holds for host.
+func xssCookies(t *testing.T, ctx context.Context, urls ...string) []string {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	res, err := chromedp.Call(sctx, network.GetCookies, network.GetCookiesParams{URLs: urls})
+	require.NoError(t, err)
+	var out []string
+	for _, c := range res.Cookies {
+		if strings.HasPrefix(c.Name, "xss_") {
+			out = append(out, c.Name+"="+c.Value)
+		}
+	}
+	return out
+}
+
+// open navigates the tab to u. A navigation that turns into a (denied)
+// download ends with an error, which is what an attachment should do.
+func open(ctx context.Context, u string) error {
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	return chromedp.Do(sctx, chromedp.Navigate(u))
+}
+
+// TestSecurityStoredXSS: an HTML and an SVG file with script, uploaded and
+// shared by one user, opened by another, logged-in user in Chromium through
+// every URL the app hands out, run no script anywhere on the app's host.
+func TestSecurityStoredXSS(t *testing.T) {
+	s := StartStack(t, Options{})
+	storage := startStorageNginx(t, s)
+	w := newWeb(t, s)
+	defer func() {
+		if t.Failed() {
+			t.Logf("stack logs:\n%s", tail(s.Logs(), 6000))
+		}
+	}()
+	alice := w.login(w.register("xss_alice", "alice-pass-1"))
+	const bobPwd = "bob-pass-1"
+	bob := w.login(w.register("xss_bob", bobPwd))
+
+	// The detector works: the same file served plainly from this host runs
+	// and leaves its mark.
+	plain := httpServer(t, xssFiles["evil.html"])
+	ctx := newBrowser(t)
+	require.NoError(t, open(ctx, plain))
+	step(t, ctx, "the plain page runs", 20*time.Second, until(`document.cookie.includes('xss_ran=')`))
+	require.NotEmpty(t, xssCookies(t, ctx, s.URL))
+	_, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{})
+	require.NoError(t, err)
+	require.Empty(t, xssCookies(t, ctx, s.URL))
+
+	// The victim logs in with the web client (which works under the app's CSP).
+	step(t, ctx, "log in", 30*time.Second,
+		chromedp.Navigate(s.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-btn")),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), bob.name),
+		chromedp.SendKeys(chromedp.CSS("#login-pwd"), bobPwd),
+		chromedp.Click(chromedp.CSS("#login-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#view-main")),
+		until(`document.getElementById('whoami').textContent === `+jsString(bob.name)),
+	)
+
+	// The attacker uploads and shares; every URL the app hands out for them.
+	var urls []string
+	for name, data := range xssFiles {
+		require.Equal(t, "008", w.upload(alice, name, data).code(), name)
+		require.Equal(t, "010", w.post("/dealfile?cmd=share", alice.body("md5", md5hex(data), "filename", name)).code(), name)
+		sum := md5hex(data)
+		own := find(w.myFiles(alice, "normal", 0, 10).files(), name)
+		require.NotNil(t, own, name)
+		shared := find(w.post("/sharefiles?cmd=normal", map[string]any{"start": 0, "count": 10}).files(), name)
+		require.NotNil(t, shared, name)
+		dl := w.post("/download", bob.body("md5", sum, "filename", name))
+		require.Equal(t, "025", dl.code(), "%s", dl)
+		for _, u := range []string{own["url"].(string), shared["url"].(string), dl.str("url")} {
+			require.True(t, strings.HasPrefix(u, s.URL+"/group1/"), u)
+			pu, err := neturl.Parse(u)
+			require.NoError(t, err)
+			urls = append(urls, u,
+				u+"&attachment="+neturl.QueryEscape(name), // as the web client follows it
+				storage+pu.Path) // the storage node's own Nginx
+		}
+		q := "/download?md5=" + sum + "&filename=" + neturl.QueryEscape(name)
+		urls = append(urls, s.URL+q, s.URL+q+"&redirect=1")
+	}
+	for _, u := range urls {
+		err := open(ctx, u)
+		t.Logf("opened %s (%v)", u, err)
+		require.Empty(t, xssCookies(t, ctx, s.URL, storage), "script ran from %s", u)
+	}
+	// Back on the app: the session is intact and nothing marked it.
+	step(t, ctx, "app again", 30*time.Second,
+		chromedp.Navigate(s.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#view-main")),
+		until(`document.getElementById('whoami').textContent === `+jsString(bob.name)),
+	)
+	require.Empty(t, xssCookies(t, ctx, s.URL, storage))
+	require.False(t, eval[bool](t, ctx, `/xss_(ran|read)=/.test(document.cookie)`))
+
+	// The headers that make it so, on the app's file URLs and its pages.
+	for name, data := range xssFiles {
+		u := find(w.myFiles(alice, "normal", 0, 10).files(), name)["url"].(string)
+		resp, err := httpClient.Get(u)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode, name)
+		require.Equal(t, data, body, name)
+		require.Equal(t, "application/octet-stream", resp.Header.Get("Content-Type"), name)
+		require.Equal(t, "attachment", resp.Header.Get("Content-Disposition"), name)
+		require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), name)
+		require.Equal(t, "sandbox", resp.Header.Get("Content-Security-Policy"), name)
+	}
+	resp, err := httpClient.Get(s.URL + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, nginx.AppCSP, resp.Header.Get("Content-Security-Policy"))
+	require.Contains(t, resp.Header.Get("Content-Security-Policy"), "script-src 'self'")
+	require.Contains(t, resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'")
+	require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+	require.Equal(t, "no-referrer", resp.Header.Get("Referrer-Policy"))
+}
+
+// httpServer serves page as text/html on 127.0.0.1 (another port of the
+// app's host).
+func httpServer(t *testing.T, page []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write(page)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String() + "/page.html"
+}
