@@ -58,6 +58,7 @@ type Params struct {
 	Workers     int    // worker_processes, 1
 	LogLevel    string // error_log level, "warn"
 	MaxBody     string // client_max_body_size, "50m"
+	LinkSecret  string // anti_steal.secret_key: file URLs must carry its signature; "" = unchecked
 	Programs    []Program
 	Stores      []Store
 }
@@ -96,6 +97,9 @@ var (
 	safePath = regexp.MustCompile(`^[A-Za-z0-9/_.:@+-]+$`)
 	safeName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 	sizeRe   = regexp.MustCompile(`^[0-9]+[kKmMgG]?$`)
+	// The secret goes into a quoted Nginx string: nothing that ends it or
+	// starts a variable.
+	secretRe = regexp.MustCompile(`^[A-Za-z0-9_.~+/=-]{16,128}$`)
 )
 
 // AppCSP is the Content-Security-Policy of the app's pages and answers.
@@ -124,6 +128,9 @@ func (p *Params) check() error {
 	}
 	if !sizeRe.MatchString(p.MaxBody) {
 		return fmt.Errorf("nginx: client_max_body_size %q", p.MaxBody)
+	}
+	if p.LinkSecret != "" && !secretRe.MatchString(p.LinkSecret) {
+		return fmt.Errorf("nginx: the URL secret must be 16 to 128 of A-Z a-z 0-9 _ . ~ + / = -")
 	}
 	for _, pr := range p.Programs {
 		if !safeName.MatchString(pr.Name) || !safePath.MatchString(pr.Addr) {
@@ -169,7 +176,11 @@ func Write(p Params) (string, error) {
 		}
 	}
 	path := filepath.Join(p.Prefix, "nginx.conf")
-	if err := os.WriteFile(path, out, 0o644); err != nil {
+	// 0600: the file holds the URL secret.
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		return "", fmt.Errorf("nginx: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
 		return "", fmt.Errorf("nginx: %w", err)
 	}
 	return path, nil

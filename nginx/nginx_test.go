@@ -2,6 +2,8 @@ package nginx
 
 import (
 	"bytes"
+	"crypto/md5"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -89,6 +91,13 @@ func TestRender(t *testing.T) {
 	up := s[strings.Index(s, "location = /upload {"):]
 	up = up[:strings.Index(up, "}")]
 	require.Contains(t, up, "fastcgi_request_buffering off;")
+	// No secret, no check; with one, file URLs need its signature.
+	require.NotContains(t, s, "secure_link")
+	p.LinkSecret = "0123456789abcdefXYZ"
+	out, err = Render(p)
+	require.NoError(t, err)
+	require.Contains(t, string(out), `secure_link_md5 "$secure_link_expires$uri 0123456789abcdefXYZ";`)
+	p.LinkSecret = ""
 	// The app's pages: a CSP, no framing, no sniffing, no Referer.
 	for _, h := range []string{"Content-Security-Policy \"" + AppCSP + "\" always;", "X-Frame-Options DENY always;",
 		"X-Content-Type-Options nosniff always;", "Referrer-Policy no-referrer always;", "Content-Security-Policy \"sandbox\" always;"} {
@@ -112,6 +121,9 @@ func TestRenderRefusesUnsafeValues(t *testing.T) {
 		"html with space": func(p *Params) { p.HTMLRoot = "/srv/my html" },
 		"empty listen":    func(p *Params) { p.Listen = "" },
 		"max body":        func(p *Params) { p.MaxBody = "50m; user root" },
+		"short secret":    func(p *Params) { p.LinkSecret = "abc" },
+		"secret with $":   func(p *Params) { p.LinkSecret = "0123456789abcdef$uri" },
+		"secret with \"":  func(p *Params) { p.LinkSecret = "0123456789abcdef\"; x" },
 		"program name":    func(p *Params) { p.Programs[0].Name = "a b" },
 		"location":        func(p *Params) { p.Programs[0].Locations[0].Path = "login" },
 		"store group":     func(p *Params) { p.Stores[0].Group = "g/1" },
@@ -173,6 +185,7 @@ func TestNginxServes(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(store, "data", "0A", "1F", stored), payload, 0o644))
 	page := "wKgAAWc1b2aAAAAAAAAnEAABAAA124.html"
 	require.NoError(t, os.WriteFile(filepath.Join(store, "data", "0A", "1F", page), []byte("<script>alert(1)</script>"), 0o644))
+	const secret = "nginx-test-secret-0123"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("root:x:0:0"), 0o644))
 
 	// One FastCGI listener per program, answering who got the request.
@@ -201,7 +214,7 @@ func TestNginxServes(t *testing.T) {
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	prefix := filepath.Join(dir, "nginx")
 	_, err = Write(Params{Prefix: prefix, Listen: "127.0.0.1:" + strconv.Itoa(port), HTMLRoot: html,
-		MaxBody: "1m", Programs: ps, Stores: []Store{{Group: "group1", Index: 10, Path: store}}})
+		MaxBody: "1m", LinkSecret: secret, Programs: ps, Stores: []Store{{Group: "group1", Index: 10, Path: store}}})
 	require.NoError(t, err)
 	cmd := exec.Command(bin, Args(prefix)...)
 	stderr := &lockedBuf{}
@@ -293,9 +306,16 @@ func TestNginxServes(t *testing.T) {
 	require.Equal(t, 502, resp.StatusCode)
 	require.Contains(t, body, `"code":"502"`)
 
-	// Downloads straight from the store path: group1/M0A → store/data.
+	// Downloads straight from the store path: group1/M0A → store/data, with
+	// a signature: ?e=<expiry>&st=base64url(md5("<e><uri> <secret>")).
+	sign := func(uri string, exp int64) string {
+		e := strconv.FormatInt(exp, 10)
+		h := md5.Sum([]byte(e + uri + " " + secret))
+		return uri + "?e=" + e + "&st=" + base64.RawURLEncoding.EncodeToString(h[:])
+	}
+	later := time.Now().Add(time.Hour).Unix()
 	file := "/group1/M0A/0A/1F/" + stored
-	signed := file
+	signed := sign(file, later)
 	resp, body = get("GET", signed, nil)
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, string(payload), body)
@@ -310,13 +330,13 @@ func TestNginxServes(t *testing.T) {
 	require.Equal(t, "bytes 100-199/10000", resp.Header.Get("Content-Range"))
 	resp, _ = get("HEAD", signed, nil)
 	require.Equal(t, "10000", resp.Header.Get("Content-Length"))
-	resp, _ = get("GET", signed+"?attachment=%E6%96%87%E4%BB%B6.png", nil)
+	resp, _ = get("GET", signed+"&attachment=%E6%96%87%E4%BB%B6.png", nil)
 	require.Equal(t, `attachment; filename*=UTF-8''%E6%96%87%E4%BB%B6.png`, resp.Header.Get("Content-Disposition"))
 	// A value that could break the header falls back to a bare attachment.
-	resp, _ = get("GET", signed+`?attachment=a"b;c`, nil)
+	resp, _ = get("GET", signed+`&attachment=a"b;c`, nil)
 	require.Equal(t, "attachment", resp.Header.Get("Content-Disposition"))
 	// HTML (anything not known to be inert) is an opaque attachment.
-	resp, _ = get("GET", "/group1/M0A/0A/1F/"+page, nil)
+	resp, _ = get("GET", sign("/group1/M0A/0A/1F/"+page, later), nil)
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, "application/octet-stream", resp.Header.Get("Content-Type"))
 	require.Equal(t, "attachment", resp.Header.Get("Content-Disposition"))
@@ -325,6 +345,22 @@ func TestNginxServes(t *testing.T) {
 	resp, _ = get("GET", "/", nil)
 	require.Equal(t, AppCSP, resp.Header.Get("Content-Security-Policy"))
 	require.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"))
+
+	// Unsigned, wrongly signed, signed for another file, expired: 403.
+	pageSigned := sign("/group1/M0A/0A/1F/"+page, later)
+	exp := strconv.FormatInt(later, 10)
+	for _, u := range []string{
+		file,               // unsigned
+		file + "?e=" + exp, // no signature
+		strings.Replace(signed, "&st=", "&st=A", 1),          // tampered signature
+		file + pageSigned[strings.Index(pageSigned, "?"):],   // another file's signature
+		strings.Replace(signed, "?e="+exp, "?e="+exp+"0", 1), // a later expiry than signed
+		sign(file, time.Now().Add(-time.Minute).Unix()),      // expired
+	} {
+		resp, body = get("GET", u, nil)
+		require.Equal(t, 403, resp.StatusCode, u)
+		require.NotContains(t, body, string(payload[:16]), u)
+	}
 
 	for _, p := range []string{
 		"/group1/M00/0A/1F/" + stored, // no such store path
@@ -337,8 +373,8 @@ func TestNginxServes(t *testing.T) {
 		"/group1/M0A/../../secret.txt",
 		"/group1/M0A/0A/1F/x/../../../../secret.txt",
 	} {
-		resp, body = get("GET", p, nil)
-		require.Contains(t, []int{400, 404}, resp.StatusCode, p)
+		resp, body = get("GET", sign(p, later), nil)
+		require.Contains(t, []int{400, 403, 404}, resp.StatusCode, p)
 		require.NotContains(t, body, "root:x", p)
 	}
 }

@@ -183,11 +183,23 @@ write_cfg() {
   "fdfs_bin_dir": "$BIN",
   "max_upload_bytes": "$MAX_BODY",
   "temp_dir": "$RUN/upload-tmp",
-  "log_level": "info"
+  "log_level": "info",
+  "anti_steal": {"check_token": true, "secret_key": "$(url_secret)", "token_ttl": 900}
 }
 EOC
   mv "$YUNPAN_CFG.tmp" "$YUNPAN_CFG"
   umask 022
+}
+
+url_secret() { # the download URL secret of an existing cfg.json, else a new one
+  local k=""
+  if [ -f "$YUNPAN_CFG" ]; then
+    k=$(sed -n 's/.*"secret_key": *"\([^"]*\)".*/\1/p' "$YUNPAN_CFG" | head -1)
+  fi
+  if [ -z "$k" ]; then
+    k=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  fi
+  echo "$k"
 }
 
 db_password() { # the password in an existing cfg.json, else a new one

@@ -16,7 +16,7 @@ import (
 // handleDownload is /download.
 //
 //   - POST {user, token, md5, filename} → {"code":"025","url":…} : the
-//     storage web server URL (with the anti-steal token when enabled).
+//     storage web server URL, signed and expiring (files.go, DownloadURL).
 //   - GET ?md5=…&filename=…  streams the bytes from the DFS (single Range
 //     supported); with &redirect=1 it answers 302 to the storage URL.
 //

@@ -174,7 +174,7 @@ func (a *App) finishUpload(ctx context.Context, up *upload) (map[string]any, err
 		up.fileID = id
 	}
 	res, err := a.st.AddUploaded(ctx, store.NewFile{User: up.user, MD5: up.md5, FileName: up.name, FileID: up.fileID,
-		URL: a.DownloadURL(up.fileID), Size: up.size, Type: typ})
+		URL: a.fileURL(up.fileID), Size: up.size, Type: typ})
 	if errors.Is(err, store.ErrCommitUnknown) { // commit_unknown.go
 		if a.settleUnknownCommit(ctx, up.fileID) {
 			return out, nil

@@ -1,10 +1,12 @@
 package e2e
 
 // Attacks on the web side through the real stack: stored script in user
-// files (in Chromium).
+// files (in Chromium), private download URLs.
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
@@ -192,4 +194,111 @@ func httpServer(t *testing.T, page []byte) string {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String() + "/page.html"
+}
+
+// signURL signs path the way the Nginx in front of the files checks it.
+func signURL(path string, exp int64, secret string) string {
+	e := strconv.FormatInt(exp, 10)
+	h := md5.Sum([]byte(e + path + " " + secret))
+	return path + "?e=" + e + "&st=" + base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+func getStatus(t *testing.T, u string) (int, []byte) {
+	t.Helper()
+	resp, err := httpClient.Get(u)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// TestSecurityPrivateURLs: a private file's URL works only as handed out
+// (signed, until it expires); a shared file's URL stops working once the
+// share is cancelled, within the URL lifetime.
+func TestSecurityPrivateURLs(t *testing.T) {
+	const ttl = 8 // seconds a handed-out URL works
+	s := StartStack(t, Options{URLTTL: ttl})
+	w := newWeb(t, s)
+	alice := w.login(w.register("priv_alice", "alice-pass-1"))
+
+	secret := []byte("only alice may read this " + s.DBName)
+	require.Equal(t, "008", w.upload(alice, "private.txt", secret).code())
+	u := find(w.myFiles(alice, "normal", 0, 10).files(), "private.txt")["url"].(string)
+	pu, err := neturl.Parse(u)
+	require.NoError(t, err)
+	base := s.URL + pu.Path
+	// The attack: the file's address alone, no login, no signature.
+	code, body := getStatus(t, base)
+	require.Equal(t, 403, code, "%s: %s", base, body)
+	require.NotContains(t, string(body), string(secret))
+	exp, err := strconv.ParseInt(pu.Query().Get("e"), 10, 64)
+	require.NoError(t, err, u)
+	require.LessOrEqual(t, exp, time.Now().Unix()+ttl, "a URL works at most token_ttl")
+
+	// As handed out: the bytes.
+	code, body = getStatus(t, u)
+	require.Equal(t, 200, code)
+	require.Equal(t, secret, body)
+	// Anything else: 403 from Nginx, and never the bytes.
+	st := pu.Query().Get("st")
+	// Another first character (the last one of the base64 also holds
+	// padding bits, which decoding ignores).
+	tampered := "A" + st[1:]
+	if tampered == st {
+		tampered = "B" + st[1:]
+	}
+	for what, bad := range map[string]string{
+		"unsigned":          base,
+		"no signature":      base + "?e=" + pu.Query().Get("e"),
+		"tampered":          base + "?e=" + pu.Query().Get("e") + "&st=" + tampered,
+		"longer life":       base + "?e=" + strconv.FormatInt(exp+3600, 10) + "&st=" + st,
+		"expired, signed":   s.URL + signURL(pu.Path, time.Now().Unix()-1, s.URLSecret),
+		"another secret":    s.URL + signURL(pu.Path, exp, s.URLSecret+"x"),
+		"signature as path": s.URL + pu.Path + "/x?e=" + pu.Query().Get("e") + "&st=" + st,
+	} {
+		code, body := getStatus(t, bad)
+		require.Contains(t, []int{403, 404}, code, "%s: %s", what, bad)
+		if what != "signature as path" {
+			require.Equal(t, 403, code, "%s: %s", what, bad)
+		}
+		require.NotContains(t, string(body), string(secret), what)
+	}
+	// A correctly signed URL with a future expiry works (the check is the signature).
+	code, _ = getStatus(t, s.URL+signURL(pu.Path, time.Now().Unix()+60, s.URLSecret))
+	require.Equal(t, 200, code)
+	// The handed-out URL itself expires.
+	waitStatus(t, u, 403, time.Duration(ttl)*time.Second+60*time.Second)
+
+	// Shared, then cancelled: the public URL stops working.
+	pub := []byte("shared for a while " + s.DBName)
+	require.Equal(t, "008", w.upload(alice, "public.txt", pub).code())
+	require.Equal(t, "010", w.post("/dealfile?cmd=share", alice.body("md5", md5hex(pub), "filename", "public.txt")).code())
+	shared := find(w.post("/sharefiles?cmd=normal", map[string]any{"start": 0, "count": 10}).files(), "public.txt")
+	require.NotNil(t, shared)
+	su := shared["url"].(string)
+	code, body = getStatus(t, su)
+	require.Equal(t, 200, code)
+	require.Equal(t, pub, body)
+	require.Equal(t, "018", w.post("/dealsharefile?cmd=cancel", alice.body("md5", md5hex(pub), "filename", "public.txt")).code())
+	require.Nil(t, find(w.post("/sharefiles?cmd=normal", map[string]any{"start": 0, "count": 10}).files(), "public.txt"))
+	// The app no longer hands it out to strangers…
+	r := w.do("GET", "/download?md5="+md5hex(pub)+"&filename=public.txt", "", nil)
+	require.NotEqual(t, pub, r.body, "%s", r)
+	require.NotEmpty(t, r.code(), "a JSON refusal: %s", r)
+	// …and the URL handed out before dies within its lifetime.
+	waitStatus(t, su, 403, time.Duration(ttl)*time.Second+60*time.Second)
+}
+
+// waitStatus polls u until it answers status, for at most d.
+func waitStatus(t *testing.T, u string, status int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		code, _ := getStatus(t, u)
+		if code == status {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "%s still answers %d, want %d", u, code, status)
+		time.Sleep(200 * time.Millisecond)
+	}
 }
