@@ -17,6 +17,8 @@ import (
 	"strings"
 	"text/template"
 
+	"yunpan/conf"
+	"yunpan/fcgi/config"
 	"yunpan/internal/inline"
 )
 
@@ -57,7 +59,8 @@ type Params struct {
 	User        string // worker user; "" = the current user when running as root
 	Workers     int    // worker_processes, 1
 	LogLevel    string // error_log level, "warn"
-	MaxBody     string // client_max_body_size, "50m"
+	MaxBody     string // the file limit (max_upload_bytes), "50m"; /upload takes it plus config.UploadOverhead
+	JSONBody    string // client_max_body_size of every other location, "64k"
 	LinkSecret  string // anti_steal.secret_key: file URLs must carry its signature; "" = unchecked
 	Programs    []Program
 	Stores      []Store
@@ -79,6 +82,9 @@ func (p *Params) Defaults() {
 	}
 	if p.MaxBody == "" {
 		p.MaxBody = "50m"
+	}
+	if p.JSONBody == "" {
+		p.JSONBody = "64k"
 	}
 	if p.User == "" && os.Geteuid() == 0 {
 		// As root the workers would otherwise drop to "nobody", which cannot
@@ -106,6 +112,13 @@ var (
 const AppCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
+// UploadBody is client_max_body_size of /upload in bytes: the file limit
+// plus the multipart envelope, so that a file of exactly MaxBody fits.
+func (p Params) UploadBody() int64 {
+	n, _ := conf.ParseBytes(p.MaxBody)
+	return n + config.UploadOverhead
+}
+
 // AppCSP is the policy for the template.
 func (Params) AppCSP() string { return AppCSP }
 
@@ -126,8 +139,8 @@ func (p *Params) check() error {
 			return fmt.Errorf("nginx: %s %q is empty or has characters Nginx would misread", what, v)
 		}
 	}
-	if !sizeRe.MatchString(p.MaxBody) {
-		return fmt.Errorf("nginx: client_max_body_size %q", p.MaxBody)
+	if !sizeRe.MatchString(p.MaxBody) || !sizeRe.MatchString(p.JSONBody) {
+		return fmt.Errorf("nginx: body limits %q, %q", p.MaxBody, p.JSONBody)
 	}
 	if p.LinkSecret != "" && !secretRe.MatchString(p.LinkSecret) {
 		return fmt.Errorf("nginx: the URL secret must be 16 to 128 of A-Z a-z 0-9 _ . ~ + / = -")

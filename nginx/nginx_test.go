@@ -22,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"yunpan/fcgi/config"
 	"yunpan/internal/cluster"
 )
 
@@ -77,7 +78,7 @@ func TestRender(t *testing.T) {
 	s := string(out)
 	for _, want := range []string{
 		"daemon off;", "pid " + p.Prefix + "/nginx.pid;", "error_log " + p.Prefix + "/logs/error.log warn;",
-		"client_body_temp_path " + p.Prefix + "/tmp/body;", "client_max_body_size 50m;",
+		"client_body_temp_path " + p.Prefix + "/tmp/body;", "client_max_body_size 64k;",
 		"listen 127.0.0.1:8080;", "root /srv/html;", "include /etc/nginx/mime.types;",
 		"location = /login {", "location = /logout {", "location = /download {",
 		"upstream fcgi_login {", "server 127.0.0.1:10000;", "server 127.0.0.1:10008;",
@@ -91,6 +92,8 @@ func TestRender(t *testing.T) {
 	up := s[strings.Index(s, "location = /upload {"):]
 	up = up[:strings.Index(up, "}")]
 	require.Contains(t, up, "fastcgi_request_buffering off;")
+	require.Contains(t, up, fmt.Sprintf("client_max_body_size %d;", 50<<20+config.UploadOverhead))
+	require.Equal(t, 1, strings.Count(s, "client_max_body_size 64k;"))
 	// No secret, no check; with one, file URLs need its signature.
 	require.NotContains(t, s, "secure_link")
 	p.LinkSecret = "0123456789abcdefXYZ"
@@ -112,7 +115,7 @@ func TestRender(t *testing.T) {
 	out, err = Render(p)
 	require.NoError(t, err)
 	require.Contains(t, string(out), "daemon on;")
-	require.Contains(t, string(out), "client_max_body_size 2m;")
+	require.Contains(t, string(out), fmt.Sprintf("client_max_body_size %d;", 2<<20+config.UploadOverhead))
 }
 
 func TestRenderRefusesUnsafeValues(t *testing.T) {
@@ -121,6 +124,7 @@ func TestRenderRefusesUnsafeValues(t *testing.T) {
 		"html with space": func(p *Params) { p.HTMLRoot = "/srv/my html" },
 		"empty listen":    func(p *Params) { p.Listen = "" },
 		"max body":        func(p *Params) { p.MaxBody = "50m; user root" },
+		"json body":       func(p *Params) { p.JSONBody = "1m;" },
 		"short secret":    func(p *Params) { p.LinkSecret = "abc" },
 		"secret with $":   func(p *Params) { p.LinkSecret = "0123456789abcdef$uri" },
 		"secret with \"":  func(p *Params) { p.LinkSecret = "0123456789abcdef\"; x" },
@@ -291,10 +295,15 @@ func TestNginxServes(t *testing.T) {
 	_, body = get("POST", "/upload", io.MultiReader(bytes.NewReader(big[:1000]), bytes.NewReader(big[1000:])))
 	require.Contains(t, body, fmt.Sprintf(`"len":%d`, len(big)))
 
+	// Up to the file limit plus the envelope for /upload, 64k elsewhere.
+	_, body = get("POST", "/upload", bytes.NewReader(make([]byte, 1<<20+config.UploadOverhead)))
+	require.Contains(t, body, fmt.Sprintf(`"len":%d`, 1<<20+config.UploadOverhead))
+	_, body = get("POST", "/login", bytes.NewReader(make([]byte, 64<<10)))
+	require.Contains(t, body, fmt.Sprintf(`"len":%d`, 64<<10))
+
 	// Over the limit: 413 with a small JSON body, on any location.
-	over := bytes.Repeat([]byte("x"), 1<<20+1)
-	for _, loc := range []string{"/upload", "/login"} {
-		resp, body = get("POST", loc, bytes.NewReader(over))
+	for loc, n := range map[string]int{"/upload": 1<<20 + config.UploadOverhead + 1, "/login": 64<<10 + 1, "/md5": 1 << 20} {
+		resp, body = get("POST", loc, bytes.NewReader(make([]byte, n)))
 		require.Equal(t, 413, resp.StatusCode, loc)
 		require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 		require.Contains(t, body, `"code":"413"`)

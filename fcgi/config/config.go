@@ -72,6 +72,11 @@ type AntiSteal struct {
 	TokenTTL   time.Duration // how long a URL works after it was handed out
 }
 
+// UploadOverhead is what an upload body may carry beyond the file itself
+// (boundaries, part headers, form fields): Nginx lets max_upload_bytes plus
+// this much through to /upload, and the program refuses more.
+const UploadOverhead = 64 << 10
+
 // secretRe is what a URL secret may hold (see AntiSteal.SecretKey).
 var secretRe = regexp.MustCompile(`^[A-Za-z0-9_.~+/=-]{16,128}$`)
 

@@ -1,13 +1,19 @@
 package e2e
 
 // Attacks on the web side through the real stack: stored script in user
-// files (in Chromium), private download URLs.
+// files (in Chromium), private download URLs, and request bodies strangers
+// make the server read or store.
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
+	"fmt"
 	"io"
+	"io/fs"
+	"mime/multipart"
 	"net"
 	"net/http"
 	neturl "net/url"
@@ -23,6 +29,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"yunpan/fcgi/config"
 	"yunpan/nginx"
 )
 
@@ -301,4 +308,114 @@ func waitStatus(t *testing.T, u string, status int, d time.Duration) {
 		require.True(t, time.Now().Before(deadline), "%s still answers %d, want %d", u, code, status)
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// spoolFiles lists the regular files under dirs.
+func spoolFiles(t *testing.T, dirs ...string) []string {
+	t.Helper()
+	var out []string
+	for _, d := range dirs {
+		filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && e.Type().IsRegular() {
+				out = append(out, p)
+			}
+			return nil
+		})
+	}
+	return out
+}
+
+// TestSecurityBodyLimits: small bodies for JSON endpoints, exactly
+// max_upload_bytes for a file, and nothing read or stored for a stranger's
+// upload.
+func TestSecurityBodyLimits(t *testing.T) {
+	for _, mode := range []string{"exec", "inprocess"} {
+		t.Run(mode, func(t *testing.T) { testBodyLimits(t, mode) })
+	}
+}
+
+func testBodyLimits(t *testing.T, mode string) {
+	const max = 1 << 20
+	s := StartStack(t, Options{MaxBody: "1m", UploadMode: mode})
+	w := newWeb(t, s)
+	defer func() {
+		if t.Failed() {
+			t.Logf("stack logs:\n%s", tail(s.Logs(), 6000))
+		}
+	}()
+	alice := w.login(w.register("limit_alice", "alice-pass-1"))
+
+	// JSON endpoints: a 1 MB body is refused by Nginx.
+	for _, ep := range []string{"/login", "/myfiles?cmd=count", "/dealfile?cmd=del", "/download"} {
+		r := w.do("POST", ep, "application/json", bytes.NewReader(bytes.Repeat([]byte(" "), 1<<20)))
+		require.Equal(t, http.StatusRequestEntityTooLarge, r.status, "%s: %s", ep, r)
+		require.Equal(t, "413", r.code(), "%s: %s", ep, r)
+	}
+	// A file of exactly max_upload_bytes uploads; one byte more does not.
+	exact := bytes.Repeat([]byte("e"), max)
+	r := w.upload(alice, "exact.bin", exact)
+	require.Equal(t, "008", r.code(), "%s", r)
+	over := bytes.Repeat([]byte("o"), max+1)
+	r = w.upload(alice, "over.bin", over)
+	require.NotEqual(t, "008", r.code(), "%s", r)
+	require.True(t, r.status == http.StatusRequestEntityTooLarge || r.code() == "009", "%s", r)
+	require.Nil(t, find(w.myFiles(alice, "normal", 0, 10).files(), "over.bin"))
+	// Beyond the file limit plus the envelope, Nginx answers alone.
+	r = w.do("POST", "/upload", "multipart/form-data; boundary=x", bytes.NewReader(make([]byte, max+config.UploadOverhead+1)))
+	require.Equal(t, http.StatusRequestEntityTooLarge, r.status, "%s", r)
+
+	// A stranger's upload is answered from the fields before the file: the
+	// client has sent only the start of a body Nginx was told is ~1 MiB, and
+	// no byte of it lands on disk.
+	bad := strings.Repeat("0", 32)
+	for what, fields := range map[string][][2]string{
+		"bad token":        {{"user", alice.name}, {"token", bad}, {"size", strconv.Itoa(max - 1000)}},
+		"token after file": {{"user", alice.name}},
+	} {
+		status, body := strangerUpload(t, s, fields, max-1000)
+		require.Contains(t, body, `"code":"111"`, "%s: HTTP %d %s", what, status, body)
+		require.Empty(t, spoolFiles(t, s.TempDir, filepath.Join(s.NginxDir, "tmp")), what)
+	}
+	// A bad token in the cookie is refused before the body, too.
+	r = w.do("POST", "/upload", "multipart/form-data; boundary=x", bytes.NewReader(make([]byte, 1000)), "Cookie", "token="+bad)
+	require.Equal(t, "111", r.code(), "%s", r)
+	// The real client's order (fields, then the file) still uploads.
+	r = w.upload(alice, "fine.bin", bytes.Repeat([]byte("f"), 200<<10), "size", strconv.Itoa(200<<10))
+	require.Equal(t, "008", r.code(), "%s", r)
+}
+
+// strangerUpload sends the headers and the start of a multipart upload of a
+// fileSize-byte file (fields first), then waits for the answer without
+// sending the rest. It returns the answer's status and body.
+func strangerUpload(t *testing.T, s *Stack, fields [][2]string, fileSize int) (int, string) {
+	t.Helper()
+	var head bytes.Buffer
+	mw := multipart.NewWriter(&head)
+	for _, f := range fields {
+		require.NoError(t, mw.WriteField(f[0], f[1]))
+	}
+	_, err := mw.CreateFormFile("file", "big.bin")
+	require.NoError(t, err)
+	tailLen := len("\r\n--" + mw.Boundary() + "--\r\n")
+	total := head.Len() + fileSize + tailLen
+
+	c, err := net.DialTimeout("tcp", s.Addr, 10*time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	req := fmt.Sprintf("POST /upload HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n",
+		s.Addr, mw.FormDataContentType(), total)
+	first := append([]byte(req), head.Bytes()...)
+	first = append(first, make([]byte, 64<<10)...) // some of the file, not all
+	go func() {
+		c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		c.Write(first)
+	}()
+	// The answer comes while most of the body is still unsent (Nginx's
+	// client_body_timeout, 60 s, would end the request otherwise).
+	c.SetReadDeadline(time.Now().Add(40 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err, "no answer before the body was complete")
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, string(b)
 }

@@ -257,7 +257,7 @@ func waitPort(addr string, d time.Duration, p *proc) error {
 // Options tune a Stack.
 type Options struct {
 	UploadMode string  // "exec" (default) or "inprocess"
-	MaxBody    string  // client_max_body_size and max_upload_bytes, "50m"
+	MaxBody    string  // max_upload_bytes (Nginx lets it plus the multipart envelope through /upload), "50m"
 	URLTTL     int     // anti_steal.token_ttl in seconds: how long a download URL works, 900
 	infra      *shared // private MariaDB/Redis/DFS (a test that stops them); nil: the shared ones
 }

@@ -1,6 +1,7 @@
 // nginxconf renders nginx/nginx.conf.tmpl into <prefix>/nginx.conf for
 // spawn/stack.sh and prints the path. The app's cfg.json (-cfg, else
-// $YUNPAN_CFG) gives the download URL secret (anti_steal). Example:
+// $YUNPAN_CFG) gives the download URL secret (anti_steal) and the file
+// limit (max_upload_bytes). Example:
 //
 //	nginxconf -cfg run/cfg.json -prefix run/nginx -listen 127.0.0.1:8080 -html html \
 //	    -list spawn/fcgi.list -fcgi 127.0.0.1:10000 -store group1:0:run/storage
@@ -49,7 +50,7 @@ func main() {
 	list := flag.String("list", "spawn/fcgi.list", "FastCGI program table")
 	fcgi := flag.String("fcgi", "127.0.0.1:10000", "host:base-port of the FastCGI programs")
 	daemon := flag.Bool("daemon", true, "let Nginx detach (daemon on)")
-	maxBody := flag.String("max-body", "50m", "client_max_body_size")
+	maxBody := flag.String("max-body", "", "file limit (default: max_upload_bytes of the cfg.json)")
 	cfgPath := flag.String("cfg", os.Getenv("YUNPAN_CFG"), "the app's cfg.json (default $YUNPAN_CFG)")
 	flag.Var(&st, "store", "group:index:store_path served under /<group>/M<index>/ (repeatable)")
 	flag.Parse()
@@ -71,6 +72,9 @@ func run(cfgPath, prefix, listen, html, list, fcgi, maxBody string, daemon bool,
 	secret := ""
 	if cfg.AntiSteal.CheckToken {
 		secret = cfg.AntiSteal.SecretKey
+	}
+	if maxBody == "" {
+		maxBody = strconv.FormatInt(cfg.MaxUploadBytes, 10)
 	}
 	host, port, err := net.SplitHostPort(fcgi)
 	if err != nil {
