@@ -162,10 +162,16 @@ func TestNginxSyntax(t *testing.T) {
 	p := baseParams(t)
 	p.HTMLRoot = t.TempDir()
 	p.Listen = "127.0.0.1:" + strconv.Itoa(freePort(t))
-	_, err := Write(p)
-	require.NoError(t, err)
-	out, err := exec.Command(bin, append(Args(p.Prefix), "-t")...).CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	for _, secret := range []string{"", "0123456789abcdef_.~+/=-"} {
+		p.LinkSecret = secret
+		_, err := Write(p)
+		require.NoError(t, err)
+		out, err := exec.Command(bin, append(Args(p.Prefix), "-t")...).CombinedOutput()
+		require.NoError(t, err, "secret %q: %s", secret, out)
+		fi, err := os.Stat(filepath.Join(p.Prefix, "nginx.conf"))
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "the file holds the secret")
+	}
 }
 
 // TestNginxServes runs the rendered config in a real Nginx in front of a
@@ -369,6 +375,8 @@ func TestNginxServes(t *testing.T) {
 		resp, body = get("GET", u, nil)
 		require.Equal(t, 403, resp.StatusCode, u)
 		require.NotContains(t, body, string(payload[:16]), u)
+		require.Contains(t, body, `"code":"403"`, u)
+		require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 	}
 
 	for _, p := range []string{

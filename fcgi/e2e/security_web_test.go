@@ -26,6 +26,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
@@ -116,7 +117,13 @@ func TestSecurityStoredXSS(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, xssCookies(t, ctx, s.URL))
 
-	// The victim logs in with the web client (which works under the app's CSP).
+	// The victim logs in with the web client, which works under the app's
+	// CSP: no page breaks a rule of it (recorded from before any script).
+	_, err = chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.__csp = []; document.addEventListener('securitypolicyviolation',
+			function (e) { window.__csp.push(e.violatedDirective + ' ' + e.blockedURI); });`,
+	})
+	require.NoError(t, err)
 	step(t, ctx, "log in", 30*time.Second,
 		chromedp.Navigate(s.URL+"/"),
 		chromedp.WaitVisible(chromedp.CSS("#login-btn")),
@@ -125,7 +132,9 @@ func TestSecurityStoredXSS(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#login-btn")),
 		chromedp.WaitVisible(chromedp.CSS("#view-main")),
 		until(`document.getElementById('whoami').textContent === `+jsString(bob.name)),
+		chromedp.WaitVisible(chromedp.CSS("#myfiles-empty")),
 	)
+	require.Empty(t, eval[[]string](t, ctx, `window.__csp`), "CSP violations on the app's page")
 
 	// The attacker uploads and shares; every URL the app hands out for them.
 	var urls []string
@@ -162,6 +171,7 @@ func TestSecurityStoredXSS(t *testing.T) {
 		until(`document.getElementById('whoami').textContent === `+jsString(bob.name)),
 	)
 	require.Empty(t, xssCookies(t, ctx, s.URL, storage))
+	require.Empty(t, eval[[]string](t, ctx, `window.__csp`), "CSP violations on the app's page")
 	require.False(t, eval[bool](t, ctx, `/xss_(ran|read)=/.test(document.cookie)`))
 
 	// The headers that make it so, on the app's file URLs and its pages.
