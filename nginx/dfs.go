@@ -19,6 +19,7 @@ import (
 	"text/template"
 
 	"yunpan/conf"
+	"yunpan/internal/inline"
 )
 
 //go:embed dfs-storage.conf.tmpl dfs-locations.inc.tmpl
@@ -67,6 +68,12 @@ var (
 	dfsLevel    = regexp.MustCompile(`^(debug|info|notice|warn|error|crit|alert|emerg)$`)
 	dfsUser     = regexp.MustCompile(`^[A-Za-z0-9_.-]+( [A-Za-z0-9_.-]+)?$`)
 )
+
+// InlineTypes are the file types shown in place (yunpan/internal/inline).
+func (DFSParams) InlineTypes() []inline.Ext { return inline.List() }
+
+// InlinePattern matches their extensions.
+func (DFSParams) InlinePattern() string { return inline.Pattern() }
 
 // Defaults fills the zero fields of p.
 func (p *DFSParams) Defaults() {

@@ -16,6 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+
+	"yunpan/conf"
+	"yunpan/fcgi/config"
+	"yunpan/internal/inline"
 )
 
 //go:embed nginx.conf.tmpl
@@ -55,7 +59,9 @@ type Params struct {
 	User        string // worker user; "" = the current user when running as root
 	Workers     int    // worker_processes, 1
 	LogLevel    string // error_log level, "warn"
-	MaxBody     string // client_max_body_size, "50m"
+	MaxBody     string // the file limit (max_upload_bytes), "50m"; /upload takes it plus config.UploadOverhead
+	JSONBody    string // client_max_body_size of every other location, "64k"
+	LinkSecret  string // anti_steal.secret_key: file URLs must carry its signature; "" = unchecked
 	Programs    []Program
 	Stores      []Store
 }
@@ -77,6 +83,9 @@ func (p *Params) Defaults() {
 	if p.MaxBody == "" {
 		p.MaxBody = "50m"
 	}
+	if p.JSONBody == "" {
+		p.JSONBody = "64k"
+	}
 	if p.User == "" && os.Geteuid() == 0 {
 		// As root the workers would otherwise drop to "nobody", which cannot
 		// read private run and test directories.
@@ -94,7 +103,30 @@ var (
 	safePath = regexp.MustCompile(`^[A-Za-z0-9/_.:@+-]+$`)
 	safeName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 	sizeRe   = regexp.MustCompile(`^[0-9]+[kKmMgG]?$`)
+	// The secret goes into a quoted Nginx string: nothing that ends it or
+	// starts a variable.
+	secretRe = regexp.MustCompile(`^[A-Za-z0-9_.~+/=-]{16,128}$`)
 )
+
+// AppCSP is the Content-Security-Policy of the app's pages and answers.
+const AppCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// UploadBody is client_max_body_size of /upload in bytes: the file limit
+// plus the multipart envelope, so that a file of exactly MaxBody fits.
+func (p Params) UploadBody() int64 {
+	n, _ := conf.ParseBytes(p.MaxBody)
+	return n + config.UploadOverhead
+}
+
+// AppCSP is the policy for the template.
+func (Params) AppCSP() string { return AppCSP }
+
+// InlineTypes are the file types shown in place (yunpan/internal/inline).
+func (Params) InlineTypes() []inline.Ext { return inline.List() }
+
+// InlinePattern matches their extensions.
+func (Params) InlinePattern() string { return inline.Pattern() }
 
 func (p *Params) check() error {
 	// Values are pasted into the config unquoted: refuse anything that could
@@ -107,8 +139,11 @@ func (p *Params) check() error {
 			return fmt.Errorf("nginx: %s %q is empty or has characters Nginx would misread", what, v)
 		}
 	}
-	if !sizeRe.MatchString(p.MaxBody) {
-		return fmt.Errorf("nginx: client_max_body_size %q", p.MaxBody)
+	if !sizeRe.MatchString(p.MaxBody) || !sizeRe.MatchString(p.JSONBody) {
+		return fmt.Errorf("nginx: body limits %q, %q", p.MaxBody, p.JSONBody)
+	}
+	if p.LinkSecret != "" && !secretRe.MatchString(p.LinkSecret) {
+		return fmt.Errorf("nginx: the URL secret must be 16 to 128 of A-Z a-z 0-9 _ . ~ + / = -")
 	}
 	if p.User != "" && !dfsUser.MatchString(p.User) {
 		return fmt.Errorf("nginx: user %q", p.User)
@@ -157,7 +192,11 @@ func Write(p Params) (string, error) {
 		}
 	}
 	path := filepath.Join(p.Prefix, "nginx.conf")
-	if err := os.WriteFile(path, out, 0o644); err != nil {
+	// 0600: the file holds the URL secret.
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		return "", fmt.Errorf("nginx: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
 		return "", fmt.Errorf("nginx: %w", err)
 	}
 	return path, nil

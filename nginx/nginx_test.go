@@ -2,6 +2,8 @@ package nginx
 
 import (
 	"bytes"
+	"crypto/md5"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"yunpan/fcgi/config"
 	"yunpan/internal/cluster"
 )
 
@@ -75,7 +78,7 @@ func TestRender(t *testing.T) {
 	s := string(out)
 	for _, want := range []string{
 		"daemon off;", "pid " + p.Prefix + "/nginx.pid;", "error_log " + p.Prefix + "/logs/error.log warn;",
-		"client_body_temp_path " + p.Prefix + "/tmp/body;", "client_max_body_size 50m;",
+		"client_body_temp_path " + p.Prefix + "/tmp/body;", "client_max_body_size 64k;",
 		"listen 127.0.0.1:8080;", "root /srv/html;", "include /etc/nginx/mime.types;",
 		"location = /login {", "location = /logout {", "location = /download {",
 		"upstream fcgi_login {", "server 127.0.0.1:10000;", "server 127.0.0.1:10008;",
@@ -89,6 +92,20 @@ func TestRender(t *testing.T) {
 	up := s[strings.Index(s, "location = /upload {"):]
 	up = up[:strings.Index(up, "}")]
 	require.Contains(t, up, "fastcgi_request_buffering off;")
+	require.Contains(t, up, fmt.Sprintf("client_max_body_size %d;", 50<<20+config.UploadOverhead))
+	require.Equal(t, 1, strings.Count(s, "client_max_body_size 64k;"))
+	// No secret, no check; with one, file URLs need its signature.
+	require.NotContains(t, s, "secure_link")
+	p.LinkSecret = "0123456789abcdefXYZ"
+	out, err = Render(p)
+	require.NoError(t, err)
+	require.Contains(t, string(out), `secure_link_md5 "$secure_link_expires$uri 0123456789abcdefXYZ";`)
+	p.LinkSecret = ""
+	// The app's pages: a CSP, no framing, no sniffing, no Referer.
+	for _, h := range []string{"Content-Security-Policy \"" + AppCSP + "\" always;", "X-Frame-Options DENY always;",
+		"X-Content-Type-Options nosniff always;", "Referrer-Policy no-referrer always;", "Content-Security-Policy \"sandbox\" always;"} {
+		require.Contains(t, s, h)
+	}
 	if os.Geteuid() == 0 {
 		require.Contains(t, s, "\nuser root ")
 	}
@@ -98,7 +115,7 @@ func TestRender(t *testing.T) {
 	out, err = Render(p)
 	require.NoError(t, err)
 	require.Contains(t, string(out), "daemon on;")
-	require.Contains(t, string(out), "client_max_body_size 2m;")
+	require.Contains(t, string(out), fmt.Sprintf("client_max_body_size %d;", 2<<20+config.UploadOverhead))
 }
 
 func TestRenderRefusesUnsafeValues(t *testing.T) {
@@ -107,6 +124,10 @@ func TestRenderRefusesUnsafeValues(t *testing.T) {
 		"html with space": func(p *Params) { p.HTMLRoot = "/srv/my html" },
 		"empty listen":    func(p *Params) { p.Listen = "" },
 		"max body":        func(p *Params) { p.MaxBody = "50m; user root" },
+		"json body":       func(p *Params) { p.JSONBody = "1m;" },
+		"short secret":    func(p *Params) { p.LinkSecret = "abc" },
+		"secret with $":   func(p *Params) { p.LinkSecret = "0123456789abcdef$uri" },
+		"secret with \"":  func(p *Params) { p.LinkSecret = "0123456789abcdef\"; x" },
 		"program name":    func(p *Params) { p.Programs[0].Name = "a b" },
 		"location":        func(p *Params) { p.Programs[0].Locations[0].Path = "login" },
 		"store group":     func(p *Params) { p.Stores[0].Group = "g/1" },
@@ -141,10 +162,16 @@ func TestNginxSyntax(t *testing.T) {
 	p := baseParams(t)
 	p.HTMLRoot = t.TempDir()
 	p.Listen = "127.0.0.1:" + strconv.Itoa(freePort(t))
-	_, err := Write(p)
-	require.NoError(t, err)
-	out, err := exec.Command(bin, append(Args(p.Prefix), "-t")...).CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	for _, secret := range []string{"", "0123456789abcdef_.~+/=-"} {
+		p.LinkSecret = secret
+		_, err := Write(p)
+		require.NoError(t, err)
+		out, err := exec.Command(bin, append(Args(p.Prefix), "-t")...).CombinedOutput()
+		require.NoError(t, err, "secret %q: %s", secret, out)
+		fi, err := os.Stat(filepath.Join(p.Prefix, "nginx.conf"))
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "the file holds the secret")
+	}
 }
 
 // TestNginxServes runs the rendered config in a real Nginx in front of a
@@ -166,6 +193,9 @@ func TestNginxServes(t *testing.T) {
 	}
 	stored := "wKgAAWc1b2aAAAAAAAAnEAABAAA123.png"
 	require.NoError(t, os.WriteFile(filepath.Join(store, "data", "0A", "1F", stored), payload, 0o644))
+	page := "wKgAAWc1b2aAAAAAAAAnEAABAAA124.html"
+	require.NoError(t, os.WriteFile(filepath.Join(store, "data", "0A", "1F", page), []byte("<script>alert(1)</script>"), 0o644))
+	const secret = "nginx-test-secret-0123"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("root:x:0:0"), 0o644))
 
 	// One FastCGI listener per program, answering who got the request.
@@ -194,7 +224,7 @@ func TestNginxServes(t *testing.T) {
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	prefix := filepath.Join(dir, "nginx")
 	_, err = Write(Params{Prefix: prefix, Listen: "127.0.0.1:" + strconv.Itoa(port), HTMLRoot: html,
-		MaxBody: "1m", Programs: ps, Stores: []Store{{Group: "group1", Index: 10, Path: store}}})
+		MaxBody: "1m", LinkSecret: secret, Programs: ps, Stores: []Store{{Group: "group1", Index: 10, Path: store}}})
 	require.NoError(t, err)
 	cmd := exec.Command(bin, Args(prefix)...)
 	stderr := &lockedBuf{}
@@ -271,10 +301,15 @@ func TestNginxServes(t *testing.T) {
 	_, body = get("POST", "/upload", io.MultiReader(bytes.NewReader(big[:1000]), bytes.NewReader(big[1000:])))
 	require.Contains(t, body, fmt.Sprintf(`"len":%d`, len(big)))
 
+	// Up to the file limit plus the envelope for /upload, 64k elsewhere.
+	_, body = get("POST", "/upload", bytes.NewReader(make([]byte, 1<<20+config.UploadOverhead)))
+	require.Contains(t, body, fmt.Sprintf(`"len":%d`, 1<<20+config.UploadOverhead))
+	_, body = get("POST", "/login", bytes.NewReader(make([]byte, 64<<10)))
+	require.Contains(t, body, fmt.Sprintf(`"len":%d`, 64<<10))
+
 	// Over the limit: 413 with a small JSON body, on any location.
-	over := bytes.Repeat([]byte("x"), 1<<20+1)
-	for _, loc := range []string{"/upload", "/login"} {
-		resp, body = get("POST", loc, bytes.NewReader(over))
+	for loc, n := range map[string]int{"/upload": 1<<20 + config.UploadOverhead + 1, "/login": 64<<10 + 1, "/md5": 1 << 20} {
+		resp, body = get("POST", loc, bytes.NewReader(make([]byte, n)))
 		require.Equal(t, 413, resp.StatusCode, loc)
 		require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 		require.Contains(t, body, `"code":"413"`)
@@ -286,24 +321,63 @@ func TestNginxServes(t *testing.T) {
 	require.Equal(t, 502, resp.StatusCode)
 	require.Contains(t, body, `"code":"502"`)
 
-	// Downloads straight from the store path: group1/M0A → store/data.
+	// Downloads straight from the store path: group1/M0A → store/data, with
+	// a signature: ?e=<expiry>&st=base64url(md5("<e><uri> <secret>")).
+	sign := func(uri string, exp int64) string {
+		e := strconv.FormatInt(exp, 10)
+		h := md5.Sum([]byte(e + uri + " " + secret))
+		return uri + "?e=" + e + "&st=" + base64.RawURLEncoding.EncodeToString(h[:])
+	}
+	later := time.Now().Add(time.Hour).Unix()
 	file := "/group1/M0A/0A/1F/" + stored
-	resp, body = get("GET", file, nil)
+	signed := sign(file, later)
+	resp, body = get("GET", signed, nil)
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, string(payload), body)
+	// A picture is shown in place, sandboxed, never sniffed.
 	require.Equal(t, "image/png", resp.Header.Get("Content-Type"))
-	require.Empty(t, resp.Header.Get("Content-Disposition"))
-	resp, body = get("GET", file, nil, "Range", "bytes=100-199")
+	require.Equal(t, "inline", resp.Header.Get("Content-Disposition"))
+	require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+	require.Equal(t, "sandbox", resp.Header.Get("Content-Security-Policy"))
+	resp, body = get("GET", signed, nil, "Range", "bytes=100-199")
 	require.Equal(t, 206, resp.StatusCode)
 	require.Equal(t, string(payload[100:200]), body)
 	require.Equal(t, "bytes 100-199/10000", resp.Header.Get("Content-Range"))
-	resp, _ = get("HEAD", file, nil)
+	resp, _ = get("HEAD", signed, nil)
 	require.Equal(t, "10000", resp.Header.Get("Content-Length"))
-	resp, _ = get("GET", file+"?attachment=%E6%96%87%E4%BB%B6.png", nil)
+	resp, _ = get("GET", signed+"&attachment=%E6%96%87%E4%BB%B6.png", nil)
 	require.Equal(t, `attachment; filename*=UTF-8''%E6%96%87%E4%BB%B6.png`, resp.Header.Get("Content-Disposition"))
 	// A value that could break the header falls back to a bare attachment.
-	resp, _ = get("GET", file+`?attachment=a"b;c`, nil)
+	resp, _ = get("GET", signed+`&attachment=a"b;c`, nil)
 	require.Equal(t, "attachment", resp.Header.Get("Content-Disposition"))
+	// HTML (anything not known to be inert) is an opaque attachment.
+	resp, _ = get("GET", sign("/group1/M0A/0A/1F/"+page, later), nil)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "application/octet-stream", resp.Header.Get("Content-Type"))
+	require.Equal(t, "attachment", resp.Header.Get("Content-Disposition"))
+	require.Equal(t, "sandbox", resp.Header.Get("Content-Security-Policy"))
+	// The app's pages carry their policy.
+	resp, _ = get("GET", "/", nil)
+	require.Equal(t, AppCSP, resp.Header.Get("Content-Security-Policy"))
+	require.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"))
+
+	// Unsigned, wrongly signed, signed for another file, expired: 403.
+	pageSigned := sign("/group1/M0A/0A/1F/"+page, later)
+	exp := strconv.FormatInt(later, 10)
+	for _, u := range []string{
+		file,               // unsigned
+		file + "?e=" + exp, // no signature
+		strings.Replace(signed, "&st=", "&st=A", 1),          // tampered signature
+		file + pageSigned[strings.Index(pageSigned, "?"):],   // another file's signature
+		strings.Replace(signed, "?e="+exp, "?e="+exp+"0", 1), // a later expiry than signed
+		sign(file, time.Now().Add(-time.Minute).Unix()),      // expired
+	} {
+		resp, body = get("GET", u, nil)
+		require.Equal(t, 403, resp.StatusCode, u)
+		require.NotContains(t, body, string(payload[:16]), u)
+		require.Contains(t, body, `"code":"403"`, u)
+		require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	}
 
 	for _, p := range []string{
 		"/group1/M00/0A/1F/" + stored, // no such store path
@@ -316,8 +390,8 @@ func TestNginxServes(t *testing.T) {
 		"/group1/M0A/../../secret.txt",
 		"/group1/M0A/0A/1F/x/../../../../secret.txt",
 	} {
-		resp, body = get("GET", p, nil)
-		require.Contains(t, []int{400, 404}, resp.StatusCode, p)
+		resp, body = get("GET", sign(p, later), nil)
+		require.Contains(t, []int{400, 403, 404}, resp.StatusCode, p)
 		require.NotContains(t, body, "root:x", p)
 	}
 }

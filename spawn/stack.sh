@@ -199,7 +199,7 @@ write_cfg() {
   "fdfs_bin_dir": "$BIN",
   "max_upload_bytes": "$MAX_BODY",
   "temp_dir": "$RUN/upload-tmp",
-  "anti_steal": {"check_token": true, "secret_key": "$(secret download-url-key)"},
+  "anti_steal": {"check_token": true, "secret_key": "$(secret download-url-key)", "token_ttl": 900},
   "log_level": "info"
 }
 EOC

@@ -5,6 +5,7 @@ package soak
 import (
 	"bytes"
 	"crypto/md5"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -171,6 +172,7 @@ func startWeb(t *testing.T, bin, clientConf string, stores []nginx.Store) *webSt
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	urlSecret := rand.Text() // signs the download URLs; Nginx checks them
 	cfg := map[string]any{
 		"redis": map[string]any{"ip": "127.0.0.1", "port": strconv.Itoa(rd.Port), "key_prefix": "soak:"},
 		"mysql": map[string]any{"ip": "127.0.0.1", "port": strconv.Itoa(db.Port), "database": s.DBName,
@@ -184,6 +186,7 @@ func startWeb(t *testing.T, bin, clientConf string, stores []nginx.Store) *webSt
 		"temp_dir":           tmp,
 		"bcrypt_cost":        4,
 		"log_level":          "warn",
+		"anti_steal":         map[string]any{"secret_key": urlSecret},
 	}
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	cfgPath := filepath.Join(dir, "cfg.json")
@@ -210,7 +213,7 @@ func startWeb(t *testing.T, bin, clientConf string, stores []nginx.Store) *webSt
 	}
 	if _, err := nginx.Write(nginx.Params{
 		Prefix: s.nginxDir, Listen: addr, HTMLRoot: filepath.Join(repoRoot(), "html"),
-		Daemon: false, MaxBody: "50m", Programs: progs, LogLevel: "warn", Stores: stores,
+		Daemon: false, MaxBody: "50m", LinkSecret: urlSecret, Programs: progs, LogLevel: "warn", Stores: stores,
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -4,19 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"yunpan/internal/inline"
 	"yunpan/store"
 )
 
 // handleDownload is /download.
 //
 //   - POST {user, token, md5, filename} → {"code":"025","url":…} : the
-//     storage web server URL (with the anti-steal token when enabled).
+//     storage web server URL, signed and expiring (files.go, DownloadURL).
 //   - GET ?md5=…&filename=…  streams the bytes from the DFS (single Range
 //     supported); with &redirect=1 it answers 302 to the storage URL.
 //
@@ -153,10 +153,10 @@ func (a *App) stream(w http.ResponseWriter, r *http.Request, f store.FileItem) {
 			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", s, s+n-1, f.Size))
 		}
 	}
-	ct := mime.TypeByExtension("." + f.Type)
-	if ct == "" || f.Type == "null" {
-		ct = "application/octet-stream"
-	}
+	// Only types that cannot run script keep their type (HTML, SVG or
+	// JavaScript would otherwise run on the app's origin, e.g. as a <script
+	// src>); always an attachment, never sniffed, sandboxed if shown at all.
+	ct, _ := inline.Type(f.Type)
 	set := func() {
 		h.Set("Content-Type", ct)
 		h.Set("Content-Length", strconv.FormatInt(length, 10))
@@ -164,6 +164,7 @@ func (a *App) stream(w http.ResponseWriter, r *http.Request, f store.FileItem) {
 		h.Set("Accept-Ranges", "bytes")
 		h.Set("Cache-Control", "private, no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", "sandbox")
 	}
 	set()
 	if r.Method == http.MethodHead || length == 0 {

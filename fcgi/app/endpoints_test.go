@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"net/http"
 	"strconv"
 	"strings"
@@ -315,21 +317,22 @@ func TestDownload(t *testing.T) {
 	expect(t, e.uploadMP("dl_a", atok, "pic.png", c), http.StatusOK, CodeUploadOK)
 	id := e.fileID(sum(c))
 
-	// POST: the storage URL with the anti-steal token (docs/protocol.md §10).
+	// POST: the storage URL, signed, expiring after token_ttl.
 	r := e.post("/download", map[string]any{"user": "dl_a", "token": atok, "md5": sum(c), "filename": "pic.png"})
 	expect(t, r, http.StatusOK, CodeDownloadOK)
 	u := r.json["url"].(string)
-	require.True(t, strings.HasPrefix(u, "http://127.0.0.1:8888/"+id+"?token="), u)
-	ts := u[strings.LastIndex(u, "&ts=")+4:]
-	tsn, err := strconv.ParseInt(ts, 10, 64)
+	require.True(t, strings.HasPrefix(u, "http://127.0.0.1:8888/"+id+"?e="), u)
+	exp := u[strings.Index(u, "?e=")+3 : strings.Index(u, "&st=")]
+	expn, err := strconv.ParseInt(exp, 10, 64)
 	require.NoError(t, err)
-	require.InDelta(t, time.Now().Unix(), tsn, 5)
-	remote := strings.TrimPrefix(id, "group1/")
-	require.Contains(t, u, "token="+AntiStealToken(remote, "FastDFS1234567890", ts)+"&")
-	// Known answer: md5("M00/00/00/x.jpg" + "key" + "1700000000").
-	require.Equal(t, pwHash("M00/00/00/x.jpgkey1700000000"), AntiStealToken("M00/00/00/x.jpg", "key", "1700000000"))
-	// List URLs carry a token too.
-	require.Contains(t, e.listNames("dl_a", atok)["pic.png"]["url"], "?token=")
+	require.InDelta(t, time.Now().Add(900*time.Second).Unix(), expn, 5)
+	require.True(t, strings.HasSuffix(u, "&st="+SignPath("/"+id, exp, "FastDFS1234567890")), u)
+	// Known answer: base64url(md5("1700000000/group1/M00/00/00/x.jpg key")), as
+	// `echo -n '1700000000/group1/M00/00/00/x.jpg key' | openssl md5 -binary | base64 | tr +/ -_ | tr -d =`.
+	sumKA := md5.Sum([]byte("1700000000/group1/M00/00/00/x.jpg key"))
+	require.Equal(t, base64.RawURLEncoding.EncodeToString(sumKA[:]), SignPath("/group1/M00/00/00/x.jpg", "1700000000", "key"))
+	// List URLs are signed too.
+	require.Contains(t, e.listNames("dl_a", atok)["pic.png"]["url"], "&st=")
 
 	// GET streams the bytes; ranges work; HEAD has no body.
 	d := e.download("dl_a", atok, sum(c), "pic.png")
@@ -358,7 +361,7 @@ func TestDownload(t *testing.T) {
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, http.StatusFound, res.StatusCode)
-	require.Contains(t, res.Header.Get("Location"), "/"+id+"?token=")
+	require.Contains(t, res.Header.Get("Location"), "/"+id+"?e=")
 
 	// Refusals: no token, a wrong one, another user's private file, bad input.
 	expect(t, e.download("dl_a", "", sum(c), "pic.png"), http.StatusUnauthorized, CodeTokenBad)

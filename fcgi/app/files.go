@@ -2,7 +2,7 @@ package app
 
 import (
 	"crypto/md5"
-	"encoding/hex"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"yunpan/dfs/fileid"
 	"yunpan/store"
 )
 
@@ -36,30 +35,36 @@ func (a *App) items(in []store.FileItem) []item {
 	return out
 }
 
-// DownloadURL is the storage web server's URL for fileID, with the
-// anti-steal token when enabled (docs/protocol.md §10: token = md5 hex
-// of the remote filename without the group + secret + ts).
+// DownloadURL is the storage web server's URL for fileID. With
+// anti_steal.check_token (the default) it is signed and expires after
+// anti_steal.token_ttl: the Nginx in front of the files refuses it then
+// (nginx/nginx.conf.tmpl). Lists sign afresh on every call, so a URL of a
+// file that is no longer listed (a cancelled share) stops working within
+// token_ttl.
 func (a *App) DownloadURL(fileID string) string {
 	return a.downloadURLAt(fileID, time.Now())
 }
 
 func (a *App) downloadURLAt(fileID string, now time.Time) string {
-	u := "http://" + a.cfg.StorageWebServer.Addr() + "/" + fileID
+	u := a.fileURL(fileID)
 	if !a.cfg.AntiSteal.CheckToken {
 		return u
 	}
-	_, remote, err := fileid.Split(fileID)
-	if err != nil {
-		return u
-	}
-	ts := strconv.FormatInt(now.Unix(), 10)
-	return u + "?token=" + AntiStealToken(remote, a.cfg.AntiSteal.SecretKey, ts) + "&ts=" + ts
+	exp := strconv.FormatInt(now.Add(a.cfg.AntiSteal.TokenTTL).Unix(), 10)
+	return u + "?e=" + exp + "&st=" + SignPath("/"+fileID, exp, a.cfg.AntiSteal.SecretKey)
 }
 
-// AntiStealToken is lower_hex(md5(remote || secret || ts)).
-func AntiStealToken(remote, secret, ts string) string {
-	h := md5.Sum([]byte(remote + secret + ts))
-	return hex.EncodeToString(h[:])
+// fileURL is the file's unsigned address, as file_info.url records it
+// (a signature would only be stale there).
+func (a *App) fileURL(fileID string) string {
+	return "http://" + a.cfg.StorageWebServer.Addr() + "/" + fileID
+}
+
+// SignPath is the signature Nginx's secure_link_md5 "$secure_link_expires$uri
+// <secret>" checks: base64url, unpadded, of md5(expires || path || " " || secret).
+func SignPath(path, expires, secret string) string {
+	h := md5.Sum([]byte(expires + path + " " + secret))
+	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
 // handleMD5 is /md5, the instant upload: {user, token, md5, fileName} →

@@ -104,6 +104,7 @@ func testConfig(t testing.TB, mode string) *config.Config {
 	cfg.MaxUploadBytes = testMax
 	cfg.ExecTimeout = 30 * time.Second
 	cfg.StorageWebServer = config.Endpoint{IP: "127.0.0.1", Port: 8888}
+	cfg.AntiSteal.SecretKey = "test-url-secret-0123456789"
 	return cfg
 }
 

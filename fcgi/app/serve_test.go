@@ -39,6 +39,7 @@ func writeCfg(t testing.TB, cfg *config.Config) string {
 		"max_upload_bytes":   strconv.FormatInt(cfg.MaxUploadBytes, 10),
 		"temp_dir":           cfg.TempDir,
 		"log_level":          "warn",
+		"anti_steal":         map[string]any{"secret_key": cfg.AntiSteal.SecretKey},
 	}
 	b, err := json.Marshal(m)
 	require.NoError(t, err)

@@ -17,12 +17,13 @@ import (
 )
 
 // uploadOverhead is what a body may carry beyond the file itself
-// (boundaries, part headers, form fields).
-const uploadOverhead = 64 << 10
+// (boundaries, part headers, form fields); Nginx lets as much through.
+const uploadOverhead = config.UploadOverhead
 
 // upload is one /upload request as parsed.
 type upload struct {
 	user, token string
+	checked     bool   // the token was checked and user is its owner
 	name        string // the user-visible file name
 	claimedMD5  string // md5 the client sent, if any (checked, never trusted)
 	claimedSize int64  // -1 when not sent
@@ -99,11 +100,9 @@ func (a *App) handleUpload(w http.ResponseWriter, r *http.Request) {
 
 // checkFile validates the parsed request before any byte is stored.
 func (a *App) checkFile(r *http.Request, up *upload) error {
-	user, err := a.auth(r, up.user, up.token)
-	if err != nil {
+	if err := a.checkToken(r, up); err != nil {
 		return err
 	}
-	up.user = user
 	up.name = canonicalName(up.name)
 	if !store.ValidFileName(up.name) {
 		return badRequest("invalid file name")
@@ -117,6 +116,26 @@ func (a *App) checkFile(r *http.Request, up *upload) error {
 	if up.claimedSize > a.cfg.MaxUploadBytes {
 		return fmt.Errorf("%w: files are limited to %d bytes", errTooLarge, a.cfg.MaxUploadBytes)
 	}
+	return nil
+}
+
+// checkToken checks the token known so far (a body field or attribute read
+// before the file, else the Authorization header or the token cookie) once,
+// before a byte of the file is read: a stranger's file is never spooled.
+// A token that would only come after the file is not waited for.
+func (a *App) checkToken(r *http.Request, up *upload) error {
+	if up.checked {
+		return nil
+	}
+	if tokenFrom(r, up.token) == "" {
+		return fmt.Errorf("no token before the file (send it in a field before the file, "+
+			"the Authorization header or the token cookie): %w", store.ErrBadToken)
+	}
+	user, err := a.auth(r, up.user, up.token)
+	if err != nil {
+		return err
+	}
+	up.user, up.checked = user, true
 	return nil
 }
 
@@ -174,7 +193,7 @@ func (a *App) finishUpload(ctx context.Context, up *upload) (map[string]any, err
 		up.fileID = id
 	}
 	res, err := a.st.AddUploaded(ctx, store.NewFile{User: up.user, MD5: up.md5, FileName: up.name, FileID: up.fileID,
-		URL: a.DownloadURL(up.fileID), Size: up.size, Type: typ})
+		URL: a.fileURL(up.fileID), Size: up.size, Type: typ})
 	if errors.Is(err, store.ErrCommitUnknown) { // commit_unknown.go
 		if a.settleUnknownCommit(ctx, up.fileID) {
 			return out, nil

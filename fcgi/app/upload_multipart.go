@@ -8,7 +8,8 @@ import (
 	"strings"
 )
 
-// readMultipart parses a standard multipart body, spooling the file part.
+// readMultipart parses a standard multipart body, spooling the file part
+// once the token (a field before it, a header or the cookie) is checked.
 func (a *App) readMultipart(r *http.Request, body io.Reader, boundary string) (*upload, error) {
 	up := &upload{claimedSize: -1}
 	mr := multipart.NewReader(body, boundary)
@@ -26,6 +27,10 @@ func (a *App) readMultipart(r *http.Request, body io.Reader, boundary string) (*
 				return up, badRequest("one file per upload")
 			}
 			partName = p.FileName()
+			// The caller is known before the file is read.
+			if err := a.checkToken(r, up); err != nil {
+				return up, err
+			}
 			if streamed, err := a.streamPart(r, up, p, partName); streamed || err != nil {
 				if err != nil {
 					return up, err
@@ -55,10 +60,16 @@ func (a *App) readMultipart(r *http.Request, body io.Reader, boundary string) (*
 		}
 		val := string(v)
 		switch p.FormName() {
-		case "user":
-			up.user = val
-		case "token":
-			up.token = val
+		case "user", "token":
+			// After the check, fields can no longer change who uploads.
+			if up.checked {
+				continue
+			}
+			if p.FormName() == "user" {
+				up.user = val
+			} else {
+				up.token = val
+			}
 		case "md5":
 			up.claimedMD5 = val
 		case "filename", "fileName", "file_name":

@@ -11,13 +11,12 @@ import (
 )
 
 // streamPart sends a multipart file part straight to the storage, hashing
-// it on the way, when takeStream allows and the user, token and size
-// fields came before the file (as the web client sends them), so the caller
-// is checked before a byte is stored. It reports whether it took the part.
+// it on the way, when takeStream allows and the caller was checked and the
+// size field came before the file (as the web client sends them). It reports whether it took the part.
 // A part longer or shorter than its size is refused and what was stored is
 // deleted.
 func (a *App) streamPart(r *http.Request, up *upload, part io.Reader, partName string) (bool, error) {
-	if up.user == "" || up.token == "" {
+	if !up.checked {
 		return false, nil
 	}
 	release, ok := a.takeStream(up)

@@ -59,11 +59,17 @@ func TestUploadModes(t *testing.T) {
 			expect(t, r, http.StatusOK, CodeUploadOK)
 			require.Equal(t, sum(c1), r.json["md5"])
 
-			// Fields after the file, name from a field, with md5 and size claims.
+			// Fields after the file, name from a field, with md5 and size
+			// claims: the token must be known before the file, from the
+			// Authorization header (or cookie) then; in the body only, it is
+			// too late and the file is not read.
 			c2 := randBytes(70000)
-			ct, body = multipartBody(t, map[string]string{"user": u, "token": tok, "md5": strings.ToUpper(sum(c2)),
-				"filename": "b; '\"--.bin", "size": "70000"}, "ignored.dat", c2, true)
-			expect(t, e.do(http.MethodPost, "/upload", body, map[string]string{"Content-Type": ct}), http.StatusOK, CodeUploadOK)
+			fields := map[string]string{"user": u, "token": tok, "md5": strings.ToUpper(sum(c2)),
+				"filename": "b; '\"--.bin", "size": "70000"}
+			ct, body = multipartBody(t, fields, "ignored.dat", c2, true)
+			expect(t, e.do(http.MethodPost, "/upload", body, map[string]string{"Content-Type": ct}), http.StatusUnauthorized, CodeTokenBad)
+			ct, body = multipartBody(t, fields, "ignored.dat", c2, true)
+			expect(t, e.do(http.MethodPost, "/upload", body, map[string]string{"Content-Type": ct, "Authorization": "Bearer " + tok}), http.StatusOK, CodeUploadOK)
 
 			// The course's one-part layout, with and without size.
 			c3 := randBytes(100000)

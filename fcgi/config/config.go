@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -61,13 +62,23 @@ type Endpoint struct {
 // Addr is "ip:port".
 func (e Endpoint) Addr() string { return net.JoinHostPort(e.IP, strconv.Itoa(e.Port)) }
 
-// AntiSteal mirrors http.conf's http.anti_steal.* for the download URLs
-// we hand out (docs/protocol.md §10).
+// AntiSteal signs the download URLs we hand out: ?e=<expiry>&st=<md5
+// signature>, checked by the Nginx in front of the files (nginx/, its
+// secure_link). On by default; the secret is never defaulted, so a config
+// without one is refused unless check_token is turned off explicitly.
 type AntiSteal struct {
 	CheckToken bool
-	SecretKey  string
-	TokenTTL   time.Duration
+	SecretKey  string        // 16..128 of A-Z a-z 0-9 _ . ~ + / = - (it is written into the Nginx config)
+	TokenTTL   time.Duration // how long a URL works after it was handed out
 }
+
+// UploadOverhead is what an upload body may carry beyond the file itself
+// (boundaries, part headers, form fields): Nginx lets max_upload_bytes plus
+// this much through to /upload, and the program refuses more.
+const UploadOverhead = 64 << 10
+
+// secretRe is what a URL secret may hold (see AntiSteal.SecretKey).
+var secretRe = regexp.MustCompile(`^[A-Za-z0-9_.~+/=-]{16,128}$`)
 
 // Upload modes.
 const (
@@ -89,7 +100,7 @@ func Default() *Config {
 		BcryptCost:       10,
 		ExecTimeout:      120 * time.Second,
 		LogLevel:         "info",
-		AntiSteal:        AntiSteal{TokenTTL: 900 * time.Second},
+		AntiSteal:        AntiSteal{CheckToken: true, TokenTTL: 900 * time.Second},
 	}
 }
 
@@ -333,10 +344,14 @@ func (a *Config) Validate() error {
 		return fmt.Errorf("bcrypt_cost %d: want 4..31", a.BcryptCost)
 	}
 	if a.AntiSteal.CheckToken && a.AntiSteal.SecretKey == "" {
-		return fmt.Errorf("anti_steal.check_token needs anti_steal.secret_key")
+		return fmt.Errorf("anti_steal.secret_key is required: download URLs are signed with it " +
+			"(generate one, e.g. head -c 24 /dev/urandom | base64, and render the Nginx config from this file)")
 	}
-	if len(a.AntiSteal.SecretKey) > 128 {
-		return fmt.Errorf("anti_steal.secret_key longer than 128 bytes")
+	if a.AntiSteal.SecretKey != "" && !secretRe.MatchString(a.AntiSteal.SecretKey) {
+		return fmt.Errorf("anti_steal.secret_key: want 16 to 128 of A-Z a-z 0-9 _ . ~ + / = -")
+	}
+	if a.AntiSteal.TokenTTL <= 0 {
+		return fmt.Errorf("anti_steal.token_ttl must be positive")
 	}
 	return nil
 }

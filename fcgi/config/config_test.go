@@ -20,7 +20,13 @@ const courseCfg = `{
 }`
 
 func TestParseAppCourseFile(t *testing.T) {
-	a, err := Parse([]byte(courseCfg), "/srv/conf", nil)
+	// Download URLs are signed by default, and the secret is never
+	// defaulted: the course's file alone is refused, with the reason.
+	_, err := Parse([]byte(courseCfg), "/srv/conf", nil)
+	require.ErrorContains(t, err, "anti_steal.secret_key is required")
+	a, err := Parse([]byte(courseCfg), "/srv/conf", func(k string) string {
+		return map[string]string{"YUNPAN_ANTI_STEAL_SECRET_KEY": "0123456789abcdef-_"}[k]
+	})
 	require.NoError(t, err)
 	require.Equal(t, MySQL{IP: "127.0.0.1", Port: 3306, Database: "cloud_disk", User: "root", Password: "123456"}, a.MySQL)
 	require.Equal(t, "127.0.0.1:6379", a.RedisAddr())
@@ -31,7 +37,7 @@ func TestParseAppCourseFile(t *testing.T) {
 	require.Equal(t, int64(50<<20), a.MaxUploadBytes)
 	require.Equal(t, 24*time.Hour, a.TokenTTL)
 	require.Equal(t, 10, a.BcryptCost)
-	require.False(t, a.AntiSteal.CheckToken)
+	require.Equal(t, AntiSteal{CheckToken: true, SecretKey: "0123456789abcdef-_", TokenTTL: 900 * time.Second}, a.AntiSteal)
 }
 
 func TestLoadAppOursAndEnv(t *testing.T) {
@@ -43,7 +49,7 @@ func TestLoadAppOursAndEnv(t *testing.T) {
 		"dfs_path": {"client": "client.conf"},
 		"upload_mode": "inprocess", "fdfs_bin_dir": "../bin", "max_upload_bytes": "30M",
 		"token_ttl": "3600", "bcrypt_cost": 4, "exec_timeout": 5, "temp_dir": "tmp",
-		"anti_steal": {"check_token": "true", "secret_key": "k", "token_ttl": 900},
+		"anti_steal": {"check_token": "true", "secret_key": "k0123456789abcdef", "token_ttl": 60},
 		"unknown_key": {"ignored": true}
 	}`), 0o600))
 	a, err := Load(p)
@@ -59,7 +65,7 @@ func TestLoadAppOursAndEnv(t *testing.T) {
 	require.Equal(t, int64(30<<20), a.MaxUploadBytes)
 	require.Equal(t, time.Hour, a.TokenTTL)
 	require.Equal(t, 5*time.Second, a.ExecTimeout)
-	require.Equal(t, AntiSteal{CheckToken: true, SecretKey: "k", TokenTTL: 900 * time.Second}, a.AntiSteal)
+	require.Equal(t, AntiSteal{CheckToken: true, SecretKey: "k0123456789abcdef", TokenTTL: 60 * time.Second}, a.AntiSteal)
 
 	env := map[string]string{"YUNPAN_MYSQL_PASSWORD": "s3cret", "YUNPAN_MYSQL_PORT": "3310", "YUNPAN_UPLOAD_MODE": "exec",
 		"YUNPAN_ANTI_STEAL_CHECK_TOKEN": "no", "YUNPAN_REDIS_PORT": "7000"}
@@ -92,6 +98,11 @@ func TestParseAppErrors(t *testing.T) {
 		`{"bcrypt_cost": 3}`,
 		`{"anti_steal": {"check_token": true}}`,
 		`{"anti_steal": {"check_token": "maybe"}}`,
+		`{"anti_steal": {"secret_key": "short"}}`,
+		`{"anti_steal": {"secret_key": "0123456789abcdef\"; include x"}}`,
+		`{"anti_steal": {"secret_key": "0123456789abcdef$a"}}`,
+		`{"anti_steal": {"secret_key": "0123456789abcdef", "token_ttl": 0}}`,
+		`{}`,
 		`not json`,
 	} {
 		_, err := Parse([]byte(bad), "", nil)
@@ -99,8 +110,15 @@ func TestParseAppErrors(t *testing.T) {
 	}
 	_, err := Load(filepath.Join(t.TempDir(), "none.json"))
 	require.Error(t, err)
-	// The sample shipped in conf/ parses.
-	_, err = Load(filepath.Join("..", "..", "conf", "cfg.json"))
+	// The sample shipped in conf/ parses once it has a secret, and only then.
+	sample := filepath.Join("..", "..", "conf", "cfg.json")
+	_, err = Load(sample)
+	require.ErrorContains(t, err, "anti_steal.secret_key")
+	t.Setenv("YUNPAN_ANTI_STEAL_SECRET_KEY", "0123456789abcdef0123")
+	_, err = Load(sample)
+	require.NoError(t, err)
+	// Turned off explicitly, no secret is needed.
+	_, err = Parse([]byte(`{"anti_steal": {"check_token": false}}`), "", nil)
 	require.NoError(t, err)
 }
 

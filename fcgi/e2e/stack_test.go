@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -208,23 +209,26 @@ func waitPort(addr string, d time.Duration, p *proc) error {
 // Options tune a Stack.
 type Options struct {
 	UploadMode string  // "exec" (default) or "inprocess"
-	MaxBody    string  // client_max_body_size and max_upload_bytes, "50m"
+	MaxBody    string  // max_upload_bytes (Nginx lets it plus the multipart envelope through /upload), "50m"
+	URLTTL     int     // anti_steal.token_ttl in seconds: how long a download URL works, 900
 	infra      *shared // private MariaDB/Redis/DFS (a test that stops them); nil: the shared ones
 }
 
 // Stack is one cloud disk: its FastCGI programs and Nginx over the shared
 // MariaDB, Redis and DFS.
 type Stack struct {
-	URL      string // "http://127.0.0.1:port"
-	Addr     string
-	DBName   string
-	Cfg      string
-	Infra    *shared
-	NginxDir string
-	fcgi     map[string]*proc
-	nginx    *proc
-	metrics  map[string]string       // program → its -metrics address (leak_test.go)
-	checks   []*cluster.ProcessCheck // the programs' leak baselines
+	URL       string // "http://127.0.0.1:port"
+	Addr      string
+	DBName    string
+	Cfg       string
+	Infra     *shared
+	NginxDir  string
+	TempDir   string // the programs' temp_dir (upload spools)
+	URLSecret string // anti_steal.secret_key, shared by the programs and Nginx
+	fcgi      map[string]*proc
+	nginx     *proc
+	metrics   map[string]string       // program → its -metrics address (leak_test.go)
+	checks    []*cluster.ProcessCheck // the programs' leak baselines
 }
 
 var stackSeq struct {
@@ -245,20 +249,24 @@ func StartStack(tb testing.TB, o Options) *Stack {
 	if o.MaxBody == "" {
 		o.MaxBody = "50m"
 	}
+	if o.URLTTL == 0 {
+		o.URLTTL = 900
+	}
 	stackSeq.Lock()
 	stackSeq.n++
 	seq := stackSeq.n
 	stackSeq.Unlock()
 
 	dir := tb.TempDir()
-	s := &Stack{Infra: in, fcgi: map[string]*proc{}, NginxDir: filepath.Join(dir, "nginx")}
+	s := &Stack{Infra: in, fcgi: map[string]*proc{}, NginxDir: filepath.Join(dir, "nginx"), TempDir: filepath.Join(dir, "upload-tmp")}
+	s.URLSecret = rand.Text() // a fresh download URL secret per stack
 	s.DBName = in.db.NewDatabase(tb)
 	port := freePort(tb, "127.0.0.1")
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	s.URL = "http://" + s.Addr
 
 	// cfg.json with the course's keys and ours (fcgi/config).
-	tmp := filepath.Join(dir, "upload-tmp")
+	tmp := s.TempDir
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		tb.Fatal(err)
 	}
@@ -276,6 +284,7 @@ func StartStack(tb testing.TB, o Options) *Stack {
 		"temp_dir":           tmp,
 		"bcrypt_cost":        4, // tests log in often; production keeps 10
 		"log_level":          "warn",
+		"anti_steal":         map[string]any{"check_token": true, "secret_key": s.URLSecret, "token_ttl": o.URLTTL},
 	}
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	s.Cfg = filepath.Join(dir, "cfg.json")
@@ -312,7 +321,7 @@ func StartStack(tb testing.TB, o Options) *Stack {
 	// Nginx in the foreground (daemon off) so the test owns it.
 	_, err := nginx.Write(nginx.Params{
 		Prefix: s.NginxDir, Listen: s.Addr, HTMLRoot: filepath.Join(repoRoot, "html"),
-		Daemon: false, MaxBody: o.MaxBody, Programs: progs, LogLevel: "warn",
+		Daemon: false, MaxBody: o.MaxBody, LinkSecret: s.URLSecret, Programs: progs, LogLevel: "warn",
 		Stores: []nginx.Store{{Group: "group1", Index: 0, Path: in.dfs.StoreDir}},
 	})
 	if err != nil {

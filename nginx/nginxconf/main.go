@@ -1,7 +1,9 @@
 // nginxconf renders nginx/nginx.conf.tmpl into <prefix>/nginx.conf for
-// spawn/stack.sh and prints the path. Example:
+// spawn/stack.sh and prints the path. The app's cfg.json (-cfg, else
+// $YUNPAN_CFG) gives the download URL secret (anti_steal) and the file
+// limit (max_upload_bytes). Example:
 //
-//	nginxconf -prefix run/nginx -listen 127.0.0.1:8080 -html html \
+//	nginxconf -cfg run/cfg.json -prefix run/nginx -listen 127.0.0.1:8080 -html html \
 //	    -list spawn/fcgi.list -fcgi 127.0.0.1:10000 -store group1:0:run/storage
 package main
 
@@ -14,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"yunpan/fcgi/config"
 	"yunpan/nginx"
 )
 
@@ -47,18 +50,33 @@ func main() {
 	list := flag.String("list", "spawn/fcgi.list", "FastCGI program table")
 	fcgi := flag.String("fcgi", "127.0.0.1:10000", "host:base-port of the FastCGI programs")
 	daemon := flag.Bool("daemon", true, "let Nginx detach (daemon on)")
-	maxBody := flag.String("max-body", "50m", "client_max_body_size")
+	maxBody := flag.String("max-body", "", "file limit (default: max_upload_bytes of the cfg.json)")
 	user := flag.String("user", "", `"user [group]" of the workers when Nginx starts as root ("": the current user)`)
+	cfgPath := flag.String("cfg", os.Getenv("YUNPAN_CFG"), "the app's cfg.json (default $YUNPAN_CFG)")
 	flag.Var(&st, "store", "group:index:store_path served under /<group>/M<index>/ (repeatable)")
 	flag.Parse()
 
-	if err := run(*prefix, *listen, *html, *list, *fcgi, *maxBody, *user, *daemon, st); err != nil {
+	if err := run(*cfgPath, *prefix, *listen, *html, *list, *fcgi, *maxBody, *user, *daemon, st); err != nil {
 		fmt.Fprintln(os.Stderr, "nginxconf:", err)
 		os.Exit(1)
 	}
 }
 
-func run(prefix, listen, html, list, fcgi, maxBody, user string, daemon bool, st stores) error {
+func run(cfgPath, prefix, listen, html, list, fcgi, maxBody, user string, daemon bool, st stores) error {
+	if cfgPath == "" {
+		return fmt.Errorf("-cfg (or $YUNPAN_CFG): the app's cfg.json, for the download URL secret")
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	secret := ""
+	if cfg.AntiSteal.CheckToken {
+		secret = cfg.AntiSteal.SecretKey
+	}
+	if maxBody == "" {
+		maxBody = strconv.FormatInt(cfg.MaxUploadBytes, 10)
+	}
 	host, port, err := net.SplitHostPort(fcgi)
 	if err != nil {
 		return fmt.Errorf("-fcgi: %w", err)
@@ -78,7 +96,7 @@ func run(prefix, listen, html, list, fcgi, maxBody, user string, daemon bool, st
 		return err
 	}
 	path, err := nginx.Write(nginx.Params{
-		Prefix: prefix, Listen: listen, HTMLRoot: html, Daemon: daemon, MaxBody: maxBody, User: user,
+		Prefix: prefix, Listen: listen, HTMLRoot: html, Daemon: daemon, MaxBody: maxBody, User: user, LinkSecret: secret,
 		Programs: nginx.WithAddrs(progs, host, base), Stores: st,
 	})
 	if err != nil {
