@@ -190,7 +190,7 @@ func (a *App) Handler(name string) (http.Handler, error) {
 	default:
 		return nil, fmt.Errorf("unknown endpoint %q (want one of %s)", name, strings.Join(Endpoints, ", "))
 	}
-	return a.wrap(name, h), nil
+	return a.wrap(name, a.statusPolicy(name, h)), nil
 }
 
 // Mux serves every endpoint on its course path (tests, benchmarks, and a

@@ -70,6 +70,7 @@ func writeCfg(t testing.TB, cfg *config.Config) string {
 		"max_upload_bytes":   strconv.FormatInt(cfg.MaxUploadBytes, 10),
 		"temp_dir":           cfg.TempDir,
 		"log_level":          "warn",
+		"http_status_codes":  cfg.HTTPStatusCodes,
 	}
 	b, err := json.Marshal(m)
 	require.NoError(t, err)
