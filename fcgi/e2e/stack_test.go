@@ -255,9 +255,11 @@ func waitPort(addr string, d time.Duration, p *proc) error {
 
 // Options tune a Stack.
 type Options struct {
-	UploadMode string  // "exec" (default) or "inprocess"
-	MaxBody    string  // client_max_body_size and max_upload_bytes, "50m"
-	infra      *shared // private MariaDB/Redis/DFS (a test that stops them); nil: the shared ones
+	UploadMode string // "exec" (default) or "inprocess"
+	MaxBody    string // client_max_body_size and max_upload_bytes, "50m"
+	// Cfg adds or replaces cfg.json keys (e.g. "http_status_codes": true).
+	Cfg   map[string]any
+	infra *shared // private MariaDB/Redis/DFS (a test that stops them); nil: the shared ones
 }
 
 // Stack is one cloud disk: its FastCGI programs and Nginx over the shared
@@ -269,10 +271,13 @@ type Stack struct {
 	Cfg      string
 	Infra    *shared
 	NginxDir string
-	fcgi     map[string]*proc
-	nginx    *proc
-	metrics  map[string]string       // program → its -metrics address (leak_test.go)
-	checks   []*cluster.ProcessCheck // the programs' leak baselines
+	// StatusCodes: http_status_codes is on (refusals come with 4xx
+	// statuses instead of the course's HTTP 200).
+	StatusCodes bool
+	fcgi        map[string]*proc
+	nginx       *proc
+	metrics     map[string]string       // program → its -metrics address (leak_test.go)
+	checks      []*cluster.ProcessCheck // the programs' leak baselines
 }
 
 var stackSeq struct {
@@ -325,6 +330,10 @@ func StartStack(tb testing.TB, o Options) *Stack {
 		"bcrypt_cost":        4, // tests log in often; production keeps 10
 		"log_level":          "warn",
 	}
+	for k, v := range o.Cfg {
+		cfg[k] = v
+	}
+	s.StatusCodes = cfg["http_status_codes"] == true
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	s.Cfg = filepath.Join(dir, "cfg.json")
 	if err := os.WriteFile(s.Cfg, b, 0o600); err != nil {
