@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/gomodule/redigo/redis"
 	"github.com/stretchr/testify/require"
 
@@ -555,4 +556,39 @@ func TestSecurityPVPumping(t *testing.T) {
 	}
 	l := w.myFiles(alice, "pvdesc", 0, 10)
 	require.Equal(t, int64(1), num(find(l.files(), "top.txt")["pv"]), "%s", l)
+}
+
+// Point 4 in the web client: the page answers the challenge from the file
+// the user picked (html/md5.js's rangeProof) and the server links it.
+func TestSecurityBrowserInstantUpload(t *testing.T) {
+	s := StartStack(t, Options{})
+	w := newWeb(t, s)
+	sfx := suffix()
+	alice := w.login(w.register("bi_alice"+sfx, "alice-pw"))
+	const bobPwd = "bob-password"
+	bob := w.register("bi_bob"+sfx, bobPwd)
+	content := make([]byte, 200<<10+7)
+	rand.Read(content)
+	w.check(w.upload(alice, "shared bytes.bin", content), "008", "upload")
+	src := filepath.Join(t.TempDir(), "my copy.bin")
+	require.NoError(t, os.WriteFile(src, content, 0o644))
+
+	ctx := newBrowser(t)
+	step(t, ctx, "log in", 30*time.Second,
+		chromedp.Navigate(s.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-btn")),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), bob.name),
+		chromedp.SendKeys(chromedp.CSS("#login-pwd"), bobPwd),
+		chromedp.Click(chromedp.CSS("#login-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#view-main")),
+	)
+	step(t, ctx, "instant upload", 60*time.Second,
+		chromedp.SetUploadFiles(chromedp.CSS("#upload-file"), []string{src}),
+		chromedp.Click(chromedp.CSS("#upload-btn")),
+		until(`document.getElementById('upload-status').textContent.includes('uploaded instantly')`),
+	)
+	bob = w.login(bob)
+	f := find(w.myFiles(bob, "normal", 0, 10).files(), "my copy.bin")
+	require.NotNil(t, f)
+	require.Equal(t, md5hex(content), f["md5"])
 }
