@@ -88,7 +88,7 @@ var fuzzMethods = []string{http.MethodPost, http.MethodGet, http.MethodHead, htt
 // fuzzCodes are the JSON codes each endpoint may answer.
 var fuzzCodes = map[string]string{
 	"reg":           "002 003 004",
-	"login":         "000 001 023 024 111", // /login?cmd=logout is a logout
+	"login":         "000 001 023 024 027 111", // /login?cmd=logout is a logout; 027: throttled
 	"logout":        "023 024 111",
 	"upload":        "008 009 111",
 	"md5":           "005 006 007 009 111",
@@ -101,7 +101,7 @@ var fuzzCodes = map[string]string{
 
 const (
 	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 110" // only with 2xx
-	fuzzNot200  = "001 003 004 009 011 012 014 017 019 021 022 024 026 111" // never with 200
+	fuzzNot200  = "001 003 004 009 011 012 014 017 019 021 022 024 026 027 111" // never with 200
 )
 
 // Authorization choices (auth & 7); auth & 0x80 picks the exec-mode app.
