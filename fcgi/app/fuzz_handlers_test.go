@@ -100,7 +100,7 @@ var fuzzCodes = map[string]string{
 }
 
 const (
-	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 110" // only with 2xx
+	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 110"     // only with 2xx
 	fuzzNot200  = "001 003 004 009 011 012 014 017 019 021 022 024 026 027 111" // never with 200
 )
 
