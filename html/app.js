@@ -1,6 +1,8 @@
 // yunpan web client: plain JS over the course's JSON API (see
 // docs/api.md §1). Every call is a POST of a JSON body;
-// results come back as {"code":"NNN", ...} with HTTP 200.
+// results come back as {"code":"NNN", ...}, with HTTP 200 as the course's
+// server answered (or a fitting 4xx when the server runs with
+// http_status_codes on): the page always reads the code from the body.
 (function () {
   'use strict';
 
@@ -28,7 +30,10 @@
     }).then(function (r) {
       return r.text().then(function (text) {
         var data;
+        // Any status: refusals carry their code in the body. Only a body
+        // that is no JSON (a proxy's error page) falls back to the status.
         try { data = JSON.parse(text); } catch (e) { data = { code: String(r.status), raw: text }; }
+        if (data === null || typeof data !== 'object' && typeof data !== 'number') data = { code: String(r.status), raw: text };
         if (typeof data === 'number') data = { code: '000', num: data };
         data.httpStatus = r.status;
         return data;
@@ -195,6 +200,10 @@
         setMsg('login-msg', '');
         $('login-pwd').value = '';
         signIn(user, res.token);
+      } else if (res.code === '027') {
+        setMsg('login-msg', 'Too many failed attempts: try again in ' + (res.retry_after || 1) + ' s.', 'err');
+      } else if (res.code === '001' && res.msg && res.msg.indexOf('wrong') < 0) {
+        setMsg('login-msg', 'Login failed: ' + res.msg, 'err');
       } else {
         setMsg('login-msg', 'Wrong user name or password.', 'err');
       }
@@ -331,9 +340,21 @@
     if (text !== undefined) setMsg('upload-status', text);
   }
 
-  // instant asks /md5 whether the server already has these bytes (秒传).
+  // instant is the instant upload (秒传): /md5 with the size answers a
+  // challenge (byte ranges and a nonce), and the page proves it holds the
+  // bytes by answering with YunMD5.rangeProof; the server links the content
+  // only then (006). 005: already in the list; 007: upload it.
   function instant(file, md5) {
-    return post('/md5', authBody({ md5: md5, fileName: file.name }));
+    var ask = authBody({ md5: md5, fileName: file.name, size: file.size });
+    return post('/md5', ask).then(function (res) {
+      var ch = res.challenge;
+      if (res.code !== '007' || !ch || !ch.nonce || !ch.ranges) return res;
+      return YunMD5.rangeProof(file, ch.nonce, ch.ranges).then(function (proof) {
+        ask.nonce = ch.nonce;
+        ask.proof = proof;
+        return post('/md5', ask);
+      });
+    });
   }
 
   function sendFile(file, md5) {
@@ -379,7 +400,11 @@
         if (tokenBad(up)) return up;
         if (up.code === '008') { setProgress(100, 'Uploaded ' + file.name + '.'); logRecord('upload ' + file.name + ': OK'); }
         else if (up.code === '413') { setMsg('upload-status', file.name + ' is too large.', 'err'); logRecord('upload ' + file.name + ': too large'); }
-        else { setMsg('upload-status', 'Upload of ' + file.name + ' failed (' + up.code + ').', 'err'); logRecord('upload ' + file.name + ': failed (' + up.code + ')'); }
+        else {
+          var why = up.msg ? ': ' + up.msg : ' (' + up.code + ')';
+          setMsg('upload-status', 'Upload of ' + file.name + ' failed' + why + '.', 'err');
+          logRecord('upload ' + file.name + ': failed' + why);
+        }
         return up;
       });
     });

@@ -133,5 +133,24 @@
     return step();
   };
 
+  // rangeProof answers an instant-upload challenge (/md5): the hex MD5 of
+  // the nonce (its hex text) followed by the bytes of every range
+  // [offset, length] of the blob, in order. Only who holds the bytes can
+  // compute it; it returns a Promise of the hex digest.
+  YunMD5.rangeProof = function (blob, nonce, ranges) {
+    var h = new YunMD5().update(YunMD5.utf8(nonce)), i = 0;
+    function step() {
+      if (i >= ranges.length) return Promise.resolve(h.hex());
+      var off = ranges[i][0], end = Math.min(off + ranges[i][1], blob.size);
+      i++;
+      if (off >= end) return step();
+      return blob.slice(off, end).arrayBuffer().then(function (buf) {
+        h.update(buf);
+        return step();
+      });
+    }
+    return step();
+  };
+
   global.YunMD5 = YunMD5;
 })(typeof window !== 'undefined' ? window : globalThis);

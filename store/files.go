@@ -94,6 +94,15 @@ func checkRef(user, md5, name string) error {
 	return nil
 }
 
+// checkNewRef is checkRef for calls that create or publish an entry: the
+// name must pass CheckNewFileName too.
+func checkNewRef(user, md5, name string) error {
+	if err := checkRef(user, md5, name); err != nil {
+		return err
+	}
+	return CheckNewFileName(name)
+}
+
 // FileByMD5 returns the DFS file ID holding content md5, if any.
 func (s *Store) FileByMD5(ctx context.Context, md5 string) (string, bool, error) {
 	var id string
@@ -114,7 +123,7 @@ func (s *Store) FileByMD5(ctx context.Context, md5 string) (string, bool, error)
 // ErrExists (the user already has this md5 under this name) nothing is
 // recorded and the caller deletes f.FileID itself.
 func (s *Store) AddUploaded(ctx context.Context, f NewFile) (AddResult, error) {
-	if err := checkRef(f.User, f.MD5, f.FileName); err != nil {
+	if err := checkNewRef(f.User, f.MD5, f.FileName); err != nil {
 		return AddResult{}, err
 	}
 	// The transaction runs inside the server (migration 0004): once CALL is
@@ -174,7 +183,7 @@ func link(ctx context.Context, tx *sql.Tx, user, md5, name string) error {
 // LinkExisting is the instant upload (/md5): reference content already
 // stored. ErrExists (code 005), ErrNoContent (007).
 func (s *Store) LinkExisting(ctx context.Context, user, md5, name string) error {
-	if err := checkRef(user, md5, name); err != nil {
+	if err := checkNewRef(user, md5, name); err != nil {
 		return err
 	}
 	return s.tx(ctx, "instant upload", func(tx *sql.Tx) error { return link(ctx, tx, user, md5, name) })
@@ -184,7 +193,7 @@ func (s *Store) LinkExisting(ctx context.Context, user, md5, name string) error 
 // Only a currently shared (md5, name) can be saved: ErrNotFound otherwise,
 // ErrExists when the user already has it (which includes the sharer).
 func (s *Store) SaveShared(ctx context.Context, user, md5, name string) error {
-	if err := checkRef(user, md5, name); err != nil {
+	if err := checkNewRef(user, md5, name); err != nil {
 		return err
 	}
 	return s.tx(ctx, "save share", func(tx *sql.Tx) error {
@@ -282,17 +291,37 @@ func (s *Store) DeleteFile(ctx context.Context, user, md5, name string) (DeleteR
 
 // AddPV adds one download to user's own entry (/dealfile?cmd=pv).
 func (s *Store) AddPV(ctx context.Context, user, md5, name string) error {
+	_, err := s.addPV(ctx, user, md5, name, nil)
+	return err
+}
+
+// AddPVOnce is AddPV counted once per PVWindow for the entry; a repeat is
+// no error (counted false).
+func (s *Store) AddPVOnce(ctx context.Context, user, md5, name string) (counted bool, err error) {
+	return s.addPV(ctx, user, md5, name, []string{seenKey("own", "u:"+user, md5, name)})
+}
+
+func (s *Store) addPV(ctx context.Context, user, md5, name string, seen []string) (bool, error) {
 	if err := checkRef(user, md5, name); err != nil {
+		return false, err
+	}
+	var counted bool
+	err := s.tx(ctx, "pv", func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, "SELECT id FROM user_file_list WHERE user = ? AND md5 = ? AND file_name = ? FOR UPDATE", user, md5, name).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if counted, err = markSeen(ctx, tx, seen); err != nil || !counted {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE user_file_list SET pv = pv + 1 WHERE id = ?", id)
 		return err
-	}
-	r, err := s.db.ExecContext(ctx, "UPDATE user_file_list SET pv = pv + 1 WHERE user = ? AND md5 = ? AND file_name = ?", user, md5, name)
-	if err != nil {
-		return wrapDB("pv", err)
-	}
-	if n, _ := r.RowsAffected(); n != 1 {
-		return ErrNotFound
-	}
-	return nil
+	})
+	return counted, err
 }
 
 // UserFileCount is the user's number of entries (user_file_count).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,7 @@ type redisClient struct {
 	pool      *redis.Pool
 	retry     time.Duration
 	downUntil atomic.Int64 // unix nanos
+	run       atomic.Value // string: run_id of the instance the last connection reached
 }
 
 func newRedis(opt Options) *redisClient {
@@ -52,26 +54,52 @@ func newRedis(opt Options) *redisClient {
 		dialOpts = append(dialOpts, redis.DialPassword(opt.RedisPassword))
 	}
 	addr := opt.RedisAddr
-	return &redisClient{
-		retry: opt.RedisRetry,
-		pool: &redis.Pool{
-			MaxIdle:     8,
-			MaxActive:   opt.RedisMaxConns,
-			Wait:        true,
-			IdleTimeout: 2 * time.Minute,
-			DialContext: func(ctx context.Context) (redis.Conn, error) {
-				return redis.DialContext(ctx, "tcp", addr, dialOpts...)
-			},
-			TestOnBorrow: func(c redis.Conn, t time.Time) error {
-				if time.Since(t) < 10*time.Second {
-					return nil
-				}
-				_, err := c.Do("PING")
-				return err
-			},
+	rc := &redisClient{retry: opt.RedisRetry}
+	rc.run.Store("")
+	rc.pool = &redis.Pool{
+		MaxIdle:     8,
+		MaxActive:   opt.RedisMaxConns,
+		Wait:        true,
+		IdleTimeout: 2 * time.Minute,
+		DialContext: func(ctx context.Context) (redis.Conn, error) {
+			c, err := redis.DialContext(ctx, "tcp", addr, dialOpts...)
+			if err != nil {
+				return nil, err
+			}
+			// Every connection to a restarted Redis is a new one: the
+			// instance's run_id is learned before the connection is used.
+			info, err := redis.String(c.Do("INFO", "server"))
+			if err != nil {
+				c.Close()
+				return nil, err
+			}
+			rc.run.Store(runIDOf(info))
+			return c, nil
+		},
+		TestOnBorrow: func(c redis.Conn, t time.Time) error {
+			if time.Since(t) < 10*time.Second {
+				return nil
+			}
+			_, err := c.Do("PING")
+			return err
 		},
 	}
+	return rc
 }
+
+// runIDOf finds "run_id:<hex>" in an INFO reply ("" when absent).
+func runIDOf(info string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// runID is the run_id of the Redis instance the pool talks to ("" when
+// unknown: no cache entry is then trusted).
+func (r *redisClient) runID() string { return r.run.Load().(string) }
 
 func (r *redisClient) close() { r.pool.Close() }
 

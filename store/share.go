@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 )
@@ -62,7 +63,7 @@ func (s *Store) rankApply(ctx context.Context, ver int64, op, md5, name string, 
 // no such entry, ErrAlreadyShared when it (or the same md5 and name of
 // another user) is already public.
 func (s *Store) Share(ctx context.Context, user, md5, name string) error {
-	if err := checkRef(user, md5, name); err != nil {
+	if err := checkNewRef(user, md5, name); err != nil {
 		return err
 	}
 	var ver int64
@@ -152,22 +153,47 @@ func (s *Store) CancelShare(ctx context.Context, user, md5, name string) error {
 
 // AddSharePV counts a download from the public list and returns the new pv.
 func (s *Store) AddSharePV(ctx context.Context, md5, name string) (int64, error) {
+	pv, _, err := s.addSharePV(ctx, md5, name, nil)
+	return pv, err
+}
+
+// AddSharePVOnce counts a download of a public file by user from client
+// address addr ("" when unknown) once per hour: a repeat by the same user
+// or from the same address within PVWindow leaves the count and the
+// ranking as they are (counted false) and is no error.
+func (s *Store) AddSharePVOnce(ctx context.Context, user, addr, md5, name string) (pv int64, counted bool, err error) {
+	seen := []string{seenKey("share", "u:"+user, md5, name)}
+	if addr != "" {
+		seen = append(seen, seenKey("share", "a:"+addr, md5, name))
+	}
+	return s.addSharePV(ctx, md5, name, seen)
+}
+
+func (s *Store) addSharePV(ctx context.Context, md5, name string, seen []string) (int64, bool, error) {
 	if !ValidMD5(md5) || !ValidFileName(name) {
-		return 0, ErrInvalid
+		return 0, false, ErrInvalid
 	}
 	var pv int64
+	var counted bool
 	err := s.tx(ctx, "share pv", func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, "UPDATE share_file_list SET pv = pv + 1 WHERE md5 = ? AND file_name = ?", md5, name)
+		err := tx.QueryRowContext(ctx, "SELECT pv FROM share_file_list WHERE md5 = ? AND file_name = ? FOR UPDATE", md5, name).Scan(&pv)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
 		if err != nil {
 			return err
 		}
-		if n, _ := r.RowsAffected(); n != 1 {
-			return ErrNotFound
+		if counted, err = markSeen(ctx, tx, seen); err != nil || !counted {
+			return err
 		}
-		return tx.QueryRowContext(ctx, "SELECT pv FROM share_file_list WHERE md5 = ? AND file_name = ?", md5, name).Scan(&pv)
+		if _, err := tx.ExecContext(ctx, "UPDATE share_file_list SET pv = pv + 1 WHERE md5 = ? AND file_name = ?", md5, name); err != nil {
+			return err
+		}
+		pv++
+		return nil
 	})
-	if err != nil {
-		return 0, err
+	if err != nil || !counted {
+		return pv, false, err
 	}
 	// GT keeps the highest pv when concurrent updates land out of order; XX
 	// does not resurrect a share cancelled meanwhile.
@@ -181,7 +207,39 @@ func (s *Store) AddSharePV(ctx context.Context, md5, name string) (int64, error)
 			s.log.Warn().Err(err).Msg("share pv: cannot invalidate the ranking cache")
 		}
 	}
-	return pv, nil
+	return pv, true, nil
+}
+
+// PVWindow is how long a download by one user or from one address counts
+// once.
+const PVWindow = time.Hour
+
+// seenKey names one (kind, who, file) in pv_seen.
+func seenKey(kind, who, md5, name string) string {
+	return hashToken(kind + "\x00" + who + "\x00" + md5 + "\x00" + name)
+}
+
+// markSeen reports whether none of keys was seen within PVWindow and, if
+// so, records them all. No keys: always fresh.
+func markSeen(ctx context.Context, tx *sql.Tx, keys []string) (bool, error) {
+	now := time.Now().Unix()
+	for _, k := range keys {
+		var until int64
+		err := tx.QueryRowContext(ctx, "SELECT seen_until FROM pv_seen WHERE k = ? FOR UPDATE", k).Scan(&until)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return false, err
+		}
+		if until > now {
+			return false, nil
+		}
+	}
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO pv_seen (k, seen_until) VALUES (?, ?) ON DUPLICATE KEY UPDATE seen_until = VALUES(seen_until)",
+			k, now+int64(PVWindow/time.Second)); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // ShareCount is the number of public files.

@@ -1,7 +1,7 @@
 // Package store is the cloud disk's state: MySQL (users, files, reference
 // counts, shares, tokens, pending DFS deletes) and Redis (token cache, the
 // share ranking). MySQL is the source of truth; when Redis is down every
-// call but Login and Logout keeps working from MySQL.
+// call keeps working from MySQL.
 //
 // Every statement uses placeholders. Multi-row changes run in one
 // transaction, counters change with `count = count ± 1` under row locks, and
@@ -37,7 +37,7 @@ var (
 	// ErrUnavailable wraps failures to reach MySQL, Redis (for the calls
 	// that need it) or the DFS: the caller answers 503.
 	ErrUnavailable = errors.New("service unavailable")
-	// ErrRedisDown is the ErrUnavailable of Login/Logout.
+	// ErrRedisDown is an ErrUnavailable from Redis.
 	ErrRedisDown = fmt.Errorf("%w: redis is down", ErrUnavailable)
 	// ErrCommitUnknown is the ErrUnavailable of a transaction whose
 	// connection broke during COMMIT: it may or may not have committed.
@@ -56,7 +56,12 @@ type Options struct {
 	RedisRetry    time.Duration // how long to skip Redis after it failed (default 1 s)
 	MaxOpenConns  int           // MySQL pool bound (default 16)
 	RedisMaxConns int           // Redis pool bound (default 32)
-	Log           zerolog.Logger
+	// Login throttling (throttle.go): failures allowed per account and per
+	// client address before the doubling locks start, and the longest lock.
+	LoginUserFailures int           // default 5
+	LoginAddrFailures int           // default 20
+	LoginMaxLock      time.Duration // default 15 min
+	Log               zerolog.Logger
 }
 
 // Store is safe for concurrent use.
@@ -68,6 +73,7 @@ type Store struct {
 	keys      keys
 	dummy     []byte // bcrypt hash compared against for unknown users (same timing)
 	dummyOnce sync.Once
+	revokes   revokeQueue // token tombstones Redis did not take yet
 }
 
 var dbNameRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
@@ -93,6 +99,15 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	}
 	if opt.RedisMaxConns <= 0 {
 		opt.RedisMaxConns = 32
+	}
+	if opt.LoginUserFailures <= 0 {
+		opt.LoginUserFailures = 5
+	}
+	if opt.LoginAddrFailures <= 0 {
+		opt.LoginAddrFailures = 20
+	}
+	if opt.LoginMaxLock <= 0 {
+		opt.LoginMaxLock = 15 * time.Minute
 	}
 	mc := opt.MySQL.Clone()
 	if !dbNameRE.MatchString(mc.DBName) {

@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -20,7 +22,8 @@ type NewUser struct {
 	Name, Nick, Password, Phone, Email string
 }
 
-// Register creates a user; ErrExists when the name or nickname is taken.
+// Register creates a user; ErrExists when the name (in any case, see
+// FoldName) or the nickname is taken, ErrBadName for invisible characters.
 func (s *Store) Register(ctx context.Context, u NewUser) error {
 	if u.Name == "" || u.Password == "" || len(u.Password) > 72 {
 		return fmt.Errorf("%w: user name and a password of at most 72 bytes are required", ErrInvalid)
@@ -28,13 +31,19 @@ func (s *Store) Register(ctx context.Context, u NewUser) error {
 	if u.Nick == "" {
 		u.Nick = u.Name
 	}
+	if err := CheckNewName(u.Name); err != nil {
+		return err
+	}
+	if err := CheckNewName(u.Nick); err != nil {
+		return err
+	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(u.Password), s.opt.BcryptCost)
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
 	_, err = s.db.ExecContext(ctx,
-		"INSERT INTO user_info (user_name, nick_name, password, phone, email) VALUES (?, ?, ?, ?, ?)",
-		u.Name, u.Nick, string(hash), u.Phone, u.Email)
+		"INSERT INTO user_info (user_name, user_name_fold, nick_name, password, phone, email) VALUES (?, ?, ?, ?, ?, ?)",
+		u.Name, FoldName(u.Name), u.Nick, string(hash), u.Phone, u.Email)
 	if isDup(err) {
 		return fmt.Errorf("register %q: %w", u.Name, ErrExists)
 	}
@@ -54,11 +63,22 @@ func (s *Store) dummyHash() []byte {
 	return s.dummy
 }
 
-// Login checks the password and issues a new token (32 hex characters from
-// crypto/rand) valid for TokenTTL. Tokens are kept in Redis (the fast path)
-// and in MySQL (so that checks survive a Redis outage); issuing one needs
-// both, so Login fails with ErrRedisDown when Redis is down.
+// Login is LoginFrom without a client address.
 func (s *Store) Login(ctx context.Context, user, password string) (string, error) {
+	return s.LoginFrom(ctx, user, password, "")
+}
+
+// LoginFrom checks the password and issues a new token (32 hex characters
+// from crypto/rand) valid for TokenTTL. Repeated failures for the account
+// or from the client address addr are throttled (throttle.go): such
+// attempts get a *ThrottledError before any password is checked. The
+// token's truth is MySQL (user_token); Redis only caches it, so Login
+// works while Redis is down.
+func (s *Store) LoginFrom(ctx context.Context, user, password, addr string) (string, error) {
+	keys := s.throttleKeys(user, addr)
+	if err := s.throttleTry(ctx, keys); err != nil {
+		return "", err
+	}
 	var hash string
 	err := s.db.QueryRowContext(ctx, "SELECT password FROM user_info WHERE user_name = ?", user).Scan(&hash)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -72,6 +92,7 @@ func (s *Store) Login(ctx context.Context, user, password string) (string, error
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
 		return "", ErrBadCredentials
 	}
+	s.throttleSuccess(ctx, keys)
 	var raw [16]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", fmt.Errorf("login: token: %w", err)
@@ -80,16 +101,6 @@ func (s *Store) Login(ctx context.Context, user, password string) (string, error
 	th := hashToken(token)
 	ttl := s.opt.TokenTTL
 	exp := time.Now().Add(ttl).Unix()
-	err = s.rd.do(ctx, func(c redis.Conn) error {
-		_, err := c.Do("SET", s.keys.tokenPfx+th, user, "EX", int64(ttl/time.Second))
-		return err
-	})
-	if err != nil {
-		if errors.Is(err, ErrUnavailable) {
-			return "", fmt.Errorf("%w (%w)", ErrRedisDown, err)
-		}
-		return "", fmt.Errorf("login: %w", err)
-	}
 	err = s.tx(ctx, "login", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM user_token WHERE user = ? AND expire_time < ?", user, time.Now().Unix()); err != nil {
 			return err
@@ -98,15 +109,46 @@ func (s *Store) Login(ctx context.Context, user, password string) (string, error
 		return err
 	})
 	if err != nil {
-		s.rd.do(context.WithoutCancel(ctx), func(c redis.Conn) error { _, err := c.Do("DEL", s.keys.tokenPfx+th); return err })
 		return "", err
 	}
+	s.cacheToken(ctx, th, user, int64(ttl/time.Second))
 	return token, nil
 }
 
+// The token cache: "token:<sha256 of the token>" holds the owner and the
+// run_id of the Redis instance that wrote it ("owner\x00run_id"), or the
+// tombstone "-" once the token is revoked. A Redis that crashed and
+// reloaded an older snapshot (or any restarted Redis) has a new run_id, so
+// the entries it brought back are only hints: MySQL decides and the entry
+// is rewritten. A tombstone is final whatever instance wrote it, and a
+// refill never overwrites one (refillScript), so a check that read MySQL
+// just before a logout cannot bring the token back either.
+const tokenTombstone = "-"
+
+var refillScript = redis.NewScript(1, `
+if redis.call('GET', KEYS[1]) == ARGV[3] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1`)
+
+// cacheToken writes a valid token into the cache (best effort).
+func (s *Store) cacheToken(ctx context.Context, th, owner string, ttl int64) {
+	if ttl <= 0 || !s.rd.up() {
+		return
+	}
+	s.rd.do(ctx, func(c redis.Conn) error {
+		run := s.rd.runID() // known once a connection exists
+		if run == "" {
+			return nil
+		}
+		_, err := refillScript.Do(c, s.keys.tokenPfx+th, owner+"\x00"+run, ttl, tokenTombstone)
+		return err
+	})
+}
+
 // CheckToken returns the user a token belongs to. When user is not empty
-// the token must belong to that user. Redis answers first; on a miss or
-// when Redis is down, MySQL decides (and refills Redis).
+// the token must belong to that user. A cache entry written by the running
+// Redis instance answers; anything else (a miss, Redis down, an entry an
+// earlier instance left) is decided by MySQL, which refills the cache.
 func (s *Store) CheckToken(ctx context.Context, user, token string) (string, error) {
 	if token == "" || len(token) > 256 {
 		return "", ErrBadToken
@@ -114,17 +156,24 @@ func (s *Store) CheckToken(ctx context.Context, user, token string) (string, err
 	th := hashToken(token)
 	key := s.keys.tokenPfx + th
 	if s.rd.up() {
-		var owner string
+		s.retryRevokes(ctx)
+		var v string
 		err := s.rd.do(ctx, func(c redis.Conn) error {
 			var err error
-			owner, err = redis.String(c.Do("GET", key))
+			v, err = redis.String(c.Do("GET", key))
 			return err
 		})
 		if err == nil {
-			if user != "" && owner != user {
+			if v == tokenTombstone {
 				return "", ErrBadToken
 			}
-			return owner, nil
+			owner, run, _ := strings.Cut(v, "\x00")
+			if run != "" && run == s.rd.runID() {
+				if user != "" && owner != user {
+					return "", ErrBadToken
+				}
+				return owner, nil
+			}
 		}
 	}
 	var owner string
@@ -140,45 +189,98 @@ func (s *Store) CheckToken(ctx context.Context, user, token string) (string, err
 	if exp <= now || (user != "" && owner != user) {
 		return "", ErrBadToken
 	}
-	if s.rd.up() {
-		s.rd.do(ctx, func(c redis.Conn) error {
-			_, err := c.Do("SET", key, owner, "EX", exp-now)
-			return err
-		})
-	}
+	s.cacheToken(ctx, th, owner, exp-now)
 	return owner, nil
 }
 
-// Logout revokes a token of user. It needs Redis (the token would stay
-// cached there otherwise): ErrRedisDown when it is down.
+// Logout revokes a token of user: its MySQL row goes (the truth, so logout
+// works while Redis is down), then the cache gets a tombstone. A tombstone
+// that cannot be written now is retried by the next token check of this
+// process; a Redis that was down comes back with a new run_id and its old
+// entries are checked against MySQL anyway.
 func (s *Store) Logout(ctx context.Context, user, token string) error {
-	if _, err := s.CheckToken(ctx, user, token); err != nil {
-		return err
+	if token == "" || len(token) > 256 {
+		return ErrBadToken
 	}
-	key := s.keys.tokenPfx + hashToken(token)
-	del := func() error {
-		return s.rd.do(ctx, func(c redis.Conn) error { _, err := c.Do("DEL", key); return err })
-	}
-	if err := del(); err != nil {
-		if errors.Is(err, ErrUnavailable) {
-			return fmt.Errorf("%w (%w)", ErrRedisDown, err)
-		}
-		return err
-	}
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM user_token WHERE token_hash = ?", hashToken(token)); err != nil {
+	th := hashToken(token)
+	res, err := s.db.ExecContext(ctx, "DELETE FROM user_token WHERE token_hash = ? AND user = ? AND expire_time > ?", th, user, time.Now().Unix())
+	if err != nil {
 		return wrapDB("logout", err)
 	}
-	// Again: a CheckToken that read MySQL before our DELETE may have
-	// refilled the cache in between.
-	del()
+	if n, _ := res.RowsAffected(); n != 1 {
+		return ErrBadToken
+	}
+	if err := s.tombstone(ctx, th); err != nil {
+		s.log.Warn().Err(err).Msg("logout: token revoked in MySQL; the cache entry is removed once Redis answers")
+		s.revokes.add(th)
+	}
 	return nil
 }
 
-// PurgeTokens deletes expired tokens from MySQL (Redis expires its own).
+func (s *Store) tombstone(ctx context.Context, th string) error {
+	return s.rd.do(ctx, func(c redis.Conn) error {
+		_, err := c.Do("SET", s.keys.tokenPfx+th, tokenTombstone, "EX", int64(s.opt.TokenTTL/time.Second))
+		return err
+	})
+}
+
+// revokeQueue holds tombstones not yet written (Redis unreachable at
+// logout); bounded: past the bound the oldest go (those tokens are revoked
+// in MySQL all the same).
+type revokeQueue struct {
+	mu sync.Mutex
+	th []string
+}
+
+const maxPendingRevokes = 4096
+
+func (q *revokeQueue) add(th string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.th) >= maxPendingRevokes {
+		q.th = q.th[1:]
+	}
+	q.th = append(q.th, th)
+}
+
+func (q *revokeQueue) take() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	th := q.th
+	q.th = nil
+	return th
+}
+
+// retryRevokes writes the pending tombstones before the cache is trusted.
+func (s *Store) retryRevokes(ctx context.Context) {
+	for _, th := range s.revokes.take() {
+		if err := s.tombstone(ctx, th); err != nil {
+			s.revokes.add(th)
+			return
+		}
+	}
+}
+
+// PurgeTokens deletes expired tokens from MySQL (Redis expires its own),
+// and the expired throttle, challenge and download-count records.
 func (s *Store) PurgeTokens(ctx context.Context) (int64, error) {
-	res, err := s.db.ExecContext(ctx, "DELETE FROM user_token WHERE expire_time < ?", time.Now().Unix())
+	now := time.Now().Unix()
+	res, err := s.db.ExecContext(ctx, "DELETE FROM user_token WHERE expire_time < ?", now)
 	if err != nil {
 		return 0, wrapDB("purge tokens", err)
+	}
+	for _, q := range []string{
+		"DELETE FROM login_throttle WHERE last_try < ? AND locked_until < ?",
+		"DELETE FROM md5_challenge WHERE expire_time < ?",
+		"DELETE FROM pv_seen WHERE seen_until < ?",
+	} {
+		args := []any{now}
+		if strings.Contains(q, "locked_until") {
+			args = []any{now - int64(throttleWindow/time.Second), now * 1000}
+		}
+		if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
+			return 0, wrapDB("purge", err)
+		}
 	}
 	return res.RowsAffected()
 }

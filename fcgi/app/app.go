@@ -194,7 +194,7 @@ func (a *App) Handler(name string) (http.Handler, error) {
 	default:
 		return nil, fmt.Errorf("unknown endpoint %q (want one of %s)", name, strings.Join(Endpoints, ", "))
 	}
-	return a.mw.wrap(h), nil
+	return a.mw.wrap(a.statusPolicy(name, h)), nil
 }
 
 // Mux serves every endpoint on its course path (tests, benchmarks, and a

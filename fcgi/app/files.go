@@ -13,12 +13,15 @@ import (
 	"yunpan/store"
 )
 
-// item is a list entry in [D] naming (docs/api.md §1.6).
+// item is a list entry, with both the [D] names (file_name, create_time)
+// and the [S] ones (filename, time) that older course clients read.
 type item struct {
 	User        string `json:"user"`
 	MD5         string `json:"md5"`
 	CreateTime  string `json:"create_time"`
+	Time        string `json:"time"`
 	FileName    string `json:"file_name"`
+	Filename    string `json:"filename"`
 	ShareStatus int    `json:"share_status"`
 	PV          int64  `json:"pv"`
 	URL         string `json:"url"`
@@ -29,8 +32,8 @@ type item struct {
 func (a *App) items(in []store.FileItem) []item {
 	out := make([]item, len(in))
 	for i, f := range in {
-		out[i] = item{User: f.User, MD5: f.MD5, CreateTime: f.CreateTime, FileName: f.FileName, ShareStatus: f.ShareStatus,
-			PV: f.PV, URL: a.DownloadURL(f.FileID), Size: f.Size, Type: f.Type}
+		out[i] = item{User: f.User, MD5: f.MD5, CreateTime: f.CreateTime, Time: f.CreateTime, FileName: f.FileName, Filename: f.FileName,
+			ShareStatus: f.ShareStatus, PV: f.PV, URL: a.DownloadURL(f.FileID), Size: f.Size, Type: f.Type}
 	}
 	return out
 }
@@ -65,41 +68,6 @@ func (a *App) fileURL(fileID string) string {
 func SignPath(path, expires, secret string) string {
 	h := md5.Sum([]byte(expires + path + " " + secret))
 	return base64.RawURLEncoding.EncodeToString(h[:])
-}
-
-// handleMD5 is /md5, the instant upload: {user, token, md5, fileName} →
-// 006 linked | 005 already yours | 007 unknown content (do a real upload)
-// | 111.
-func (a *App) handleMD5(w http.ResponseWriter, r *http.Request) {
-	if !a.method(w, r, CodeUploadFail, http.MethodPost) {
-		return
-	}
-	var q req
-	if err := readJSON(w, r, &q, false); err != nil {
-		a.failErr(w, r, err, CodeUploadFail)
-		return
-	}
-	user, err := a.auth(r, q.User, q.Token)
-	if err != nil {
-		a.failErr(w, r, err, CodeUploadFail)
-		return
-	}
-	m, name, err := fileRef(&q)
-	if err != nil {
-		a.failErr(w, r, err, CodeUploadFail)
-		return
-	}
-	err = a.st.LinkExisting(r.Context(), user, m, name)
-	switch {
-	case err == nil:
-		a.ok(w, CodeMD5OK, nil)
-	case errors.Is(err, store.ErrExists):
-		a.ok(w, CodeMD5Exists, map[string]any{"msg": "already in your files"})
-	case errors.Is(err, store.ErrNoContent):
-		a.ok(w, CodeMD5Unknown, map[string]any{"msg": "content unknown: upload it"})
-	default:
-		a.failErr(w, r, err, CodeUploadFail)
-	}
 }
 
 // handleMyFiles is /myfiles?cmd=count|normal|pvasc|pvdesc.
@@ -166,8 +134,10 @@ func (a *App) listReply(w http.ResponseWriter, files any) {
 
 // fileRequest is the common start of the calls on one file entry
 // (/dealfile, /dealsharefile): POST, a JSON body, a valid token, and a
-// well-formed md5 + file name. On failure it has answered with failCode.
-func (a *App) fileRequest(w http.ResponseWriter, r *http.Request, failCode string) (user, md5, name string, ok bool) {
+// well-formed md5 + file name (held to newFileRef's rule when creating
+// says the call creates or publishes an entry). On failure it has
+// answered with failCode.
+func (a *App) fileRequest(w http.ResponseWriter, r *http.Request, failCode string, creating bool) (user, md5, name string, ok bool) {
 	if !a.method(w, r, failCode, http.MethodPost) {
 		return "", "", "", false
 	}
@@ -181,7 +151,11 @@ func (a *App) fileRequest(w http.ResponseWriter, r *http.Request, failCode strin
 		a.failErr(w, r, err, failCode)
 		return "", "", "", false
 	}
-	m, name, err := fileRef(&q)
+	ref := fileRef
+	if creating {
+		ref = newFileRef
+	}
+	m, name, err := ref(&q)
 	if err != nil {
 		a.failErr(w, r, err, failCode)
 		return "", "", "", false
@@ -204,12 +178,13 @@ func (a *App) handleDealFile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusBadRequest, CodeShareFail, "unknown cmd (want share, del or pv)")
 		return
 	}
-	user, m, name, ok := a.fileRequest(w, r, failCode)
+	user, m, name, ok := a.fileRequest(w, r, failCode, cmd == "share")
 	if !ok {
 		return
 	}
 	var err error
 	ctx := r.Context()
+	extra := map[string]any(nil)
 	switch cmd {
 	case "share":
 		err = a.st.Share(ctx, user, m, name)
@@ -226,13 +201,17 @@ func (a *App) handleDealFile(w http.ResponseWriter, r *http.Request) {
 			a.discard(ctx, res.FileID, res.GCID, "delete")
 		}
 	case "pv":
-		err = a.st.AddPV(ctx, user, m, name)
+		// Counted once per hour for the entry (store.AddPVOnce); a repeat
+		// is answered 016 all the same, with "counted": false.
+		var counted bool
+		counted, err = a.st.AddPVOnce(ctx, user, m, name)
+		extra = map[string]any{"counted": counted}
 	}
 	if err != nil {
 		a.failErr(w, r, err, failCode)
 		return
 	}
-	a.ok(w, okCode, nil)
+	a.ok(w, okCode, extra)
 }
 
 // contentDisposition is an attachment header safe for any file name.

@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 
+	"yunpan/dfs/proto"
 	"yunpan/store"
 )
 
@@ -42,6 +46,7 @@ const (
 	CodeLogoutFail     = "024"
 	CodeDownloadOK     = "025"
 	CodeDownloadFail   = "026"
+	CodeThrottled      = "027" // too many failed logins: try again in retry_after seconds
 	CodeTokenOK        = "110"
 	CodeTokenBad       = "111"
 	CodeListOK         = "000" // a list page (the course sent no code)
@@ -65,6 +70,34 @@ func (a *App) reply(w http.ResponseWriter, status int, body any) {
 	w.Write(append(b, '\n'))
 }
 
+// statusPolicy puts the course's HTTP status rule in front of endpoint h:
+// unless http_status_codes is on, a refusal goes out as HTTP 200 with its
+// code in the body, since the course's clients look at the body only when
+// the transport status is 200 (a wrong password would show nothing, an
+// expired token never lead to a new login, a failed upload wedge the upload
+// queue). 500 and 503 stay: a bug or a service that is down is what the
+// web server and its monitoring must see, like Nginx's own 413 and 502.
+// /download keeps its statuses: it is no course call, and a browser must
+// not save an error as the file.
+func (a *App) statusPolicy(name string, h http.HandlerFunc) http.HandlerFunc {
+	if a.cfg.HTTPStatusCodes || name == "download" {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) { h(courseWriter{w}, r) }
+}
+
+// courseWriter sends HTTP 200 for every status but 500 and 503.
+type courseWriter struct{ http.ResponseWriter }
+
+func (w courseWriter) WriteHeader(code int) {
+	if code >= 400 && code != http.StatusInternalServerError && code != http.StatusServiceUnavailable {
+		code = http.StatusOK
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w courseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (a *App) ok(w http.ResponseWriter, code string, extra map[string]any) {
 	body := map[string]any{"code": code}
 	for k, v := range extra {
@@ -77,18 +110,36 @@ func (a *App) fail(w http.ResponseWriter, status int, code, msg string) {
 	a.reply(w, status, map[string]any{"code": code, "msg": msg})
 }
 
-// failErr maps a store/DFS error to a status: the codes carried in the
-// JSON stay the endpoint's failure code unless the error says otherwise.
+// Messages of answers that are no refusal of the request itself: they
+// never carry an error's text (paths, addresses, SQL).
+const (
+	msgInternal    = "internal error"
+	msgUnavailable = "a storage service is unavailable, try again later"
+	msgStorageFull = "storage full: the file was not stored; try again later"
+)
+
+// failErr answers err with the endpoint's failure code (or the code the
+// error stands for) and a message that says what happened without
+// internals; 5xx errors are logged with their full text.
 func (a *App) failErr(w http.ResponseWriter, r *http.Request, err error, code string) {
 	status := http.StatusInternalServerError
-	msg := "internal error"
+	msg := msgInternal
+	var extra map[string]any
+	var thr *store.ThrottledError
 	switch {
+	case errors.As(err, &thr):
+		secs := thr.RetrySeconds()
+		status, code, msg = http.StatusTooManyRequests, CodeThrottled, fmt.Sprintf("too many failed attempts, try again in %d s", secs)
+		extra = map[string]any{"retry_after": secs, "token": "fail"}
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	case errors.Is(err, store.ErrBadToken):
 		status, code, msg = http.StatusUnauthorized, CodeTokenBad, "invalid or missing token; log in again"
 	case errors.Is(err, store.ErrBadCredentials):
-		status, msg = http.StatusUnauthorized, err.Error()
+		status, msg = http.StatusUnauthorized, "wrong user name or password"
+	case storageFull(err):
+		status, msg = http.StatusInsufficientStorage, msgStorageFull
 	case errors.Is(err, store.ErrInvalid):
-		status, msg = http.StatusBadRequest, err.Error()
+		status, msg = http.StatusBadRequest, publicText(err)
 	case errors.Is(err, store.ErrForbidden):
 		status, msg = http.StatusForbidden, "the file belongs to another user"
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoContent):
@@ -96,26 +147,53 @@ func (a *App) failErr(w http.ResponseWriter, r *http.Request, err error, code st
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrAlreadyShared):
 		status, msg = http.StatusConflict, "already exists"
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, errDFS):
-		status, msg = http.StatusServiceUnavailable, "a storage service is unavailable, try again later"
+		status, msg = http.StatusServiceUnavailable, msgUnavailable
 	case errors.Is(err, errTooLarge):
-		status, msg = http.StatusRequestEntityTooLarge, err.Error()
+		status, msg = http.StatusRequestEntityTooLarge, publicText(err)
 	case errors.Is(err, errBadRequest):
-		status, msg = http.StatusBadRequest, err.Error()
+		status, msg = http.StatusBadRequest, publicText(err)
 	case r.Context().Err() != nil:
 		status, msg = statusClientClosed, "request cancelled"
 	}
-	if status >= 500 {
+	switch {
+	case status == http.StatusInsufficientStorage:
+		a.log.Error().Err(err).Str("uri", clip(r.URL.RequestURI(), 200)).Msg("storage full: request refused")
+	case status >= 500:
 		a.log.Error().Err(err).Str("uri", clip(r.URL.RequestURI(), 200)).Msg("request failed")
-	} else {
+	default:
 		a.log.Debug().Err(err).Str("uri", clip(r.URL.RequestURI(), 200)).Msg("request refused")
 	}
-	a.fail(w, status, code, msg)
+	body := map[string]any{"code": code, "msg": msg}
+	for k, v := range extra {
+		body[k] = v
+	}
+	a.reply(w, status, body)
+}
+
+// storageFull reports a full disk: the upload spool's (ENOSPC, EDQUOT) or
+// the DFS's (a storage or tracker answering ENOSPC, or fdfs_upload_file
+// exiting with it).
+func storageFull(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	return errors.Is(err, errDFS) && proto.StatusOf(err) == proto.StatusENOSPC
+}
+
+// pathRE finds absolute file paths (two or more segments) in a message.
+var pathRE = regexp.MustCompile(`/(?:[^\s/'"():,]+/)+[^\s/'"():,]*`)
+
+// publicText is an error's text for a client: a refusal's own words, with
+// any server path that a wrapped error brought along cut out.
+func publicText(err error) string {
+	return clip(pathRE.ReplaceAllString(err.Error(), "[path]"), 300)
 }
 
 var (
 	errBadRequest = errors.New("bad request")
 	errTooLarge   = errors.New("request body too large")
 	errDFS        = errors.New("dfs unavailable")
+	errSpool      = errors.New("upload spool")
 )
 
 func badRequest(format string, args ...any) error {
@@ -153,6 +231,11 @@ type req struct {
 	FileNameD string  `json:"file_name"`
 	Start     flexInt `json:"start"`
 	Count     flexInt `json:"count"`
+
+	// /md5's proof of possession (md5.go)
+	Size  flexInt `json:"size"`
+	Nonce string  `json:"nonce"`
+	Proof string  `json:"proof"`
 
 	// /reg
 	UserName string `json:"userName"`
@@ -271,6 +354,29 @@ func fileRef(q *req) (string, string, error) {
 		return "", "", badRequest("invalid file name")
 	}
 	return m, name, nil
+}
+
+// newFileRef is fileRef for calls that create or publish an entry (instant
+// upload, share, save): control, bidi-override and zero-width characters
+// are refused in the name (store.CheckNewFileName).
+func newFileRef(q *req) (string, string, error) {
+	m, name, err := fileRef(q)
+	if err == nil {
+		err = store.CheckNewFileName(name)
+	}
+	return m, name, err
+}
+
+// clientAddr is the client's address as Nginx passes it (REMOTE_ADDR, its
+// $remote_addr). X-Real-IP is not used: our Nginx does not set it, so the
+// header would be whatever the client sent; behind another proxy, Nginx's
+// realip module makes $remote_addr the client's.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // canonicalName drops trailing spaces from a file name. MariaDB compares

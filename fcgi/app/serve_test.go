@@ -40,6 +40,7 @@ func writeCfg(t testing.TB, cfg *config.Config) string {
 		"temp_dir":           cfg.TempDir,
 		"log_level":          "warn",
 		"anti_steal":         map[string]any{"secret_key": cfg.AntiSteal.SecretKey},
+		"http_status_codes":  cfg.HTTPStatusCodes,
 	}
 	b, err := json.Marshal(m)
 	require.NoError(t, err)

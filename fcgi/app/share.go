@@ -45,10 +45,11 @@ func (a *App) handleShareFiles(w http.ResponseWriter, r *http.Request) {
 			a.failErr(w, r, err, CodeListFail)
 			return
 		}
-		// The course answers a bare number; it is valid JSON.
+		// The course answers a bare number (valid JSON too), with nothing
+		// after it: the Qt client reads it with QByteArray::toLong.
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		w.Write([]byte(strconv.FormatInt(n, 10) + "\n"))
+		w.Write([]byte(strconv.FormatInt(n, 10)))
 		return
 	}
 	for _, p := range []struct {
@@ -104,7 +105,7 @@ func (a *App) handleDealShareFile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusBadRequest, CodeCancelFail, "unknown cmd (want pv, cancel or save)")
 		return
 	}
-	user, m, name, ok := a.fileRequest(w, r, failCode)
+	user, m, name, ok := a.fileRequest(w, r, failCode, cmd == "save")
 	if !ok {
 		return
 	}
@@ -113,9 +114,12 @@ func (a *App) handleDealShareFile(w http.ResponseWriter, r *http.Request) {
 	extra := map[string]any(nil)
 	switch cmd {
 	case "pv":
+		// Once per user and per client address, per file, per hour: calling
+		// pv in a loop does not move the ranking (store.AddSharePVOnce).
 		var pv int64
-		pv, err = a.st.AddSharePV(ctx, m, name)
-		extra = map[string]any{"pv": pv}
+		var counted bool
+		pv, counted, err = a.st.AddSharePVOnce(ctx, user, clientAddr(r), m, name)
+		extra = map[string]any{"pv": pv, "counted": counted}
 	case "cancel":
 		err = a.st.CancelShare(ctx, user, m, name)
 	case "save":

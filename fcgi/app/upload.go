@@ -107,6 +107,9 @@ func (a *App) checkFile(r *http.Request, up *upload) error {
 	if !store.ValidFileName(up.name) {
 		return badRequest("invalid file name")
 	}
+	if err := store.CheckNewName(up.name); err != nil {
+		return err
+	}
 	if up.claimedMD5 != "" {
 		up.claimedMD5 = strings.ToLower(up.claimedMD5)
 		if !store.ValidMD5(up.claimedMD5) {

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -60,7 +61,13 @@ func (a *App) execUpload(ctx context.Context, path, ext string) (string, error) 
 		if idErr == nil { // it stored the file and then failed: drop it
 			a.discard(ctx, id, 0, "upload-exec-failed")
 		}
-		return "", fmt.Errorf("%w: fdfs_upload_file: %v: %s", errDFS, err, strings.TrimSpace(stderr.String()))
+		var ee *exec.ExitError
+		full := errors.As(err, &ee) && syscall.Errno(ee.ExitCode()) == syscall.ENOSPC // the tools exit with the errno
+		err = fmt.Errorf("%w: fdfs_upload_file: %v: %s", errDFS, err, strings.TrimSpace(stderr.String()))
+		if full {
+			err = fmt.Errorf("%w: %w", err, syscall.ENOSPC)
+		}
+		return "", err
 	}
 	if idErr != nil || strings.ContainsAny(id, " \n") {
 		return "", fmt.Errorf("%w: fdfs_upload_file printed %q", errDFS, id)

@@ -37,7 +37,7 @@ const spoolSlots = 16
 func (a *App) newSpool() (*spooler, error) {
 	dir := filepath.Join(a.tmpDir, fmt.Sprintf("%02d", a.spools.Add(1)%spoolSlots))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("upload spool: %w", err)
+		return nil, fmt.Errorf("%w: %w", errSpool, err)
 	}
 	sp := &spooler{dir: dir, h: md5.New(), max: a.cfg.MaxUploadBytes}
 	if a.cfg.UploadMode == config.UploadInProcess {
@@ -85,18 +85,21 @@ func (s *spooler) Write(p []byte) (int, error) {
 	if s.f == nil {
 		f, err := os.CreateTemp(s.dir, "up-*")
 		if err != nil {
-			return 0, fmt.Errorf("upload spool: %w", err)
+			return 0, fmt.Errorf("%w: %w", errSpool, err)
 		}
 		s.f = f
 		if _, err := f.Write(s.mem.Bytes()); err != nil {
-			return 0, fmt.Errorf("upload spool: %w", err)
+			return 0, fmt.Errorf("%w: %w", errSpool, err)
 		}
 		s.mem = bytes.Buffer{}
 	}
 	n, err := s.f.Write(p)
 	s.h.Write(p[:n])
 	s.n += int64(n)
-	return n, err
+	if err != nil {
+		return n, fmt.Errorf("%w: %w", errSpool, err)
+	}
+	return n, nil
 }
 
 // done closes the file (if any) and fills up.
@@ -110,13 +113,13 @@ func (s *spooler) done(up *upload) error {
 	if s.f == nil { // an empty part in exec mode: the tool still needs a file
 		f, err := os.CreateTemp(s.dir, "up-*")
 		if err != nil {
-			return fmt.Errorf("upload spool: %w", err)
+			return fmt.Errorf("%w: %w", errSpool, err)
 		}
 		s.f = f
 	}
 	up.path = s.f.Name()
 	if err := s.f.Close(); err != nil {
-		return fmt.Errorf("upload spool: %w", err)
+		return fmt.Errorf("%w: %w", errSpool, err)
 	}
 	return nil
 }

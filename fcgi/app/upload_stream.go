@@ -95,8 +95,8 @@ func (a *App) streamUpload(r *http.Request, up *upload, body io.Reader, what str
 // a bad request.
 func wrapBody(err error, what string) error {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) || errors.Is(err, errTooLarge) || errors.Is(err, errBadRequest) {
-		return err
+	if errors.As(err, &mbe) || errors.Is(err, errTooLarge) || errors.Is(err, errBadRequest) || errors.Is(err, errSpool) {
+		return err // a spool failure is ours, not the request's (a full disk: respond.go)
 	}
 	return badRequest("%s: %v", what, err)
 }

@@ -18,7 +18,8 @@ var (
 )
 
 // handleReg is /reg: {userName, nickName, firstPwd, phone, email} →
-// 002 | 003 (409) | 004.
+// 002 | 003 (409; also a name that differs only in case from a taken one)
+// | 004.
 func (a *App) handleReg(w http.ResponseWriter, r *http.Request) {
 	if !a.method(w, r, CodeRegFail, http.MethodPost) {
 		return
@@ -36,8 +37,8 @@ func (a *App) handleReg(w http.ResponseWriter, r *http.Request) {
 	case q.FirstPwd == "" || len(q.FirstPwd) > 72:
 		a.fail(w, http.StatusBadRequest, CodeRegFail, "password: 1 to 72 bytes")
 		return
-	case len(nick) > 128 || !store.ValidFileName(nick) && nick != "":
-		a.fail(w, http.StatusBadRequest, CodeRegFail, "nickname: at most 128 bytes, no control characters")
+	case len(nick) > 128 || nick != "" && (!store.ValidFileName(nick) || store.CheckNewName(nick) != nil):
+		a.fail(w, http.StatusBadRequest, CodeRegFail, "nickname: at most 128 bytes, no '/', control, bidi-override or zero-width characters")
 		return
 	case !phoneRE.MatchString(q.Phone):
 		a.fail(w, http.StatusBadRequest, CodeRegFail, "phone: at most 16 digits")
@@ -51,7 +52,7 @@ func (a *App) handleReg(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		a.ok(w, CodeRegOK, nil)
 	case errors.Is(err, store.ErrExists):
-		a.fail(w, http.StatusConflict, CodeRegExists, "user name or nickname already taken")
+		a.fail(w, http.StatusConflict, CodeRegExists, "user name (in any upper or lower case) or nickname already taken")
 	default:
 		a.failErr(w, r, err, CodeRegFail)
 	}
@@ -80,17 +81,13 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 		a.reply(w, http.StatusUnauthorized, map[string]any{"code": CodeLoginFail, "token": "fail", "msg": "wrong user name or password"})
 		return
 	}
-	tok, err := a.st.Login(r.Context(), q.User, q.Pwd)
+	tok, err := a.st.LoginFrom(r.Context(), q.User, q.Pwd, clientAddr(r))
 	switch {
 	case err == nil:
 		a.setSession(w, q.User, tok, int(a.cfg.TokenTTL/time.Second))
 		a.ok(w, CodeLoginOK, map[string]any{"token": tok})
 	case errors.Is(err, store.ErrBadCredentials):
 		a.reply(w, http.StatusUnauthorized, map[string]any{"code": CodeLoginFail, "token": "fail", "msg": "wrong user name or password"})
-	case errors.Is(err, store.ErrRedisDown):
-		a.log.Warn().Err(err).Msg("login refused: redis down")
-		a.reply(w, http.StatusServiceUnavailable, map[string]any{"code": CodeLoginFail, "token": "fail",
-			"msg": "login is unavailable: the session store (Redis) is down; please try again later"})
 	default:
 		a.failErr(w, r, err, CodeLoginFail)
 	}
@@ -103,8 +100,8 @@ func (a *App) setSession(w http.ResponseWriter, user, tok string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: "user", Value: user, Path: "/", MaxAge: maxAge, SameSite: http.SameSiteStrictMode})
 }
 
-// handleLogout is /logout {user, token} → 023 | 111 | 024 (503 when
-// Redis is down: the token could not be dropped from the cache).
+// handleLogout is /logout {user, token} → 023 | 111 | 024. The token is
+// revoked in MySQL, so logout works while Redis is down.
 func (a *App) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if !a.method(w, r, CodeLogoutFail, http.MethodPost) {
 		return
@@ -119,14 +116,10 @@ func (a *App) handleLogout(w http.ResponseWriter, r *http.Request) {
 		a.failErr(w, r, err, CodeLogoutFail)
 		return
 	}
-	err = a.st.Logout(r.Context(), user, tokenFrom(r, q.Token))
-	switch {
-	case err == nil:
-		a.setSession(w, "", "", -1)
-		a.ok(w, CodeLogoutOK, nil)
-	case errors.Is(err, store.ErrRedisDown):
-		a.fail(w, http.StatusServiceUnavailable, CodeLogoutFail, "logout is unavailable: the session store (Redis) is down; please try again later")
-	default:
+	if err := a.st.Logout(r.Context(), user, tokenFrom(r, q.Token)); err != nil {
 		a.failErr(w, r, err, CodeLogoutFail)
+		return
 	}
+	a.setSession(w, "", "", -1)
+	a.ok(w, CodeLogoutOK, nil)
 }

@@ -36,6 +36,13 @@ type Config struct {
 	ExecTimeout      time.Duration // exec_timeout: limit for one fdfs_upload_file run, default 120 s
 	LogLevel         string        // log_level: zerolog level name, default "info"
 	AntiSteal        AntiSteal
+	// HTTPStatusCodes (http_status_codes) sends fitting HTTP statuses (401,
+	// 404, 409, 429, 507, …) with refusals. Off by default: the course's
+	// clients read the body only with HTTP 200, so every answer of the app
+	// is 200 with the outcome in "code", as the course's server did; only
+	// 500 and 503 (a bug, a service down) keep their status.
+	HTTPStatusCodes bool
+	LoginThrottle   LoginThrottle
 
 	Dir string // directory of the loaded cfg.json ("" when built by hand)
 }
@@ -80,6 +87,14 @@ const UploadOverhead = 64 << 10
 // secretRe is what a URL secret may hold (see AntiSteal.SecretKey).
 var secretRe = regexp.MustCompile(`^[A-Za-z0-9_.~+/=-]{16,128}$`)
 
+// LoginThrottle is the "login_throttle" object: failures allowed per
+// account and per client address before the doubling locks start, and the
+// longest lock (seconds).
+type LoginThrottle struct {
+	UserFailures, AddrFailures int
+	MaxLock                    time.Duration
+}
+
 // Upload modes.
 const (
 	UploadExec      = "exec"
@@ -101,6 +116,7 @@ func Default() *Config {
 		ExecTimeout:      120 * time.Second,
 		LogLevel:         "info",
 		AntiSteal:        AntiSteal{CheckToken: true, TokenTTL: 900 * time.Second},
+		LoginThrottle:    LoginThrottle{UserFailures: 5, AddrFailures: 20, MaxLock: 15 * time.Minute},
 	}
 }
 
@@ -164,6 +180,12 @@ type rawApp struct {
 		SecretKey  flex `json:"secret_key"`
 		TokenTTL   flex `json:"token_ttl"`
 	} `json:"anti_steal"`
+	HTTPStatusCodes flex `json:"http_status_codes"`
+	LoginThrottle   struct {
+		UserFailures flex `json:"user_failures"`
+		AddrFailures flex `json:"addr_failures"`
+		MaxLock      flex `json:"max_lock"`
+	} `json:"login_throttle"`
 }
 
 // appField binds one key to its environment variable and its setter.
@@ -261,6 +283,10 @@ func (a *Config) fields(r *rawApp) []appField {
 		{"anti_steal.check_token", "YUNPAN_ANTI_STEAL_CHECK_TOKEN", &r.AntiSteal.CheckToken, boolean(&a.AntiSteal.CheckToken)},
 		{"anti_steal.secret_key", "YUNPAN_ANTI_STEAL_SECRET_KEY", &r.AntiSteal.SecretKey, str(&a.AntiSteal.SecretKey)},
 		{"anti_steal.token_ttl", "YUNPAN_ANTI_STEAL_TOKEN_TTL", &r.AntiSteal.TokenTTL, secs(&a.AntiSteal.TokenTTL)},
+		{"http_status_codes", "YUNPAN_HTTP_STATUS_CODES", &r.HTTPStatusCodes, boolean(&a.HTTPStatusCodes)},
+		{"login_throttle.user_failures", "YUNPAN_LOGIN_THROTTLE_USER_FAILURES", &r.LoginThrottle.UserFailures, num(&a.LoginThrottle.UserFailures)},
+		{"login_throttle.addr_failures", "YUNPAN_LOGIN_THROTTLE_ADDR_FAILURES", &r.LoginThrottle.AddrFailures, num(&a.LoginThrottle.AddrFailures)},
+		{"login_throttle.max_lock", "YUNPAN_LOGIN_THROTTLE_MAX_LOCK", &r.LoginThrottle.MaxLock, secs(&a.LoginThrottle.MaxLock)},
 	}
 }
 
@@ -352,6 +378,9 @@ func (a *Config) Validate() error {
 	}
 	if a.AntiSteal.TokenTTL <= 0 {
 		return fmt.Errorf("anti_steal.token_ttl must be positive")
+	}
+	if a.LoginThrottle.UserFailures < 1 || a.LoginThrottle.AddrFailures < 1 || a.LoginThrottle.MaxLock < time.Second {
+		return fmt.Errorf("login_throttle: user_failures and addr_failures must be >= 1, max_lock >= 1 s")
 	}
 	return nil
 }

@@ -33,5 +33,9 @@ func (a *Config) StoreOptions(log zerolog.Logger) store.Options {
 		TokenTTL:      a.TokenTTL,
 		BcryptCost:    a.BcryptCost,
 		Log:           log,
+
+		LoginUserFailures: a.LoginThrottle.UserFailures,
+		LoginAddrFailures: a.LoginThrottle.AddrFailures,
+		LoginMaxLock:      a.LoginThrottle.MaxLock,
 	}
 }

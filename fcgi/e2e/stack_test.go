@@ -208,10 +208,12 @@ func waitPort(addr string, d time.Duration, p *proc) error {
 
 // Options tune a Stack.
 type Options struct {
-	UploadMode string  // "exec" (default) or "inprocess"
-	MaxBody    string  // max_upload_bytes (Nginx lets it plus the multipart envelope through /upload), "50m"
-	URLTTL     int     // anti_steal.token_ttl in seconds: how long a download URL works, 900
-	infra      *shared // private MariaDB/Redis/DFS (a test that stops them); nil: the shared ones
+	UploadMode string // "exec" (default) or "inprocess"
+	MaxBody    string // max_upload_bytes (Nginx lets it plus the multipart envelope through /upload), "50m"
+	URLTTL     int    // anti_steal.token_ttl in seconds: how long a download URL works, 900
+	// Cfg adds or replaces cfg.json keys (e.g. "http_status_codes": true).
+	Cfg   map[string]any
+	infra *shared // private MariaDB/Redis/DFS (a test that stops them); nil: the shared ones
 }
 
 // Stack is one cloud disk: its FastCGI programs and Nginx over the shared
@@ -225,10 +227,13 @@ type Stack struct {
 	NginxDir  string
 	TempDir   string // the programs' temp_dir (upload spools)
 	URLSecret string // anti_steal.secret_key, shared by the programs and Nginx
-	fcgi      map[string]*proc
-	nginx     *proc
-	metrics   map[string]string       // program → its -metrics address (leak_test.go)
-	checks    []*cluster.ProcessCheck // the programs' leak baselines
+	// StatusCodes: http_status_codes is on (refusals come with 4xx
+	// statuses instead of the course's HTTP 200).
+	StatusCodes bool
+	fcgi        map[string]*proc
+	nginx       *proc
+	metrics     map[string]string       // program → its -metrics address (leak_test.go)
+	checks      []*cluster.ProcessCheck // the programs' leak baselines
 }
 
 var stackSeq struct {
@@ -286,6 +291,10 @@ func StartStack(tb testing.TB, o Options) *Stack {
 		"log_level":          "warn",
 		"anti_steal":         map[string]any{"check_token": true, "secret_key": s.URLSecret, "token_ttl": o.URLTTL},
 	}
+	for k, v := range o.Cfg {
+		cfg[k] = v
+	}
+	s.StatusCodes = cfg["http_status_codes"] == true
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	s.Cfg = filepath.Join(dir, "cfg.json")
 	if err := os.WriteFile(s.Cfg, b, 0o600); err != nil {
