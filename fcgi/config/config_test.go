@@ -135,20 +135,23 @@ func FuzzParseApp(f *testing.F) {
 }
 
 func TestSecurityKeys(t *testing.T) {
-	a, err := Parse([]byte(courseCfg), "", nil)
+	secret := func(k string) string {
+		return map[string]string{"YUNPAN_ANTI_STEAL_SECRET_KEY": "0123456789abcdef-_"}[k]
+	}
+	a, err := Parse([]byte(courseCfg), "", secret)
 	require.NoError(t, err)
 	require.False(t, a.HTTPStatusCodes, "the course's all-200 answers by default")
 	require.Equal(t, LoginThrottle{UserFailures: 5, AddrFailures: 20, MaxLock: 15 * time.Minute}, a.LoginThrottle)
-	a, err = Parse([]byte(`{"http_status_codes": "yes", "login_throttle": {"user_failures": 3, "addr_failures": "50", "max_lock": 60}}`), "", nil)
+	a, err = Parse([]byte(`{"http_status_codes": "yes", "login_throttle": {"user_failures": 3, "addr_failures": "50", "max_lock": 60}}`), "", secret)
 	require.NoError(t, err)
 	require.True(t, a.HTTPStatusCodes)
 	require.Equal(t, LoginThrottle{UserFailures: 3, AddrFailures: 50, MaxLock: time.Minute}, a.LoginThrottle)
 	require.Equal(t, 3, a.StoreOptions(zerolog.Nop()).LoginUserFailures)
 	a, err = Parse([]byte(`{}`), "", func(k string) string {
-		return map[string]string{"YUNPAN_HTTP_STATUS_CODES": "true"}[k]
+		return map[string]string{"YUNPAN_HTTP_STATUS_CODES": "true", "YUNPAN_ANTI_STEAL_SECRET_KEY": "0123456789abcdef-_"}[k]
 	})
 	require.NoError(t, err)
 	require.True(t, a.HTTPStatusCodes)
-	_, err = Parse([]byte(`{"login_throttle": {"user_failures": 0}}`), "", nil)
-	require.Error(t, err)
+	_, err = Parse([]byte(`{"login_throttle": {"user_failures": 0}}`), "", secret)
+	require.ErrorContains(t, err, "login_throttle")
 }

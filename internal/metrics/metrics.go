@@ -9,21 +9,15 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // LatencyBuckets are request latency buckets in seconds, from 1 ms to 10 s.
 var LatencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
-// NewRegistry returns a registry with the collectors operators expect of
-// every process (go_goroutines, go_memstats_*, process_open_fds,
-// process_cpu_seconds_total, ...). Each daemon or program has its own, so
-// that tests can run several in one process.
-func NewRegistry() *prometheus.Registry {
-	r := prometheus.NewRegistry()
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return r
-}
+// NewRegistry returns a registry for a process's own metrics. Each daemon or
+// program has its own, so that tests can run several in one process; Handler
+// adds the go_ and process_ collectors operators expect.
+func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 
 // Collector is a prometheus.Collector whose samples a function adds at
 // every scrape, for values kept elsewhere (free space, connections, the

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -130,4 +131,36 @@ func TestServer(t *testing.T) {
 		t.Fatal("Serve did not return after Close")
 	}
 	require.NoError(t, s.Close()) // twice is fine
+}
+
+// TestGoroutinesSteady: go_goroutines does not depend on how many goroutines
+// the gathering of the process's other collectors happened to use, so a
+// leak check can compare it with a baseline.
+func TestGoroutinesSteady(t *testing.T) {
+	r := NewRegistry()
+	for i := range 16 {
+		r.MustRegister(NewCollector(func(s *Set) { s.Gauge(fmt.Sprintf("c%d", i), "A value.", 1) }))
+	}
+	s, err := Listen("127.0.0.1:0", r)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve() }()
+	cl := &http.Client{Timeout: 5 * time.Second}
+	seen := map[float64]int{}
+	for range 200 {
+		ss, err := scrape.Get(context.Background(), cl, "http://"+s.Addr().String()+"/metrics")
+		require.NoError(t, err)
+		g, ok := ss.Sum("go_goroutines")
+		require.True(t, ok)
+		seen[g]++
+	}
+	lo, hi := 1e9, 0.0
+	for g := range seen {
+		lo, hi = min(lo, g), max(hi, g)
+	}
+	// One more at times: the previous scrape's connection still closing.
+	require.LessOrEqual(t, hi-lo, 1.0, "go_goroutines by value over 200 scrapes: %v", seen)
+	cl.CloseIdleConnections()
+	require.NoError(t, s.Close())
+	require.NoError(t, <-done)
 }

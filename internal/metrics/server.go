@@ -9,13 +9,25 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Handler serves the registry in the format the scraper asks for (the
-// text format by default) on GET/HEAD; other methods get 405.
+// Handler serves the go_ and process_ collectors (go_goroutines,
+// go_memstats_*, process_open_fds, process_cpu_seconds_total, ...) and then
+// reg, in the format the scraper asks for (the text format by default) on
+// GET/HEAD; other methods get 405.
+//
+// The Go collector has a registry of its own, gathered first: a registry
+// gathers on as many goroutines as it has collectors, started as needed, so
+// go_goroutines read next to other collectors varied from scrape to scrape;
+// alone it counts exactly one gathering goroutine, and tests can compare a
+// process's goroutines with a baseline.
 func Handler(reg prometheus.Gatherer) http.Handler {
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: 4})
+	goReg, procReg := prometheus.NewRegistry(), prometheus.NewRegistry()
+	goReg.MustRegister(collectors.NewGoCollector())
+	procReg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h := promhttp.HandlerFor(prometheus.Gatherers{goReg, procReg, reg}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: 4})
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
