@@ -10,7 +10,7 @@ import (
 
 // ProcessCheck checks a process that is not one of the harness's daemons
 // (the FastCGI programs of fcgi/e2e) the way leak.go checks the daemons:
-// descriptors from /proc/<pid>/fd, goroutines from go_goroutines on its
+// descriptors from /proc/<pid>/fd, goroutines from yunpan_goroutines on its
 // /metrics. Connections to the Pooled addresses are kept on purpose by the
 // program's pools (MySQL, Redis, DFS): they are not compared with the
 // baseline but bounded by the pool's size, and each may account for

@@ -46,7 +46,7 @@ import (
 //   - own: everything else (listeners, log, binlog writer, pipes, client
 //     connections, files): must be back at or below the baseline, exactly.
 //
-// Goroutines come from go_goroutines on the daemon's /metrics (the harness
+// Goroutines come from yunpan_goroutines on the daemon's /metrics (the harness
 // sets metrics_addr when the test does not). A daemon runs one goroutine
 // per inbound link (its serving goroutine) and one per syncer; those are
 // subtracted, and the rest must be back at or below the baseline, exactly.
@@ -174,7 +174,7 @@ type usage struct {
 	links      map[string]int // per other daemon (name addr): connections
 	linksIn    int            // links accepted by this daemon
 	readers    int            // read-only descriptors of its binlog
-	goroutines int            // go_goroutines, -1 when unknown
+	goroutines int            // yunpan_goroutines, -1 when unknown
 	syncers    int            // dfs_storage_sync_peer_status series
 	scrapeErr  error
 }
@@ -346,7 +346,7 @@ func readOnly(pid, n int) bool {
 // descriptor and a goroutine in the daemon.
 var scrapeClient = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 
-// scrapeGoroutines reads go_goroutines and counts the storage's syncers.
+// scrapeGoroutines reads yunpan_goroutines and counts the storage's syncers.
 func scrapeGoroutines(addr string) (goroutines, syncers int, err error) {
 	resp, err := scrapeClient.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -361,9 +361,9 @@ func scrapeGoroutines(addr string) (goroutines, syncers int, err error) {
 	if err != nil {
 		return -1, 0, err
 	}
-	g, ok := ss.Sum("go_goroutines")
+	g, ok := ss.Sum("yunpan_goroutines")
 	if !ok {
-		return -1, 0, fmt.Errorf("no go_goroutines in /metrics")
+		return -1, 0, fmt.Errorf("no yunpan_goroutines in /metrics")
 	}
 	return int(g), len(ss.Find("dfs_storage_sync_peer_status")), nil
 }
