@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"yunpan/dfs/internal/quickack"
 	"yunpan/dfs/proto"
 )
 
@@ -63,6 +64,7 @@ type session struct {
 	s    *Storage
 	c    net.Conn
 	body *io.LimitedReader // the unread rest of the current request body
+	qa   *quickack.Reader  // reads request bodies without Nagle stalls (see package quickack)
 	peer peerAuth          // a replicating peer's cluster auth and server ID (sync_recv.go)
 }
 
@@ -109,7 +111,7 @@ func (s *Storage) serveConn(c net.Conn) {
 		s.stats.connClosed()
 		<-s.connSem
 	}()
-	sess := &session{s: s, c: c, slot: s.sessions.Add(1)}
+	sess := &session{s: s, c: c, slot: s.sessions.Add(1), qa: quickack.New(c)}
 	for {
 		// Idle connections are dropped after network_timeout, as FastDFS does.
 		c.SetReadDeadline(time.Now().Add(s.timeout))
@@ -135,7 +137,12 @@ func (sess *session) serve(hb []byte) (keep bool) {
 	if h.Cmd == proto.CmdQuit {
 		return false
 	}
-	sess.body = &io.LimitedReader{R: s.newRateGuard(sess.c, "receive"), N: h.PkgLen} // network_timeout per read, min_transfer_rate overall (transfer.go)
+	g := s.newRateGuard(sess.c, "receive") // network_timeout per read, min_transfer_rate overall (transfer.go)
+	if sess.qa != nil {
+		sess.qa.Next()
+		g.src = sess.qa
+	}
+	sess.body = &io.LimitedReader{R: g, N: h.PkgLen}
 	hd, ok := handlers[h.Cmd]
 	if !ok {
 		sess.fail(proto.Errf(proto.StatusEINVAL, "unknown command %d", h.Cmd))

@@ -31,6 +31,7 @@ var errTooSlow = errors.New("transfer below min_transfer_rate")
 type rateGuard struct {
 	s       *Storage
 	c       net.Conn
+	src     io.Reader     // what Read reads: c, or a quickack.Reader over it
 	dir     string        // "receive" or "send", for the log line
 	waited  time.Duration // spent blocked on the peer
 	bytes   int64
@@ -41,7 +42,7 @@ type rateGuard struct {
 
 // newRateGuard measures one request body or one response stream.
 func (s *Storage) newRateGuard(c net.Conn, dir string) *rateGuard {
-	g := &rateGuard{s: s, c: c, dir: dir, timeout: s.timeout}
+	g := &rateGuard{s: s, c: c, src: c, dir: dir, timeout: s.timeout}
 	if s.opts != nil && s.opts.Transfer.MinRate > 0 {
 		g.rate = s.opts.Transfer.MinRate
 		g.grace = s.opts.Transfer.Grace
@@ -101,7 +102,7 @@ func (g *rateGuard) Read(p []byte) (int, error) {
 		now := time.Now()
 		d, guarded := g.deadline(now)
 		g.c.SetReadDeadline(d)
-		n, err := g.c.Read(p)
+		n, err := g.src.Read(p)
 		g.waited += time.Since(now)
 		g.bytes += int64(n)
 		if n == 0 && guarded && isTimeout(err) {
