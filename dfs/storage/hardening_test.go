@@ -3,6 +3,7 @@ package storage
 import (
 	"crypto/rand"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,8 +28,8 @@ func flipOnDisk(t *testing.T, s *Storage, remote string) {
 }
 
 // A normal file whose content no longer matches the CRC32 in its name is
-// answered EIO on a whole-file download, on a connection that stays
-// usable; a range is still served (not verified); the count goes up.
+// answered EIO on a whole-file download and on a range, on a connection
+// that stays usable; the count goes up.
 func TestDamagedFileNotServed(t *testing.T) {
 	s := start(t, testOpts(t))
 	c := dial(t, s)
@@ -48,8 +49,41 @@ func TestDamagedFileNotServed(t *testing.T) {
 	h, _ = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, int64(len(data))))
 	require.Equal(t, proto.StatusEIO, h.Status)
 	h, got = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 10))
+	require.Equal(t, proto.StatusEIO, h.Status)
+	require.Empty(t, got)
+	h, _ = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 1000, 0))
+	require.Equal(t, proto.StatusEIO, h.Status)
+	require.EqualValues(t, 4, s.corrupt.Load())
+	activeOK(t, s)
+}
+
+// A damaged file larger than one buffer is checked while it streams: the
+// answer announces the whole file, but the connection closes before its
+// last chunk, so no client takes the bytes as a complete file. Intact, it
+// arrives whole, with and without the check.
+func TestCorruptLargeFileCutShort(t *testing.T) {
+	s := start(t, testOpts(t))
+	c := dial(t, s)
+	data := make([]byte, 3*copyBufSize+1234)
+	rand.Read(data)
+	remote := upload(t, c, 0, "bin", data)
+	h, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
 	require.Zero(t, h.Status)
-	require.Equal(t, data[:10], got)
+	require.Equal(t, data, got)
+	h, got = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 5, 0))
+	require.Zero(t, h.Status)
+	require.Equal(t, data[5:], got)
+
+	flipOnDisk(t, s, remote)
+	require.NoError(t, proto.WritePacket(c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0)))
+	h, err := proto.ReadHeader(c)
+	require.NoError(t, err)
+	require.Zero(t, h.Status)
+	require.EqualValues(t, len(data), h.PkgLen)
+	n, err := io.Copy(io.Discard, c)
+	require.NoError(t, err, "closed, not timed out")
+	require.Less(t, n, int64(len(data)), "the whole damaged file was sent")
+	require.EqualValues(t, 1, s.corrupt.Load())
 	activeOK(t, s)
 }
 

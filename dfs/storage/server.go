@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"os"
@@ -25,6 +26,13 @@ type reply struct {
 	file *os.File
 	off  int64
 	n    int64
+	// framed, when set, holds the whole answer: HeaderSize bytes left for
+	// the header, then the n bytes of file; it goes back to copyBufs.
+	framed *[]byte
+	// crc, when set, is the CRC32 the whole file (off 0, n bytes) must
+	// have; remote names it in the log.
+	crc    *uint32
+	remote string
 }
 
 // handler serves one command. Buffered handlers get the whole body (the
@@ -217,6 +225,14 @@ func (sess *session) send(rep *reply) bool {
 	}
 	c := sess.c
 	c.SetWriteDeadline(time.Now().Add(sess.s.timeout))
+	if rep.framed != nil {
+		// One write for header and file (download.go).
+		defer copyBufs.Put(rep.framed)
+		buf := (*rep.framed)[:proto.HeaderSize+int(rep.n)]
+		(&proto.Header{PkgLen: rep.n, Cmd: proto.CmdResp}).Encode(buf)
+		_, err := c.Write(buf)
+		return err == nil
+	}
 	hdr := proto.Header{PkgLen: int64(len(rep.body)) + rep.n, Cmd: proto.CmdResp}
 	buf := make([]byte, proto.HeaderSize+len(rep.body))
 	hdr.Encode(buf)
@@ -225,9 +241,13 @@ func (sess *session) send(rep *reply) bool {
 		return false
 	}
 	if rep.file != nil && rep.n > 0 {
-		if err := sess.sendFile(rep.file, rep.off, rep.n); err != nil {
-			if errors.Is(err, errTooSlow) {
-				return false // logged by the guard (transfer.go)
+		send := sess.sendFile
+		if rep.crc != nil {
+			send = func(f *os.File, _, n int64) error { return sess.sendVerified(f, n, *rep.crc, rep.remote) }
+		}
+		if err := send(rep.file, rep.off, rep.n); err != nil {
+			if errors.Is(err, errTooSlow) || errors.Is(err, errDamaged) {
+				return false // logged by the guard (transfer.go) or by damaged
 			}
 			sess.s.log.Warn().Err(err).Str("peer", c.RemoteAddr().String()).Msg("download stream broken, closing")
 			return false
@@ -261,6 +281,50 @@ func (sess *session) sendFile(f *os.File, off, n int64) error {
 	}
 	return nil
 }
+
+// sendVerified streams a whole file of n bytes read with pread, checking
+// its CRC32 against want on the way. The last chunk is sent only once the
+// CRC matches: a damaged file ends the connection short of its announced
+// length, so every client sees a failed download. Reading into a buffer
+// costs one copy more than sendfile but the file is read only once.
+func (sess *session) sendVerified(f *os.File, n int64, want uint32, remote string) error {
+	s := sess.s
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	g := s.newRateGuard(sess.c, "send") // min_transfer_rate (transfer.go)
+	var crc uint32
+	for off := int64(0); off < n; {
+		b := (*bp)[:min(int64(len(*bp)), n-off)]
+		var rerr error
+		if err := rc.Control(func(fd uintptr) { rerr = preadFull(int(fd), b, off) }); err != nil {
+			return err
+		}
+		if rerr != nil {
+			return rerr
+		}
+		crc = crc32.Update(crc, crc32.IEEETable, b)
+		off += int64(len(b))
+		if off == n && crc != want {
+			s.damaged(remote, crc, want)
+			return errDamaged
+		}
+		k, err := g.write(b)
+		s.stats.add(statTotalDownloadBytes, int64(k))
+		s.stats.add(statSuccessDownloadBytes, int64(k))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errDamaged ends a download whose content did not match its name's CRC32
+// (already logged).
+var errDamaged = errors.New("file damaged on disk")
 
 // activeTest answers ACTIVE_TEST: status 0, empty body; a body is EINVAL.
 func (sess *session) activeTest(h proto.Header, body []byte) (*reply, error) {
