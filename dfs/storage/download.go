@@ -166,6 +166,9 @@ func nameCRC(remote string, size int64) (uint32, bool) {
 // CRC32 and returns the EIO that refuses it.
 func (s *Storage) damaged(remote string, got, want uint32) error {
 	s.corrupt.Add(1)
+	if s.scrub != nil {
+		s.scrub.report(remote) // fetch a good copy from the group
+	}
 	s.log.Error().Str("file", remote).Uint32("crc32", got).Uint32("want", want).
 		Int64("corrupt_total", s.corrupt.Load()).Msg("file damaged on disk: content does not match its name's CRC32, not served")
 	return proto.Errf(proto.StatusEIO, "download %s: content CRC32 %08X, name says %08X", remote, got, want)
