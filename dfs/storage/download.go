@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
+	"sync"
 	"syscall"
+	"time"
 
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
@@ -86,10 +88,12 @@ func (sess *session) download(h proto.Header, body []byte) (*reply, error) {
 	}
 	want, checked := nameCRC(remote, size)
 	whole := off == 0 && n == size
-	if checked && !whole {
+	stamp := fileStamp{ino: st.Ino, ctime: st.Ctim.Nano(), size: size}
+	if checked && !whole && !s.verified.seen(remote, stamp) {
 		if err := s.verifyWhole(remote, fd, size); err != nil { // reads the file first (hardening.go)
 			return nil, err
 		}
+		s.verified.add(remote, stamp)
 	}
 	s.stats.add(statSuccessDownload, 1)
 	s.stats.add(statTotalFileRead, 1)
@@ -117,6 +121,54 @@ func (sess *session) download(h proto.Header, body []byte) (*reply, error) {
 		rep.crc, rep.remote = &want, remote
 	}
 	return rep, nil
+}
+
+// Ranges are checked by reading the whole file, which a player seeking
+// through a video would repeat for every range. verifiedCache remembers
+// files whose content a range check found intact: further ranges are served
+// without reading the file again while its inode, ctime and size are
+// unchanged (a rewrite changes the ctime) and the entry is younger than
+// verifiedTTL. Damage that changes none of them (bit rot) within that time
+// is left to the scrubber.
+const (
+	verifiedTTL = 10 * time.Minute
+	verifiedMax = 4096
+)
+
+// fileStamp identifies one version of a file on disk.
+type fileStamp struct {
+	ino   uint64
+	ctime int64
+	size  int64
+}
+
+type verifiedCache struct {
+	mu sync.Mutex
+	m  map[string]verifiedEntry
+}
+
+type verifiedEntry struct {
+	stamp fileStamp
+	at    time.Time
+}
+
+func (v *verifiedCache) seen(remote string, st fileStamp) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	e, ok := v.m[remote]
+	return ok && e.stamp == st && time.Since(e.at) < verifiedTTL
+}
+
+func (v *verifiedCache) add(remote string, st fileStamp) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = make(map[string]verifiedEntry)
+	}
+	if len(v.m) >= verifiedMax {
+		clear(v.m) // rare; the next ranges read their files once more
+	}
+	v.m[remote] = verifiedEntry{stamp: st, at: time.Now()}
 }
 
 // openRead opens path read-only, retrying on EINTR.

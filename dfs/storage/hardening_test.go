@@ -73,6 +73,10 @@ func TestCorruptLargeFileCutShort(t *testing.T) {
 	h, got = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 5, 0))
 	require.Zero(t, h.Status)
 	require.Equal(t, data[5:], got)
+	// That range read the file once; further ranges of it need not.
+	s.verified.mu.Lock()
+	require.Len(t, s.verified.m, 1)
+	s.verified.mu.Unlock()
 
 	flipOnDisk(t, s, remote)
 	require.NoError(t, proto.WritePacket(c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0)))

@@ -68,6 +68,7 @@ type Storage struct {
 	repl     *replication           // replication inside the group (sync*.go, mark.go, replicas.go)
 	met      *storageMetrics        // /metrics and the access log (metrics.go)
 	scrub    *scrubber              // background CRC32 checks and healing (scrub.go)
+	verified verifiedCache          // files whose content matched their name lately (download.go)
 
 	connSem chan struct{}
 	mu      sync.Mutex // guards conns, exiting and wg.Add against Exit
