@@ -28,32 +28,40 @@ func flipOnDisk(t *testing.T, s *Storage, remote string) {
 }
 
 // A normal file whose content no longer matches the CRC32 in its name is
-// answered EIO on a whole-file download and on a range, on a connection
-// that stays usable; the count goes up.
+// answered EIO on a whole-file download (asked with length 0 or the file's
+// length) and on a range, on a connection that stays usable; the count goes
+// up. Each request goes to a file of its own: the first refusal also hands
+// the file to the scrubber, which (no other storage in the group here)
+// moves it away, after which it is ENOENT.
 func TestDamagedFileNotServed(t *testing.T) {
 	s := start(t, testOpts(t))
 	c := dial(t, s)
 	data := make([]byte, 100<<10)
 	rand.Read(data)
-	remote := upload(t, c, 0, "bin", data)
-	h, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
-	require.Zero(t, h.Status)
-	require.Equal(t, data, got)
-
-	flipOnDisk(t, s, remote)
-	h, got = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
-	require.Equal(t, proto.StatusEIO, h.Status)
-	require.Empty(t, got)
-	require.EqualValues(t, 1, s.corrupt.Load())
-	// Asking for the whole file by its length is verified too.
-	h, _ = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, int64(len(data))))
-	require.Equal(t, proto.StatusEIO, h.Status)
-	h, got = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 10))
-	require.Equal(t, proto.StatusEIO, h.Status)
-	require.Empty(t, got)
-	h, _ = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 1000, 0))
-	require.Equal(t, proto.StatusEIO, h.Status)
-	require.EqualValues(t, 4, s.corrupt.Load())
+	asks := [][2]int64{{0, 0}, {0, int64(len(data))}, {0, 10}, {1000, 0}}
+	var remotes []string
+	for range asks {
+		remote := upload(t, c, 0, "bin", data)
+		h, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
+		require.Zero(t, h.Status)
+		require.Equal(t, data, got)
+		remotes = append(remotes, remote)
+	}
+	for i, a := range asks {
+		flipOnDisk(t, s, remotes[i])
+		h, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remotes[i], a[0], a[1]))
+		require.Equal(t, proto.StatusEIO, h.Status, "offset %d length %d", a[0], a[1])
+		require.Empty(t, got)
+		require.EqualValues(t, i+1, s.corrupt.Load())
+	}
+	waitFor(t, 10*time.Second, "damaged files moved away", func() bool {
+		for _, r := range remotes {
+			if h, _ := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", r, 0, 0)); h.Status != proto.StatusENOENT {
+				return false
+			}
+		}
+		return true
+	})
 	activeOK(t, s)
 }
 
