@@ -234,6 +234,10 @@ func (sess *session) send(rep *reply) bool {
 		return err == nil
 	}
 	hdr := proto.Header{PkgLen: int64(len(rep.body)) + rep.n, Cmd: proto.CmdResp}
+	if rep.crc != nil && len(rep.body) == 0 {
+		// The header goes out with the first chunk (download.go).
+		return sess.streamErr(sess.sendVerified(rep.file, rep.n, *rep.crc, rep.remote, hdr))
+	}
 	buf := make([]byte, proto.HeaderSize+len(rep.body))
 	hdr.Encode(buf)
 	copy(buf[proto.HeaderSize:], rep.body)
@@ -241,17 +245,20 @@ func (sess *session) send(rep *reply) bool {
 		return false
 	}
 	if rep.file != nil && rep.n > 0 {
-		send := sess.sendFile
-		if rep.crc != nil {
-			send = func(f *os.File, _, n int64) error { return sess.sendVerified(f, n, *rep.crc, rep.remote) }
+		return sess.streamErr(sess.sendFile(rep.file, rep.off, rep.n))
+	}
+	return true
+}
+
+// streamErr reports whether the connection survives a download stream
+// that ended with err.
+func (sess *session) streamErr(err error) bool {
+	if err != nil {
+		if errors.Is(err, errTooSlow) || errors.Is(err, errDamaged) {
+			return false // logged by the guard (transfer.go) or by damaged
 		}
-		if err := send(rep.file, rep.off, rep.n); err != nil {
-			if errors.Is(err, errTooSlow) || errors.Is(err, errDamaged) {
-				return false // logged by the guard (transfer.go) or by damaged
-			}
-			sess.s.log.Warn().Err(err).Str("peer", c.RemoteAddr().String()).Msg("download stream broken, closing")
-			return false
-		}
+		sess.s.log.Warn().Err(err).Str("peer", sess.c.RemoteAddr().String()).Msg("download stream broken, closing")
+		return false
 	}
 	return true
 }
@@ -282,12 +289,13 @@ func (sess *session) sendFile(f *os.File, off, n int64) error {
 	return nil
 }
 
-// sendVerified streams a whole file of n bytes read with pread, checking
-// its CRC32 against want on the way. The last chunk is sent only once the
-// CRC matches: a damaged file ends the connection short of its announced
-// length, so every client sees a failed download. Reading into a buffer
-// costs one copy more than sendfile but the file is read only once.
-func (sess *session) sendVerified(f *os.File, n int64, want uint32, remote string) error {
+// sendVerified sends hdr and then a whole file of n bytes read with pread,
+// checking its CRC32 against want on the way; hdr shares the first chunk's
+// write. The last chunk is sent only once the CRC matches: a damaged file
+// ends the connection short of its announced length, so every client sees
+// a failed download. Reading into a buffer costs one copy more than
+// sendfile but the file is read only once.
+func (sess *session) sendVerified(f *os.File, n int64, want uint32, remote string, hdr proto.Header) error {
 	s := sess.s
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
@@ -297,8 +305,10 @@ func (sess *session) sendVerified(f *os.File, n int64, want uint32, remote strin
 	}
 	g := s.newRateGuard(sess.c, "send") // min_transfer_rate (transfer.go)
 	var crc uint32
+	head := proto.HeaderSize // bytes of header before the chunk, first write only
+	hdr.Encode((*bp)[:head])
 	for off := int64(0); off < n; {
-		b := (*bp)[:min(int64(len(*bp)), n-off)]
+		b := (*bp)[head:min(int64(len(*bp)), int64(head)+n-off)]
 		var rerr error
 		if err := rc.Control(func(fd uintptr) { rerr = preadFull(int(fd), b, off) }); err != nil {
 			return err
@@ -312,7 +322,9 @@ func (sess *session) sendVerified(f *os.File, n int64, want uint32, remote strin
 			s.damaged(remote, crc, want)
 			return errDamaged
 		}
-		k, err := g.write(b)
+		k, err := g.write((*bp)[:head+len(b)])
+		k = max(k-head, 0)
+		head = 0
 		s.stats.add(statTotalDownloadBytes, int64(k))
 		s.stats.add(statSuccessDownloadBytes, int64(k))
 		if err != nil {
