@@ -187,3 +187,22 @@ func TestSyncFromFutureClock(t *testing.T) {
 	require.NoError(t, err)
 	require.InDelta(t, time.Now().Unix(), own.Timestamp, 5)
 }
+
+// The storage's HTTP helper checks a local file before it serves it, whole
+// or by range: damaged, it answers 500 and never the bytes.
+func TestCorruptNotServedOverHTTP(t *testing.T) {
+	s := start(t, httpOpts(t, "127.0.0.1"))
+	c := dial(t, s)
+	data := make([]byte, 50<<10)
+	rand.Read(data)
+	intact := upload(t, c, 0, "bin", data)
+	code, _, b := get(t, "GET", httpBase(s), "/group1/"+intact)
+	require.Equal(t, 200, code)
+	require.Equal(t, data, b)
+	remote := upload(t, c, 0, "bin", data)
+	flipOnDisk(t, s, remote)
+	code, _, b = get(t, "GET", httpBase(s), "/group1/"+remote, "Range", "bytes=0-99")
+	require.Equal(t, 500, code)
+	require.NotEqual(t, data[:100], b)
+	require.EqualValues(t, 1, s.corrupt.Load())
+}

@@ -145,17 +145,27 @@ func (sc *scrubber) pass() bool {
 	sc.walk(func(f scrubFile) bool { total += f.size; return true })
 	start := time.Now()
 	var done int64
-	alive := true
-	sc.walk(func(f scrubFile) bool {
-		sc.check(f)
-		done += f.size
-		// Spread the reads: done/total of the pass by done/total of the period.
-		if total > 0 {
-			due := start.Add(time.Duration(float64(sc.period) * float64(done) / float64(total)))
-			if time.Until(due) > 0 {
-				alive = sc.waitUntil(due)
+	// pace is called after each chunk read: done/total of the pass takes
+	// done/total of the period, so even one huge file is read slowly.
+	pace := func(n int64) bool {
+		done += n
+		if total <= 0 {
+			return true
+		}
+		due := start.Add(time.Duration(float64(sc.period) * (float64(done) / float64(total))))
+		if time.Until(due) <= 0 {
+			select {
+			case <-sc.s.exitCh:
+				return false
+			default:
+				return true
 			}
 		}
+		return sc.waitUntil(due)
+	}
+	alive := true
+	sc.walk(func(f scrubFile) bool {
+		alive = sc.check(f, pace)
 		return alive
 	})
 	if alive {
@@ -164,22 +174,51 @@ func (sc *scrubber) pass() bool {
 	return alive
 }
 
-// check reads one file and heals it when its content does not match its
-// name.
-func (sc *scrubber) check(f scrubFile) {
+// check reads one file, calling pace after each chunk, and heals it when
+// its content does not match its name; false on exit.
+func (sc *scrubber) check(f scrubFile, pace func(n int64) bool) bool {
 	want, _ := nameCRC(f.remote, f.size)
-	got, err := crcOfPath(f.path, f.size)
+	got, alive, err := crcPaced(f.path, f.size, pace)
+	if !alive {
+		return false
+	}
 	if err != nil {
-		return // deleted meanwhile, or unreadable: the next pass retries
+		return true // deleted meanwhile, or unreadable: the next pass retries
 	}
 	sc.checked.Add(1)
 	if got == want {
-		return
+		return true
 	}
 	sc.damaged.Add(1)
 	sc.s.log.Error().Str("file", f.remote).Uint32("crc32", got).Uint32("want", want).
 		Int64("scrub_damaged_total", sc.damaged.Load()).Msg("scrub: file damaged on disk")
 	sc.repair(f, want)
+	return true
+}
+
+// crcPaced is the CRC32 of the first size bytes of the file at path, read
+// a buffer at a time with pace called after each; alive is false when pace
+// says the storage is exiting.
+func crcPaced(path string, size int64, pace func(n int64) bool) (crc uint32, alive bool, err error) {
+	fd, err := openRead(path)
+	if err != nil {
+		return 0, true, err
+	}
+	defer syscall.Close(fd)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	for off := int64(0); off < size; {
+		b := (*bp)[:min(int64(len(*bp)), size-off)]
+		if err := preadFull(fd, b, off); err != nil {
+			return 0, true, err
+		}
+		crc = crc32.Update(crc, crc32.IEEETable, b)
+		off += int64(len(b))
+		if !pace(int64(len(b))) {
+			return 0, false, nil
+		}
+	}
+	return crc, true, nil
 }
 
 // healReported heals a file a download found damaged, after reading it
