@@ -99,7 +99,7 @@ func vsMedium1(r *cluster.Runner, fastdfsBin, ourBin string, m vsMedium, d time.
 	}
 	ref, err := startC(r, fastdfsBin, m.dir, "127.0.0.52", "127.0.0.53")
 	if err != nil {
-		return fmt.Errorf("C FastDFS: %w", err)
+		return fmt.Errorf("reference C FastDFS: %w", err)
 	}
 	defer ref.stop()
 	ours, err := startOurs(r, ourBin, m.dir, "127.0.0.62", "127.0.0.63")
