@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -61,6 +62,10 @@ var handlers = map[byte]handler{
 	proto.CmdRegenerateAppenderFilename: {buffered: true, fn: (*session).regenerate},
 }
 
+// requestBuf is the read buffer of a connection: one read takes a header
+// with a download request or a small upload; larger reads bypass it.
+const requestBuf = 8 << 10
+
 // maxDrain bounds how much of an unread request body is skipped so that an
 // error can be answered on a still usable connection; beyond it the
 // connection is closed after the reply.
@@ -72,7 +77,8 @@ type session struct {
 	s    *Storage
 	c    net.Conn
 	body *io.LimitedReader // the unread rest of the current request body
-	qa   *quickack.Reader  // reads request bodies without Nagle stalls (see package quickack)
+	qa   *quickack.Reader  // reads requests without Nagle stalls (see package quickack)
+	in   *bufio.Reader     // over qa: a small request arrives in one read with its header
 	peer peerAuth          // a replicating peer's cluster auth and server ID (sync_recv.go)
 }
 
@@ -120,11 +126,13 @@ func (s *Storage) serveConn(c net.Conn) {
 		<-s.connSem
 	}()
 	sess := &session{s: s, c: c, slot: s.sessions.Add(1), qa: quickack.New(c)}
+	sess.in = bufio.NewReaderSize(sess.qa, requestBuf)
 	for {
 		// Idle connections are dropped after network_timeout, as FastDFS does.
 		c.SetReadDeadline(time.Now().Add(s.timeout))
 		var hb [proto.HeaderSize]byte
-		if _, err := io.ReadFull(c, hb[:]); err != nil {
+		sess.qa.Idle()
+		if _, err := io.ReadFull(sess.in, hb[:]); err != nil {
 			return
 		}
 		if !sess.serve(hb[:]) {
@@ -146,10 +154,8 @@ func (sess *session) serve(hb []byte) (keep bool) {
 		return false
 	}
 	g := s.newRateGuard(sess.c, "receive") // network_timeout per read, min_transfer_rate overall (transfer.go)
-	if sess.qa != nil {
-		sess.qa.Next()
-		g.src = sess.qa
-	}
+	sess.qa.Next()
+	g.src = sess.in
 	sess.body = &io.LimitedReader{R: g, N: h.PkgLen}
 	hd, ok := handlers[h.Cmd]
 	if !ok {

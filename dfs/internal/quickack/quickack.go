@@ -46,6 +46,10 @@ func New(c net.Conn) *Reader {
 // TCP_QUICKACK again.
 func (r *Reader) Next() { r.armed = true }
 
+// Idle marks the wait for the next request: a peer sends a request's first
+// bytes without waiting for an ACK, so blocking then needs no TCP_QUICKACK.
+func (r *Reader) Idle() { r.armed = false }
+
 // Read reads into p, honouring the connection's read deadline.
 func (r *Reader) Read(p []byte) (int, error) {
 	if r.rc == nil || len(p) == 0 {
