@@ -7,7 +7,7 @@ BIN     := $(CURDIR)/bin
 FUZZTIME ?= 5s
 BENCHTIME ?= 5s
 
-.PHONY: all deps build run stop status test lint vet fmt-check tidy-check imports-check staticcheck shellcheck unit fuzz-brief fuzz bench soak clean
+.PHONY: all deps build run stop status test lint vet fmt-check tidy-check imports-check staticcheck shellcheck unit fuzz-brief fuzz bench bench-vs-fastdfs soak clean
 
 all: build
 
@@ -88,6 +88,15 @@ fuzz:
 bench: build
 	YUNPAN_BIN=$(BIN) $(GO) test -run '^$$' -bench BenchmarkWeb -benchtime 2s ./fcgi/e2e
 	$(BIN)/fdfs_bench -bin $(BIN) -time $(BENCHTIME)
+
+# Side by side with a reference C FastDFS built elsewhere (not needed by
+# test or bench): both on a tmpfs, then on disk, the same load against each
+# in alternation, 3 rounds; prints medians, ratios and peak RSS.
+# make bench-vs-fastdfs FASTDFS_BIN=/usr/bin [VS_TIME=3s]
+VS_TIME ?= 3s
+bench-vs-fastdfs: build
+	@test -n "$(FASTDFS_BIN)" || { echo "usage: make bench-vs-fastdfs FASTDFS_BIN=<folder with fdfs_trackerd and fdfs_storaged>"; exit 2; }
+	$(BIN)/fdfs_bench -bin $(BIN) -vs-fastdfs $(FASTDFS_BIN) -time $(VS_TIME)
 
 # Soak test (not part of `make test`): mixed DFS and web load on a 2-group,
 # 2-replica cluster while storages are killed and restarted, then a check

@@ -128,6 +128,8 @@ type Storage struct {
 	MetricsAddr string // metrics_addr (yunpan extension, conf/metrics.go): Prometheus /metrics listener, "" = off
 
 	Transfer Transfer // min_transfer_rate and its grace: slow senders and readers are cut off (conf/transfer.go)
+
+	ScrubPeriod time.Duration // scrub_period (yunpan extension, conf/scrub.go): every file is read and checked once per period; 0 = off
 }
 
 // Client is client.conf (docs/protocol.md §8.4).

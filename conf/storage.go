@@ -195,6 +195,7 @@ func StorageFromFile(f *File) (*Storage, error) {
 	st.HTTP = r.storageHTTP(f)
 	st.MetricsAddr = r.metricsAddr()
 	st.Transfer = r.transfer()
+	st.ScrubPeriod = r.scrubPeriod()
 
 	if err := r.err("storage config"); err != nil {
 		return nil, err

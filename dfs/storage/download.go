@@ -1,20 +1,36 @@
 package storage
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
+	"hash/crc32"
 	"os"
+	"sync"
+	"syscall"
+	"time"
 
+	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
 )
 
 // downloadFixedLen is offset + length + group (docs/protocol.md §3.7).
 const downloadFixedLen = 8 + 8 + proto.GroupNameLen
 
+// smallReplyMax is the largest file answered from one pooled buffer: read
+// with one pread and sent with its header in one write, which saves the
+// sendfile path's per-request system calls.
+const smallReplyMax = copyBufSize - proto.HeaderSize
+
 // download serves DOWNLOAD_FILE (14) with the current range rules: offset ≥
 // size is EINVAL, a length beyond the end is clamped, 0 means "to the end".
 // As advised in §3.7, offset 0 on an empty file answers an empty body.
+//
+// A normal file's content is checked against the CRC32 in its name
+// (§6.10) without reading it twice: a small file is checked in its buffer
+// before anything is sent (damage answers EIO, so a client reads another
+// replica); a large one is checked while it streams and its last chunk is
+// held back until the CRC matches (damage closes the connection short, so no
+// client takes the file as complete). A range is checked by reading the
+// whole file first, up to verifyMaxSize; the scrubber covers the rest.
 func (sess *session) download(h proto.Header, body []byte) (*reply, error) {
 	s := sess.s
 	s.stats.add(statTotalDownload, 1)
@@ -36,44 +52,176 @@ func (sess *session) download(h proto.Header, body []byte) (*reply, error) {
 		return nil, err
 	}
 	s.stats.add(statTotalFileOpen, 1)
-	f, err := os.Open(path)
+	// A raw descriptor: os.Open would register the file with the poller and
+	// Fd() would switch it to blocking mode, system calls a read needs not.
+	fd, err := openRead(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if err == syscall.ENOENT || err == syscall.ENOTDIR {
 			return nil, proto.Errf(proto.StatusENOENT, "download %s", remote)
 		}
 		return nil, fmt.Errorf("download %s: %w", remote, err)
 	}
+	owned := true // fd is closed here unless a reply takes it
+	defer func() {
+		if owned {
+			syscall.Close(fd)
+		}
+	}()
 	s.stats.add(statSuccessFileOpen, 1)
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("download %s: %w", remote, err)
 	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		return nil, proto.Errf(proto.StatusEISDIR, "download %s: not a regular file", remote)
 	}
-	size := fi.Size()
+	size := st.Size
 	if size == 0 && off == 0 {
-		f.Close()
 		s.stats.add(statSuccessDownload, 1)
 		return &reply{}, nil
 	}
 	if off >= size {
-		f.Close()
 		return nil, proto.Errf(proto.StatusEINVAL, "download %s: offset %d ≥ size %d", remote, off, size)
 	}
 	if n == 0 || n > size-off {
 		n = size - off
 	}
-	if off == 0 && n == size {
-		if err := s.verifyWhole(remote, f, size); err != nil { // CRC32 in the name (hardening.go)
-			f.Close()
+	want, checked := nameCRC(remote, size)
+	whole := off == 0 && n == size
+	stamp := fileStamp{ino: st.Ino, ctime: st.Ctim.Nano(), size: size}
+	if checked && !whole && !s.verified.seen(remote, stamp) {
+		if err := s.verifyWhole(remote, fd, size); err != nil { // reads the file first (hardening.go)
 			return nil, err
 		}
+		s.verified.add(remote, stamp)
 	}
 	s.stats.add(statSuccessDownload, 1)
 	s.stats.add(statTotalFileRead, 1)
 	s.stats.add(statSuccessFileRead, 1)
-	return &reply{file: f, off: off, n: n}, nil
+	if n <= smallReplyMax {
+		bp := copyBufs.Get().(*[]byte)
+		buf := (*bp)[:proto.HeaderSize+int(n)]
+		if err := preadFull(fd, buf[proto.HeaderSize:], off); err != nil {
+			copyBufs.Put(bp)
+			return nil, fmt.Errorf("download %s: %w", remote, err)
+		}
+		if checked && whole {
+			if got := crc32.ChecksumIEEE(buf[proto.HeaderSize:]); got != want {
+				copyBufs.Put(bp)
+				return nil, s.damaged(remote, got, want)
+			}
+		}
+		s.stats.add(statTotalDownloadBytes, n)
+		s.stats.add(statSuccessDownloadBytes, n)
+		return &reply{framed: bp, n: n}, nil
+	}
+	owned = false
+	rep := &reply{file: os.NewFile(uintptr(fd), path), off: off, n: n}
+	if checked && whole {
+		rep.crc, rep.remote = &want, remote
+	}
+	return rep, nil
+}
+
+// Ranges are checked by reading the whole file, which a player seeking
+// through a video would repeat for every range. verifiedCache remembers
+// files whose content a range check found intact: further ranges are served
+// without reading the file again while its inode, ctime and size are
+// unchanged (a rewrite changes the ctime) and the entry is younger than
+// verifiedTTL. Damage that changes none of them (bit rot) within that time
+// is left to the scrubber.
+const (
+	verifiedTTL = 10 * time.Minute
+	verifiedMax = 4096
+)
+
+// fileStamp identifies one version of a file on disk.
+type fileStamp struct {
+	ino   uint64
+	ctime int64
+	size  int64
+}
+
+type verifiedCache struct {
+	mu sync.Mutex
+	m  map[string]verifiedEntry
+}
+
+type verifiedEntry struct {
+	stamp fileStamp
+	at    time.Time
+}
+
+func (v *verifiedCache) seen(remote string, st fileStamp) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	e, ok := v.m[remote]
+	return ok && e.stamp == st && time.Since(e.at) < verifiedTTL
+}
+
+func (v *verifiedCache) add(remote string, st fileStamp) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = make(map[string]verifiedEntry)
+	}
+	if len(v.m) >= verifiedMax {
+		clear(v.m) // rare; the next ranges read their files once more
+	}
+	v.m[remote] = verifiedEntry{stamp: st, at: time.Now()}
+}
+
+// openRead opens path read-only, retrying on EINTR.
+func openRead(path string) (int, error) {
+	for {
+		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			return fd, err
+		}
+	}
+}
+
+// preadFull fills b from fd at off; a file that ended early is an error.
+func preadFull(fd int, b []byte, off int64) error {
+	for len(b) > 0 {
+		k, err := syscall.Pread(fd, b, off)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return err
+		case k == 0:
+			return fmt.Errorf("file shrank: %d bytes missing", len(b))
+		}
+		b, off = b[k:], off+int64(k)
+	}
+	return nil
+}
+
+// nameCRC returns the CRC32 a normal file's name records and whether the
+// content can be checked against it. Appender files (the name keeps the
+// first CRC), trunk and slave files (named after their master) are not
+// checked. A size different from the name's is not taken as damage either:
+// a slave file's name can have a normal file's length.
+func nameCRC(remote string, size int64) (uint32, bool) {
+	if len(remote) != fileid.NormalRemoteLen {
+		return 0, false
+	}
+	info, kind, err := fileid.Decode(remote)
+	if err != nil || kind != fileid.KindNormal || info.Size() != size {
+		return 0, false
+	}
+	return info.CRC32, true
+}
+
+// damaged logs and counts a file whose content does not match its name's
+// CRC32 and returns the EIO that refuses it.
+func (s *Storage) damaged(remote string, got, want uint32) error {
+	s.corrupt.Add(1)
+	if s.scrub != nil {
+		s.scrub.report(remote) // fetch a good copy from the group
+	}
+	s.log.Error().Str("file", remote).Uint32("crc32", got).Uint32("want", want).
+		Int64("corrupt_total", s.corrupt.Load()).Msg("file damaged on disk: content does not match its name's CRC32, not served")
+	return proto.Errf(proto.StatusEIO, "download %s: content CRC32 %08X, name says %08X", remote, got, want)
 }

@@ -4,14 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"net"
-	"os"
 	"syscall"
 	"time"
-
-	"yunpan/dfs/fileid"
-	"yunpan/dfs/proto"
 )
 
 // acceptBackoff decides what an Accept error means. Running out of
@@ -60,38 +55,47 @@ func (sp *storePath) writable() bool {
 	return time.Now().UnixNano() >= sp.badUntil.Load()
 }
 
-// verifyMaxSize bounds the files whose CRC32 is checked before a whole-file
-// download: reading a file twice is cheap while it is small (and then
-// usually in the page cache), not for large ones.
+// verifyMaxSize bounds the files whose CRC32 is checked before a range is
+// downloaded: that reads the whole file first, cheap while it is small (and
+// then usually in the page cache), not for large ones. Whole files are
+// checked as they stream, whatever their size (download.go).
 const verifyMaxSize = 64 << 20
 
-// verifyWhole checks, before a whole-file download, that the content of a
-// normal file still has the size and CRC32 its name records (docs/protocol.md §6.10).
-// A file damaged on disk is answered EIO and logged instead of being served
-// as good; the client then reads another replica. Appender files (the name
-// keeps the first CRC), trunk files and slave files (named after their
-// master) are not checked, nor are files above verifyMaxSize. A size
-// different from the name's is not taken as damage either: a slave file's
-// name can have a normal file's length.
-func (s *Storage) verifyWhole(remote string, f *os.File, size int64) error {
-	if size > verifyMaxSize || len(remote) != fileid.NormalRemoteLen {
+// verifyWhole checks, before a range of a file is downloaded, that the
+// content of a normal file still has the CRC32 its name records
+// (docs/protocol.md §6.10). A file damaged on disk is answered EIO and
+// logged instead of being served as good; the client then reads another
+// replica. Files nameCRC cannot check and files above verifyMaxSize pass.
+func (s *Storage) verifyWhole(remote string, fd int, size int64) error {
+	if size > verifyMaxSize {
 		return nil
 	}
-	info, kind, err := fileid.Decode(remote)
-	if err != nil || kind != fileid.KindNormal || info.Size() != size {
+	want, ok := nameCRC(remote, size)
+	if !ok {
 		return nil
 	}
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	h := crc32.NewIEEE()
-	if _, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, size), *bp); err != nil {
+	got, err := crcOfFD(fd, size)
+	if err != nil {
 		return fmt.Errorf("download %s: verify: %w", remote, err)
 	}
-	if got := h.Sum32(); got != info.CRC32 {
-		s.corrupt.Add(1)
-		s.log.Error().Str("file", remote).Uint32("crc32", got).Uint32("want", info.CRC32).
-			Int64("corrupt_total", s.corrupt.Load()).Msg("file damaged on disk: content does not match its name's CRC32, not served")
-		return proto.Errf(proto.StatusEIO, "download %s: content CRC32 %08X, name says %08X", remote, got, info.CRC32)
+	if got != want {
+		return s.damaged(remote, got, want)
 	}
 	return nil
+}
+
+// crcOfFD is the CRC32 of the first size bytes of fd, read with pread.
+func crcOfFD(fd int, size int64) (uint32, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	var crc uint32
+	for off := int64(0); off < size; {
+		b := (*bp)[:min(int64(len(*bp)), size-off)]
+		if err := preadFull(fd, b, off); err != nil {
+			return 0, err
+		}
+		crc = crc32.Update(crc, crc32.IEEETable, b)
+		off += int64(len(b))
+	}
+	return crc, nil
 }

@@ -3,9 +3,11 @@ package storage
 import (
 	"crypto/rand"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,29 +29,81 @@ func flipOnDisk(t *testing.T, s *Storage, remote string) {
 }
 
 // A normal file whose content no longer matches the CRC32 in its name is
-// answered EIO on a whole-file download, on a connection that stays
-// usable; a range is still served (not verified); the count goes up.
+// answered EIO on a whole-file download (asked with length 0 or the file's
+// length) and on a range, on a connection that stays usable; the count goes
+// up. Each request goes to a file of its own: the first refusal also hands
+// the file to the scrubber, which (no other storage in the group here)
+// moves it away, after which it is ENOENT.
 func TestDamagedFileNotServed(t *testing.T) {
 	s := start(t, testOpts(t))
 	c := dial(t, s)
 	data := make([]byte, 100<<10)
 	rand.Read(data)
+	asks := [][2]int64{{0, 0}, {0, int64(len(data))}, {0, 10}, {1000, 0}}
+	var remotes []string
+	for range asks {
+		remote := upload(t, c, 0, "bin", data)
+		h, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
+		require.Zero(t, h.Status)
+		require.Equal(t, data, got)
+		remotes = append(remotes, remote)
+	}
+	for i, a := range asks {
+		flipOnDisk(t, s, remotes[i])
+		h, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remotes[i], a[0], a[1]))
+		require.Equal(t, proto.StatusEIO, h.Status, "offset %d length %d", a[0], a[1])
+		require.Empty(t, got)
+		require.EqualValues(t, i+1, s.corrupt.Load())
+	}
+	waitFor(t, 10*time.Second, "damaged files moved away", func() bool {
+		for _, r := range remotes {
+			if h, _ := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", r, 0, 0)); h.Status != proto.StatusENOENT {
+				return false
+			}
+		}
+		return true
+	})
+	activeOK(t, s)
+}
+
+// A damaged file larger than one buffer is checked while it streams: the
+// answer announces the whole file, but the connection closes before its
+// last chunk, so no client takes the bytes as a complete file. Intact, it
+// arrives whole, with and without the check.
+func TestCorruptLargeFileCutShort(t *testing.T) {
+	// Read into a buffer (below mapMin), mapped, mapped in several chunks.
+	for _, size := range []int{copyBufSize + 1000, 3*copyBufSize + 1234, 2*mapChunk + 5} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) { corruptCutShort(t, size) })
+	}
+}
+
+func corruptCutShort(t *testing.T, size int) {
+	s := start(t, testOpts(t))
+	c := dial(t, s)
+	data := make([]byte, size)
+	rand.Read(data)
 	remote := upload(t, c, 0, "bin", data)
 	h, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
 	require.Zero(t, h.Status)
 	require.Equal(t, data, got)
+	h, got = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 5, 0))
+	require.Zero(t, h.Status)
+	require.Equal(t, data[5:], got)
+	// That range read the file once; further ranges of it need not.
+	s.verified.mu.Lock()
+	require.Len(t, s.verified.m, 1)
+	s.verified.mu.Unlock()
 
 	flipOnDisk(t, s, remote)
-	h, got = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
-	require.Equal(t, proto.StatusEIO, h.Status)
-	require.Empty(t, got)
-	require.EqualValues(t, 1, s.corrupt.Load())
-	// Asking for the whole file by its length is verified too.
-	h, _ = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, int64(len(data))))
-	require.Equal(t, proto.StatusEIO, h.Status)
-	h, got = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 10))
+	require.NoError(t, proto.WritePacket(c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0)))
+	h, err := proto.ReadHeader(c)
+	require.NoError(t, err)
 	require.Zero(t, h.Status)
-	require.Equal(t, data[:10], got)
+	require.EqualValues(t, len(data), h.PkgLen)
+	n, err := io.Copy(io.Discard, c)
+	require.NoError(t, err, "closed, not timed out")
+	require.Less(t, n, int64(len(data)), "the whole damaged file was sent")
+	require.EqualValues(t, 1, s.corrupt.Load())
 	activeOK(t, s)
 }
 
@@ -140,4 +194,58 @@ func TestSyncFromFutureClock(t *testing.T) {
 	own, _, err := fileid.Decode(remote)
 	require.NoError(t, err)
 	require.InDelta(t, time.Now().Unix(), own.Timestamp, 5)
+}
+
+// The storage's HTTP helper checks a local file before it serves it, whole
+// or by range: damaged, it answers 500 and never the bytes.
+func TestCorruptNotServedOverHTTP(t *testing.T) {
+	s := start(t, httpOpts(t, "127.0.0.1"))
+	c := dial(t, s)
+	data := make([]byte, 50<<10)
+	rand.Read(data)
+	intact := upload(t, c, 0, "bin", data)
+	code, _, b := get(t, "GET", httpBase(s), "/group1/"+intact)
+	require.Equal(t, 200, code)
+	require.Equal(t, data, b)
+	remote := upload(t, c, 0, "bin", data)
+	flipOnDisk(t, s, remote)
+	code, _, b = get(t, "GET", httpBase(s), "/group1/"+remote, "Range", "bytes=0-99")
+	require.Equal(t, 500, code)
+	require.NotEqual(t, data[:100], b)
+	require.EqualValues(t, 1, s.corrupt.Load())
+}
+
+// A read error under a mapped file (here: the file truncated after it was
+// mapped, which raises SIGBUS as a failing disk does) is an error of the
+// download, not the end of the process.
+func TestCorruptMappedReadFaultIsAnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	require.NoError(t, os.WriteFile(path, make([]byte, 1<<20), 0o644))
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	data, err := mapFile(f, 1<<20)
+	require.NoError(t, err)
+	defer syscall.Munmap(data)
+	_, err = crcMapped(0, data[:4096])
+	require.NoError(t, err)
+	require.NoError(t, os.Truncate(path, 0))
+	_, err = crcMapped(0, data)
+	require.Error(t, err)
+}
+
+// mapFile maps the first n bytes of f read-only.
+func mapFile(f *os.File, n int64) ([]byte, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var data []byte
+	var merr error
+	if err := rc.Control(func(fd uintptr) {
+		data, merr = syscall.Mmap(int(fd), 0, int(n), syscall.PROT_READ, syscall.MAP_SHARED)
+	}); err != nil {
+		return nil, err
+	}
+	return data, merr
 }

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -326,8 +327,36 @@ func (h *httpServer) serveFile(w http.ResponseWriter, r *http.Request, remote st
 		httpError(w, http.StatusNotFound)
 		return
 	}
+	if !h.intact(remote, f, fi) {
+		httpError(w, http.StatusInternalServerError)
+		return
+	}
 	h.setFileHeaders(w, r, remote)
 	http.ServeContent(w, r, "", fi.ModTime(), f)
+}
+
+// intact checks a normal file against the CRC32 in its name before it is
+// served, as downloads are (download.go): files up to verifyMaxSize, once
+// per version (the range cache). A damaged file is logged, counted and
+// handed to the scrubber.
+func (h *httpServer) intact(remote string, f *os.File, fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return true
+	}
+	if _, checked := nameCRC(remote, fi.Size()); !checked {
+		return true
+	}
+	stamp := fileStamp{ino: st.Ino, ctime: st.Ctim.Nano(), size: fi.Size()}
+	if h.s.verified.seen(remote, stamp) {
+		return true
+	}
+	if err := h.s.verifyWhole(remote, int(f.Fd()), fi.Size()); err != nil {
+		h.log.Warn().Err(err).Str("file", remote).Msg("http: not served")
+		return false
+	}
+	h.s.verified.add(remote, stamp)
+	return true
 }
 
 // setFileHeaders sets Content-Type from the extension and the

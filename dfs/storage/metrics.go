@@ -186,6 +186,9 @@ func (s *Storage) collectMetrics(set *metrics.Set) {
 	set.Gauge("dfs_storage_max_connections", "max_connections.", float64(cap(s.connSem)))
 	set.Counter("dfs_storage_handler_panics_total", "Request handler panics recovered.", float64(s.panics.Load()))
 	set.Counter("dfs_storage_slow_transfers_closed_total", "Connections closed because a body or download fell below min_transfer_rate.", float64(s.slowCut.Load()))
+	set.Counter("dfs_storage_scrub_checked_files_total", "Files read and checked against the CRC32 in their names by the scrubber.", float64(s.scrub.checked.Load()))
+	set.Counter("dfs_storage_scrub_damaged_total", "Files found damaged on disk by the scrubber or a download.", float64(s.scrub.damaged.Load()))
+	set.Counter("dfs_storage_scrub_healed_total", "Damaged files replaced by a verified copy from another storage of the group.", float64(s.scrub.healed.Load()))
 	set.Gauge("dfs_storage_start_time_seconds", "When this process started (Unix time).", float64(s.startTime.Unix()))
 	if my := s.myStatus.Load(); my > 0 {
 		set.Gauge("dfs_storage_status", "Own status as the trackers last reported it (FastDFS code).", float64(my))

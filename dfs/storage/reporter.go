@@ -86,7 +86,10 @@ func (r *reporter) run() {
 		failures++
 		// Keep quiet while a tracker stays away: one warning, then debug.
 		ev := r.log.Debug()
-		if failures == 1 {
+		switch {
+		case failures == 1 && !joined && proto.StatusOf(err) == proto.StatusEINVAL:
+			ev = r.log.Error() // refused, e.g. a store_path_count unlike the group's
+		case failures == 1:
 			ev = r.log.Warn()
 		}
 		ev.Err(err).Dur("retry_in", wait).Msg("tracker session ended")

@@ -1,14 +1,18 @@
 package storage
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"os"
 	"runtime/debug"
+	"syscall"
 	"time"
 
+	"yunpan/dfs/internal/quickack"
 	"yunpan/dfs/proto"
 )
 
@@ -24,6 +28,13 @@ type reply struct {
 	file *os.File
 	off  int64
 	n    int64
+	// framed, when set, holds the whole answer: HeaderSize bytes left for
+	// the header, then the n bytes of file; it goes back to copyBufs.
+	framed *[]byte
+	// crc, when set, is the CRC32 the whole file (off 0, n bytes) must
+	// have; remote names it in the log.
+	crc    *uint32
+	remote string
 }
 
 // handler serves one command. Buffered handlers get the whole body (the
@@ -52,6 +63,10 @@ var handlers = map[byte]handler{
 	proto.CmdRegenerateAppenderFilename: {buffered: true, fn: (*session).regenerate},
 }
 
+// requestBuf is the read buffer of a connection: one read takes a header
+// with a download request or a small upload; larger reads bypass it.
+const requestBuf = 8 << 10
+
 // maxDrain bounds how much of an unread request body is skipped so that an
 // error can be answered on a still usable connection; beyond it the
 // connection is closed after the reply.
@@ -63,6 +78,8 @@ type session struct {
 	s    *Storage
 	c    net.Conn
 	body *io.LimitedReader // the unread rest of the current request body
+	qa   *quickack.Reader  // reads requests without Nagle stalls (see package quickack)
+	in   *bufio.Reader     // over qa: a small request arrives in one read with its header
 	peer peerAuth          // a replicating peer's cluster auth and server ID (sync_recv.go)
 }
 
@@ -109,12 +126,14 @@ func (s *Storage) serveConn(c net.Conn) {
 		s.stats.connClosed()
 		<-s.connSem
 	}()
-	sess := &session{s: s, c: c, slot: s.sessions.Add(1)}
+	sess := &session{s: s, c: c, slot: s.sessions.Add(1), qa: quickack.New(c)}
+	sess.in = bufio.NewReaderSize(sess.qa, requestBuf)
 	for {
 		// Idle connections are dropped after network_timeout, as FastDFS does.
 		c.SetReadDeadline(time.Now().Add(s.timeout))
 		var hb [proto.HeaderSize]byte
-		if _, err := io.ReadFull(c, hb[:]); err != nil {
+		sess.qa.Idle()
+		if _, err := io.ReadFull(sess.in, hb[:]); err != nil {
 			return
 		}
 		if !sess.serve(hb[:]) {
@@ -135,7 +154,10 @@ func (sess *session) serve(hb []byte) (keep bool) {
 	if h.Cmd == proto.CmdQuit {
 		return false
 	}
-	sess.body = &io.LimitedReader{R: s.newRateGuard(sess.c, "receive"), N: h.PkgLen} // network_timeout per read, min_transfer_rate overall (transfer.go)
+	g := s.newRateGuard(sess.c, "receive") // network_timeout per read, min_transfer_rate overall (transfer.go)
+	sess.qa.Next()
+	g.src = sess.in
+	sess.body = &io.LimitedReader{R: g, N: h.PkgLen}
 	hd, ok := handlers[h.Cmd]
 	if !ok {
 		sess.fail(proto.Errf(proto.StatusEINVAL, "unknown command %d", h.Cmd))
@@ -210,7 +232,19 @@ func (sess *session) send(rep *reply) bool {
 	}
 	c := sess.c
 	c.SetWriteDeadline(time.Now().Add(sess.s.timeout))
+	if rep.framed != nil {
+		// One write for header and file (download.go).
+		defer copyBufs.Put(rep.framed)
+		buf := (*rep.framed)[:proto.HeaderSize+int(rep.n)]
+		(&proto.Header{PkgLen: rep.n, Cmd: proto.CmdResp}).Encode(buf)
+		_, err := c.Write(buf)
+		return err == nil
+	}
 	hdr := proto.Header{PkgLen: int64(len(rep.body)) + rep.n, Cmd: proto.CmdResp}
+	if rep.crc != nil && len(rep.body) == 0 {
+		// The header goes out with the first chunk (download.go).
+		return sess.streamErr(sess.sendVerified(rep.file, rep.n, *rep.crc, rep.remote, hdr))
+	}
 	buf := make([]byte, proto.HeaderSize+len(rep.body))
 	hdr.Encode(buf)
 	copy(buf[proto.HeaderSize:], rep.body)
@@ -218,13 +252,20 @@ func (sess *session) send(rep *reply) bool {
 		return false
 	}
 	if rep.file != nil && rep.n > 0 {
-		if err := sess.sendFile(rep.file, rep.off, rep.n); err != nil {
-			if errors.Is(err, errTooSlow) {
-				return false // logged by the guard (transfer.go)
-			}
-			sess.s.log.Warn().Err(err).Str("peer", c.RemoteAddr().String()).Msg("download stream broken, closing")
-			return false
+		return sess.streamErr(sess.sendFile(rep.file, rep.off, rep.n))
+	}
+	return true
+}
+
+// streamErr reports whether the connection survives a download stream
+// that ended with err.
+func (sess *session) streamErr(err error) bool {
+	if err != nil {
+		if errors.Is(err, errTooSlow) || errors.Is(err, errDamaged) {
+			return false // logged by the guard (transfer.go) or by damaged
 		}
+		sess.s.log.Warn().Err(err).Str("peer", sess.c.RemoteAddr().String()).Msg("download stream broken, closing")
+		return false
 	}
 	return true
 }
@@ -254,6 +295,138 @@ func (sess *session) sendFile(f *os.File, off, n int64) error {
 	}
 	return nil
 }
+
+// sendVerified sends hdr and then a whole file of n bytes, checking its
+// CRC32 against want on the way. The last chunk is sent only once the CRC
+// matches: a damaged file ends the connection short of its announced
+// length, so every client sees a failed download.
+//
+// Each chunk is mapped: the CRC32 reads the page cache in place and
+// sendfile(2) sends the same pages without a copy, so the file is neither
+// read twice nor copied through a buffer. One chunk is mapped at a time, so
+// the mapped page cache (which counts as the process's RSS) stays small. A
+// read error of the disk under the mapping is a fault, turned into an error
+// (crcMapped). Files below mapMin are read with pread into a buffer.
+func (sess *session) sendVerified(f *os.File, n int64, want uint32, remote string, hdr proto.Header) error {
+	if n < mapMin {
+		return sess.sendRead(f, n, want, remote, hdr)
+	}
+	s := sess.s
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	g := s.newRateGuard(sess.c, "send") // min_transfer_rate (transfer.go)
+	var head [proto.HeaderSize]byte
+	hdr.Encode(head[:])
+	if _, err := g.write(head[:]); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	var crc uint32
+	for off := int64(0); off < n; {
+		size := min(n-off, mapChunk)
+		var data []byte
+		var merr error
+		if err := rc.Control(func(fd uintptr) {
+			data, merr = syscall.Mmap(int(fd), off, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+		}); err != nil {
+			return err
+		}
+		if merr != nil {
+			return fmt.Errorf("map %s: %w", remote, merr)
+		}
+		crc, err = crcMapped(crc, data)
+		syscall.Munmap(data)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", remote, err)
+		}
+		off += size
+		if off == n && crc != want {
+			s.damaged(remote, crc, want)
+			return errDamaged
+		}
+		k, err := g.sendFile(f, size)
+		s.stats.add(statTotalDownloadBytes, k)
+		s.stats.add(statSuccessDownloadBytes, k)
+		if err != nil {
+			return err
+		}
+		if k < size {
+			return fmt.Errorf("file shrank: %d bytes missing", n-off+size-k)
+		}
+	}
+	return nil
+}
+
+// mapMin is the smallest file sent from mappings: below it the pread path's
+// few system calls cost less than mmap, munmap and the page faults.
+const mapMin = 512 << 10
+
+// mapChunk is how much of a file is mapped, checked and sent at a time (a
+// multiple of the page size: mmap offsets must be).
+const mapChunk = 1 << 20
+
+// crcMapped updates crc with b, a mapped part of a file. A disk read error
+// under the mapping raises SIGBUS: it becomes an error here instead of
+// ending the process.
+func crcMapped(crc uint32, b []byte) (sum uint32, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if v := recover(); v != nil {
+			err = fmt.Errorf("fault reading the mapped file: %v", v)
+		}
+	}()
+	return crc32.Update(crc, crc32.IEEETable, b), nil
+}
+
+// sendRead is sendVerified reading the file with pread into a buffer, the
+// header sharing the first chunk's write.
+func (sess *session) sendRead(f *os.File, n int64, want uint32, remote string, hdr proto.Header) error {
+	s := sess.s
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	g := s.newRateGuard(sess.c, "send") // min_transfer_rate (transfer.go)
+	var crc uint32
+	head := proto.HeaderSize // bytes of header before the chunk, first write only
+	hdr.Encode((*bp)[:head])
+	for off := int64(0); off < n; {
+		b := (*bp)[head:min(int64(len(*bp)), int64(head)+n-off)]
+		var rerr error
+		if err := rc.Control(func(fd uintptr) { rerr = preadFull(int(fd), b, off) }); err != nil {
+			return err
+		}
+		if rerr != nil {
+			return rerr
+		}
+		crc = crc32.Update(crc, crc32.IEEETable, b)
+		off += int64(len(b))
+		if off == n && crc != want {
+			s.damaged(remote, crc, want)
+			return errDamaged
+		}
+		k, err := g.write((*bp)[:head+len(b)])
+		k = max(k-head, 0)
+		head = 0
+		s.stats.add(statTotalDownloadBytes, int64(k))
+		s.stats.add(statSuccessDownloadBytes, int64(k))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errDamaged ends a download whose content did not match its name's CRC32
+// (already logged).
+var errDamaged = errors.New("file damaged on disk")
 
 // activeTest answers ACTIVE_TEST: status 0, empty body; a body is EINVAL.
 func (sess *session) activeTest(h proto.Header, body []byte) (*reply, error) {

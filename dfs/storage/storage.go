@@ -67,6 +67,8 @@ type Storage struct {
 	http     *httpServer            // http.server_port endpoint (http.go); nil when off
 	repl     *replication           // replication inside the group (sync*.go, mark.go, replicas.go)
 	met      *storageMetrics        // /metrics and the access log (metrics.go)
+	scrub    *scrubber              // background CRC32 checks and healing (scrub.go)
+	verified verifiedCache          // files whose content matched their name lately (download.go)
 
 	connSem chan struct{}
 	mu      sync.Mutex // guards conns, exiting and wg.Add against Exit
@@ -195,6 +197,7 @@ func New(opts *conf.Storage, log zerolog.Logger) (*Storage, error) {
 		s.binlog.Close()
 		return nil, err
 	}
+	s.scrub = newScrubber(s, opts.ScrubPeriod)
 	if err := s.initMetrics(); err != nil {
 		s.http.close()
 		s.ln.Close()
@@ -223,6 +226,7 @@ func (s *Storage) Main() error {
 	if s.http != nil {
 		s.spawn(s.http.serve)
 	}
+	s.spawn(s.scrub.run)
 	s.startMetrics()
 	var acceptErr error
 	for {

@@ -31,6 +31,7 @@ var errTooSlow = errors.New("transfer below min_transfer_rate")
 type rateGuard struct {
 	s       *Storage
 	c       net.Conn
+	src     io.Reader     // what Read reads: c, or a quickack.Reader over it
 	dir     string        // "receive" or "send", for the log line
 	waited  time.Duration // spent blocked on the peer
 	bytes   int64
@@ -41,7 +42,7 @@ type rateGuard struct {
 
 // newRateGuard measures one request body or one response stream.
 func (s *Storage) newRateGuard(c net.Conn, dir string) *rateGuard {
-	g := &rateGuard{s: s, c: c, dir: dir, timeout: s.timeout}
+	g := &rateGuard{s: s, c: c, src: c, dir: dir, timeout: s.timeout}
 	if s.opts != nil && s.opts.Transfer.MinRate > 0 {
 		g.rate = s.opts.Transfer.MinRate
 		g.grace = s.opts.Transfer.Grace
@@ -101,7 +102,7 @@ func (g *rateGuard) Read(p []byte) (int, error) {
 		now := time.Now()
 		d, guarded := g.deadline(now)
 		g.c.SetReadDeadline(d)
-		n, err := g.c.Read(p)
+		n, err := g.src.Read(p)
 		g.waited += time.Since(now)
 		g.bytes += int64(n)
 		if n == 0 && guarded && isTimeout(err) {
@@ -134,6 +135,27 @@ func (g *rateGuard) sendFile(f *os.File, n int64) (int64, error) {
 			return sent, err
 		case k == 0:
 			return sent, nil // end of file: the caller reports the shortfall
+		}
+	}
+	return sent, nil
+}
+
+// write sends p under the guard, as sendFile does.
+func (g *rateGuard) write(p []byte) (int, error) {
+	var sent int
+	for sent < len(p) {
+		if g.below() {
+			return sent, g.cut()
+		}
+		now := time.Now()
+		d, guarded := g.deadline(now)
+		g.c.SetWriteDeadline(d)
+		k, err := g.c.Write(p[sent:])
+		g.waited += time.Since(now)
+		sent += k
+		g.bytes += int64(k)
+		if err != nil && !(guarded && isTimeout(err)) {
+			return sent, err
 		}
 	}
 	return sent, nil

@@ -60,6 +60,9 @@ func (t *Tracker) cmdJoin(sess *session, body []byte) ([]byte, error) {
 		return nil, proto.Errf(proto.StatusEINVAL, "join: %s port %d, group %s uses %d", id, port, g.Name, g.Port)
 	}
 	if pathCount < g.StorePathCount && !others(func(o *storage) bool { return o.StorePathCount == pathCount }) {
+		// A configuration mistake that keeps the storage out until fixed.
+		t.log.Error().Str("storage", id).Str("group", g.Name).Int("store_path_count", pathCount).
+			Int("group_store_path_count", g.StorePathCount).Msg("storage refused: store_path_count differs from its group's")
 		return nil, proto.Errf(proto.StatusEINVAL, "join: %s store_path_count %d < group's %d", id, pathCount, g.StorePathCount)
 	}
 	if subdirs != g.SubdirCount && !others(func(o *storage) bool { return o.SubdirCount == subdirs }) {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"yunpan/dfs/internal/quickack"
 	"yunpan/dfs/proto"
 )
 
@@ -92,6 +93,7 @@ func (t *Tracker) serve(c net.Conn, peer string) {
 	}()
 	t.connAccepted()
 	var hdr [proto.HeaderSize]byte
+	qa := quickack.New(c) // a body sent apart from its header is not held back (package quickack)
 	for {
 		c.SetReadDeadline(time.Now().Add(t.opts.NetworkTimeout))
 		if _, err := io.ReadFull(c, hdr[:]); err != nil {
@@ -112,7 +114,8 @@ func (t *Tracker) serve(c net.Conn, peer string) {
 			return
 		}
 		body := make([]byte, h.PkgLen)
-		if _, err := io.ReadFull(c, body); err != nil {
+		qa.Next()
+		if _, err := io.ReadFull(qa, body); err != nil {
 			log.Debug().Err(err).Uint8("cmd", h.Cmd).Msg("read body")
 			return
 		}

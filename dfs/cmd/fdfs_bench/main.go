@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
@@ -59,10 +60,27 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write the client's CPU profile here")
 	nginxURL := flag.String("nginx-url", "", "base URL of an Nginx serving the cluster's files (with -conf); empty = start one")
 	group := flag.Bool("group", true, "also measure uploads to a 2-storage group (async and sync_ack_replicas=2)")
+	vsBin := flag.String("vs-fastdfs", "", "folder with a reference C FastDFS's fdfs_trackerd and fdfs_storaged: run the side-by-side comparison (vs.go) instead")
+	vsTmpfs := flag.String("vs-tmpfs", "/dev/shm", "with -vs-fastdfs: a folder on a tmpfs for both stores")
+	vsDisk := flag.String("vs-disk", "/var/tmp", "with -vs-fastdfs: a folder on a disk for both stores (empty: skip)")
 	flag.Parse()
 
 	r := &cluster.Runner{}
 	defer r.Close()
+	if *vsBin != "" {
+		media := []vsMedium{{"tmpfs", *vsTmpfs}}
+		if *vsDisk != "" {
+			media = append(media, vsMedium{"disk", *vsDisk})
+		}
+		ourBin, err := filepath.Abs(*bin)
+		if err != nil {
+			r.Fatal(err)
+		}
+		if err := vsMain(r, *vsBin, ourBin, media, *dur, *only); err != nil {
+			r.Fatal(err)
+		}
+		return
+	}
 	path := *confPath
 	stConf := ""
 	if path == "" {

@@ -1,4 +1,5 @@
-// Command fdfs_crc32 prints the CRC32 of a local file as an unsigned decimal.
+// Command fdfs_crc32 prints the CRC32 of a local file in lower-case hex, as
+// FastDFS 6.16 does.
 package main
 
 import (

@@ -105,6 +105,12 @@ func TestToolFdfsTestUpload(t *testing.T) {
 	srv := clienttest.Start(t, fdfsTest12(t))
 	dir := workdir(t, srv.TrackerAddr())
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "slave.txt"), []byte(strings.Repeat("x", 300)), 0o644))
+	// The example URL has no port, whatever the HTTP port (as the C tool).
+	cf, err := os.OpenFile(filepath.Join(dir, "client.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = cf.WriteString("\nhttp.tracker_server_port = 8080\n")
+	require.NoError(t, err)
+	require.NoError(t, cf.Close())
 	r := run(t, dir, "fdfs_test", "client.conf", "upload", "slave.txt")
 	// The replay storage listens on another port than the captured 23000.
 	_, port, _ := strings.Cut(srv.StorageAddr(), ":")

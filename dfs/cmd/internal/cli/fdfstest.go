@@ -50,10 +50,9 @@ var fdfsTestModes = map[string]struct{ call, slaveCall, prefix string }{
 
 // fdfsTest is one run.
 type fdfsTest struct {
-	c        *client.Client
-	out      io.Writer
-	cfg      *conf.Client
-	httpPort int
+	c   *client.Client
+	out io.Writer
+	cfg *conf.Client
 }
 
 // FdfsTest is fdfs_test.
@@ -68,13 +67,10 @@ func FdfsTest(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	defer c.Close()
-	t := &fdfsTest{c: c, out: stdout, httpPort: 80}
-	// The anti-steal settings and the HTTP port for the example URLs.
+	t := &fdfsTest{c: c, out: stdout}
+	// The anti-steal settings for the example URLs.
 	if cfg, err := conf.LoadClient(args[0]); err == nil {
 		t.cfg = cfg
-	}
-	if f, err := conf.Load(args[0]); err == nil {
-		t.httpPort = f.Section("").Int("http.tracker_server_port", 80)
 	}
 	ctx, cancel := Context()
 	defer cancel()
@@ -188,7 +184,8 @@ func (t *fdfsTest) printStored(ctx context.Context, id, storageIP string) {
 	fmt.Fprintf(t.out, "example file url: %s\n", t.exampleURL(storageIP, id, remote))
 }
 
-// exampleURL is http://<storage>[:port]/<file id>, with the anti-steal
+// exampleURL is http://<storage>/<file id> (no port, whatever
+// http.tracker_server_port says, as the C tool prints it), with the anti-steal
 // token when the config enables it. The token is computed over the remote
 // filename (§10: what the nginx module checks; the C tool uses the whole
 // file ID, which the module then rejects).
@@ -196,9 +193,6 @@ func (t *fdfsTest) exampleURL(ip, id, remote string) string {
 	host := ip
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
-	}
-	if t.httpPort != 80 {
-		host += ":" + strconv.Itoa(t.httpPort)
 	}
 	url := "http://" + host + "/" + id
 	if t.cfg != nil && t.cfg.AntiStealCheckToken {

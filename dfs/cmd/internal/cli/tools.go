@@ -210,7 +210,8 @@ func FormatFileInfo(fi *client.FileInfo, flags byte) string {
 	return b.String()
 }
 
-// CRC32 is fdfs_crc32: the IEEE CRC32 of a local file as an unsigned decimal.
+// CRC32 is fdfs_crc32: the IEEE CRC32 of a local file in lower-case hex
+// without leading zeros, as FastDFS 6.16 prints it.
 func CRC32(args []string, stdout, stderr io.Writer) int {
 	if len(args) < 1 {
 		fmt.Fprint(stdout, CRC32Usage)
@@ -227,6 +228,6 @@ func CRC32(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, FailLine("read file "+args[0], err))
 		return Errno(err)
 	}
-	fmt.Fprintf(stdout, "%d\n", h.Sum32())
+	fmt.Fprintf(stdout, "%x\n", h.Sum32())
 	return 0
 }

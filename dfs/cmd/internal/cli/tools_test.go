@@ -283,7 +283,9 @@ func TestToolCRC32(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "hello.txt"), []byte(helloContent), 0o644))
 	// the CRC in scenario 04's file name: 0x3d50f691
-	require.Equal(t, result{stdout: "1028716177\n"}, run(t, dir, "fdfs_crc32", "hello.txt"))
+	require.Equal(t, result{stdout: "3d50f691\n"}, run(t, dir, "fdfs_crc32", "hello.txt"))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "empty"), nil, 0o644))
+	require.Equal(t, result{stdout: "0\n"}, run(t, dir, "fdfs_crc32", "empty"))
 	r := run(t, dir, "fdfs_crc32", "nope")
 	require.Equal(t, 2, r.code)
 }
