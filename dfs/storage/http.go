@@ -461,7 +461,7 @@ func (h *httpServer) fromPeer(w http.ResponseWriter, r *http.Request, addr, remo
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	pc := &httpPeerConn{c: c, d: h.s.timeout}
+	pc := &peerConn{c: c, d: h.s.timeout}
 
 	req := (&proto.Buf{}).Fixed(h.s.group, proto.GroupNameLen).String(remote).B
 	// Flags: no CRC32 computation, no log line for a missing file (§3.9).
@@ -710,19 +710,19 @@ func (w *httpDeadlineWriter) Write(p []byte) (int, error) {
 
 func (w *httpDeadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// httpPeerConn arms a fresh deadline before every read and write on a
-// connection to another storage.
-type httpPeerConn struct {
+// peerConn arms a fresh deadline before every read and write on a
+// connection to another storage (the HTTP fallback, the scrubber's fetch).
+type peerConn struct {
 	c net.Conn
 	d time.Duration
 }
 
-func (p *httpPeerConn) Read(b []byte) (int, error) {
+func (p *peerConn) Read(b []byte) (int, error) {
 	p.c.SetReadDeadline(time.Now().Add(p.d))
 	return p.c.Read(b)
 }
 
-func (p *httpPeerConn) Write(b []byte) (int, error) {
+func (p *peerConn) Write(b []byte) (int, error) {
 	p.c.SetWriteDeadline(time.Now().Add(p.d))
 	return p.c.Write(b)
 }

@@ -329,7 +329,7 @@ func (sc *scrubber) fetchOver(addr string, f scrubFile, want uint32) error {
 	defer os.Remove(tmp.Name()) // after the rename: nothing left to remove
 	defer tmp.Close()
 	crc := crc32.NewIEEE()
-	src := &deadlineReader{c: c, d: s.timeout}
+	src := &peerConn{c: c, d: s.timeout}
 	if _, err := io.CopyN(io.MultiWriter(tmp, crc), src, f.size); err != nil {
 		return fmt.Errorf("download: %w", err)
 	}
@@ -349,17 +349,6 @@ func (sc *scrubber) fetchOver(addr string, f scrubFile, want uint32) error {
 		s.log.Warn().Err(err).Str("file", f.remote).Msg("scrub: fsync directory")
 	}
 	return nil
-}
-
-// deadlineReader renews the read deadline before every read.
-type deadlineReader struct {
-	c net.Conn
-	d time.Duration
-}
-
-func (r *deadlineReader) Read(p []byte) (int, error) {
-	r.c.SetReadDeadline(time.Now().Add(r.d))
-	return r.c.Read(p)
 }
 
 // crcOfPath is the CRC32 of the first size bytes of the file at path.

@@ -95,6 +95,20 @@ func step(t *testing.T, ctx context.Context, what string, d time.Duration, actio
 	}
 }
 
+// logIn opens the page at base and logs in as user with the form.
+func logIn(t *testing.T, ctx context.Context, base, user, pwd string) {
+	t.Helper()
+	step(t, ctx, "log in", 30*time.Second,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-btn")),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), user),
+		chromedp.SendKeys(chromedp.CSS("#login-pwd"), pwd),
+		chromedp.Click(chromedp.CSS("#login-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#view-main")),
+		until(`document.getElementById('whoami').textContent === `+jsString(user)),
+	)
+}
+
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
 	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)

@@ -574,14 +574,7 @@ func TestSecurityBrowserInstantUpload(t *testing.T) {
 	require.NoError(t, os.WriteFile(src, content, 0o644))
 
 	ctx := newBrowser(t)
-	step(t, ctx, "log in", 30*time.Second,
-		chromedp.Navigate(s.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-btn")),
-		chromedp.SendKeys(chromedp.CSS("#login-user"), bob.name),
-		chromedp.SendKeys(chromedp.CSS("#login-pwd"), bobPwd),
-		chromedp.Click(chromedp.CSS("#login-btn")),
-		chromedp.WaitVisible(chromedp.CSS("#view-main")),
-	)
+	logIn(t, ctx, s.URL, bob.name, bobPwd)
 	step(t, ctx, "instant upload", 60*time.Second,
 		chromedp.SetUploadFiles(chromedp.CSS("#upload-file"), []string{src}),
 		chromedp.Click(chromedp.CSS("#upload-btn")),

@@ -124,16 +124,8 @@ func TestSecurityStoredXSS(t *testing.T) {
 			function (e) { window.__csp.push(e.violatedDirective + ' ' + e.blockedURI); });`,
 	})
 	require.NoError(t, err)
-	step(t, ctx, "log in", 30*time.Second,
-		chromedp.Navigate(s.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-btn")),
-		chromedp.SendKeys(chromedp.CSS("#login-user"), bob.name),
-		chromedp.SendKeys(chromedp.CSS("#login-pwd"), bobPwd),
-		chromedp.Click(chromedp.CSS("#login-btn")),
-		chromedp.WaitVisible(chromedp.CSS("#view-main")),
-		until(`document.getElementById('whoami').textContent === `+jsString(bob.name)),
-		chromedp.WaitVisible(chromedp.CSS("#myfiles-empty")),
-	)
+	logIn(t, ctx, s.URL, bob.name, bobPwd)
+	step(t, ctx, "empty list", 30*time.Second, chromedp.WaitVisible(chromedp.CSS("#myfiles-empty")))
 	require.Empty(t, eval[[]string](t, ctx, `window.__csp`), "CSP violations on the app's page")
 
 	// The attacker uploads and shares; every URL the app hands out for them.
