@@ -308,7 +308,8 @@ func renameInto(tmp, path string) error {
 	return err
 }
 
-// syncDeleteFile serves SYNC_DELETE_FILE (17): ENOENT when already gone.
+// syncDeleteFile serves SYNC_DELETE_FILE (17): ENOENT when already gone
+// or not here yet.
 func (sess *session) syncDeleteFile(h proto.Header, body []byte) (*reply, error) {
 	s := sess.s
 	if err := sess.requirePeer(h.Cmd); err != nil {
@@ -329,6 +330,12 @@ func (sess *session) syncDeleteFile(h proto.Header, body []byte) (*reply, error)
 	defer mu.Unlock()
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		// The delete came before the file (from a member that is not the
+		// file's source): the d record keeps the tombstone that turns the
+		// create away when it arrives (tombstone.go).
+		if !s.binlog.tombs.covers(name, ts) {
+			sess.syncDone(ts, 'd', name, "")
+		}
 		return nil, proto.Errf(proto.StatusENOENT, "sync delete %s", name)
 	}
 	if err != nil {

@@ -20,6 +20,13 @@ import (
 // that a peer pushing again records it had pushed before cannot bring those
 // files back.
 //
+// Deletes that find no file count too (delete.go, sync_recv.go): a replica
+// the file has not reached yet is asked to delete it when the tracker sends
+// the delete there (its source is away), or a third member's delete
+// overtakes the source's create. The D or d record logged for it is the
+// tombstone that turns the create away when it arrives, so a delete wins in
+// whatever order it and the create reach each member.
+//
 // A source's mark file lags behind what it has pushed: it is written every
 // write_mark_file_freq records and when idle, without fsync, so a source
 // killed while busy replays up to that many records after its restart. If
@@ -137,6 +144,18 @@ func (t *tombstones) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.m)
+}
+
+// covers reports whether a delete of name at ts is already remembered: a
+// unique name deleted lately at all, another name deleted at ts or later.
+func (t *tombstones) covers(name string, ts int64) bool {
+	if t == nil {
+		return false
+	}
+	t.mu.Lock()
+	dt, ok := t.m[name]
+	t.mu.Unlock()
+	return ok && (dt >= ts || uniqueName(name))
 }
 
 // resurrects reports whether a sync record that creates name, made on its
