@@ -31,10 +31,23 @@ const (
 var binlogMaxSize int64 = 1 << 30
 
 const (
-	binlogCacheSize = 16 << 10 // what a failed write may keep for a retry
+	binlogCacheSize = 16 << 10 // the write cache's usual capacity
 	binlogMaxRecord = 256      // one record is at most 256 bytes
 	binlogIndexFile = "binlog_index.dat"
 	binlogOldIndex  = "binlog.index"
+)
+
+// While the binlog file cannot be written (a rotation that cannot create
+// the next file, a full or read-only disk), records wait in memory and the
+// write is retried, after binlogRetryMin at first and up to binlogRetryMax
+// apart; they reach the file, and so the replicas, once it works again.
+// Nothing is dropped, so the memory is bounded the other way: once
+// binlogPendingMax bytes wait, commands that log records are refused with
+// EIO (server.go) until the file takes them. Variables for tests.
+var (
+	binlogPendingMax = 16 << 20 // about 100 000 records
+	binlogRetryMin   = 100 * time.Millisecond
+	binlogRetryMax   = 10 * time.Second
 )
 
 // binlog appends records `<ts> <op> <logic_filename>[ <extra>]\n` to
@@ -54,6 +67,13 @@ type binlog struct {
 	dirty    bool // written since the last fsync
 	closed   bool
 	tombs    *tombstones // names deleted lately, kept current by Write (tombstone.go)
+
+	// The file's health (see binlogPendingMax): failing from a failed write,
+	// open or fsync until one works again; no attempt before retryAt.
+	failing bool
+	errors  int64 // failed attempts, ever
+	backoff time.Duration
+	retryAt time.Time
 }
 
 // binlogName is the file name of binlog index n.
@@ -118,8 +138,10 @@ func (b *binlog) open() error {
 	return nil
 }
 
-// Write queues one record. Errors writing the file are logged; the records
-// stay cached and are retried on the next flush.
+// Write queues one record. When the file cannot be written the record
+// waits in memory with the others (binlogPendingMax) and the write is
+// retried by the next Write or Flush; the failure is logged once, when it
+// starts, and again when it ends.
 func (b *binlog) Write(ts int64, op byte, name, extra string) {
 	line := make([]byte, 0, 64+len(name)+len(extra))
 	line = strconv.AppendInt(line, ts, 10)
@@ -149,27 +171,84 @@ func (b *binlog) Write(ts int64, op byte, name, extra string) {
 	// upload or delete (the soak test caught this). The fsync waits for the
 	// interval; a record in the page cache survives a crashed process, only
 	// a crashed machine can lose the last interval.
-	if err := b.writeLocked(); err != nil {
-		b.log.Error().Err(err).Msg("binlog write")
-	}
-	if b.interval <= 0 || b.size >= binlogMaxSize {
-		if err := b.flushLocked(); err != nil {
-			b.log.Error().Err(err).Msg("binlog flush")
-		}
+	//
+	// Errors are reported by failLocked. The first write after a failure
+	// is flushed at once, which ends the failure (okLocked).
+	wasFailing := b.failing
+	if b.writeLocked() == nil && (wasFailing || b.interval <= 0 || b.size >= binlogMaxSize) {
+		b.flushLocked()
 	}
 }
 
-// Flush writes the cached records and fsyncs the file.
+// full reports whether so many records wait for a binlog file that cannot
+// be written that commands logging more must be refused.
+func (b *binlog) full() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failing && len(b.buf) >= binlogPendingMax
+}
+
+// health is what /metrics shows of the file: whether writing it fails, the
+// bytes of records waiting in memory, and the failed attempts so far.
+func (b *binlog) health() (failing bool, pending, errs int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failing, int64(len(b.buf)), b.errors
+}
+
+// errRetryLater is a write skipped while waiting to retry a failed one.
+var errRetryLater = errors.New("binlog not writable, retry pending")
+
+// failLocked records a failed attempt: logged when the failure starts,
+// then retried after a back-off that doubles up to binlogRetryMax.
+func (b *binlog) failLocked(err error) error {
+	b.errors++
+	if !b.failing {
+		b.failing = true
+		b.backoff = binlogRetryMin
+		b.log.Error().Err(err).Int("index", b.index).Int("pending_bytes", len(b.buf)).
+			Msg("binlog cannot be written: records wait in memory, replication of new changes stops until it works again")
+	} else {
+		b.backoff = min(2*b.backoff, binlogRetryMax)
+	}
+	b.retryAt = time.Now().Add(b.backoff)
+	return err
+}
+
+// okLocked ends a failure after a write and fsync that worked, and gives
+// back the memory the waiting records took.
+func (b *binlog) okLocked() {
+	if b.failing {
+		b.failing = false
+		b.log.Warn().Int("index", b.index).Int64("failed_attempts", b.errors).Msg("binlog writable again, waiting records written")
+	}
+	if len(b.buf) == 0 && cap(b.buf) > 4*binlogCacheSize {
+		b.buf = make([]byte, 0, binlogCacheSize)
+	}
+}
+
+// Flush writes the cached records and fsyncs the file. Its error is
+// already logged (once per failure, failLocked).
 func (b *binlog) Flush() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.flushLocked()
 }
 
-// writeLocked hands the cached records to the file (no fsync). What a
-// failed write leaves in the cache is retried by the next write or flush.
+// writeLocked hands the cached records to the file (no fsync), opening it
+// first when a rotation or an earlier failure left it closed. What a failed
+// write leaves in the cache is retried by the next write or flush, after
+// the back-off.
 func (b *binlog) writeLocked() error {
-	if len(b.buf) == 0 || b.f == nil {
+	if b.failing && time.Now().Before(b.retryAt) {
+		return errRetryLater
+	}
+	if b.f == nil {
+		if err := b.open(); err != nil {
+			return b.failLocked(err)
+		}
+	}
+	if len(b.buf) == 0 {
 		return nil
 	}
 	n, err := b.f.Write(b.buf)
@@ -179,7 +258,7 @@ func (b *binlog) writeLocked() error {
 		b.dirty = true
 	}
 	if err != nil {
-		return fmt.Errorf("binlog write: %w", err)
+		return b.failLocked(fmt.Errorf("binlog write: %w", err))
 	}
 	return nil
 }
@@ -189,33 +268,37 @@ func (b *binlog) flushLocked() error {
 	if err := b.writeLocked(); err != nil {
 		return err
 	}
-	if !b.dirty || b.f == nil {
-		return nil
+	if b.dirty {
+		if err := b.f.Sync(); err != nil {
+			return b.failLocked(fmt.Errorf("binlog fsync: %w", err))
+		}
+		b.dirty = false
 	}
-	if err := b.f.Sync(); err != nil {
-		return fmt.Errorf("binlog fsync: %w", err)
-	}
-	b.dirty = false
 	if b.size >= binlogMaxSize {
-		return b.rotateLocked()
+		if err := b.rotateLocked(); err != nil {
+			return err
+		}
 	}
+	b.okLocked()
 	return nil
 }
 
-// rotateLocked starts binlog.NNN+1 and records it in binlog_index.dat.
+// rotateLocked starts binlog.NNN+1 and records it in binlog_index.dat. When
+// the new file cannot be made, records wait in memory and writeLocked
+// tries again (the index stays where the rotation left it).
 func (b *binlog) rotateLocked() error {
 	if err := b.f.Close(); err != nil {
 		b.log.Warn().Err(err).Msg("binlog close")
 	}
 	b.f = nil
 	b.index++
+	b.size = 0
 	if err := b.writeIndex(); err != nil {
 		b.index--
-		b.open()
-		return fmt.Errorf("binlog rotate: %w", err)
+		return b.failLocked(fmt.Errorf("binlog rotate: %w", err))
 	}
 	if err := b.open(); err != nil {
-		return fmt.Errorf("binlog rotate: %w", err)
+		return b.failLocked(fmt.Errorf("binlog rotate: %w", err))
 	}
 	b.log.Info().Int("index", b.index).Msg("binlog rotated")
 	return nil
@@ -228,7 +311,12 @@ func (b *binlog) Close() error {
 	if b.closed {
 		return nil
 	}
+	b.retryAt = time.Time{} // a last attempt, whatever the back-off
 	err := b.flushLocked()
+	if len(b.buf) > 0 {
+		b.log.Error().Err(err).Int("pending_bytes", len(b.buf)).
+			Msg("binlog closed with records it could not write: their changes will not replicate")
+	}
 	b.closed = true
 	if b.f != nil {
 		if cerr := b.f.Close(); err == nil {

@@ -149,6 +149,7 @@ func (br *binlogReader) fill() (bool, error) {
 		return true, nil
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
+		br.close() // opened again next time: what stood there may be replaced
 		return false, fmt.Errorf("read binlog.%03d: %w", br.index, err)
 	}
 	return false, nil

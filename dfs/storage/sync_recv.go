@@ -31,14 +31,14 @@ type peerAuth struct {
 func init() {
 	handlers[proto.CmdClusterAuth] = handler{buffered: true, fn: (*session).clusterAuth}
 	handlers[proto.CmdStorageReportServerID] = handler{buffered: true, fn: (*session).reportServerID}
-	handlers[proto.CmdSyncCreateFile] = handler{fn: (*session).syncCreateFile}
-	handlers[proto.CmdSyncUpdateFile] = handler{fn: (*session).syncUpdateFile}
-	handlers[proto.CmdSyncDeleteFile] = handler{buffered: true, fn: (*session).syncDeleteFile}
-	handlers[proto.CmdSyncAppendFile] = handler{fn: (*session).syncAppendFile}
-	handlers[proto.CmdSyncModifyFile] = handler{fn: (*session).syncModifyFile}
-	handlers[proto.CmdSyncTruncateFile] = handler{buffered: true, fn: (*session).syncTruncateFile}
-	handlers[proto.CmdSyncCreateLink] = handler{buffered: true, fn: (*session).syncCreateLink}
-	handlers[proto.CmdSyncRenameFile] = handler{buffered: true, fn: (*session).syncRenameFile}
+	handlers[proto.CmdSyncCreateFile] = handler{logs: true, fn: (*session).syncCreateFile}
+	handlers[proto.CmdSyncUpdateFile] = handler{logs: true, fn: (*session).syncUpdateFile}
+	handlers[proto.CmdSyncDeleteFile] = handler{logs: true, buffered: true, fn: (*session).syncDeleteFile}
+	handlers[proto.CmdSyncAppendFile] = handler{logs: true, fn: (*session).syncAppendFile}
+	handlers[proto.CmdSyncModifyFile] = handler{logs: true, fn: (*session).syncModifyFile}
+	handlers[proto.CmdSyncTruncateFile] = handler{logs: true, buffered: true, fn: (*session).syncTruncateFile}
+	handlers[proto.CmdSyncCreateLink] = handler{logs: true, buffered: true, fn: (*session).syncCreateLink}
+	handlers[proto.CmdSyncRenameFile] = handler{logs: true, buffered: true, fn: (*session).syncRenameFile}
 }
 
 // refuse answers EACCES and closes the connection (the unread request is
