@@ -12,19 +12,20 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	binlogfmt "yunpan/dfs/binlog"
 )
 
-// Binlog operation letters for operations that originate here (spec §5.2);
-// replicas use the lower-case letter.
+// Binlog operation letters (binlogfmt's), short for the storage's code.
 const (
-	opCreate   byte = 'C'
-	opDelete   byte = 'D'
-	opUpdate   byte = 'U'
-	opAppend   byte = 'A'
-	opModify   byte = 'M'
-	opTruncate byte = 'T'
-	opLink     byte = 'L'
-	opRename   byte = 'R'
+	opCreate   = binlogfmt.OpCreate
+	opDelete   = binlogfmt.OpDelete
+	opUpdate   = binlogfmt.OpUpdate
+	opAppend   = binlogfmt.OpAppend
+	opModify   = binlogfmt.OpModify
+	opTruncate = binlogfmt.OpTruncate
+	opLink     = binlogfmt.OpLink
+	opRename   = binlogfmt.OpRename
 )
 
 // binlogMaxSize is where a new binlog.NNN starts (a variable for tests).
@@ -32,7 +33,6 @@ var binlogMaxSize int64 = 1 << 30
 
 const (
 	binlogCacheSize = 16 << 10 // the write cache's usual capacity
-	binlogMaxRecord = 256      // one record is at most 256 bytes
 	binlogIndexFile = "binlog_index.dat"
 	binlogOldIndex  = "binlog.index"
 )
@@ -77,7 +77,7 @@ type binlog struct {
 }
 
 // binlogName is the file name of binlog index n.
-func binlogName(n int) string { return fmt.Sprintf("binlog.%03d", n) }
+func binlogName(n int) string { return binlogfmt.Name(n) }
 
 func openBinlog(dir string, interval time.Duration, log zerolog.Logger) (*binlog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -151,7 +151,7 @@ func (b *binlog) Write(ts int64, op byte, name, extra string) {
 		line = append(line, ' ')
 		line = append(line, extra...)
 	}
-	if len(line) >= binlogMaxRecord {
+	if len(line) >= binlogfmt.MaxRecord {
 		// Cannot happen with validated names (< 128 bytes); never write a
 		// record a reader would reject.
 		b.log.Error().Str("record", string(line)).Msg("binlog record too long, dropped")

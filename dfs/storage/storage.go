@@ -7,7 +7,8 @@
 // server.go (connections and dispatch), upload.go, download.go, delete.go,
 // metadata.go, fileinfo.go (the commands), storepath.go (disks, sub
 // directories, path choice, reserved space), naming.go (HH/HH and final
-// names), binlog.go, stat.go (counters and storage_stat.dat), initflag.go
+// names), binlog.go (writing; reading records: package dfs/binlog),
+// stat.go (counters and storage_stat.dat), initflag.go
 // (.data_init_flag), params.go (tracker parameters), reporter.go (tracker
 // sessions).
 package storage

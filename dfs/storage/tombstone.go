@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	binlogfmt "yunpan/dfs/binlog"
 	"yunpan/dfs/fileid"
 )
 
@@ -229,8 +230,8 @@ func (t *tombstones) loadFile(path string) error {
 		default:
 			continue
 		}
-		if rec, err := parseBinlogRecord(string(line)); err == nil {
-			t.note(rec.ts, rec.op, rec.name, rec.extra)
+		if rec, err := binlogfmt.Parse(string(line)); err == nil {
+			t.note(rec.TS, rec.Op, rec.Name, rec.Extra)
 		}
 	}
 	return sc.Err()
