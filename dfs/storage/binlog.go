@@ -37,13 +37,18 @@ const (
 	binlogOldIndex  = "binlog.index"
 )
 
-// While the binlog file cannot be written (a rotation that cannot create
-// the next file, a full or read-only disk), records wait in memory and the
-// write is retried, after binlogRetryMin at first and up to binlogRetryMax
-// apart; they reach the file, and so the replicas, once it works again.
-// Nothing is dropped, so the memory is bounded the other way: once
+// Failures. A rotation that cannot create the next file keeps writing the
+// current one (binlogMaxSize only says when to rotate), so records stay
+// durable and replication goes on; the rotation is retried. While the file
+// cannot be written at all (a full or failing disk, a file removed or
+// replaced), records wait in memory and the write is retried, opening the
+// file again; they reach the file, and so the replicas, once it works
+// again. Nothing is dropped, so the memory is bounded the other way: once
 // binlogPendingMax bytes wait, commands that log records are refused with
-// EIO (server.go) until the file takes them. Variables for tests.
+// EIO (server.go) until the file takes them. Retries come binlogRetryMin
+// apart at first, doubling up to binlogRetryMax; each failure is logged
+// when it starts and when it ends, and /metrics shows it (metrics.go).
+// Variables for tests.
 var (
 	binlogPendingMax = 16 << 20 // about 100 000 records
 	binlogRetryMin   = 100 * time.Millisecond
@@ -68,13 +73,21 @@ type binlog struct {
 	closed   bool
 	tombs    *tombstones // names deleted lately, kept current by Write (tombstone.go)
 
-	// The file's health (see binlogPendingMax): failing from a failed write,
-	// open or fsync until one works again; no attempt before retryAt.
-	failing bool
-	errors  int64 // failed attempts, ever
-	backoff time.Duration
-	retryAt time.Time
+	writeFault  fault // opening, writing or fsyncing the file fails
+	rotateFault fault // the next file cannot be started
+	errors      int64 // failed attempts of either, ever
 }
+
+// fault is one kind of binlog failure (see binlogPendingMax): on from a
+// failed attempt until one works, with no retry before at.
+type fault struct {
+	on      bool
+	backoff time.Duration
+	at      time.Time
+}
+
+// waiting reports whether a retry must wait.
+func (f *fault) waiting() bool { return f.on && time.Now().Before(f.at) }
 
 // binlogName is the file name of binlog index n.
 func binlogName(n int) string { return binlogfmt.Name(n) }
@@ -174,8 +187,11 @@ func (b *binlog) Write(ts int64, op byte, name, extra string) {
 	//
 	// Errors are reported by failLocked. The first write after a failure
 	// is flushed at once, which ends the failure (okLocked).
-	wasFailing := b.failing
-	if b.writeLocked() == nil && (wasFailing || b.interval <= 0 || b.size >= binlogMaxSize) {
+	recovering := b.writeFault.on
+	if b.writeLocked() != nil {
+		return
+	}
+	if recovering || b.interval <= 0 || b.size >= binlogMaxSize && !b.rotateFault.waiting() {
 		b.flushLocked()
 	}
 }
@@ -185,53 +201,60 @@ func (b *binlog) Write(ts int64, op byte, name, extra string) {
 func (b *binlog) full() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.failing && len(b.buf) >= binlogPendingMax
+	return b.writeFault.on && len(b.buf) >= binlogPendingMax
 }
 
-// health is what /metrics shows of the file: whether writing it fails, the
-// bytes of records waiting in memory, and the failed attempts so far.
+// health is what /metrics shows of the file: whether writing or rotating
+// it fails, the bytes of records waiting in memory, and the failed
+// attempts so far.
 func (b *binlog) health() (failing bool, pending, errs int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.failing, int64(len(b.buf)), b.errors
+	return b.writeFault.on || b.rotateFault.on, int64(len(b.buf)), b.errors
 }
 
 // errRetryLater is a write skipped while waiting to retry a failed one.
 var errRetryLater = errors.New("binlog not writable, retry pending")
 
-// failLocked records a failed attempt: logged when the failure starts,
-// then retried after a back-off that doubles up to binlogRetryMax.
-func (b *binlog) failLocked(err error) error {
+// failLocked records a failed attempt of kind f: logged (with what it
+// means) when the failure starts, then retried after a back-off that
+// doubles up to binlogRetryMax.
+func (b *binlog) failLocked(f *fault, err error, means string) error {
 	b.errors++
-	if !b.failing {
-		b.failing = true
-		b.backoff = binlogRetryMin
-		b.log.Error().Err(err).Int("index", b.index).Int("pending_bytes", len(b.buf)).
-			Msg("binlog cannot be written: records wait in memory, replication of new changes stops until it works again")
+	if !f.on {
+		f.on = true
+		f.backoff = binlogRetryMin
+		b.log.Error().Err(err).Int("index", b.index).Int("pending_bytes", len(b.buf)).Msg(means)
 	} else {
-		b.backoff = min(2*b.backoff, binlogRetryMax)
+		f.backoff = min(2*f.backoff, binlogRetryMax)
 	}
-	b.retryAt = time.Now().Add(b.backoff)
+	f.at = time.Now().Add(f.backoff)
 	return err
 }
 
-// okLocked ends a failure after a write and fsync that worked, and gives
-// back the memory the waiting records took.
-func (b *binlog) okLocked() {
-	if b.failing {
-		b.failing = false
-		b.log.Warn().Int("index", b.index).Int64("failed_attempts", b.errors).Msg("binlog writable again, waiting records written")
-	}
-	if len(b.buf) == 0 && cap(b.buf) > 4*binlogCacheSize {
-		b.buf = make([]byte, 0, binlogCacheSize)
+// okLocked ends a failure of kind f after an attempt that worked.
+func (b *binlog) okLocked(f *fault, msg string) {
+	if f.on {
+		f.on = false
+		b.log.Warn().Int("index", b.index).Int64("failed_attempts", b.errors).Msg(msg)
 	}
 }
+
+const (
+	writeFailed  = "binlog cannot be written: records wait in memory, replication of new changes stops until it works again"
+	writeOK      = "binlog writable again, waiting records written"
+	rotateFailed = "binlog cannot start its next file: records go on to the current one"
+	rotateOK     = "binlog rotation works again"
+)
 
 // Flush writes the cached records and fsyncs the file. Its error is
 // already logged (once per failure, failLocked).
 func (b *binlog) Flush() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
 	return b.flushLocked()
 }
 
@@ -240,12 +263,12 @@ func (b *binlog) Flush() error {
 // write leaves in the cache is retried by the next write or flush, after
 // the back-off.
 func (b *binlog) writeLocked() error {
-	if b.failing && time.Now().Before(b.retryAt) {
+	if b.writeFault.waiting() {
 		return errRetryLater
 	}
 	if b.f == nil {
 		if err := b.open(); err != nil {
-			return b.failLocked(err)
+			return b.failLocked(&b.writeFault, err, writeFailed)
 		}
 	}
 	if len(b.buf) == 0 {
@@ -258,7 +281,11 @@ func (b *binlog) writeLocked() error {
 		b.dirty = true
 	}
 	if err != nil {
-		return b.failLocked(fmt.Errorf("binlog write: %w", err))
+		// The descriptor may be what broke (a file removed or replaced,
+		// a failed device): the retry opens the file again.
+		b.f.Close()
+		b.f, b.dirty = nil, false
+		return b.failLocked(&b.writeFault, fmt.Errorf("binlog write: %w", err), writeFailed)
 	}
 	return nil
 }
@@ -270,36 +297,45 @@ func (b *binlog) flushLocked() error {
 	}
 	if b.dirty {
 		if err := b.f.Sync(); err != nil {
-			return b.failLocked(fmt.Errorf("binlog fsync: %w", err))
+			return b.failLocked(&b.writeFault, fmt.Errorf("binlog fsync: %w", err), writeFailed)
 		}
 		b.dirty = false
 	}
-	if b.size >= binlogMaxSize {
-		if err := b.rotateLocked(); err != nil {
-			return err
-		}
+	b.okLocked(&b.writeFault, writeOK)
+	if len(b.buf) == 0 && cap(b.buf) > 4*binlogCacheSize {
+		b.buf = make([]byte, 0, binlogCacheSize) // what waiting records took
 	}
-	b.okLocked()
+	if b.size >= binlogMaxSize && !b.rotateFault.waiting() {
+		return b.rotateLocked()
+	}
 	return nil
 }
 
-// rotateLocked starts binlog.NNN+1 and records it in binlog_index.dat. When
-// the new file cannot be made, records wait in memory and writeLocked
-// tries again (the index stays where the rotation left it).
+// rotateLocked starts binlog.NNN+1 and records it in binlog_index.dat,
+// after an fsync of the current file. The next file is opened before the
+// current one is let go: when it cannot be made, or the index not saved,
+// records go on to the current file and the rotation is retried.
 func (b *binlog) rotateLocked() error {
+	next, err := os.OpenFile(filepath.Join(b.dir, binlogName(b.index+1)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return b.failLocked(&b.rotateFault, fmt.Errorf("binlog rotate: %w", err), rotateFailed)
+	}
+	fi, err := next.Stat()
+	if err == nil {
+		b.index++
+		if err = b.writeIndex(); err != nil {
+			b.index--
+		}
+	}
+	if err != nil {
+		next.Close() // an empty binlog.NNN+1 left behind is used by the next try
+		return b.failLocked(&b.rotateFault, fmt.Errorf("binlog rotate: %w", err), rotateFailed)
+	}
 	if err := b.f.Close(); err != nil {
 		b.log.Warn().Err(err).Msg("binlog close")
 	}
-	b.f = nil
-	b.index++
-	b.size = 0
-	if err := b.writeIndex(); err != nil {
-		b.index--
-		return b.failLocked(fmt.Errorf("binlog rotate: %w", err))
-	}
-	if err := b.open(); err != nil {
-		return b.failLocked(fmt.Errorf("binlog rotate: %w", err))
-	}
+	b.f, b.size = next, fi.Size()
+	b.okLocked(&b.rotateFault, rotateOK)
 	b.log.Info().Int("index", b.index).Msg("binlog rotated")
 	return nil
 }
@@ -311,7 +347,7 @@ func (b *binlog) Close() error {
 	if b.closed {
 		return nil
 	}
-	b.retryAt = time.Time{} // a last attempt, whatever the back-off
+	b.writeFault.at = time.Time{} // a last attempt, whatever the back-off
 	err := b.flushLocked()
 	if len(b.buf) > 0 {
 		b.log.Error().Err(err).Int("pending_bytes", len(b.buf)).

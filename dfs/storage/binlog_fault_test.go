@@ -46,11 +46,25 @@ func binlogFaultVars(t *testing.T, maxSize int64, pendingMax int) {
 	})
 }
 
+// binlogRecords writes n records of the form "<ts> C <name>" numbered from
+// first, a few milliseconds apart (some come after a retry's back-off), and
+// returns their lines.
+func binlogRecords(b *binlog, first, n int) string {
+	var out strings.Builder
+	for i := first; i < first+n; i++ {
+		name := fmt.Sprintf("M00/00/00/wKgBZGVT8QCAABI0AAAwOd6tvu8%02d.jpg", i)
+		b.Write(int64(1700000000+i), opCreate, name, "")
+		fmt.Fprintf(&out, "%d C %s\n", 1700000000+i, name)
+		time.Sleep(3 * time.Millisecond)
+	}
+	return out.String()
+}
+
 // A rotation that cannot create the next binlog file (a directory stands
-// where it goes): the failure is logged once, records wait in memory, the
-// memory bound is reported by full, and once the obstacle is gone a retry
-// writes every waiting record, in order, to the new file.
-func TestBinlogReopenFailure(t *testing.T) {
+// where it goes): the failure is logged once, records go on to the current
+// file (durable, replicated), and once the obstacle is gone a retry
+// rotates.
+func TestBinlogRotationFailure(t *testing.T) {
 	binlogFaultVars(t, 100, 300)
 	dir := t.TempDir()
 	obstacle := filepath.Join(dir, binlogName(1))
@@ -60,44 +74,98 @@ func TestBinlogReopenFailure(t *testing.T) {
 	require.NoError(t, err)
 	defer b.Close()
 
-	name := func(i int) string { return fmt.Sprintf("M00/00/00/wKgBZGVT8QCAABI0AAAwOd6tvu8%02d.jpg", i) }
-	var want strings.Builder
-	for i := range 12 {
-		b.Write(int64(1700000000+i), opCreate, name(i), "")
-		if i >= 2 { // the first two fill binlog.000 and start the rotation
-			fmt.Fprintf(&want, "%d C %s\n", 1700000000+i, name(i))
-		}
-		time.Sleep(3 * time.Millisecond) // some writes come after a back-off
-	}
+	want := binlogRecords(b, 0, 12)
+	data, err := os.ReadFile(filepath.Join(dir, binlogName(0)))
+	require.NoError(t, err)
+	require.Equal(t, want, string(data), "records go on to binlog.000")
 	failing, pending, errs := b.health()
 	require.True(t, failing)
-	require.Equal(t, int64(want.Len()), pending)
+	require.Zero(t, pending)
 	require.GreaterOrEqual(t, errs, int64(1))
-	require.True(t, b.full(), "%d bytes wait, more than binlogPendingMax", pending)
-	require.Equal(t, 1, strings.Count(logBuf.String(), "binlog cannot be written"), logBuf.String())
+	require.False(t, b.full())
+	require.Zero(t, b.currentIndex())
+	require.Equal(t, 1, strings.Count(logBuf.String(), rotateFailed), logBuf.String())
 	require.Contains(t, logBuf.String(), `"level":"error"`)
-	require.Equal(t, 1, b.currentIndex())
 
 	require.NoError(t, os.Remove(obstacle))
 	deadline := time.Now().Add(10 * time.Second)
+	for b.currentIndex() != 1 {
+		require.True(t, time.Now().Before(deadline), "no rotation after the obstacle went")
+		time.Sleep(5 * time.Millisecond)
+		b.Flush()
+	}
+	after := binlogRecords(b, 12, 1)
+	data, err = os.ReadFile(obstacle)
+	require.NoError(t, err)
+	require.Equal(t, after, string(data))
+	failing, _, _ = b.health()
+	require.False(t, failing)
+	require.Equal(t, 1, strings.Count(logBuf.String(), rotateFailed))
+	require.Equal(t, 1, strings.Count(logBuf.String(), rotateOK))
+}
+
+// breakBinlog makes the binlog file unwritable: the open descriptor fails
+// (closed underneath, as a failed device would) and opening the file again
+// finds a directory in its place. The returned func clears the fault.
+func breakBinlog(t *testing.T, b *binlog) (clear func()) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p := filepath.Join(b.dir, binlogName(b.index))
+	require.NoError(t, os.Rename(p, p+".away"))
+	require.NoError(t, os.Mkdir(p, 0o755))
+	require.NoError(t, b.f.Close())
+	return func() {
+		require.NoError(t, os.Remove(p))
+		require.NoError(t, os.Rename(p+".away", p))
+	}
+}
+
+// While the binlog file cannot be written, records wait in memory, in
+// order; the failure is logged once, full reports the memory bound, and
+// once the fault is cleared a retry writes them all to the file.
+func TestBinlogWriteFailure(t *testing.T) {
+	binlogFaultVars(t, 1<<30, 300)
+	dir := t.TempDir()
+	var logBuf lockedBuffer
+	b, err := openBinlog(dir, time.Hour, zerolog.New(&logBuf))
+	require.NoError(t, err)
+	defer b.Close()
+	want := binlogRecords(b, 0, 1)
+	clear := breakBinlog(t, b)
+
+	during := binlogRecords(b, 1, 10)
+	want += during
+	failing, pending, errs := b.health()
+	require.True(t, failing)
+	require.Equal(t, int64(len(during)), pending)
+	require.GreaterOrEqual(t, errs, int64(1))
+	require.True(t, b.full(), "%d bytes wait, more than binlogPendingMax", pending)
+	require.Equal(t, 1, strings.Count(logBuf.String(), writeFailed), logBuf.String())
+	require.Contains(t, logBuf.String(), `"level":"error"`)
+
+	clear()
+	deadline := time.Now().Add(10 * time.Second)
 	for b.Flush() != nil {
-		require.True(t, time.Now().Before(deadline), "binlog not written again after the obstacle went")
+		require.True(t, time.Now().Before(deadline), "binlog not written again after the fault went")
 		time.Sleep(5 * time.Millisecond)
 	}
-	data, err := os.ReadFile(obstacle)
+	data, err := os.ReadFile(filepath.Join(dir, binlogName(0)))
 	require.NoError(t, err)
-	require.Equal(t, want.String(), string(data))
+	require.Equal(t, want, string(data))
 	failing, pending, _ = b.health()
 	require.False(t, failing)
 	require.Zero(t, pending)
 	require.False(t, b.full())
-	require.Equal(t, 1, strings.Count(logBuf.String(), "binlog cannot be written"))
-	require.Equal(t, 1, strings.Count(logBuf.String(), "binlog writable again"))
+	require.Equal(t, 1, strings.Count(logBuf.String(), writeFailed))
+	require.Equal(t, 1, strings.Count(logBuf.String(), writeOK))
 }
 
-// With real storages: while A cannot create its next binlog file, /metrics
-// shows it, updates are refused once the waiting records reach the bound,
-// and the uploads A accepted meanwhile reach B once the fault is cleared.
+// With real storages, A's binlog fails twice. Its next file cannot be
+// made: /metrics shows it, and uploads still replicate to B (the records
+// go on to the current file) until the rotation works. Then the file cannot
+// be written: uploads are refused once the waiting records reach the
+// bound, and those A accepted meanwhile reach B once the fault is cleared.
 func TestBinlogFailureReplicates(t *testing.T) {
 	binlogFaultVars(t, 2048, 1024)
 	c := rpNewCluster(t, "", nil)
@@ -112,16 +180,38 @@ func TestBinlogFailureReplicates(t *testing.T) {
 		return v
 	}
 	require.Zero(t, metric("dfs_storage_binlog_write_failing"))
+	files := map[string][]byte{}
+	up := func(size int) string {
+		d := rpRand(size)
+		name := rpUpload(t, a.addr(), proto.CmdUploadFile, d)
+		files[name] = d
+		return name
+	}
 
+	// 1. The next file cannot be made.
 	obstacle := filepath.Join(a.s.dataDir, "sync", binlogName(1))
 	require.NoError(t, os.Mkdir(obstacle, 0o755))
-	files := map[string][]byte{}
 	for i := 0; metric("dfs_storage_binlog_write_failing") == 0; i++ {
 		require.Less(t, i, 200, "binlog.001 never due")
-		d := rpRand(100 + i)
-		files[rpUpload(t, a.addr(), proto.CmdUploadFile, d)] = d
+		up(100 + i)
 	}
-	// Accepted while the binlog cannot take their records, until the bound.
+	for i := range 5 {
+		name := up(200 + i)
+		rpWaitContent(t, b.addr(), name, files[name], 20*time.Second)
+	}
+	require.Equal(t, 1.0, metric("dfs_storage_binlog_write_failing"))
+	require.Zero(t, metric("dfs_storage_binlog_pending_bytes"))
+	require.GreaterOrEqual(t, metric("dfs_storage_binlog_write_errors_total"), 1.0)
+	require.NoError(t, os.Remove(obstacle))
+	waitFor(t, 20*time.Second, "binlog rotated", func() bool {
+		up(250)
+		return metric("dfs_storage_binlog_write_failing") == 0
+	})
+	require.Equal(t, 1, a.s.binlog.currentIndex())
+
+	// 2. The file cannot be written.
+	errsBefore := metric("dfs_storage_binlog_write_errors_total")
+	clear := breakBinlog(t, a.s.binlog)
 	var during []string
 	for i := 0; ; i++ {
 		require.Less(t, i, 200, "uploads never refused")
@@ -138,18 +228,15 @@ func TestBinlogFailureReplicates(t *testing.T) {
 	require.NotEmpty(t, during)
 	require.Equal(t, 1.0, metric("dfs_storage_binlog_write_failing"))
 	require.GreaterOrEqual(t, metric("dfs_storage_binlog_pending_bytes"), float64(binlogPendingMax))
-	require.GreaterOrEqual(t, metric("dfs_storage_binlog_write_errors_total"), 1.0)
+	require.Greater(t, metric("dfs_storage_binlog_write_errors_total"), errsBefore)
 	for _, name := range during {
 		require.False(t, rpExists(b.s, name), "%s replicated without a binlog record", name)
 	}
-
-	require.NoError(t, os.Remove(obstacle))
+	clear()
 	waitFor(t, 20*time.Second, "binlog written again", func() bool { return metric("dfs_storage_binlog_write_failing") == 0 })
 	require.Zero(t, metric("dfs_storage_binlog_pending_bytes"))
+	up(999)
 	for name, d := range files {
 		rpWaitContent(t, b.addr(), name, d, 20*time.Second)
 	}
-	after := rpRand(999)
-	name := rpUpload(t, a.addr(), proto.CmdUploadFile, after)
-	rpWaitContent(t, b.addr(), name, after, 20*time.Second)
 }
