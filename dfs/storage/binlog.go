@@ -12,29 +12,47 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	binlogfmt "yunpan/dfs/binlog"
 )
 
-// Binlog operation letters for operations that originate here (docs/protocol.md §5.2);
-// replicas use the lower-case letter.
+// Binlog operation letters (binlogfmt's), short for the storage's code.
 const (
-	opCreate   byte = 'C'
-	opDelete   byte = 'D'
-	opUpdate   byte = 'U'
-	opAppend   byte = 'A'
-	opModify   byte = 'M'
-	opTruncate byte = 'T'
-	opLink     byte = 'L'
-	opRename   byte = 'R'
+	opCreate   = binlogfmt.OpCreate
+	opDelete   = binlogfmt.OpDelete
+	opUpdate   = binlogfmt.OpUpdate
+	opAppend   = binlogfmt.OpAppend
+	opModify   = binlogfmt.OpModify
+	opTruncate = binlogfmt.OpTruncate
+	opLink     = binlogfmt.OpLink
+	opRename   = binlogfmt.OpRename
 )
 
 // binlogMaxSize is where a new binlog.NNN starts (a variable for tests).
 var binlogMaxSize int64 = 1 << 30
 
 const (
-	binlogCacheSize = 16 << 10 // what a failed write may keep for a retry
-	binlogMaxRecord = 256      // one record is at most 256 bytes
+	binlogCacheSize = 16 << 10 // the write cache's usual capacity
 	binlogIndexFile = "binlog_index.dat"
 	binlogOldIndex  = "binlog.index"
+)
+
+// Failures. A rotation that cannot create the next file keeps writing the
+// current one (binlogMaxSize only says when to rotate), so records stay
+// durable and replication goes on; the rotation is retried. While the file
+// cannot be written at all (a full or failing disk, a file removed or
+// replaced), records wait in memory and the write is retried, opening the
+// file again; they reach the file, and so the replicas, once it works
+// again. Nothing is dropped, so the memory is bounded the other way: once
+// binlogPendingMax bytes wait, commands that log records are refused with
+// EIO (server.go) until the file takes them. Retries come binlogRetryMin
+// apart at first, doubling up to binlogRetryMax; each failure is logged
+// when it starts and when it ends, and /metrics shows it (metrics.go).
+// Variables for tests.
+var (
+	binlogPendingMax = 16 << 20 // about 100 000 records
+	binlogRetryMin   = 100 * time.Millisecond
+	binlogRetryMax   = 10 * time.Second
 )
 
 // binlog appends records `<ts> <op> <logic_filename>[ <extra>]\n` to
@@ -54,10 +72,25 @@ type binlog struct {
 	dirty    bool // written since the last fsync
 	closed   bool
 	tombs    *tombstones // names deleted lately, kept current by Write (tombstone.go)
+
+	writeFault  fault // opening, writing or fsyncing the file fails
+	rotateFault fault // the next file cannot be started
+	errors      int64 // failed attempts of either, ever
 }
 
+// fault is one kind of binlog failure (see binlogPendingMax): on from a
+// failed attempt until one works, with no retry before at.
+type fault struct {
+	on      bool
+	backoff time.Duration
+	at      time.Time
+}
+
+// waiting reports whether a retry must wait.
+func (f *fault) waiting() bool { return f.on && time.Now().Before(f.at) }
+
 // binlogName is the file name of binlog index n.
-func binlogName(n int) string { return fmt.Sprintf("binlog.%03d", n) }
+func binlogName(n int) string { return binlogfmt.Name(n) }
 
 func openBinlog(dir string, interval time.Duration, log zerolog.Logger) (*binlog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -118,8 +151,10 @@ func (b *binlog) open() error {
 	return nil
 }
 
-// Write queues one record. Errors writing the file are logged; the records
-// stay cached and are retried on the next flush.
+// Write queues one record. When the file cannot be written the record
+// waits in memory with the others (binlogPendingMax) and the write is
+// retried by the next Write or Flush; the failure is logged once, when it
+// starts, and again when it ends.
 func (b *binlog) Write(ts int64, op byte, name, extra string) {
 	line := make([]byte, 0, 64+len(name)+len(extra))
 	line = strconv.AppendInt(line, ts, 10)
@@ -129,7 +164,7 @@ func (b *binlog) Write(ts int64, op byte, name, extra string) {
 		line = append(line, ' ')
 		line = append(line, extra...)
 	}
-	if len(line) >= binlogMaxRecord {
+	if len(line) >= binlogfmt.MaxRecord {
 		// Cannot happen with validated names (< 128 bytes); never write a
 		// record a reader would reject.
 		b.log.Error().Str("record", string(line)).Msg("binlog record too long, dropped")
@@ -149,27 +184,94 @@ func (b *binlog) Write(ts int64, op byte, name, extra string) {
 	// upload or delete (the soak test caught this). The fsync waits for the
 	// interval; a record in the page cache survives a crashed process, only
 	// a crashed machine can lose the last interval.
-	if err := b.writeLocked(); err != nil {
-		b.log.Error().Err(err).Msg("binlog write")
+	//
+	// Errors are reported by failLocked. The first write after a failure
+	// is flushed at once, which ends the failure (okLocked).
+	recovering := b.writeFault.on
+	if b.writeLocked() != nil {
+		return
 	}
-	if b.interval <= 0 || b.size >= binlogMaxSize {
-		if err := b.flushLocked(); err != nil {
-			b.log.Error().Err(err).Msg("binlog flush")
-		}
+	if recovering || b.interval <= 0 || b.size >= binlogMaxSize && !b.rotateFault.waiting() {
+		b.flushLocked()
 	}
 }
 
-// Flush writes the cached records and fsyncs the file.
+// full reports whether so many records wait for a binlog file that cannot
+// be written that commands logging more must be refused.
+func (b *binlog) full() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.writeFault.on && len(b.buf) >= binlogPendingMax
+}
+
+// health is what /metrics shows of the file: whether writing or rotating
+// it fails, the bytes of records waiting in memory, and the failed
+// attempts so far.
+func (b *binlog) health() (failing bool, pending, errs int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.writeFault.on || b.rotateFault.on, int64(len(b.buf)), b.errors
+}
+
+// errRetryLater is a write skipped while waiting to retry a failed one.
+var errRetryLater = errors.New("binlog not writable, retry pending")
+
+// failLocked records a failed attempt of kind f: logged (with what it
+// means) when the failure starts, then retried after a back-off that
+// doubles up to binlogRetryMax.
+func (b *binlog) failLocked(f *fault, err error, means string) error {
+	b.errors++
+	if !f.on {
+		f.on = true
+		f.backoff = binlogRetryMin
+		b.log.Error().Err(err).Int("index", b.index).Int("pending_bytes", len(b.buf)).Msg(means)
+	} else {
+		f.backoff = min(2*f.backoff, binlogRetryMax)
+	}
+	f.at = time.Now().Add(f.backoff)
+	return err
+}
+
+// okLocked ends a failure of kind f after an attempt that worked.
+func (b *binlog) okLocked(f *fault, msg string) {
+	if f.on {
+		f.on = false
+		b.log.Warn().Int("index", b.index).Int64("failed_attempts", b.errors).Msg(msg)
+	}
+}
+
+const (
+	writeFailed  = "binlog cannot be written: records wait in memory, replication of new changes stops until it works again"
+	writeOK      = "binlog writable again, waiting records written"
+	rotateFailed = "binlog cannot start its next file: records go on to the current one"
+	rotateOK     = "binlog rotation works again"
+)
+
+// Flush writes the cached records and fsyncs the file. Its error is
+// already logged (once per failure, failLocked).
 func (b *binlog) Flush() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
 	return b.flushLocked()
 }
 
-// writeLocked hands the cached records to the file (no fsync). What a
-// failed write leaves in the cache is retried by the next write or flush.
+// writeLocked hands the cached records to the file (no fsync), opening it
+// first when a rotation or an earlier failure left it closed. What a failed
+// write leaves in the cache is retried by the next write or flush, after
+// the back-off.
 func (b *binlog) writeLocked() error {
-	if len(b.buf) == 0 || b.f == nil {
+	if b.writeFault.waiting() {
+		return errRetryLater
+	}
+	if b.f == nil {
+		if err := b.open(); err != nil {
+			return b.failLocked(&b.writeFault, err, writeFailed)
+		}
+	}
+	if len(b.buf) == 0 {
 		return nil
 	}
 	n, err := b.f.Write(b.buf)
@@ -179,7 +281,11 @@ func (b *binlog) writeLocked() error {
 		b.dirty = true
 	}
 	if err != nil {
-		return fmt.Errorf("binlog write: %w", err)
+		// The descriptor may be what broke (a file removed or replaced,
+		// a failed device): the retry opens the file again.
+		b.f.Close()
+		b.f, b.dirty = nil, false
+		return b.failLocked(&b.writeFault, fmt.Errorf("binlog write: %w", err), writeFailed)
 	}
 	return nil
 }
@@ -189,34 +295,47 @@ func (b *binlog) flushLocked() error {
 	if err := b.writeLocked(); err != nil {
 		return err
 	}
-	if !b.dirty || b.f == nil {
-		return nil
+	if b.dirty {
+		if err := b.f.Sync(); err != nil {
+			return b.failLocked(&b.writeFault, fmt.Errorf("binlog fsync: %w", err), writeFailed)
+		}
+		b.dirty = false
 	}
-	if err := b.f.Sync(); err != nil {
-		return fmt.Errorf("binlog fsync: %w", err)
+	b.okLocked(&b.writeFault, writeOK)
+	if len(b.buf) == 0 && cap(b.buf) > 4*binlogCacheSize {
+		b.buf = make([]byte, 0, binlogCacheSize) // what waiting records took
 	}
-	b.dirty = false
-	if b.size >= binlogMaxSize {
+	if b.size >= binlogMaxSize && !b.rotateFault.waiting() {
 		return b.rotateLocked()
 	}
 	return nil
 }
 
-// rotateLocked starts binlog.NNN+1 and records it in binlog_index.dat.
+// rotateLocked starts binlog.NNN+1 and records it in binlog_index.dat,
+// after an fsync of the current file. The next file is opened before the
+// current one is let go: when it cannot be made, or the index not saved,
+// records go on to the current file and the rotation is retried.
 func (b *binlog) rotateLocked() error {
+	next, err := os.OpenFile(filepath.Join(b.dir, binlogName(b.index+1)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return b.failLocked(&b.rotateFault, fmt.Errorf("binlog rotate: %w", err), rotateFailed)
+	}
+	fi, err := next.Stat()
+	if err == nil {
+		b.index++
+		if err = b.writeIndex(); err != nil {
+			b.index--
+		}
+	}
+	if err != nil {
+		next.Close() // an empty binlog.NNN+1 left behind is used by the next try
+		return b.failLocked(&b.rotateFault, fmt.Errorf("binlog rotate: %w", err), rotateFailed)
+	}
 	if err := b.f.Close(); err != nil {
 		b.log.Warn().Err(err).Msg("binlog close")
 	}
-	b.f = nil
-	b.index++
-	if err := b.writeIndex(); err != nil {
-		b.index--
-		b.open()
-		return fmt.Errorf("binlog rotate: %w", err)
-	}
-	if err := b.open(); err != nil {
-		return fmt.Errorf("binlog rotate: %w", err)
-	}
+	b.f, b.size = next, fi.Size()
+	b.okLocked(&b.rotateFault, rotateOK)
 	b.log.Info().Int("index", b.index).Msg("binlog rotated")
 	return nil
 }
@@ -228,7 +347,12 @@ func (b *binlog) Close() error {
 	if b.closed {
 		return nil
 	}
+	b.writeFault.at = time.Time{} // a last attempt, whatever the back-off
 	err := b.flushLocked()
+	if len(b.buf) > 0 {
+		b.log.Error().Err(err).Int("pending_bytes", len(b.buf)).
+			Msg("binlog closed with records it could not write: their changes will not replicate")
+	}
 	b.closed = true
 	if b.f != nil {
 		if cerr := b.f.Close(); err == nil {

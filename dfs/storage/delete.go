@@ -33,6 +33,7 @@ func (sess *session) deleteFile(h proto.Header, body []byte) (*reply, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
+			s.noteDeleteOfMissing(remote)
 			return nil, proto.Errf(proto.StatusENOENT, "delete %s", remote)
 		}
 		return nil, fmt.Errorf("delete %s: %w", remote, err)
@@ -68,6 +69,23 @@ func (sess *session) deleteFile(h proto.Header, body []byte) (*reply, error) {
 	s.stats.add(statSuccessDelete, 1)
 	s.stats.touch(statLastSourceUpdate)
 	return nil, nil
+}
+
+// noteDeleteOfMissing logs D for a file a client deleted that is not here.
+// A replica answers so when the file has not reached it yet (the tracker
+// sends deletes to a replica while the file's source is away): without the
+// record the create that arrives later would store it here, and the
+// source, which never heard of the delete, would keep its copy too. The D
+// record leaves a tombstone that turns that create away (tombstone.go),
+// and the sync carries the delete to the other members, so the delete wins
+// in whatever order the records meet. The answer stays ENOENT. A name
+// already deleted here lately is not logged again (clients retry deletes).
+func (s *Storage) noteDeleteOfMissing(remote string) {
+	now := wallNow().Unix()
+	if s.binlog.tombs.covers(remote, now) {
+		return
+	}
+	s.binlog.Write(now, opDelete, remote, "")
 }
 
 // logicName maps a symlink target (relative to the link's directory or

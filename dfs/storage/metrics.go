@@ -248,6 +248,17 @@ func (s *Storage) collectSync(set *metrics.Set) {
 	bi, bsize := s.binlogEnd()
 	set.Gauge("dfs_storage_binlog_index", "Binlog file being written (binlog.NNN).", float64(bi))
 	set.Gauge("dfs_storage_binlog_offset_bytes", "Size of the binlog file being written, cached records included.", float64(bsize))
+	failing, pending, errs := s.binlog.health()
+	set.Gauge("dfs_storage_binlog_write_failing", "1 while the binlog cannot be written (records wait in memory, replication of new changes stops) or cannot start its next file.", b2f(failing))
+	set.Gauge("dfs_storage_binlog_pending_bytes", "Binlog records waiting in memory for the file.", float64(pending))
+	set.Counter("dfs_storage_binlog_write_errors_total", "Failed attempts to open, write or fsync the binlog file.", float64(errs))
+}
+
+func b2f(v bool) float64 {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 // binlogEnd is the write position: current index and its size including

@@ -41,26 +41,27 @@ type reply struct {
 // request must fit buff_size); streamed ones read sess.body themselves.
 type handler struct {
 	buffered bool
+	logs     bool // writes binlog records: refused while the binlog cannot take them (binlog.go)
 	fn       func(sess *session, h proto.Header, body []byte) (*reply, error)
 }
 
 // handlers is the dispatch table. Commands not listed are answered EINVAL
 // and the connection is closed (docs/protocol.md §1.5).
 var handlers = map[byte]handler{
-	proto.CmdUploadFile:         {fn: (*session).upload},
-	proto.CmdUploadAppenderFile: {fn: (*session).uploadAppender},
-	proto.CmdDeleteFile:         {buffered: true, fn: (*session).deleteFile},
-	proto.CmdSetMetadata:        {buffered: true, fn: (*session).setMetadata},
+	proto.CmdUploadFile:         {logs: true, fn: (*session).upload},
+	proto.CmdUploadAppenderFile: {logs: true, fn: (*session).uploadAppender},
+	proto.CmdDeleteFile:         {logs: true, buffered: true, fn: (*session).deleteFile},
+	proto.CmdSetMetadata:        {logs: true, buffered: true, fn: (*session).setMetadata},
 	proto.CmdDownloadFile:       {buffered: true, fn: (*session).download},
 	proto.CmdGetMetadata:        {buffered: true, fn: (*session).getMetadata},
 	proto.CmdQueryFileInfo:      {buffered: true, fn: (*session).queryFileInfo},
 	proto.CmdActiveTest:         {buffered: true, fn: (*session).activeTest},
 
-	proto.CmdUploadSlaveFile:            {fn: (*session).uploadSlave},
-	proto.CmdAppendFile:                 {fn: (*session).appendFile},
-	proto.CmdModifyFile:                 {fn: (*session).modifyFile},
-	proto.CmdTruncateFile:               {buffered: true, fn: (*session).truncateFile},
-	proto.CmdRegenerateAppenderFilename: {buffered: true, fn: (*session).regenerate},
+	proto.CmdUploadSlaveFile:            {logs: true, fn: (*session).uploadSlave},
+	proto.CmdAppendFile:                 {logs: true, fn: (*session).appendFile},
+	proto.CmdModifyFile:                 {logs: true, fn: (*session).modifyFile},
+	proto.CmdTruncateFile:               {logs: true, buffered: true, fn: (*session).truncateFile},
+	proto.CmdRegenerateAppenderFilename: {logs: true, buffered: true, fn: (*session).regenerate},
 }
 
 // requestBuf is the read buffer of a connection: one read takes a header
@@ -162,6 +163,9 @@ func (sess *session) serve(hb []byte) (keep bool) {
 	if !ok {
 		sess.fail(proto.Errf(proto.StatusEINVAL, "unknown command %d", h.Cmd))
 		return false
+	}
+	if hd.logs && s.binlog.full() {
+		return sess.fail(proto.Errf(proto.StatusEIO, "cmd %d refused: the binlog cannot be written and %d bytes of records wait for it", h.Cmd, binlogPendingMax))
 	}
 	start := time.Now()
 	var body []byte

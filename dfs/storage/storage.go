@@ -348,11 +348,12 @@ func (s *Storage) flushLoop() {
 		case <-s.exitCh:
 			return
 		case now := <-t.C:
-			if now.Sub(lastBinlog) >= s.binlog.interval {
+			// A binlog that cannot be written is retried at every tick
+			// (its back-off decides); its errors are logged by the binlog,
+			// once per failure.
+			if failing, _, _ := s.binlog.health(); failing || now.Sub(lastBinlog) >= s.binlog.interval {
 				lastBinlog = now
-				if err := s.binlog.Flush(); err != nil {
-					s.log.Error().Err(err).Msg("binlog flush")
-				}
+				s.binlog.Flush()
 			}
 			if s.repl != nil {
 				s.repl.pruneAcks() // replicas.go

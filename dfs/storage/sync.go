@@ -26,7 +26,7 @@ import (
 // file. The files of this concept:
 //
 //	sync.go         the per-peer goroutine, the replication state and hooks
-//	sync_binlog.go  binlog records and the binlog reader
+//	sync_binlog.go  the binlog reader (records: package dfs/binlog)
 //	sync_send.go    the sending side of the SYNC_* commands, tracker calls
 //	sync_recv.go    the receiving side of the SYNC_* commands, cluster auth
 //	sync_report.go  SYNC_REPORT, REPLICA_CHG, CHANGE_STATUS, changelog
@@ -407,7 +407,7 @@ func (sy *syncer) run() {
 				sy.consume(n, false)
 				continue
 			}
-			sy.log.Warn().Err(err).Str("op", string(rec.op)).Str("file", rec.name).Msg("push failed, retrying")
+			sy.log.Warn().Err(err).Str("op", string(rec.Op)).Str("file", rec.Name).Msg("push failed, retrying")
 			sy.closeConn()
 			sy.pause(sy.backoff())
 			continue
@@ -447,12 +447,9 @@ func (sy *syncer) consume(n int, pushed bool) {
 // alive with ACTIVE_TEST every heart_beat_interval and wait sync_wait_msec.
 func (sy *syncer) idle() {
 	s := sy.s
-	if s.binlog.pending() {
-		if err := s.binlog.Flush(); err != nil {
-			sy.log.Warn().Err(err).Msg("binlog flush")
-		} else {
-			return
-		}
+	// A failed flush is logged by the binlog, once per failure.
+	if s.binlog.pending() && s.binlog.Flush() == nil {
+		return // read what it wrote
 	}
 	m := sy.m
 	if m.NeedSyncOld && !m.SyncOldDone {

@@ -8,61 +8,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
+
+	binlogfmt "yunpan/dfs/binlog"
 )
 
-// binlogRecord is one parsed binlog line (docs/protocol.md §5.2).
-type binlogRecord struct {
-	ts    int64
-	op    byte
-	name  string // logic filename (for L/R the link / new name)
-	extra string // the rest: "<offset> <length>", "<old> <new>", or a second name
-}
-
-// parseBinlogRecord splits a line (without its newline) into the three columns
-// of §5.2: timestamp, op, and the rest, whose first space separates the
-// name from the extra part.
-func parseBinlogRecord(line string) (binlogRecord, error) {
-	tsText, rest, ok1 := strings.Cut(line, " ")
-	opText, rest, ok2 := strings.Cut(rest, " ")
-	if !ok1 || !ok2 || len(opText) != 1 || rest == "" {
-		return binlogRecord{}, fmt.Errorf("binlog record %q: not '<ts> <op> <name>'", clipText(line))
-	}
-	ts, err := strconv.ParseInt(tsText, 10, 64)
-	if err != nil || ts < 0 {
-		return binlogRecord{}, fmt.Errorf("binlog record %q: bad timestamp", clipText(line))
-	}
-	r := binlogRecord{ts: ts, op: opText[0], name: rest}
-	if name, extra, ok := strings.Cut(rest, " "); ok {
-		r.name, r.extra = name, extra
-	}
-	if r.name == "" {
-		return binlogRecord{}, fmt.Errorf("binlog record %q: empty file name", clipText(line))
-	}
-	return r, nil
-}
-
-// twoInts parses the "<a> <b>" extra of A/M/T records.
-func (r binlogRecord) twoInts() (a, b int64, err error) {
-	x, y, ok := strings.Cut(r.extra, " ")
-	if ok {
-		if a, err = strconv.ParseInt(x, 10, 64); err == nil {
-			b, err = strconv.ParseInt(y, 10, 64)
-		}
-	}
-	if !ok || err != nil || a < 0 || b < 0 {
-		return 0, 0, fmt.Errorf("binlog record %c %s: extra %q is not two numbers", r.op, r.name, clipText(r.extra))
-	}
-	return a, b, nil
-}
-
-func clipText(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
-}
+// binlogRecord is one parsed binlog line.
+type binlogRecord = binlogfmt.Record
 
 // binlogReader reads records from base_path/data/sync/binlog.NNN starting at
 // a mark position. It never blocks: at the current end it reports no binlogRecord,
@@ -99,10 +50,10 @@ func (br *binlogReader) next() (rec binlogRecord, n int, ok bool, err error) {
 	for {
 		if i := bytes.IndexByte(br.buf, '\n'); i >= 0 {
 			line := string(br.buf[:i])
-			rec, err = parseBinlogRecord(line)
+			rec, err = binlogfmt.Parse(line)
 			return rec, i + 1, true, err
 		}
-		if len(br.buf) >= binlogMaxRecord*2 {
+		if len(br.buf) >= binlogfmt.MaxRecord*2 {
 			// No newline in far more than a record: the file is damaged
 			// here; hand the junk back as one bad record.
 			return binlogRecord{}, len(br.buf), true, fmt.Errorf("binlog.%03d offset %d: no record end", br.index, br.offset)
@@ -133,7 +84,7 @@ func (br *binlogReader) next() (rec binlogRecord, n int, ok bool, err error) {
 func (br *binlogReader) fill() (bool, error) {
 	if br.f == nil || br.fIndex != br.index {
 		br.close()
-		f, err := os.Open(filepath.Join(br.dir, binlogName(br.index)))
+		f, err := os.Open(filepath.Join(br.dir, binlogfmt.Name(br.index)))
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil // not created yet
 		}
@@ -149,6 +100,7 @@ func (br *binlogReader) fill() (bool, error) {
 		return true, nil
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
+		br.close() // opened again next time: what stood there may be replaced
 		return false, fmt.Errorf("read binlog.%03d: %w", br.index, err)
 	}
 	return false, nil

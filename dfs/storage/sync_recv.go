@@ -31,14 +31,14 @@ type peerAuth struct {
 func init() {
 	handlers[proto.CmdClusterAuth] = handler{buffered: true, fn: (*session).clusterAuth}
 	handlers[proto.CmdStorageReportServerID] = handler{buffered: true, fn: (*session).reportServerID}
-	handlers[proto.CmdSyncCreateFile] = handler{fn: (*session).syncCreateFile}
-	handlers[proto.CmdSyncUpdateFile] = handler{fn: (*session).syncUpdateFile}
-	handlers[proto.CmdSyncDeleteFile] = handler{buffered: true, fn: (*session).syncDeleteFile}
-	handlers[proto.CmdSyncAppendFile] = handler{fn: (*session).syncAppendFile}
-	handlers[proto.CmdSyncModifyFile] = handler{fn: (*session).syncModifyFile}
-	handlers[proto.CmdSyncTruncateFile] = handler{buffered: true, fn: (*session).syncTruncateFile}
-	handlers[proto.CmdSyncCreateLink] = handler{buffered: true, fn: (*session).syncCreateLink}
-	handlers[proto.CmdSyncRenameFile] = handler{buffered: true, fn: (*session).syncRenameFile}
+	handlers[proto.CmdSyncCreateFile] = handler{logs: true, fn: (*session).syncCreateFile}
+	handlers[proto.CmdSyncUpdateFile] = handler{logs: true, fn: (*session).syncUpdateFile}
+	handlers[proto.CmdSyncDeleteFile] = handler{logs: true, buffered: true, fn: (*session).syncDeleteFile}
+	handlers[proto.CmdSyncAppendFile] = handler{logs: true, fn: (*session).syncAppendFile}
+	handlers[proto.CmdSyncModifyFile] = handler{logs: true, fn: (*session).syncModifyFile}
+	handlers[proto.CmdSyncTruncateFile] = handler{logs: true, buffered: true, fn: (*session).syncTruncateFile}
+	handlers[proto.CmdSyncCreateLink] = handler{logs: true, buffered: true, fn: (*session).syncCreateLink}
+	handlers[proto.CmdSyncRenameFile] = handler{logs: true, buffered: true, fn: (*session).syncRenameFile}
 }
 
 // refuse answers EACCES and closes the connection (the unread request is
@@ -308,7 +308,8 @@ func renameInto(tmp, path string) error {
 	return err
 }
 
-// syncDeleteFile serves SYNC_DELETE_FILE (17): ENOENT when already gone.
+// syncDeleteFile serves SYNC_DELETE_FILE (17): ENOENT when already gone
+// or not here yet.
 func (sess *session) syncDeleteFile(h proto.Header, body []byte) (*reply, error) {
 	s := sess.s
 	if err := sess.requirePeer(h.Cmd); err != nil {
@@ -329,6 +330,12 @@ func (sess *session) syncDeleteFile(h proto.Header, body []byte) (*reply, error)
 	defer mu.Unlock()
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		// The delete came before the file (from a member that is not the
+		// file's source): the d record keeps the tombstone that turns the
+		// create away when it arrives (tombstone.go).
+		if !s.binlog.tombs.covers(name, ts) {
+			sess.syncDone(ts, 'd', name, "")
+		}
 		return nil, proto.Errf(proto.StatusENOENT, "sync delete %s", name)
 	}
 	if err != nil {

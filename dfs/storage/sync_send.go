@@ -132,11 +132,11 @@ func (r *replication) authConn(c net.Conn) error {
 // are not errors.
 func (sy *syncer) push(rec binlogRecord) (bool, error) {
 	m := sy.m
-	if !m.NeedSyncOld && m.UntilTimestamp > 0 && rec.ts < m.UntilTimestamp {
+	if !m.NeedSyncOld && m.UntilTimestamp > 0 && rec.TS < m.UntilTimestamp {
 		return false, nil // older data is the new peer's sync source's job
 	}
-	old := m.NeedSyncOld && !m.SyncOldDone && rec.ts <= m.UntilTimestamp
-	switch rec.op {
+	old := m.NeedSyncOld && !m.SyncOldDone && rec.TS <= m.UntilTimestamp
+	switch rec.Op {
 	case 'c', 'u', 'd', 'l', 'r':
 		if !old {
 			return false, nil // replicas are pushed only as old data
@@ -144,15 +144,15 @@ func (sy *syncer) push(rec binlogRecord) (bool, error) {
 	case 'a', 'm', 't':
 		return false, nil
 	}
-	switch rec.op {
+	switch rec.Op {
 	case opCreate, 'c', 'r':
 		// A replica rename pushed as old data is a create of the new name.
-		if rec.op == opCreate && sy.r.takeAcked(sy.id, rec.name) {
+		if rec.Op == opCreate && sy.r.takeAcked(sy.id, rec.Name) {
 			return false, nil // sync_ack_replicas already put it there
 		}
-		return sy.pushFile(rec.name, proto.CmdSyncCreateFile, rec.ts)
+		return sy.pushFile(rec.Name, proto.CmdSyncCreateFile, rec.TS)
 	case opUpdate, 'u':
-		return sy.pushFile(rec.name, proto.CmdSyncUpdateFile, rec.ts)
+		return sy.pushFile(rec.Name, proto.CmdSyncUpdateFile, rec.TS)
 	case opDelete, 'd':
 		return sy.pushDelete(rec)
 	case opAppend, opModify:
@@ -164,7 +164,7 @@ func (sy *syncer) push(rec binlogRecord) (bool, error) {
 	case opRename:
 		return sy.pushTwoNames(rec, proto.CmdSyncRenameFile)
 	}
-	return false, fmt.Errorf("op %q: %w", rec.op, errInvalidRecord)
+	return false, fmt.Errorf("op %q: %w", rec.Op, errInvalidRecord)
 }
 
 // localPath validates a logic filename from the binlog.
@@ -263,21 +263,21 @@ func (sy *syncer) peerFileSize(name string) (size int64, ok bool, err error) {
 
 // pushDelete sends SYNC_DELETE_FILE unless the file exists again locally.
 func (sy *syncer) pushDelete(rec binlogRecord) (bool, error) {
-	path, err := sy.localPath(rec.name)
+	path, err := sy.localPath(rec.Name)
 	if err != nil {
 		return false, err
 	}
 	if _, err := os.Lstat(path); err == nil {
 		return false, nil // re-created since: nothing to delete
 	}
-	body := (&proto.Buf{}).I32(int32(rec.ts)).Fixed(sy.s.group, proto.GroupNameLen).String(rec.name).B
+	body := (&proto.Buf{}).I32(int32(rec.TS)).Fixed(sy.s.group, proto.GroupNameLen).String(rec.Name).B
 	st, err := peerSend(sy.conn, sy.s.timeout, proto.CmdSyncDeleteFile, 0, body, nil, 0, 0)
 	sy.lastIO = time.Now()
 	if err != nil {
 		return false, err
 	}
 	if !doneStatus(st, proto.StatusENOENT) {
-		return false, fmt.Errorf("sync delete %s: %w", rec.name, proto.StatusError(st))
+		return false, fmt.Errorf("sync delete %s: %w", rec.Name, proto.StatusError(st))
 	}
 	return true, nil
 }
@@ -285,11 +285,11 @@ func (sy *syncer) pushDelete(rec binlogRecord) (bool, error) {
 // pushPart sends an append or modify with the bytes now in the local file;
 // a peer that lacks the start answers ENOENT and gets the whole file.
 func (sy *syncer) pushPart(rec binlogRecord) (bool, error) {
-	path, err := sy.localPath(rec.name)
+	path, err := sy.localPath(rec.Name)
 	if err != nil {
 		return false, err
 	}
-	off, n, err := rec.twoInts()
+	off, n, err := rec.TwoInts()
 	if err != nil {
 		return false, fmt.Errorf("%v: %w", err, errInvalidRecord)
 	}
@@ -309,11 +309,11 @@ func (sy *syncer) pushPart(rec binlogRecord) (bool, error) {
 		return false, nil // changed since (truncated, deleted): a later record tells
 	}
 	cmd := byte(proto.CmdSyncAppendFile)
-	if rec.op == opModify {
+	if rec.Op == opModify {
 		cmd = proto.CmdSyncModifyFile
 	}
-	body := (&proto.Buf{}).I64(int64(len(rec.name))).I64(off).I64(n).I32(int32(rec.ts)).
-		Fixed(sy.s.group, proto.GroupNameLen).String(rec.name).B
+	body := (&proto.Buf{}).I64(int64(len(rec.Name))).I64(off).I64(n).I32(int32(rec.TS)).
+		Fixed(sy.s.group, proto.GroupNameLen).String(rec.Name).B
 	st, err := peerSend(sy.conn, sy.s.timeout, cmd, 0, body, f, off, n)
 	sy.lastIO = time.Now()
 	if err != nil {
@@ -325,23 +325,23 @@ func (sy *syncer) pushPart(rec binlogRecord) (bool, error) {
 		sy.s.stats.add(proto.StatSuccessSyncOutBytes, n)
 		return true, nil
 	case proto.StatusENOENT:
-		return sy.pushFile(rec.name, proto.CmdSyncUpdateFile, rec.ts)
+		return sy.pushFile(rec.Name, proto.CmdSyncUpdateFile, rec.TS)
 	}
-	return false, fmt.Errorf("sync %c %s: %w", rec.op, rec.name, proto.StatusError(st))
+	return false, fmt.Errorf("sync %c %s: %w", rec.Op, rec.Name, proto.StatusError(st))
 }
 
 // pushTruncate sends SYNC_TRUNCATE_FILE; a peer without the file gets it
 // whole.
 func (sy *syncer) pushTruncate(rec binlogRecord) (bool, error) {
-	if _, err := sy.localPath(rec.name); err != nil {
+	if _, err := sy.localPath(rec.Name); err != nil {
 		return false, err
 	}
-	oldSize, newSize, err := rec.twoInts()
+	oldSize, newSize, err := rec.TwoInts()
 	if err != nil {
 		return false, fmt.Errorf("%v: %w", err, errInvalidRecord)
 	}
-	body := (&proto.Buf{}).I64(int64(len(rec.name))).I64(oldSize).I64(newSize).I32(int32(rec.ts)).
-		Fixed(sy.s.group, proto.GroupNameLen).String(rec.name).B
+	body := (&proto.Buf{}).I64(int64(len(rec.Name))).I64(oldSize).I64(newSize).I32(int32(rec.TS)).
+		Fixed(sy.s.group, proto.GroupNameLen).String(rec.Name).B
 	st, err := peerSend(sy.conn, sy.s.timeout, proto.CmdSyncTruncateFile, 0, body, nil, 0, 0)
 	sy.lastIO = time.Now()
 	if err != nil {
@@ -351,23 +351,23 @@ func (sy *syncer) pushTruncate(rec binlogRecord) (bool, error) {
 	case 0, proto.StatusEEXIST:
 		return true, nil
 	case proto.StatusENOENT:
-		return sy.pushFile(rec.name, proto.CmdSyncUpdateFile, rec.ts)
+		return sy.pushFile(rec.Name, proto.CmdSyncUpdateFile, rec.TS)
 	}
-	return false, fmt.Errorf("sync truncate %s: %w", rec.name, proto.StatusError(st))
+	return false, fmt.Errorf("sync truncate %s: %w", rec.Name, proto.StatusError(st))
 }
 
 // pushTwoNames sends SYNC_CREATE_LINK (link, target) or SYNC_RENAME_FILE
 // (new, old). A rename the peer cannot do (no old file) becomes a create of
 // the new name.
 func (sy *syncer) pushTwoNames(rec binlogRecord, cmd byte) (bool, error) {
-	first, second := rec.name, strings.TrimSpace(rec.extra)
+	first, second := rec.Name, strings.TrimSpace(rec.Extra)
 	if _, err := sy.localPath(first); err != nil {
 		return false, err
 	}
 	if _, err := sy.localPath(second); err != nil {
 		return false, err
 	}
-	body := (&proto.Buf{}).I64(int64(len(first))).I64(int64(len(second))).I32(int32(rec.ts)).
+	body := (&proto.Buf{}).I64(int64(len(first))).I64(int64(len(second))).I32(int32(rec.TS)).
 		Fixed(sy.s.group, proto.GroupNameLen).String(first).String(second).B
 	st, err := peerSend(sy.conn, sy.s.timeout, cmd, 0, body, nil, 0, 0)
 	sy.lastIO = time.Now()
@@ -378,11 +378,11 @@ func (sy *syncer) pushTwoNames(rec binlogRecord, cmd byte) (bool, error) {
 	case doneStatus(st, proto.StatusEEXIST):
 		return true, nil
 	case st == proto.StatusENOENT && cmd == proto.CmdSyncRenameFile:
-		return sy.pushFile(first, proto.CmdSyncCreateFile, rec.ts)
+		return sy.pushFile(first, proto.CmdSyncCreateFile, rec.TS)
 	case st == proto.StatusENOENT:
 		return true, nil // link target gone: nothing to link
 	}
-	return false, fmt.Errorf("sync %c %s: %w", rec.op, rec.name, proto.StatusError(st))
+	return false, fmt.Errorf("sync %c %s: %w", rec.Op, rec.Name, proto.StatusError(st))
 }
 
 // trackerAddrs lists the trackers to ask, the leader first when known.

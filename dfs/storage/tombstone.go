@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	binlogfmt "yunpan/dfs/binlog"
 	"yunpan/dfs/fileid"
 )
 
@@ -101,6 +102,18 @@ func (t *tombstones) len() int {
 	return len(t.m)
 }
 
+// covers reports whether a delete of name at ts is already remembered: a
+// unique name deleted lately at all, another name deleted at ts or later.
+func (t *tombstones) covers(name string, ts int64) bool {
+	if t == nil {
+		return false
+	}
+	t.mu.Lock()
+	dt, ok := t.m[name]
+	t.mu.Unlock()
+	return ok && (dt >= ts || uniqueName(name))
+}
+
 // resurrects reports whether a sync record that creates name, made on its
 // source at ts, would only bring back a file deleted here (rules above).
 func (t *tombstones) resurrects(name string, ts int64) bool {
@@ -172,8 +185,8 @@ func (t *tombstones) loadFile(path string) error {
 		default:
 			continue
 		}
-		if rec, err := parseBinlogRecord(string(line)); err == nil {
-			t.note(rec.ts, rec.op, rec.name, rec.extra)
+		if rec, err := binlogfmt.Parse(string(line)); err == nil {
+			t.note(rec.TS, rec.Op, rec.Name, rec.Extra)
 		}
 	}
 	return sc.Err()

@@ -144,6 +144,74 @@ func TestTombstoneBounds(t *testing.T) {
 	require.Less(t, len(big.fifo), 2100)
 }
 
+func syncCreateBody(n string, ts int64, d []byte) []byte {
+	return (&proto.Buf{}).I64(int64(len(n))).I64(int64(len(d))).I32(int32(ts)).
+		Fixed("group1", proto.GroupNameLen).String(n).Bytes(d).B
+}
+
+func syncDeleteBody(n string, ts int64) []byte {
+	return (&proto.Buf{}).I32(int32(ts)).Fixed("group1", proto.GroupNameLen).String(n).B
+}
+
+// peerCallStatus sends one request to s as the peer 127.0.0.9 and returns
+// the answer's status.
+func peerCallStatus(t *testing.T, s *Storage, cmd, status byte, body []byte) byte {
+	t.Helper()
+	c := dial(t, s)
+	h, _ := roundTrip(t, c, proto.CmdStorageReportServerID, 0, (&proto.Buf{}).Fixed("127.0.0.9", proto.StorageIDLen).B)
+	require.Zero(t, h.Status)
+	h, _ = roundTrip(t, c, cmd, status, body)
+	return h.Status
+}
+
+// A delete that reaches this storage before the file does still wins: the
+// client's delete (the tracker sent it here while the file's source was
+// away) and a peer's sync delete both answer ENOENT but log the delete, a
+// retried delete is not logged twice, and the create that arrives later,
+// also after a restart, is answered 0 and stores nothing.
+func TestDeleteBeforeCreate(t *testing.T) {
+	o := testOpts(t)
+	now := time.Now().Unix()
+	data := []byte("uploaded on the source, not here yet")
+	byClient := tsName(t, "127.0.0.9", now-10, data, 5)
+	bySync := tsName(t, "127.0.0.9", now-10, data, 6)
+
+	s, err := New(o, testLogger(t))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- s.Main() }()
+	for range 2 {
+		h, _ := roundTrip(t, dial(t, s), proto.CmdDeleteFile, 0, groupBody("group1", byClient))
+		require.Equal(t, proto.StatusENOENT, h.Status)
+		require.Equal(t, proto.StatusENOENT, peerCallStatus(t, s, proto.CmdSyncDeleteFile, 0, syncDeleteBody(bySync, now-5)))
+	}
+	lines := binlogLines(t, s)
+	require.Len(t, lines, 2, "%q", lines)
+	require.Regexp(t, `^\d+ D `+byClient+`$`, lines[0])
+	require.Equal(t, fmt.Sprintf("%d d %s", now-5, bySync), lines[1])
+
+	for _, n := range []string{byClient, bySync} {
+		require.Zero(t, peerCallStatus(t, s, proto.CmdSyncCreateFile, 0, syncCreateBody(n, now-10, data)))
+		require.False(t, rpExists(s, n), n)
+	}
+	s.Exit()
+	require.NoError(t, <-done)
+
+	s, err = New(o, testLogger(t))
+	require.NoError(t, err)
+	done = make(chan error, 1)
+	go func() { done <- s.Main() }()
+	t.Cleanup(func() {
+		s.Exit()
+		require.NoError(t, <-done)
+	})
+	for _, n := range []string{byClient, bySync} {
+		require.Zero(t, peerCallStatus(t, s, proto.CmdSyncCreateFile, 0, syncCreateBody(n, now-10, data)))
+		require.False(t, rpExists(s, n), n)
+	}
+	require.Len(t, binlogLines(t, s), 2)
+}
+
 // The receiving side: a peer replaying the create of a file deleted here
 // gets success and nothing is stored or logged, also after a restart (the
 // tombstone comes back from the binlog); a slave uploaded again after its
@@ -159,24 +227,12 @@ func TestSyncReplayAfterDelete(t *testing.T) {
 	link, err := fileid.SlaveRemote(name, "_l", "bin")
 	require.NoError(t, err)
 
-	createBody := func(n string, ts int64, d []byte) []byte {
-		return (&proto.Buf{}).I64(int64(len(n))).I64(int64(len(d))).I32(int32(ts)).
-			Fixed("group1", proto.GroupNameLen).String(n).Bytes(d).B
-	}
-	deleteBody := func(n string, ts int64) []byte {
-		return (&proto.Buf{}).I32(int32(ts)).Fixed("group1", proto.GroupNameLen).String(n).B
-	}
+	createBody, deleteBody := syncCreateBody, syncDeleteBody
 	linkBody := func(l, target string, ts int64) []byte {
 		return (&proto.Buf{}).I64(int64(len(l))).I64(int64(len(target))).I32(int32(ts)).
 			Fixed("group1", proto.GroupNameLen).String(l).String(target).B
 	}
-	callStatus := func(s *Storage, cmd, status byte, body []byte) byte {
-		c := dial(t, s)
-		h, _ := roundTrip(t, c, proto.CmdStorageReportServerID, 0, (&proto.Buf{}).Fixed("127.0.0.9", proto.StorageIDLen).B)
-		require.Zero(t, h.Status)
-		h, _ = roundTrip(t, c, cmd, status, body)
-		return h.Status
-	}
+	callStatus := func(s *Storage, cmd, status byte, body []byte) byte { return peerCallStatus(t, s, cmd, status, body) }
 	call := func(s *Storage, cmd byte, body []byte) byte { return callStatus(s, cmd, 0, body) }
 
 	s, err := New(o, testLogger(t))

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"yunpan/conf"
+	"yunpan/dfs/binlog"
 	"yunpan/dfs/cmd/internal/cli"
 	"yunpan/dfs/proto"
-	"yunpan/dfs/storage"
 )
 
 const listFilesUsage = `Usage: fdfs_list_files <storage.conf> [-older-than DURATION]
@@ -63,7 +63,7 @@ func listFiles(args []string, stdout, stderr io.Writer) int {
 			pos[0], n, proto.StrError(byte(n)), err)
 		return n
 	}
-	files, stats, err := storage.ListLiveFiles(filepath.Join(st.BasePath, "data", "sync"), st.StorePaths)
+	files, stats, err := binlog.ListLiveFiles(filepath.Join(st.BasePath, "data", "sync"), st.StorePaths)
 	if err != nil {
 		fmt.Fprintf(stderr, "fdfs_list_files: %v\n", err)
 		return cli.Errno(err)

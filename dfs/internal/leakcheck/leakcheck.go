@@ -1,6 +1,8 @@
 // Package leakcheck verifies that a test leaves no goroutine and no file
-// descriptor behind: snapshot the counts before the servers start, and
-// after they exit poll until both are back at the baseline.
+// descriptor behind. Goroutines are go.uber.org/goleak's part: those
+// running when the check starts are ignored, any other still running at
+// the end is a leak. Descriptors goleak does not look at: their count is
+// taken before the servers start and must be back at it afterwards.
 //
 // It measures the whole process, so it only fits tests that do not run in
 // parallel with others (no t.Parallel in the package, or not in this test).
@@ -9,10 +11,11 @@ package leakcheck
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // TB is the part of testing.TB the checks use.
@@ -21,17 +24,6 @@ type TB interface {
 	Errorf(format string, args ...any)
 	Cleanup(func())
 	Failed() bool
-}
-
-// Snapshot is the goroutine and descriptor count at one moment.
-type Snapshot struct {
-	Goroutines int
-	FDs        int
-}
-
-// Take counts now.
-func Take() Snapshot {
-	return Snapshot{Goroutines: runtime.NumGoroutine(), FDs: FDs()}
 }
 
 // FDs is the number of open descriptors of this process (-1 where
@@ -45,74 +37,77 @@ func FDs() int {
 	return len(ents)
 }
 
-// Wait is how long Check lets goroutines and descriptors wind down.
+// Wait is how long a check lets goroutines and descriptors wind down.
 var Wait = 5 * time.Second
 
-// Check polls until the process is back at (or below) s, and reports a
-// test error listing every goroutine's stack and the open descriptors if it
-// is not within Wait.
-func (s Snapshot) Check(t TB) {
-	t.Helper()
+// baseline is what a check compares with: the goroutines running and the
+// descriptors open when it was taken.
+type baseline struct {
+	goroutines goleak.Option // ignores the goroutines running then
+	fds        int
+}
+
+// take records the baseline once descriptors closed by earlier tests are
+// gone (the count stops falling for a few samples, at most ~200 ms): one
+// closed during the watched test would otherwise hide a leak. Goroutines
+// need no such wait: goleak knows them one by one.
+func take() baseline {
+	fds := FDs()
+	for i, still := 0, 0; i < 20 && still < 3; i++ {
+		time.Sleep(10 * time.Millisecond)
+		n := FDs()
+		if n < fds {
+			still = 0
+		} else {
+			still++
+		}
+		fds = n
+	}
+	return baseline{goroutines: goleak.IgnoreCurrent(), fds: fds}
+}
+
+// leaks polls for up to Wait until no goroutine started after the
+// baseline runs and the descriptors are back at (or below) it; it returns
+// "" then, else what is left: the goroutines' stacks and the open
+// descriptors.
+func (b baseline) leaks() string {
 	deadline := time.Now().Add(Wait)
-	now := Take()
-	for !now.within(s) && time.Now().Before(deadline) {
+	for {
+		gerr := goleak.Find(b.goroutines) // retries for a moment itself
+		fds := FDs()
+		if gerr == nil && fds <= b.fds {
+			return ""
+		}
+		if time.Now().After(deadline) {
+			var out strings.Builder
+			if fds > b.fds {
+				fmt.Fprintf(&out, "%d descriptors (baseline %d)\n--- open descriptors:\n%s\n", fds, b.fds, fdList())
+			}
+			if gerr != nil {
+				fmt.Fprintf(&out, "goroutines still running: %v\n", gerr)
+			}
+			return out.String()
+		}
 		time.Sleep(20 * time.Millisecond)
-		now = Take()
 	}
-	if now.within(s) {
-		return
-	}
-	t.Errorf("leak: %d goroutines (baseline %d), %d descriptors (baseline %d)\n--- open descriptors:\n%s\n--- goroutines:\n%s",
-		now.Goroutines, s.Goroutines, now.FDs, s.FDs, fdList(), stacks())
 }
 
-func (now Snapshot) within(base Snapshot) bool {
-	return now.Goroutines <= base.Goroutines && now.FDs <= base.FDs
-}
-
-// Watch takes a snapshot now and checks it when the test ends. Call it
+// Watch takes a baseline now and checks it when the test ends. Call it
 // first in a test: cleanups run last-in first-out, so the check runs after
 // the cleanups registered later (servers' Exit, connections' Close). It is
 // skipped when the test already failed (a failing test may leave things
 // half open; that is not the leak to report).
 func Watch(t TB) {
 	t.Helper()
-	s := settle()
+	b := take()
 	t.Cleanup(func() {
 		if t.Failed() {
 			return
 		}
-		s.Check(t)
+		if report := b.leaks(); report != "" {
+			t.Errorf("leak: %s", report)
+		}
 	})
-}
-
-// settle takes a snapshot once goroutines of earlier tests have wound down
-// (the count stops falling for a few samples, at most ~200 ms): one that
-// ends during the watched test would otherwise hide a leak.
-func settle() Snapshot {
-	s := Take()
-	for i, still := 0, 0; i < 20 && still < 3; i++ {
-		time.Sleep(10 * time.Millisecond)
-		n := Take()
-		if n.Goroutines < s.Goroutines || n.FDs < s.FDs {
-			still = 0
-		} else {
-			still++
-		}
-		s = n
-	}
-	return s
-}
-
-func stacks() string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return string(buf[:n])
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 }
 
 func fdList() string {

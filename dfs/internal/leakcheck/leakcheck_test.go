@@ -105,3 +105,23 @@ func TestMainCatchesLeftovers(t *testing.T) {
 	// A failed run keeps its own code.
 	require.Equal(t, 3, mainTo(runFunc(func() int { return 3 }), &out))
 }
+
+// A goroutine from before the watch that ends during the test does not
+// hide one the test leaks (counts would balance them).
+func TestLeakNotHiddenByAnEndingGoroutine(t *testing.T) {
+	old := Wait
+	Wait = 100 * time.Millisecond
+	defer func() { Wait = old }()
+	before, beforeDone := make(chan struct{}), make(chan struct{})
+	go func() { <-before; close(beforeDone) }()
+	f := &fakeT{}
+	Watch(f)
+	close(before)
+	<-beforeDone
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { <-stop }()
+	f.end()
+	require.Len(t, f.errs, 1)
+	require.Contains(t, f.errs[0], "TestLeakNotHiddenByAnEndingGoroutine")
+}

@@ -14,6 +14,8 @@ import (
 	"yunpan/dfs/client"
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
+
+	"golang.org/x/term"
 )
 
 // ResumableEnv names the environment variable that makes fdfs_upload_file
@@ -154,14 +156,11 @@ func uploadWithBar(ctx context.Context, c *client.Client, addr string, pathIndex
 // extOf is the extension the C tools send for a local file (§6.4).
 func extOf(local string) string { return fileid.ExtFromFilename(local) }
 
-// isTerminal reports whether w is a character device (a terminal).
+// isTerminal reports whether w is a terminal. Being a character device is
+// not enough: /dev/null is one, and a progress bar there is only noise.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // countingReader reports the bytes read so far.

@@ -1,4 +1,4 @@
-package storage
+package binlog
 
 import (
 	"compress/gzip"
@@ -68,7 +68,7 @@ func TestListFilesBinlogReplay(t *testing.T) {
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(syncDir, "binlog.001"), []byte(strings.Join(lines, "\n")+"\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(syncDir, "binlog.002"), []byte("1700 C "+torn), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(syncDir, binlogIndexFile), []byte("current_write=2\ncurrent_compress=1\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(syncDir, "binlog_index.dat"), []byte("current_write=2\ncurrent_compress=1\n"), 0o644))
 
 	got, st, err := ListLiveFiles(syncDir, paths)
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package storage
+package binlog
 
 import (
 	"bufio"
@@ -15,6 +15,9 @@ import (
 
 	"yunpan/dfs/fileid"
 )
+
+// MetaSuffix ends the name of a file's metadata file (<name>-m).
+const MetaSuffix = "-m"
 
 // LiveFile is a file a storage holds according to its binlog.
 type LiveFile struct {
@@ -41,7 +44,7 @@ type ListStats struct {
 // current binlog is skipped (the next run sees it).
 func ListLiveFiles(syncDir string, storePaths []string) ([]LiveFile, ListStats, error) {
 	var st ListStats
-	files, err := binlogFiles(syncDir)
+	files, err := Files(syncDir)
 	if err != nil {
 		return nil, st, err
 	}
@@ -53,31 +56,31 @@ func ListLiveFiles(syncDir string, storePaths []string) ([]LiveFile, ListStats, 
 	seq := 0
 	for _, name := range files {
 		st.Binlogs++
-		err := readBinlogFile(filepath.Join(syncDir, name), func(line string, complete bool) {
+		err := ReadFile(filepath.Join(syncDir, name), func(line string, complete bool) {
 			if !complete {
 				st.Malformed++
 				return
 			}
-			r, err := parseBinlogRecord(line)
+			r, err := Parse(line)
 			if err != nil {
 				st.Malformed++
 				return
 			}
 			st.Records++
-			op := r.op
+			op := r.Op
 			if op >= 'a' && op <= 'z' { // a replica's record counts the same
 				op -= 'a' - 'A'
 			}
 			switch op {
-			case opCreate, opLink:
+			case OpCreate, OpLink:
 				seq++
-				live[r.name] = entry{r.ts, seq}
-			case opDelete:
-				delete(live, r.name)
-			case opRename:
-				delete(live, r.extra) // the old appender name
+				live[r.Name] = entry{r.TS, seq}
+			case OpDelete:
+				delete(live, r.Name)
+			case OpRename:
+				delete(live, r.Extra) // the old appender name
 				seq++
-				live[r.name] = entry{r.ts, seq}
+				live[r.Name] = entry{r.TS, seq}
 			}
 			// U, A, M, T change a file's content, not whether it exists.
 		})
@@ -88,7 +91,7 @@ func ListLiveFiles(syncDir string, storePaths []string) ([]LiveFile, ListStats, 
 	out := make([]LiveFile, 0, len(live))
 	seqs := make(map[string]int, len(live))
 	for name, e := range live {
-		if base, ok := strings.CutSuffix(name, metaSuffix); ok {
+		if base, ok := strings.CutSuffix(name, MetaSuffix); ok {
 			if _, isMeta := live[base]; isMeta {
 				st.Metadata++
 				continue
@@ -122,10 +125,10 @@ func ListLiveFiles(syncDir string, storePaths []string) ([]LiveFile, ListStats, 
 	return out, st, nil
 }
 
-// binlogFiles lists binlog.NNN[.gz] in syncDir by index. When both the
+// Files lists binlog.NNN[.gz] in syncDir by index. When both the
 // plain and the gzipped file of one index exist (a compression that
 // stopped half-way), the plain one is read.
-func binlogFiles(syncDir string) ([]string, error) {
+func Files(syncDir string) ([]string, error) {
 	ents, err := os.ReadDir(syncDir)
 	if err != nil {
 		return nil, fmt.Errorf("binlog dir: %w", err)
@@ -157,10 +160,10 @@ func binlogFiles(syncDir string) ([]string, error) {
 	return out, nil
 }
 
-// readBinlogFile calls fn with each line of a binlog file (without its
+// ReadFile calls fn with each line of a binlog file (without its
 // newline); complete is false for a line longer than a record or a last
 // line without its newline.
-func readBinlogFile(path string, fn func(line string, complete bool)) error {
+func ReadFile(path string, fn func(line string, complete bool)) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("open binlog: %w", err)
