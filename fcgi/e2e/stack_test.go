@@ -337,7 +337,12 @@ func StartStack(tb testing.TB, o Options) *Stack {
 		tb.Fatal(err)
 	}
 	s.nginx = startProc(tb, "nginx", nil, lookSys("nginx"), nginx.Args(s.NginxDir)...)
-	tb.Cleanup(func() { s.nginx.stop(syscall.SIGTERM, 10*time.Second) })
+	tb.Cleanup(func() {
+		s.nginx.stop(syscall.SIGTERM, 10*time.Second)
+		// A later stack may get this port again: a kept connection to this
+		// Nginx would then carry its first request and end in EOF.
+		httpClient.CloseIdleConnections()
+	})
 	if err := waitPort(s.Addr, 15*time.Second, s.nginx); err != nil {
 		tb.Fatalf("%v\n%s", err, s.NginxErrors())
 	}
