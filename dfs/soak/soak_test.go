@@ -232,6 +232,15 @@ func randomData(rnd *rand.Rand, min, max int) []byte {
 	return b
 }
 
+// The working sets are bounded, so a soak of any length stays within the
+// disk (a storage refuses uploads once its free space is under
+// reserved_storage_space): about 2 GB of DFS files (half a MiB on average,
+// each on 2 storages) and 0.5 GB of web files.
+const (
+	maxLiveDFS = 4000
+	maxLiveWeb = 4000
+)
+
 // dfsWorker mixes uploads, downloads (compared) and deletes until stop.
 func (s *soak) dfsWorker(stop <-chan struct{}, seed uint64) {
 	rnd := rand.New(rand.NewPCG(seed, seed^0x5eed))
@@ -243,6 +252,9 @@ func (s *soak) dfsWorker(stop <-chan struct{}, seed uint64) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		p := rnd.Float64()
+		if p < 0.45 && s.reg.count() >= maxLiveDFS {
+			p = 0.9 // the working set is full: delete instead
+		}
 		switch {
 		case p < 0.45 || s.reg.count() < 20:
 			data := randomData(rnd, 4<<10, 1<<20)

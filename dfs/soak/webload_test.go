@@ -91,6 +91,9 @@ func (s *soak) webWorker(stop <-chan struct{}, a webAcct, seed uint64) {
 		default:
 		}
 		p := rnd.Float64()
+		if p < 0.4 && s.webReg.liveCount() >= maxLiveWeb {
+			p = 0.9 // the working set is full: delete instead
+		}
 		switch {
 		case p < 0.4 || s.webReg.liveCount() < 5:
 			data := randomData(rnd, 4<<10, 256<<10)
