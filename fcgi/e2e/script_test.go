@@ -36,17 +36,33 @@ func newScriptRun(t *testing.T, extra map[string]string) *scriptRun {
 	dir, err := os.MkdirTemp("", "yunpan-stack-")
 	require.NoError(t, err)
 	require.NoError(t, os.Chmod(dir, 0o755))
-	fcgiBase := freeRange(t, "127.0.0.1", len(programs(t)))
+	nFCGI := len(programs(t))
+	fcgiBase := freeRange(t, "127.0.0.1", nFCGI)
+	// Each port free when drawn, and no two the same (nothing listens on
+	// them yet, so a second draw can give a port again).
+	taken := map[int]bool{}
+	for p := fcgiBase; p < fcgiBase+nFCGI; p++ {
+		taken[p] = true
+	}
+	port := func() string {
+		for {
+			p := freePort(t, "127.0.0.1")
+			if !taken[p] {
+				taken[p] = true
+				return strconv.Itoa(p)
+			}
+		}
+	}
 	env := map[string]string{
 		"RUN_DIR":           dir,
 		"BIN_DIR":           binDir,
 		"YUNPAN_SKIP_BUILD": "1",
-		"WEB_PORT":          strconv.Itoa(freePort(t, "127.0.0.1")),
+		"WEB_PORT":          port(),
 		"FCGI_PORT":         strconv.Itoa(fcgiBase),
-		"MYSQL_PORT":        strconv.Itoa(freePort(t, "127.0.0.1")),
-		"REDIS_PORT":        strconv.Itoa(freePort(t, "127.0.0.1")),
-		"TRACKER_PORT":      strconv.Itoa(freePort(t, "127.0.0.1")),
-		"STORAGE_PORT":      strconv.Itoa(freePort(t, "127.0.0.1")),
+		"MYSQL_PORT":        port(),
+		"REDIS_PORT":        port(),
+		"TRACKER_PORT":      port(),
+		"STORAGE_PORT":      port(),
 		"YUNPAN_CFG":        "", // ours: the script starts MariaDB and Redis
 	}
 	for k, v := range extra {

@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"yunpan/dfs/proto"
@@ -48,6 +49,9 @@ func FreePort(tb TB, ipOpt ...string) int {
 	}
 	for range 100 {
 		p := 20000 + rand.IntN(12000)
+		if !givePort(p) {
+			continue
+		}
 		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
 		if err == nil {
 			l.Close()
@@ -60,6 +64,29 @@ func FreePort(tb TB, ipOpt ...string) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// givenPorts are the ports FreePort handed out in this process: nothing
+// listens on a port until its process starts, so without them two daemons
+// of one test could be given the same port (a stack's web and Redis ports
+// once were).
+var givenPorts struct {
+	sync.Mutex
+	m map[int]bool
+}
+
+// givePort records p as handed out; false if it already was.
+func givePort(p int) bool {
+	givenPorts.Lock()
+	defer givenPorts.Unlock()
+	if givenPorts.m == nil {
+		givenPorts.m = map[int]bool{}
+	}
+	if givenPorts.m[p] {
+		return false
+	}
+	givenPorts.m[p] = true
+	return true
 }
 
 // SharedPort returns a TCP port free on every one of ips (the storages of
