@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"fmt"
 	"testing"
 	"time"
 
@@ -49,18 +48,7 @@ func doSettled(t *testing.T, tr, a, b *cluster.Proc) {
 // create away and carries the delete to A. It stays so after both storages
 // are killed and restarted.
 func TestDeleteBeforeCreateOnReplica(t *testing.T) {
-	tr := cluster.StartTracker(t, "127.0.0.161", nil)
-	ips := []string{"127.0.0.162", "127.0.0.163"}
-	port := fmt.Sprint(cluster.SharedPort(t, ips...))
-	a := cluster.StartStorage(t, ips[0], "group1", []*cluster.Proc{tr}, map[string]string{"port": port, "sync_interval": "4000"})
-	b := cluster.StartStorage(t, ips[1], "group1", []*cluster.Proc{tr}, map[string]string{"port": port})
-	logs := []*cluster.Proc{tr, a, b}
-	for _, st := range []*cluster.Proc{a, b} {
-		cluster.WaitStatus(t, tr, "group1", st, proto.StatusActive, 30*time.Second)
-	}
-	trWait(t, 20*time.Second, "sync cursors", func() bool {
-		return tbMarkOffset(t, a, b) >= 0 && tbMarkOffset(t, b, a) >= 0
-	}, logs...)
+	tr, a, b, logs := tbPair(t, "127.0.0.16", map[string]string{"sync_interval": "4000"}, nil)
 	c := clClient(t, tr)
 	ctx := tctx(t)
 

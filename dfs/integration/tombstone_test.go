@@ -36,6 +36,35 @@ func tbMarkOffset(t *testing.T, st, peer *cluster.Proc) int64 {
 	return 0
 }
 
+// tbPair starts a tracker on prefix+"1" and a two-storage group1 on
+// prefix+"2" and prefix+"3" (127.0.0.15 → .151, .152, .153; with aOver and bOver on top of the defaults), waits until
+// both are ACTIVE and each has a sync cursor for the other (the mark file
+// is written when its syncer starts), and returns them with the procs
+// whose logs explain a failure.
+func tbPair(t *testing.T, prefix string, aOver, bOver map[string]string) (tr, a, b *cluster.Proc, logs []*cluster.Proc) {
+	t.Helper()
+	tr = cluster.StartTracker(t, prefix+"1", nil)
+	ips := []string{prefix + "2", prefix + "3"}
+	port := fmt.Sprint(cluster.SharedPort(t, ips...))
+	with := func(over map[string]string) map[string]string {
+		m := map[string]string{"port": port}
+		for k, v := range over {
+			m[k] = v
+		}
+		return m
+	}
+	a = cluster.StartStorage(t, ips[0], "group1", []*cluster.Proc{tr}, with(aOver))
+	b = cluster.StartStorage(t, ips[1], "group1", []*cluster.Proc{tr}, with(bOver))
+	logs = []*cluster.Proc{tr, a, b}
+	for _, st := range []*cluster.Proc{a, b} {
+		cluster.WaitStatus(t, tr, "group1", st, proto.StatusActive, 30*time.Second)
+	}
+	trWait(t, 20*time.Second, "sync cursors", func() bool {
+		return tbMarkOffset(t, a, b) >= 0 && tbMarkOffset(t, b, a) >= 0
+	}, logs...)
+	return tr, a, b, logs
+}
+
 // tbBinlog is st's binlog.000 (both runs here stay far below 1 GiB).
 func tbBinlog(t *testing.T, st *cluster.Proc) string {
 	t.Helper()
@@ -60,19 +89,7 @@ func tbBinlog(t *testing.T, st *cluster.Proc) string {
 //     tombstones B stored F again, then A deleted its copy: F was gone on A
 //     but back on B, referenced by nothing.
 func TestDeleteSurvivesSourceReplay(t *testing.T) {
-	tr := cluster.StartTracker(t, "127.0.0.151", nil)
-	ips := []string{"127.0.0.152", "127.0.0.153"}
-	port := fmt.Sprint(cluster.SharedPort(t, ips...))
-	a := cluster.StartStorage(t, ips[0], "group1", []*cluster.Proc{tr}, map[string]string{"port": port, "sync_interval": "4000"})
-	b := cluster.StartStorage(t, ips[1], "group1", []*cluster.Proc{tr}, map[string]string{"port": port, "sync_interval": "3000"})
-	logs := []*cluster.Proc{tr, a, b}
-	for _, st := range []*cluster.Proc{a, b} {
-		cluster.WaitStatus(t, tr, "group1", st, proto.StatusActive, 30*time.Second)
-	}
-	// Each syncer has its cursor (the mark file is written when it starts).
-	trWait(t, 20*time.Second, "sync cursors", func() bool {
-		return tbMarkOffset(t, a, b) >= 0 && tbMarkOffset(t, b, a) >= 0
-	}, logs...)
+	tr, a, b, logs := tbPair(t, "127.0.0.15", map[string]string{"sync_interval": "4000"}, map[string]string{"sync_interval": "3000"})
 	c := clClient(t, tr)
 	ctx := tctx(t)
 
