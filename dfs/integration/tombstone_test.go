@@ -121,22 +121,8 @@ func TestDeleteSurvivesSourceReplay(t *testing.T) {
 
 	// Settled: X reached A, and both cursors stand at the end of their
 	// binlogs twice in a row (a pushed record is followed by a pause).
-	settled := 0
-	trWait(t, 60*time.Second, "replication settled", func() bool {
-		done := clOnDisk(a, remoteX) &&
-			tbMarkOffset(t, a, b) == int64(len(tbBinlog(t, a))) &&
-			tbMarkOffset(t, b, a) == int64(len(tbBinlog(t, b)))
-		if !done {
-			settled = 0
-			return false
-		}
-		settled++
-		if settled < 2 {
-			time.Sleep(500 * time.Millisecond)
-			return false
-		}
-		return true
-	}, logs...)
+	trWait(t, 60*time.Second, "X replicated to A", func() bool { return clOnDisk(a, remoteX) }, logs...)
+	doSettled(t, tr, a, b)
 
 	for _, st := range []*cluster.Proc{a, b} {
 		require.False(t, clOnDisk(st, remoteF), "deleted F is on %s's disk\nA binlog:\n%s\nB binlog:\n%s", st.Addr(), tbBinlog(t, a), tbBinlog(t, b))

@@ -75,6 +75,20 @@ func start(t testing.TB, o *conf.Storage) *Storage {
 	return s
 }
 
+// startStoppable runs a storage the test stops itself (to start it again
+// on the same paths); stop waits for Main to return.
+func startStoppable(t testing.TB, o *conf.Storage) (s *Storage, stop func()) {
+	t.Helper()
+	s, err := New(o, testLogger(t))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- s.Main() }()
+	return s, func() {
+		s.Exit()
+		require.NoError(t, <-done)
+	}
+}
+
 // dial connects a client to s.
 func dial(t testing.TB, s *Storage) net.Conn {
 	t.Helper()

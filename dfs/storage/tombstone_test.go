@@ -176,10 +176,7 @@ func TestDeleteBeforeCreate(t *testing.T) {
 	byClient := tsName(t, "127.0.0.9", now-10, data, 5)
 	bySync := tsName(t, "127.0.0.9", now-10, data, 6)
 
-	s, err := New(o, testLogger(t))
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- s.Main() }()
+	s, stop := startStoppable(t, o)
 	for range 2 {
 		h, _ := roundTrip(t, dial(t, s), proto.CmdDeleteFile, 0, groupBody("group1", byClient))
 		require.Equal(t, proto.StatusENOENT, h.Status)
@@ -194,17 +191,9 @@ func TestDeleteBeforeCreate(t *testing.T) {
 		require.Zero(t, peerCallStatus(t, s, proto.CmdSyncCreateFile, 0, syncCreateBody(n, now-10, data)))
 		require.False(t, rpExists(s, n), n)
 	}
-	s.Exit()
-	require.NoError(t, <-done)
+	stop()
 
-	s, err = New(o, testLogger(t))
-	require.NoError(t, err)
-	done = make(chan error, 1)
-	go func() { done <- s.Main() }()
-	t.Cleanup(func() {
-		s.Exit()
-		require.NoError(t, <-done)
-	})
+	s = start(t, o)
 	for _, n := range []string{byClient, bySync} {
 		require.Zero(t, peerCallStatus(t, s, proto.CmdSyncCreateFile, 0, syncCreateBody(n, now-10, data)))
 		require.False(t, rpExists(s, n), n)
@@ -235,10 +224,7 @@ func TestSyncReplayAfterDelete(t *testing.T) {
 	callStatus := func(s *Storage, cmd, status byte, body []byte) byte { return peerCallStatus(t, s, cmd, status, body) }
 	call := func(s *Storage, cmd byte, body []byte) byte { return callStatus(s, cmd, 0, body) }
 
-	s, err := New(o, testLogger(t))
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- s.Main() }()
+	s, stop := startStoppable(t, o)
 	require.Zero(t, call(s, proto.CmdSyncCreateFile, createBody(name, now-100, data)))
 	require.Zero(t, call(s, proto.CmdSyncCreateFile, createBody(slave, now-90, []byte("slave v1"))))
 	require.Zero(t, call(s, proto.CmdSyncCreateLink, linkBody(link, name, now-90)))
@@ -262,16 +248,8 @@ func TestSyncReplayAfterDelete(t *testing.T) {
 	require.Equal(t, before, rpBinlog(t, s))
 
 	// Restart: the tombstones come back from the binlog.
-	s.Exit()
-	require.NoError(t, <-done)
-	s, err = New(o, testLogger(t))
-	require.NoError(t, err)
-	done = make(chan error, 1)
-	go func() { done <- s.Main() }()
-	t.Cleanup(func() {
-		s.Exit()
-		require.NoError(t, <-done)
-	})
+	stop()
+	s = start(t, o)
 	require.Zero(t, call(s, proto.CmdSyncCreateFile, createBody(name, now-100, data)))
 	require.False(t, rpExists(s, name))
 	// The slave uploaded again after its delete is a new version: stored.
