@@ -166,6 +166,12 @@ func main() {
 
 // runCase runs one load for d (at least one operation per connection).
 func runCase(c *client.Client, bc benchCase, d time.Duration) (int64, int64, time.Duration, error) {
+	return runCaseTimed(c, bc, d, func() {}, func() {})
+}
+
+// runCaseTimed is runCase calling begin and end around the timed part only
+// (not the preparing uploads or the clean-up deletes).
+func runCaseTimed(c *client.Client, bc benchCase, d time.Duration, begin, end func()) (int64, int64, time.Duration, error) {
 	payload := make([]byte, bc.size)
 	rand.Read(payload)
 	ctx := context.Background()
@@ -187,6 +193,7 @@ func runCase(c *client.Client, bc benchCase, d time.Duration) (int64, int64, tim
 	var firstErr error
 	var errOnce sync.Once
 	var uploaded sync.Map
+	begin()
 	start := time.Now()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
@@ -221,6 +228,7 @@ func runCase(c *client.Client, bc benchCase, d time.Duration) (int64, int64, tim
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	end()
 	// Leave the storage as we found it.
 	cleanup := func(id string) { c.Delete(ctx, id) }
 	uploaded.Range(func(k, _ any) bool { cleanup(k.(string)); return true })

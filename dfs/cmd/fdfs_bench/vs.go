@@ -110,6 +110,7 @@ func vsMedium1(r *cluster.Runner, fastdfsBin, ourBin string, m vsMedium, d time.
 	systems := []*vsSystem{ref, ours}
 
 	results := map[string]map[string][]float64{} // case → system → ops/s
+	cpus := map[string]map[string][]cpuUse{}     // case → system → CPU per operation
 	for round := range vsRounds {
 		order := systems
 		if round%2 == 1 {
@@ -120,14 +121,18 @@ func vsMedium1(r *cluster.Runner, fastdfsBin, ourBin string, m vsMedium, d time.
 				continue
 			}
 			for _, sys := range order {
-				ops, _, elapsed, err := runCase(sys.c, bc, d)
+				var before, used cpuUse
+				ops, _, elapsed, err := runCaseTimed(sys.c, bc, d,
+					func() { before = sys.cpu() }, func() { used = sys.cpu().sub(before) })
 				if err != nil {
 					return fmt.Errorf("%s, %s: %w", sys.name, bc.name, err)
 				}
 				if results[bc.name] == nil {
 					results[bc.name] = map[string][]float64{}
+					cpus[bc.name] = map[string][]cpuUse{}
 				}
 				results[bc.name][sys.name] = append(results[bc.name][sys.name], float64(ops)/elapsed.Seconds())
+				cpus[bc.name][sys.name] = append(cpus[bc.name][sys.name], used.per(ops))
 			}
 		}
 		fmt.Printf("round %d of %d done\n", round+1, vsRounds)
@@ -157,11 +162,83 @@ func vsMedium1(r *cluster.Runner, fastdfsBin, ourBin string, m vsMedium, d time.
 		fmt.Printf("%-20s %12.0f %12.0f %10.1f %10.1f %6.2fx %6.1fx  %s | %s  %s\n", bc.name, cm, om, mib(cm), mib(om), om/cm, bc.target,
 			fmtRounds(res[ref.name]), fmtRounds(res[ours.name]), verdict)
 	}
+	// Where the time goes: CPU per operation of each daemon and of the load
+	// generator (the same client for both), medians of the rounds.
+	fmt.Printf("\n%-20s %24s %24s\n", "CPU µs per op", "C tracker/storage/client", "ours tracker/storage/client")
+	for _, bc := range vsCases {
+		c := cpus[bc.name]
+		if c == nil {
+			continue
+		}
+		fmt.Printf("%-20s %24s %24s\n", bc.name, medianCPU(c[ref.name]), medianCPU(c[ours.name]))
+	}
 	fmt.Printf("peak RSS (VmHWM): C tracker %s, storage %s; ours tracker %s, storage %s; storage ratio %.2fx, tracker ratio %.2fx (target ≤ %.1fx)\n",
 		kib(ref.trRSS), kib(ref.stRSS), kib(ours.trRSS), kib(ours.stRSS),
 		ratio(ours.stRSS, ref.stRSS), ratio(ours.trRSS, ref.trRSS), vsRSSTarget)
 	fmt.Printf("RSS %s; %s\n", ref.rssNote, ours.rssNote)
 	return nil
+}
+
+// cpuUse is CPU time (user + system) of a system's tracker, its storage
+// and the load generator, in µs; per operation after per.
+type cpuUse struct{ tracker, storage, client float64 }
+
+// cpu reads the CPU time used so far by the system's daemons and by this
+// process.
+func (sys *vsSystem) cpu() cpuUse {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	self := float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e3
+	return cpuUse{tracker: procCPU(sys.trPid()), storage: procCPU(sys.stPid()), client: self}
+}
+
+func (u cpuUse) sub(v cpuUse) cpuUse {
+	return cpuUse{u.tracker - v.tracker, u.storage - v.storage, u.client - v.client}
+}
+
+func (u cpuUse) per(ops int64) cpuUse {
+	if ops <= 0 {
+		return cpuUse{}
+	}
+	n := float64(ops)
+	return cpuUse{u.tracker / n, u.storage / n, u.client / n}
+}
+
+func medianCPU(v []cpuUse) string {
+	pick := func(f func(cpuUse) float64) float64 {
+		x := make([]float64, len(v))
+		for i, u := range v {
+			x[i] = f(u)
+		}
+		return median(x)
+	}
+	return fmt.Sprintf("%.0f / %.0f / %.0f", pick(func(u cpuUse) float64 { return u.tracker }),
+		pick(func(u cpuUse) float64 { return u.storage }), pick(func(u cpuUse) float64 { return u.client }))
+}
+
+// procCPU reads utime + stime of pid from /proc/<pid>/stat, in µs (all its
+// threads; the kernel counts in clock ticks of 10 ms).
+func procCPU(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name in parentheses may hold spaces: fields count from
+	// the last ')'. utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) * 1e4 // 100 ticks per second
 }
 
 func ratio(a, b int64) float64 {
