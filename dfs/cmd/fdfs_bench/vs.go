@@ -164,13 +164,13 @@ func vsMedium1(r *cluster.Runner, fastdfsBin, ourBin string, m vsMedium, d time.
 	}
 	// Where the time goes: CPU per operation of each daemon and of the load
 	// generator (the same client for both), medians of the rounds.
-	fmt.Printf("\n%-20s %24s %24s\n", "CPU µs per op", "C tracker/storage/client", "ours tracker/storage/client")
+	fmt.Printf("\n%-20s %40s %40s\n", "CPU µs per op", "C tracker/storage/client (switches)", "ours tracker/storage/client (switches)")
 	for _, bc := range vsCases {
 		c := cpus[bc.name]
 		if c == nil {
 			continue
 		}
-		fmt.Printf("%-20s %24s %24s\n", bc.name, medianCPU(c[ref.name]), medianCPU(c[ours.name]))
+		fmt.Printf("%-20s %40s %40s\n", bc.name, medianCPU(c[ref.name]), medianCPU(c[ours.name]))
 	}
 	fmt.Printf("peak RSS (VmHWM): C tracker %s, storage %s; ours tracker %s, storage %s; storage ratio %.2fx, tracker ratio %.2fx (target ≤ %.1fx)\n",
 		kib(ref.trRSS), kib(ref.stRSS), kib(ours.trRSS), kib(ours.stRSS),
@@ -181,7 +181,7 @@ func vsMedium1(r *cluster.Runner, fastdfsBin, ourBin string, m vsMedium, d time.
 
 // cpuUse is CPU time (user + system) of a system's tracker, its storage
 // and the load generator, in µs; per operation after per.
-type cpuUse struct{ tracker, storage, client float64 }
+type cpuUse struct{ tracker, storage, client, trSwitch, stSwitch float64 }
 
 // cpu reads the CPU time used so far by the system's daemons and by this
 // process.
@@ -189,11 +189,12 @@ func (sys *vsSystem) cpu() cpuUse {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	self := float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e3
-	return cpuUse{tracker: procCPU(sys.trPid()), storage: procCPU(sys.stPid()), client: self}
+	return cpuUse{tracker: procCPU(sys.trPid()), storage: procCPU(sys.stPid()), client: self,
+		trSwitch: procSwitches(sys.trPid()), stSwitch: procSwitches(sys.stPid())}
 }
 
 func (u cpuUse) sub(v cpuUse) cpuUse {
-	return cpuUse{u.tracker - v.tracker, u.storage - v.storage, u.client - v.client}
+	return cpuUse{u.tracker - v.tracker, u.storage - v.storage, u.client - v.client, u.trSwitch - v.trSwitch, u.stSwitch - v.stSwitch}
 }
 
 func (u cpuUse) per(ops int64) cpuUse {
@@ -201,7 +202,31 @@ func (u cpuUse) per(ops int64) cpuUse {
 		return cpuUse{}
 	}
 	n := float64(ops)
-	return cpuUse{u.tracker / n, u.storage / n, u.client / n}
+	return cpuUse{u.tracker / n, u.storage / n, u.client / n, u.trSwitch / n, u.stSwitch / n}
+}
+
+// procSwitches sums the context switches of all of pid's threads: each is
+// a thread going to sleep or being preempted, which on a busy 2-core
+// machine costs more than most requests' own work.
+func procSwitches(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	dirs, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var sum float64
+	for _, d := range dirs {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasSuffix(strings.SplitN(line, ":", 2)[0], "ctxt_switches") {
+				n, _ := strconv.ParseFloat(strings.TrimSpace(strings.SplitN(line, ":", 2)[1]), 64)
+				sum += n
+			}
+		}
+	}
+	return sum
 }
 
 func medianCPU(v []cpuUse) string {
@@ -212,8 +237,9 @@ func medianCPU(v []cpuUse) string {
 		}
 		return median(x)
 	}
-	return fmt.Sprintf("%.0f / %.0f / %.0f", pick(func(u cpuUse) float64 { return u.tracker }),
-		pick(func(u cpuUse) float64 { return u.storage }), pick(func(u cpuUse) float64 { return u.client }))
+	return fmt.Sprintf("%.0f / %.0f / %.0f (switches %.1f / %.1f)", pick(func(u cpuUse) float64 { return u.tracker }),
+		pick(func(u cpuUse) float64 { return u.storage }), pick(func(u cpuUse) float64 { return u.client }),
+		pick(func(u cpuUse) float64 { return u.trSwitch }), pick(func(u cpuUse) float64 { return u.stSwitch }))
 }
 
 // procCPU reads utime + stime of pid from /proc/<pid>/stat, in µs (all its
