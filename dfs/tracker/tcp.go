@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -17,6 +18,10 @@ func canonIP(ip net.IP) string {
 	}
 	return ip.String()
 }
+
+// requestBuf is a connection's read buffer: it holds any request but a
+// storage's larger reports (those are read past it).
+const requestBuf = 512
 
 // acceptLoop accepts until the listener closes.
 func (t *Tracker) acceptLoop(ln net.Listener) {
@@ -94,9 +99,13 @@ func (t *Tracker) serve(c net.Conn, peer string) {
 	t.connAccepted()
 	var hdr [proto.HeaderSize]byte
 	qa := quickack.New(c) // a body sent apart from its header is not held back (package quickack)
+	// A request's header and body usually arrive together: one read takes
+	// both. Bodies larger than the buffer are read straight into place.
+	in := bufio.NewReaderSize(qa, requestBuf)
 	for {
 		c.SetReadDeadline(time.Now().Add(t.opts.NetworkTimeout))
-		if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		qa.Idle()
+		if _, err := io.ReadFull(in, hdr[:]); err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				log.Debug().Err(err).Msg("read header")
 			}
@@ -115,7 +124,7 @@ func (t *Tracker) serve(c net.Conn, peer string) {
 		}
 		body := make([]byte, h.PkgLen)
 		qa.Next()
-		if _, err := io.ReadFull(qa, body); err != nil {
+		if _, err := io.ReadFull(in, body); err != nil {
 			log.Debug().Err(err).Uint8("cmd", h.Cmd).Msg("read body")
 			return
 		}
