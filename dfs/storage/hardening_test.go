@@ -2,6 +2,7 @@ package storage
 
 import (
 	"crypto/rand"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
@@ -248,4 +249,31 @@ func mapFile(f *os.File, n int64) ([]byte, error) {
 		return nil, err
 	}
 	return data, merr
+}
+
+// TestUploadRecreatesMissingSubdir removes every HH/HH directory under the
+// store path after start: uploads still succeed (the directory an upload
+// lands in is recreated when publishing finds it gone) and the files can
+// be downloaded.
+func TestUploadRecreatesMissingSubdir(t *testing.T) {
+	o := testOpts(t)
+	s := start(t, o)
+	data := filepath.Join(o.StorePaths[0], "data")
+	subdirs, err := os.ReadDir(data)
+	require.NoError(t, err)
+	removed := 0
+	for _, d := range subdirs {
+		if d.IsDir() && len(d.Name()) == 2 {
+			require.NoError(t, os.RemoveAll(filepath.Join(data, d.Name())))
+			removed++
+		}
+	}
+	require.Equal(t, o.SubdirCountPerPath, removed)
+	c := dial(t, s)
+	for i := range 8 {
+		content := []byte(fmt.Sprintf("file %d in a recreated directory", i))
+		remote := upload(t, c, 0, "txt", content)
+		_, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
+		require.Equal(t, content, got)
+	}
 }

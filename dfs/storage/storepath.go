@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"yunpan/dfs/proto"
 )
@@ -22,6 +23,45 @@ type storePath struct {
 	readonly bool   // store_pathN_readonly
 
 	badUntil atomic.Int64 // unix nanos until which uploads avoid this path (hardening.go)
+
+	usageMu sync.Mutex // guards the fields below (usage)
+	usageAt time.Time  // when statfs was last read; zero: never
+	totalMB int64
+	freeB   int64 // free bytes then, less what uploads were let through since
+}
+
+// usageTTL is how long a store path's statfs answer is reused by uploads:
+// each upload counts its size against it meanwhile, so the free space an
+// upload sees is never more than the disk has, and a full disk is noticed
+// without one statfs per upload.
+const usageTTL = 100 * time.Millisecond
+
+// usage returns the path's total and free MB as of at most usageTTL ago,
+// less what uploads took since.
+func (sp *storePath) usage() (totalMB, freeMB int64, err error) {
+	sp.usageMu.Lock()
+	defer sp.usageMu.Unlock()
+	if now := time.Now(); sp.usageAt.IsZero() || now.Sub(sp.usageAt) >= usageTTL {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(sp.dataDir, &st); err != nil {
+			sp.usageAt = time.Time{}
+			return 0, 0, err
+		}
+		fr := int64(st.Frsize)
+		if fr == 0 {
+			fr = int64(st.Bsize)
+		}
+		sp.usageAt, sp.totalMB, sp.freeB = now, int64(st.Blocks)*fr>>20, int64(st.Bavail)*fr
+	}
+	return sp.totalMB, sp.freeB >> 20, nil
+}
+
+// take counts n bytes an upload was let through as used until statfs is
+// read again.
+func (sp *storePath) take(n int64) {
+	sp.usageMu.Lock()
+	sp.freeB -= n
+	sp.usageMu.Unlock()
 }
 
 // tempSlots is how many directories incoming uploads are spread over. File
@@ -135,16 +175,20 @@ func (s *Storage) spaceOK(sp *storePath, size int64) bool {
 	if !sp.writable() { // a file could not be created there lately (hardening.go)
 		return false
 	}
-	total, free, err := diskUsage(sp.dataDir)
+	total, free, err := sp.usage()
 	if err != nil {
 		return true
 	}
 	left := free - size/(1<<20)
 	r := s.curParams().reserved
+	ok := left > r.MB/int64(len(s.paths))
 	if r.Ratio > 0 {
-		return total > 0 && float64(left)/float64(total) > r.Ratio
+		ok = total > 0 && float64(left)/float64(total) > r.Ratio
 	}
-	return left > r.MB/int64(len(s.paths))
+	if ok {
+		sp.take(size)
+	}
+	return ok
 }
 
 // choosePath picks the store path for an upload of size bytes (docs/protocol.md §7.3):

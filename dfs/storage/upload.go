@@ -85,12 +85,6 @@ func (sess *session) receiveFile(sp *storePath, size int64, ext string, appender
 	src := fileid.Info{SourceIP: s.sourceIP(sess.c), SourceID: s.sourceID(), Timestamp: wallNow().Unix()}
 	high, low := s.subdirFor(src, size, appender)
 	dir := filepath.Join(sp.dataDir, hex2(high), hex2(low))
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		// The HH/HH tree was damaged or the marker lied: recreate this one.
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", err
-		}
-	}
 	tmpDir := sp.tempDir(sess.slot)
 	f, err := createTemp(tmpDir, "up")
 	if errors.Is(err, fs.ErrNotExist) {
@@ -133,11 +127,19 @@ func (sess *session) receiveFile(sp *storePath, size int64, ext string, appender
 	info := src
 	info.Timestamp = stampFile(tmp, fi.ModTime()).Unix() // clock.go
 	info.CRC32 = crc
-	name, err := publish(tmp, dir, func(int) string {
+	gen := func(int) string {
 		// A fresh random size field and extension digits for every try.
 		info.SizeField = fileid.SizeField(size, appender, rand.Uint32())
 		return fileid.EncodeBlock(info) + fileid.FormatExt(ext, nil)
-	})
+	}
+	name, err := publish(tmp, dir, gen)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The HH/HH tree was damaged or the marker lied: recreate this
+		// directory (looked for only now, not before every upload).
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			name, err = publish(tmp, dir, gen)
+		}
+	}
 	if err != nil {
 		return "", err
 	}
