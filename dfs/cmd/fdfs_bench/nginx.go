@@ -120,8 +120,8 @@ func nginxBench(r *cluster.Runner, c *client.Client, storageConf, base string, d
 			fmt.Printf("%-22s error: %v\n", nc.name, err)
 			continue
 		}
-		fmt.Printf("%-22s %12.0f %12.1f %14s %8s %8s\n", nc.name,
-			float64(ops.Load())/elapsed.Seconds(), float64(done.Load())/elapsed.Seconds()/(1<<20), "-", "-", "-")
+		fmt.Printf("%-22s %12.0f %12.1f\n", nc.name,
+			float64(ops.Load())/elapsed.Seconds(), float64(done.Load())/elapsed.Seconds()/(1<<20))
 	}
 	return nil
 }
