@@ -428,6 +428,19 @@ func TestStorageKeepsIDAcrossIPChange(t *testing.T) {
 	id := strings.TrimSpace(out)
 	out, _, _ = run(t, "fdfs_file_info", confPath, id)
 	require.Contains(t, out, "source storage id: 100001\n")
+	// The storage answers QUERY_FILE_INFO with the address storage_ids.conf
+	// gives that ID, as C FastDFS does (not an empty one).
+	cfg, err := conf.LoadClient(confPath)
+	require.NoError(t, err)
+	c, err := client.New(cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fi, err := c.QueryFileInfo(ctx, id, 0)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.71", fi.SourceIP)
+	require.Equal(t, int64(len(content)), fi.Size)
 
 	// Move the storage to 127.0.0.72 on another port, same data.
 	st.Stop()

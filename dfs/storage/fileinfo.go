@@ -61,7 +61,7 @@ func (sess *session) queryFileInfo(h proto.Header, body []byte) (*reply, error) 
 	}
 	ip := info.SourceIP
 	if info.SourceID != 0 {
-		ip = "" // a server-ID name needs storage_ids.conf, which we do not load
+		ip = s.idAddr(info.SourceID) // "" when the ID is not in the tracker's list
 	}
 	w := (&proto.Buf{}).I64(fi.Size()).I64(fi.ModTime().Unix()).I64(int64(int32(crc))).
 		Fixed(ip, s.curParams().responseIPSize)

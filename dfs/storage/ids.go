@@ -39,6 +39,20 @@ func (s *Storage) serverID() string {
 	return s.ids.myID
 }
 
+// idAddr is the first address storage_ids.conf (as fetched from the
+// tracker) gives the storage with numeric ID id, as C FastDFS answers
+// QUERY_FILE_INFO for a name that holds a server ID; "" when unknown.
+func (s *Storage) idAddr(id uint32) string {
+	s.ids.mu.Lock()
+	defer s.ids.mu.Unlock()
+	for _, e := range s.ids.entries {
+		if e.IDNum() == id && len(e.Addr.Hosts) > 0 {
+			return e.Addr.Hosts[0]
+		}
+	}
+	return ""
+}
+
 // loadStorageIDs runs on a tracker session after PARAMETER_REQ: with
 // use_storage_id it fetches the list once and resolves the own ID. A
 // storage whose ID cannot be resolved cannot join, so that is an error.
