@@ -465,3 +465,31 @@ func TestHTTPMimeTypes(t *testing.T) {
 	_, err := loadMimeTypes(filepath.Join(dir, "missing"))
 	require.Error(t, err, "an explicit file must exist")
 }
+
+// TestHTTPUserContentSandboxed: an uploaded HTML page (or SVG) served by
+// the storage's own HTTP endpoint never runs as a page of its origin: every
+// answer, the file's, a range and an error, says nosniff and a sandboxing
+// Content-Security-Policy.
+func TestHTTPUserContentSandboxed(t *testing.T) {
+	s := start(t, httpOpts(t, "127.0.0.1"))
+	base := httpBase(s)
+	c := dial(t, s)
+	page := []byte(`<html><script>fetch("/api/steal?c="+document.cookie)</script></html>`)
+	html := upload(t, c, 0, "html", page)
+	svg := upload(t, c, 0, "svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`))
+	for _, tc := range []struct {
+		path string
+		hdr  []string
+		code int
+	}{
+		{"/group1/" + html, nil, 200},
+		{"/group1/" + svg, nil, 200},
+		{"/group1/" + html, []string{"Range", "bytes=0-9"}, 206},
+		{"/group1/M00/00/00/nothing-here.html", nil, 404},
+	} {
+		code, h, _ := get(t, "GET", base, tc.path, tc.hdr...)
+		require.Equal(t, tc.code, code, tc.path)
+		require.Equal(t, "nosniff", h.Get("X-Content-Type-Options"), tc.path)
+		require.Equal(t, "sandbox", h.Get("Content-Security-Policy"), tc.path)
+	}
+}
