@@ -1,37 +1,52 @@
 package metrics
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
 )
 
-// Handler serves yunpan_goroutines, the go_ and process_ collectors
-// (go_goroutines, go_memstats_*, process_open_fds,
-// process_cpu_seconds_total, ...) and then reg, in the format the scraper
-// asks for (the text format by default) on GET/HEAD; other methods get 405.
-func Handler(reg prometheus.Gatherer) http.Handler {
-	std := prometheus.NewRegistry()
-	std.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h := promhttp.HandlerFor(prometheus.Gatherers{prometheus.GathererFunc(goroutines), std, reg},
-		promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: 4})
+// ContentType is the Prometheus text format's.
+const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// maxScrapes bounds the scrapes answered at once; more get 503.
+const maxScrapes = 4
+
+// Handler serves, in the text format on GET/HEAD (other methods get 405),
+// yunpan_goroutines, the go_ and process_ metrics (go_goroutines,
+// go_memstats_*, process_open_fds, process_cpu_seconds_total, ...) and
+// then reg.
+func Handler(reg *Registry) http.Handler {
+	sem := make(chan struct{}, maxScrapes)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		h.ServeHTTP(w, req)
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+		default:
+			http.Error(w, "too many scrapes at once", http.StatusServiceUnavailable)
+			return
+		}
+		s := newSet()
+		s.Gauge("yunpan_goroutines", "Number of goroutines, counted before the scrape's own gathering ones start.",
+			float64(runtime.NumGoroutine()))
+		collectRuntime(s)
+		reg.gather(s)
+		var body bytes.Buffer
+		s.write(&body) // what was left out is a programming error the tests see through WriteText
+		w.Header().Set("Content-Type", ContentType)
+		w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
+		w.Write(body.Bytes())
 	})
 }
 
@@ -45,7 +60,7 @@ type Server struct {
 
 // Listen binds addr ("host:port", port 0 for any) for reg. Serve must be
 // called to answer.
-func Listen(addr string, reg prometheus.Gatherer) (*Server, error) {
+func Listen(addr string, reg *Registry) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
@@ -86,18 +101,4 @@ func (s *Server) Close() error {
 		s.ln.Close() // Serve may never have run, and only Serve closes it
 	})
 	return err
-}
-
-// goroutines counts the process's goroutines before the scrape starts
-// gathering: a registry gathers on goroutines it starts as the scheduler
-// lets it, so go_goroutines, read amid them, differs from scrape to scrape
-// by one or two. This one counts only the scrape's connection (and its
-// background read): steady, so a leak check can compare it with a baseline.
-func goroutines() ([]*dto.MetricFamily, error) {
-	return []*dto.MetricFamily{{
-		Name:   proto.String("yunpan_goroutines"),
-		Help:   proto.String("Number of goroutines, counted before the scrape's own gathering ones start."),
-		Type:   dto.MetricType_GAUGE.Enum(),
-		Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: proto.Float64(float64(runtime.NumGoroutine()))}}},
-	}}, nil
 }
