@@ -29,6 +29,8 @@ type Registry struct {
 	mu      sync.Mutex
 	names   map[string]bool // of the metrics made by the registry
 	collect []func(*Set)
+
+	lastSize atomic.Int64 // of the last scrape, to size the next one's buffer
 }
 
 // NewRegistry returns an empty registry.

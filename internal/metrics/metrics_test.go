@@ -3,6 +3,8 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -231,6 +233,32 @@ func TestServer(t *testing.T) {
 	require.Equal(t, 405, resp.StatusCode)
 	require.Equal(t, "GET, HEAD", resp.Header.Get("Allow"))
 
+	// Malformed and oversized requests get an answer, not a hang.
+	raw := func(req string) string {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+		require.NoError(t, err)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Write([]byte(req))
+		require.NoError(t, err)
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	require.True(t, strings.HasPrefix(raw("nonsense\r\n\r\n"), "HTTP/1.1 400 "))
+	require.True(t, strings.HasPrefix(raw("GET /metrics HTTP/1.1\r\nX: "+strings.Repeat("a", 9000)+"\r\n\r\n"), "HTTP/1.1 431 "))
+	require.True(t, strings.HasPrefix(raw("GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), "HTTP/1.1 400 "))
+	got := raw("GET /metrics?x=1 HTTP/1.0\r\n\r\n")
+	require.True(t, strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n"), got)
+	require.Contains(t, got, "\r\n\r\n# HELP ")
+
+	// Close ends connections that are still being read.
+	idle, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+	require.NoError(t, err)
+	defer idle.Close()
+	idle.Write([]byte("GET /metrics HTTP/1.1\r\n"))
+	require.Eventually(t, func() bool { return len(s.sem) == 1 }, 5*time.Second, time.Millisecond)
+
 	require.NoError(t, s.Close())
 	select {
 	case err := <-done:
@@ -239,6 +267,44 @@ func TestServer(t *testing.T) {
 		t.Fatal("Serve did not return after Close")
 	}
 	require.NoError(t, s.Close()) // twice is fine
+	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = idle.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF, "the server closed the connection it was reading")
+}
+
+// TestServerBounded: connections over the bound are closed unanswered and
+// the served ones still get their answer.
+func TestServerBounded(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", NewRegistry())
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve() }()
+	defer func() {
+		require.NoError(t, s.Close())
+		require.NoError(t, <-done)
+	}()
+	var held []net.Conn
+	for range maxConns {
+		c, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+		require.NoError(t, err)
+		defer c.Close()
+		held = append(held, c)
+	}
+	require.Eventually(t, func() bool { return len(s.sem) == maxConns }, 5*time.Second, time.Millisecond)
+	extra, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+	require.NoError(t, err)
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = extra.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF)
+	for _, c := range held {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err := c.Write([]byte("GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n"))
+		require.NoError(t, err)
+		b, err := io.ReadAll(c)
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(string(b), "HTTP/1.1 200 OK"), "%q", b)
+	}
 }
 
 // TestGoroutinesSteady: yunpan_goroutines does not depend on how the

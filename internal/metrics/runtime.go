@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"bufio"
 	"bytes"
 	"os"
 	"runtime"
@@ -24,16 +25,11 @@ func collectRuntime(s *Set) {
 	s.Gauge("go_sched_gomaxprocs_threads", "The current runtime.GOMAXPROCS setting, or the number of operating system threads that can execute user-level Go code simultaneously. Sourced from /sched/gomaxprocs:threads.",
 		float64(runtime.GOMAXPROCS(0)))
 
-	rm := []rtmetrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
-	rtmetrics.Read(rm)
-	if rm[0].Value.Kind() == rtmetrics.KindUint64 {
-		s.Gauge("go_gc_gogc_percent", "Heap size target percentage configured by the user, otherwise 100. This value is set by the GOGC environment variable, and the runtime/debug.SetGCPercent function. Sourced from /gc/gogc:percent.",
-			float64(rm[0].Value.Uint64()))
-	}
-	if rm[1].Value.Kind() == rtmetrics.KindUint64 {
-		s.Gauge("go_gc_gomemlimit_bytes", "Go runtime memory limit configured by the user, otherwise math.MaxInt64. This value is set by the GOMEMLIMIT environment variable, and the runtime/debug.SetMemoryLimit function. Sourced from /gc/gomemlimit:bytes.",
-			float64(rm[1].Value.Uint64()))
-	}
+	rm := readRuntimeMetrics()
+	s.Gauge("go_gc_gogc_percent", "Heap size target percentage configured by the user, otherwise 100. This value is set by the GOGC environment variable, and the runtime/debug.SetGCPercent function. Sourced from /gc/gogc:percent.",
+		rm["/gc/gogc:percent"])
+	s.Gauge("go_gc_gomemlimit_bytes", "Go runtime memory limit configured by the user, otherwise math.MaxInt64. This value is set by the GOMEMLIMIT environment variable, and the runtime/debug.SetMemoryLimit function. Sourced from /gc/gomemlimit:bytes.",
+		rm["/gc/gomemlimit:bytes"])
 
 	gc := debug.GCStats{PauseQuantiles: make([]time.Duration, 5)}
 	debug.ReadGCStats(&gc)
@@ -43,11 +39,17 @@ func collectRuntime(s *Set) {
 	}
 	s.add("go_gc_duration_seconds", "A summary of the wall-time pause (stop-the-world) duration in garbage collection cycles.", typeSummary,
 		sample{value: gc.PauseTotal.Seconds(), count: uint64(gc.NumGC), quantiles: q})
+	lastGC := 0.0
+	if !gc.LastGC.IsZero() {
+		lastGC = float64(gc.LastGC.UnixNano()) / 1e9
+	}
+	s.Gauge("go_memstats_last_gc_time_seconds", "Number of seconds since 1970 of last garbage collection.", lastGC)
 
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
 	for _, m := range memStats {
-		v := m.value(&ms)
+		v := 0.0
+		for _, n := range m.sum {
+			v += rm[n]
+		}
 		if m.counter {
 			s.Counter("go_memstats_"+m.name, m.help, v)
 		} else {
@@ -58,56 +60,103 @@ func collectRuntime(s *Set) {
 	collectProcess(s)
 }
 
-// memStats are the go_memstats_ metrics.
+// Sources of the go_memstats_ metrics in runtime/metrics.
+const (
+	rmAllocBytes    = "/gc/heap/allocs:bytes"
+	rmAllocObjects  = "/gc/heap/allocs:objects"
+	rmFreeObjects   = "/gc/heap/frees:objects"
+	rmTinyObjects   = "/gc/heap/tiny/allocs:objects"
+	rmHeapObjects   = "/gc/heap/objects:objects"
+	rmHeapGoal      = "/gc/heap/goal:bytes"
+	rmTotal         = "/memory/classes/total:bytes"
+	rmObjects       = "/memory/classes/heap/objects:bytes"
+	rmUnused        = "/memory/classes/heap/unused:bytes"
+	rmReleased      = "/memory/classes/heap/released:bytes"
+	rmFree          = "/memory/classes/heap/free:bytes"
+	rmStacks        = "/memory/classes/heap/stacks:bytes"
+	rmOSStacks      = "/memory/classes/os-stacks:bytes"
+	rmMSpanInuse    = "/memory/classes/metadata/mspan/inuse:bytes"
+	rmMSpanFree     = "/memory/classes/metadata/mspan/free:bytes"
+	rmMCacheInuse   = "/memory/classes/metadata/mcache/inuse:bytes"
+	rmMCacheFree    = "/memory/classes/metadata/mcache/free:bytes"
+	rmBuckets       = "/memory/classes/profiling/buckets:bytes"
+	rmMetadataOther = "/memory/classes/metadata/other:bytes"
+	rmOther         = "/memory/classes/other:bytes"
+)
+
+// memStats are the go_memstats_ metrics, each the sum of runtime/metrics
+// values as Prometheus' Go collector computes them (runtime.ReadMemStats
+// would stop the world and cost a quarter MiB resident on first use).
 var memStats = []struct {
 	name, help string
 	counter    bool
-	value      func(*runtime.MemStats) float64
+	sum        []string
 }{
 	{"alloc_bytes", "Number of bytes allocated in heap and currently in use. Equals to /memory/classes/heap/objects:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.Alloc) }},
+		[]string{rmObjects}},
 	{"alloc_bytes_total", "Total number of bytes allocated in heap until now, even if released already. Equals to /gc/heap/allocs:bytes.", true,
-		func(m *runtime.MemStats) float64 { return float64(m.TotalAlloc) }},
+		[]string{rmAllocBytes}},
 	{"buck_hash_sys_bytes", "Number of bytes used by the profiling bucket hash table. Equals to /memory/classes/profiling/buckets:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.BuckHashSys) }},
+		[]string{rmBuckets}},
 	{"frees_total", "Total number of heap objects frees. Equals to /gc/heap/frees:objects + /gc/heap/tiny/allocs:objects.", true,
-		func(m *runtime.MemStats) float64 { return float64(m.Frees) }},
+		[]string{rmFreeObjects, rmTinyObjects}},
 	{"gc_sys_bytes", "Number of bytes used for garbage collection system metadata. Equals to /memory/classes/metadata/other:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.GCSys) }},
+		[]string{rmMetadataOther}},
 	{"heap_alloc_bytes", "Number of heap bytes allocated and currently in use, same as go_memstats_alloc_bytes. Equals to /memory/classes/heap/objects:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.HeapAlloc) }},
+		[]string{rmObjects}},
 	{"heap_idle_bytes", "Number of heap bytes waiting to be used. Equals to /memory/classes/heap/released:bytes + /memory/classes/heap/free:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.HeapIdle) }},
+		[]string{rmReleased, rmFree}},
 	{"heap_inuse_bytes", "Number of heap bytes that are in use. Equals to /memory/classes/heap/objects:bytes + /memory/classes/heap/unused:bytes", false,
-		func(m *runtime.MemStats) float64 { return float64(m.HeapInuse) }},
+		[]string{rmObjects, rmUnused}},
 	{"heap_objects", "Number of currently allocated objects. Equals to /gc/heap/objects:objects.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.HeapObjects) }},
+		[]string{rmHeapObjects}},
 	{"heap_released_bytes", "Number of heap bytes released to OS. Equals to /memory/classes/heap/released:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.HeapReleased) }},
+		[]string{rmReleased}},
 	{"heap_sys_bytes", "Number of heap bytes obtained from system. Equals to /memory/classes/heap/objects:bytes + /memory/classes/heap/unused:bytes + /memory/classes/heap/released:bytes + /memory/classes/heap/free:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.HeapSys) }},
-	{"last_gc_time_seconds", "Number of seconds since 1970 of last garbage collection.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.LastGC) / 1e9 }},
+		[]string{rmObjects, rmUnused, rmReleased, rmFree}},
 	{"mallocs_total", "Total number of heap objects allocated, both live and gc-ed. Semantically a counter version for go_memstats_heap_objects gauge. Equals to /gc/heap/allocs:objects + /gc/heap/tiny/allocs:objects.", true,
-		func(m *runtime.MemStats) float64 { return float64(m.Mallocs) }},
+		[]string{rmAllocObjects, rmTinyObjects}},
 	{"mcache_inuse_bytes", "Number of bytes in use by mcache structures. Equals to /memory/classes/metadata/mcache/inuse:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.MCacheInuse) }},
+		[]string{rmMCacheInuse}},
 	{"mcache_sys_bytes", "Number of bytes used for mcache structures obtained from system. Equals to /memory/classes/metadata/mcache/inuse:bytes + /memory/classes/metadata/mcache/free:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.MCacheSys) }},
+		[]string{rmMCacheInuse, rmMCacheFree}},
 	{"mspan_inuse_bytes", "Number of bytes in use by mspan structures. Equals to /memory/classes/metadata/mspan/inuse:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.MSpanInuse) }},
+		[]string{rmMSpanInuse}},
 	{"mspan_sys_bytes", "Number of bytes used for mspan structures obtained from system. Equals to /memory/classes/metadata/mspan/inuse:bytes + /memory/classes/metadata/mspan/free:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.MSpanSys) }},
+		[]string{rmMSpanInuse, rmMSpanFree}},
 	{"next_gc_bytes", "Number of heap bytes when next garbage collection will take place. Equals to /gc/heap/goal:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.NextGC) }},
+		[]string{rmHeapGoal}},
 	{"other_sys_bytes", "Number of bytes used for other system allocations. Equals to /memory/classes/other:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.OtherSys) }},
+		[]string{rmOther}},
 	{"stack_inuse_bytes", "Number of bytes obtained from system for stack allocator in non-CGO environments. Equals to /memory/classes/heap/stacks:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.StackInuse) }},
+		[]string{rmStacks}},
 	{"stack_sys_bytes", "Number of bytes obtained from system for stack allocator. Equals to /memory/classes/heap/stacks:bytes + /memory/classes/os-stacks:bytes.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.StackSys) }},
+		[]string{rmStacks, rmOSStacks}},
 	{"sys_bytes", "Number of bytes obtained from system. Equals to /memory/classes/total:byte.", false,
-		func(m *runtime.MemStats) float64 { return float64(m.Sys) }},
+		[]string{rmTotal}},
+}
+
+// readRuntimeMetrics reads the runtime/metrics values memStats and the
+// GC settings use, by name; one the runtime does not know reads as 0.
+func readRuntimeMetrics() map[string]float64 {
+	names := map[string]bool{"/gc/gogc:percent": true, "/gc/gomemlimit:bytes": true}
+	for _, m := range memStats {
+		for _, n := range m.sum {
+			names[n] = true
+		}
+	}
+	samples := make([]rtmetrics.Sample, 0, len(names))
+	for n := range names {
+		samples = append(samples, rtmetrics.Sample{Name: n})
+	}
+	rtmetrics.Read(samples)
+	out := make(map[string]float64, len(samples))
+	for _, smp := range samples {
+		if smp.Value.Kind() == rtmetrics.KindUint64 {
+			out[smp.Name] = float64(smp.Value.Uint64())
+		}
+	}
+	return out
 }
 
 // userHZ is the unit of the times in /proc/self/stat (USER_HZ, 100 on
@@ -167,32 +216,35 @@ var bootTime = sync.OnceValue(func() float64 {
 })
 
 // netOctets are IpExt InOctets and OutOctets of /proc/self/net/netstat: a
-// header line of names followed by a line of values.
+// header line of names followed by a line of values. It is read line by
+// line: os.ReadFile grows its buffer from 512 bytes for a /proc file.
 func netOctets() (in, out float64, ok bool) {
-	b, err := os.ReadFile("/proc/self/net/netstat")
+	f, err := os.Open("/proc/self/net/netstat")
 	if err != nil {
 		return 0, 0, false
 	}
-	var names []string
-	for line := range strings.Lines(string(b)) {
-		rest, found := strings.CutPrefix(line, "IpExt:")
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	var names [][]byte
+	for sc.Scan() {
+		rest, found := bytes.CutPrefix(sc.Bytes(), []byte("IpExt:"))
 		if !found {
 			continue
 		}
 		if names == nil {
-			names = strings.Fields(rest)
+			names = bytes.Fields(bytes.Clone(rest))
 			continue
 		}
 		var gotIn, gotOut bool
-		for i, v := range strings.Fields(rest) {
+		for i, v := range bytes.Fields(rest) {
 			if i >= len(names) {
 				break
 			}
-			n, err := strconv.ParseFloat(v, 64)
+			n, err := strconv.ParseFloat(string(v), 64)
 			if err != nil {
 				continue
 			}
-			switch names[i] {
+			switch string(names[i]) {
 			case "InOctets":
 				in, gotIn = n, true
 			case "OutOctets":

@@ -1,7 +1,7 @@
 package metrics
 
 import (
-	"bufio"
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -135,14 +135,13 @@ func compareSeries(a, b sample) int {
 // write writes the families sorted by name, their series by label values,
 // in the text format (version 0.0.4). It writes every valid sample and
 // returns what was left out.
-func (s *Set) write(w io.Writer) error {
+func (s *Set) write(bw *bytes.Buffer) error {
 	names := make([]string, 0, len(s.fams))
 	for n := range s.fams {
 		names = append(names, n)
 	}
 	slices.Sort(names)
 	errs := s.errs
-	bw := bufio.NewWriter(w)
 	for _, n := range names {
 		f := s.fams[n]
 		slices.SortStableFunc(f.samples, compareSeries)
@@ -155,13 +154,10 @@ func (s *Set) write(w io.Writer) error {
 			f.writeSample(bw, smp)
 		}
 	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
 	return errors.Join(errs...)
 }
 
-func (f *family) writeSample(w *bufio.Writer, smp sample) {
+func (f *family) writeSample(w *bytes.Buffer, smp sample) {
 	switch f.typ {
 	case typeHistogram:
 		for i, b := range smp.bounds {
@@ -237,5 +233,10 @@ func formatFloat(v float64) string {
 func (r *Registry) WriteText(w io.Writer) error {
 	s := newSet()
 	r.gather(s)
-	return s.write(w)
+	var b bytes.Buffer
+	err := s.write(&b)
+	if _, werr := w.Write(b.Bytes()); werr != nil {
+		return werr
+	}
+	return err
 }
