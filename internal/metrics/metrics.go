@@ -4,9 +4,9 @@
 // and process_ metrics (runtime.go) and the /metrics listener (server.go).
 //
 // It is written here rather than taken from Prometheus' client library,
-// whose packages (protobuf, procfs, the Go collector's runtime/metrics
-// tables) make up much of what a daemon has resident: only the text format
-// is served, and the hot paths (With, Inc, Observe) do not allocate.
+// whose packages (protobuf, procfs, client_model, expfmt, net/http) made up
+// much of what a daemon had resident: only the text format is served, and
+// the hot paths (With, Inc, Observe) do not allocate.
 package metrics
 
 import (

@@ -251,6 +251,10 @@ func TestServer(t *testing.T) {
 	got := raw("GET /metrics?x=1 HTTP/1.0\r\n\r\n")
 	require.True(t, strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n"), got)
 	require.Contains(t, got, "\r\n\r\n# HELP ")
+	// Requests on a kept connection, the last one asking to close it.
+	got = raw("HEAD /metrics HTTP/1.1\r\n\r\nPOST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /x HTTP/1.1\r\nConnection: close\r\n\r\n")
+	require.Equal(t, 3, strings.Count(got, "HTTP/1.1 "), got)
+	require.Regexp(t, `(?s)^HTTP/1.1 200 OK\r\n.*\r\n\r\nHTTP/1.1 405 .*HTTP/1.1 404 .*Connection: close\r\n`, got)
 
 	// Close ends connections that are still being read.
 	idle, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)

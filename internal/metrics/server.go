@@ -31,7 +31,7 @@ const (
 )
 
 // Server answers GET and HEAD /metrics over HTTP/1.1 (kept connections,
-// no pipelining) with the text format: yunpan_goroutines, the go_ and
+// requests answered in order) with the text format: yunpan_goroutines, the go_ and
 // process_ metrics (runtime.go) and the registry's. Other paths get 404,
 // other methods 405. It is this small HTTP subset rather than net/http
 // because a daemon that serves no other HTTP (the tracker) would
