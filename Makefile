@@ -13,7 +13,7 @@ all: build
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./dfs/cmd/... ./fcgi/... ./nginx/nginxconf
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./dfs/cmd/... ./fcgi/... ./nginx/nginxconf
 
 # Debian packages the stack and its tests use; installed only when missing.
 DEB_PKGS := nginx:nginx mariadbd:mariadb-server redis-server:redis-server spawn-fcgi:spawn-fcgi chromium:chromium shellcheck:shellcheck

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/rs/zerolog"
 
 	"yunpan/dfs/proto"
@@ -24,12 +22,12 @@ import (
 // access log ([access-log] enabled) see of the requests. The stat block
 // counters, free space and sync lag are read at scrape time.
 type storageMetrics struct {
-	reg      *prometheus.Registry
+	reg      *metrics.Registry
 	srv      *metrics.Server // nil: no listener
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	bytesIn  prometheus.Counter
-	bytesOut prometheus.Counter
+	requests *metrics.CounterVec
+	duration *metrics.HistogramVec
+	bytesIn  *metrics.Counter
+	bytesOut *metrics.Counter
 	access   *accessLog // nil: access log off
 }
 
@@ -55,14 +53,13 @@ const accessTimeFormat = "2006-01-02T15:04:05.000000Z07:00"
 // binds metrics_addr when set.
 func (s *Storage) initMetrics() error {
 	m := &storageMetrics{reg: metrics.NewRegistry()}
-	f := promauto.With(m.reg)
-	m.requests = f.NewCounterVec(prometheus.CounterOpts{Name: "dfs_storage_requests_total",
-		Help: "Requests handled, by command code and status (0 = success, closed = connection dropped)."}, []string{"cmd", "status"})
-	m.duration = f.NewHistogramVec(prometheus.HistogramOpts{Name: "dfs_storage_request_duration_seconds",
-		Help: "Time from the request header to the end of the handler, by command.", Buckets: metrics.LatencyBuckets}, []string{"cmd"})
-	m.bytesIn = f.NewCounter(prometheus.CounterOpts{Name: "dfs_storage_received_bytes_total", Help: "Request bytes received (headers included)."})
-	m.bytesOut = f.NewCounter(prometheus.CounterOpts{Name: "dfs_storage_sent_bytes_total", Help: "Response bytes sent or queued (headers and file data included)."})
-	m.reg.MustRegister(metrics.NewCollector(s.collectMetrics))
+	m.requests = m.reg.CounterVec("dfs_storage_requests_total",
+		"Requests handled, by command code and status (0 = success, closed = connection dropped).", "cmd", "status")
+	m.duration = m.reg.HistogramVec("dfs_storage_request_duration_seconds",
+		"Time from the request header to the end of the handler, by command.", metrics.LatencyBuckets, "cmd")
+	m.bytesIn = m.reg.Counter("dfs_storage_received_bytes_total", "Request bytes received (headers included).")
+	m.bytesOut = m.reg.Counter("dfs_storage_sent_bytes_total", "Response bytes sent or queued (headers and file data included).")
+	m.reg.Collect(s.collectMetrics)
 	if s.opts.AccessLogEnabled {
 		a, err := openAccessLog(filepath.Join(s.opts.BasePath, "logs", accessLogName))
 		if err != nil {
@@ -122,7 +119,7 @@ func (s *Storage) observe(sess *session, h proto.Header, start time.Time, rep *r
 		return
 	}
 	d := time.Since(start)
-	status := "0"
+	status := metrics.Byte(0)
 	out := int64(proto.HeaderSize)
 	switch {
 	case errors.Is(err, errAbort):
@@ -132,7 +129,7 @@ func (s *Storage) observe(sess *session, h proto.Header, start time.Time, rep *r
 		if st == 0 {
 			st = proto.StatusEIO // what fail answers
 		}
-		status = strconv.Itoa(int(st))
+		status = metrics.Byte(st)
 	case rep != nil:
 		out += int64(len(rep.body)) + rep.n
 	}
@@ -140,9 +137,9 @@ func (s *Storage) observe(sess *session, h proto.Header, start time.Time, rep *r
 	if sess.body != nil && h.PkgLen > 0 {
 		in -= sess.body.N // a handler that stopped early did not read it all
 	}
-	cmd := strconv.Itoa(int(h.Cmd))
-	m.requests.WithLabelValues(cmd, status).Inc()
-	m.duration.WithLabelValues(cmd).Observe(d.Seconds())
+	cmd := metrics.Byte(h.Cmd)
+	m.requests.With(cmd, status).Inc()
+	m.duration.With(cmd).Observe(d.Seconds())
 	m.bytesIn.Add(float64(in))
 	m.bytesOut.Add(float64(out))
 	if m.access != nil {

@@ -2,11 +2,7 @@ package tracker
 
 import (
 	"net"
-	"strconv"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"yunpan/dfs/proto"
 	"yunpan/internal/metrics"
@@ -16,21 +12,20 @@ import (
 // conf/metrics.go). The registry always exists; the listener only when
 // configured.
 type trackerMetrics struct {
-	reg      *prometheus.Registry
+	reg      *metrics.Registry
 	srv      *metrics.Server // nil: no listener
-	requests *prometheus.CounterVec
-	conns    prometheus.Counter
+	requests *metrics.CounterVec
+	conns    *metrics.Counter
 }
 
 // initMetrics builds the registry and binds metrics_addr when set.
 func (t *Tracker) initMetrics() error {
 	m := &trackerMetrics{reg: metrics.NewRegistry()}
-	f := promauto.With(m.reg)
-	m.requests = f.NewCounterVec(prometheus.CounterOpts{Name: "dfs_tracker_requests_total",
-		Help: "Requests answered, by command code and status byte (0 = success)."}, []string{"cmd", "status"})
-	m.conns = f.NewCounter(prometheus.CounterOpts{Name: "dfs_tracker_connections_accepted_total",
-		Help: "Connections accepted (after allow_hosts and max_connections)."})
-	m.reg.MustRegister(metrics.NewCollector(t.collectMetrics))
+	m.requests = m.reg.CounterVec("dfs_tracker_requests_total",
+		"Requests answered, by command code and status byte (0 = success).", "cmd", "status")
+	m.conns = m.reg.Counter("dfs_tracker_connections_accepted_total",
+		"Connections accepted (after allow_hosts and max_connections).")
+	m.reg.Collect(t.collectMetrics)
 	if a := t.opts.MetricsAddr; a != "" {
 		srv, err := metrics.Listen(a, m.reg)
 		if err != nil {
@@ -75,7 +70,7 @@ func (t *Tracker) closeMetrics() {
 // observeRequest counts one answered request.
 func (t *Tracker) observeRequest(cmd, status byte) {
 	if t.met != nil {
-		t.met.requests.WithLabelValues(strconv.Itoa(int(cmd)), strconv.Itoa(int(status))).Inc()
+		t.met.requests.With(metrics.Byte(cmd), metrics.Byte(status)).Inc()
 	}
 }
 

@@ -5,9 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
-
 	"yunpan/internal/metrics"
 )
 
@@ -15,11 +12,11 @@ import (
 // requests by endpoint and HTTP code, a latency histogram, response bytes
 // and requests in flight.
 type Metrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	bytes    *prometheus.CounterVec
-	inflight prometheus.Gauge
+	reg      *metrics.Registry
+	requests *metrics.CounterVec
+	latency  *metrics.HistogramVec
+	bytes    *metrics.CounterVec
+	inflight *metrics.Gauge
 	paths    map[string]bool // endpoints counted by name; the rest are "other"
 }
 
@@ -30,23 +27,23 @@ func NewMetrics(name string) *Metrics {
 	for _, e := range Endpoints {
 		m.paths["/"+e] = true
 	}
-	f := promauto.With(m.reg)
-	m.requests = f.NewCounterVec(prometheus.CounterOpts{Name: "yunpan_fcgi_requests_total",
-		Help: "Requests answered, by endpoint path and HTTP status code."}, []string{"endpoint", "code"})
-	m.latency = f.NewHistogramVec(prometheus.HistogramOpts{Name: "yunpan_fcgi_request_duration_seconds",
-		Help: "Time to answer a request, by endpoint path.", Buckets: metrics.LatencyBuckets}, []string{"endpoint"})
-	m.bytes = f.NewCounterVec(prometheus.CounterOpts{Name: "yunpan_fcgi_response_bytes_total",
-		Help: "Response body bytes written, by endpoint path."}, []string{"endpoint"})
-	m.inflight = f.NewGauge(prometheus.GaugeOpts{Name: "yunpan_fcgi_requests_in_flight", Help: "Requests being answered now."})
-	f.NewGaugeVec(prometheus.GaugeOpts{Name: "yunpan_fcgi_program_info",
-		Help: "Which FastCGI program this is (value 1)."}, []string{"program"}).WithLabelValues(name).Set(1)
-	f.NewGauge(prometheus.GaugeOpts{Name: "yunpan_fcgi_start_time_seconds",
-		Help: "When the program started (Unix time)."}).SetToCurrentTime()
+	m.requests = m.reg.CounterVec("yunpan_fcgi_requests_total",
+		"Requests answered, by endpoint path and HTTP status code.", "endpoint", "code")
+	m.latency = m.reg.HistogramVec("yunpan_fcgi_request_duration_seconds",
+		"Time to answer a request, by endpoint path.", metrics.LatencyBuckets, "endpoint")
+	m.bytes = m.reg.CounterVec("yunpan_fcgi_response_bytes_total",
+		"Response body bytes written, by endpoint path.", "endpoint")
+	m.inflight = m.reg.Gauge("yunpan_fcgi_requests_in_flight", "Requests being answered now.")
+	start := float64(time.Now().UnixNano()) / 1e9
+	m.reg.Collect(func(s *metrics.Set) {
+		s.Gauge("yunpan_fcgi_program_info", "Which FastCGI program this is (value 1).", 1, "program", name)
+		s.Gauge("yunpan_fcgi_start_time_seconds", "When the program started (Unix time).", start)
+	})
 	return m
 }
 
 // Registry is the program's metric registry.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+func (m *Metrics) Registry() *metrics.Registry { return m.reg }
 
 // begin counts a request in flight.
 func (m *Metrics) begin() { m.inflight.Inc() }
@@ -59,9 +56,9 @@ func (m *Metrics) done(path string, status int, bytes int64, d time.Duration) st
 	if m.paths[path] {
 		ep = path
 	}
-	m.requests.WithLabelValues(ep, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(ep).Observe(d.Seconds())
-	m.bytes.WithLabelValues(ep).Add(float64(bytes))
+	m.requests.With(ep, strconv.Itoa(status)).Inc()
+	m.latency.With(ep).Observe(d.Seconds())
+	m.bytes.With(ep).Add(float64(bytes))
 	return ep
 }
 

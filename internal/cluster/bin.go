@@ -68,6 +68,7 @@ func build() (string, error) {
 	}
 	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, programs...)...)
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as make build: nothing needs cgo
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %v: %w\n%s", programs, err, out)
 	}

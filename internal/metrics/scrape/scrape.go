@@ -1,22 +1,19 @@
 // Package scrape reads what a /metrics endpoint or a registry exposes, for
-// tests and test harnesses: families parsed by expfmt, flattened into the
-// samples the text format shows (a histogram as name_bucket{le=...},
-// name_sum and name_count).
+// tests and test harnesses: the samples of the Prometheus text format, one
+// per line (a histogram as name_bucket{le=...}, name_sum and name_count),
+// and the type of each family.
 package scrape
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"math"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // Sample is one line of the text format.
@@ -49,87 +46,146 @@ func Get(ctx context.Context, c *http.Client, url string) (*Samples, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	if ct := resp.Header.Get("Content-Type"); expfmt.ResponseFormat(resp.Header).FormatType() != expfmt.TypeTextPlain {
+	ct := resp.Header.Get("Content-Type")
+	if mt, params, err := mime.ParseMediaType(ct); err != nil || mt != "text/plain" || params["version"] != "0.0.4" {
 		return nil, fmt.Errorf("GET %s: content type %q is not the text format", url, ct)
 	}
 	return Parse(io.LimitReader(resp.Body, maxBody))
 }
 
-// Parse reads the text format.
-func Parse(r io.Reader) (*Samples, error) {
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := p.TextToMetricFamilies(r)
-	if err != nil {
-		return nil, err
-	}
-	out := &Samples{Types: map[string]string{}}
-	for _, f := range fams {
-		out.add(f)
-	}
-	return out, nil
+// Gatherer is a registry (metrics.Registry).
+type Gatherer interface {
+	WriteText(io.Writer) error
 }
 
 // Gather reads a registry directly.
-func Gather(g prometheus.Gatherer) (*Samples, error) {
-	fams, err := g.Gather()
-	if err != nil {
+func Gather(g Gatherer) (*Samples, error) {
+	var b bytes.Buffer
+	if err := g.WriteText(&b); err != nil {
 		return nil, err
 	}
+	return Parse(&b)
+}
+
+// Parse reads the text format (version 0.0.4).
+func Parse(r io.Reader) (*Samples, error) {
 	out := &Samples{Types: map[string]string{}}
-	for _, f := range fams {
-		out.add(f)
-	}
-	return out, nil
-}
-
-func (ss *Samples) add(f *dto.MetricFamily) {
-	name := f.GetName()
-	ss.Types[name] = strings.ToLower(f.GetType().String())
-	for _, m := range f.GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
 		}
-		switch {
-		case m.Counter != nil:
-			ss.put(name, labels, m.GetCounter().GetValue())
-		case m.Gauge != nil:
-			ss.put(name, labels, m.GetGauge().GetValue())
-		case m.Untyped != nil:
-			ss.put(name, labels, m.GetUntyped().GetValue())
-		case m.Histogram != nil:
-			h := m.GetHistogram()
-			for _, b := range h.GetBucket() {
-				if math.IsInf(b.GetUpperBound(), 1) {
-					continue // the +Inf bucket is the count, added below
-				}
-				ss.put(name+"_bucket", with(labels, "le", formatBound(b.GetUpperBound())), float64(b.GetCumulativeCount()))
+		if c, ok := strings.CutPrefix(line, "#"); ok {
+			if f := strings.Fields(c); len(f) >= 3 && f[0] == "TYPE" {
+				out.Types[f[1]] = f[2]
 			}
-			ss.put(name+"_bucket", with(labels, "le", "+Inf"), float64(h.GetSampleCount()))
-			ss.put(name+"_sum", labels, h.GetSampleSum())
-			ss.put(name+"_count", labels, float64(h.GetSampleCount()))
-		case m.Summary != nil:
-			s := m.GetSummary()
-			ss.put(name+"_sum", labels, s.GetSampleSum())
-			ss.put(name+"_count", labels, float64(s.GetSampleCount()))
+			continue
+		}
+		s, err := parseSample(line)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		out.List = append(out.List, s)
+	}
+	return out, sc.Err()
+}
+
+// parseSample reads name{label="value",...} value [timestamp].
+func parseSample(line string) (Sample, error) {
+	s := Sample{Labels: map[string]string{}}
+	i := 0
+	for i < len(line) && isNameByte(line[i], i > 0, true) {
+		i++
+	}
+	if i == 0 {
+		return s, fmt.Errorf("no metric name in %q", line)
+	}
+	s.Name, line = line[:i], line[i:]
+	if rest, ok := strings.CutPrefix(line, "{"); ok {
+		var err error
+		if line, err = parseLabels(rest, s.Labels); err != nil {
+			return s, fmt.Errorf("%s: %w", s.Name, err)
+		}
+	}
+	f := strings.Fields(line)
+	if len(f) < 1 || len(f) > 2 || line[0] != ' ' && line[0] != '\t' {
+		return s, fmt.Errorf("%s: want a value and at most a timestamp, got %q", s.Name, line)
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return s, fmt.Errorf("%s: %w", s.Name, err)
+	}
+	if len(f) == 2 {
+		if _, err := strconv.ParseInt(f[1], 10, 64); err != nil {
+			return s, fmt.Errorf("%s: timestamp: %w", s.Name, err)
+		}
+	}
+	s.Value = v
+	return s, nil
+}
+
+// parseLabels reads label="value" pairs up to the closing brace into m and
+// returns what follows it.
+func parseLabels(line string, m map[string]string) (string, error) {
+	for {
+		line = strings.TrimLeft(line, " ")
+		if rest, ok := strings.CutPrefix(line, "}"); ok {
+			return rest, nil
+		}
+		i := 0
+		for i < len(line) && isNameByte(line[i], i > 0, false) {
+			i++
+		}
+		name := line[:i]
+		if name == "" || !strings.HasPrefix(line[i:], `="`) {
+			return "", fmt.Errorf("bad label at %q", line)
+		}
+		line = line[i+2:]
+		var v strings.Builder
+		for {
+			if line == "" {
+				return "", fmt.Errorf("label %s: unterminated value", name)
+			}
+			c := line[0]
+			line = line[1:]
+			if c == '"' {
+				break
+			}
+			if c == '\\' {
+				if line == "" {
+					return "", fmt.Errorf("label %s: unterminated value", name)
+				}
+				switch line[0] {
+				case 'n':
+					c = '\n'
+				case '\\', '"':
+					c = line[0]
+				default:
+					return "", fmt.Errorf("label %s: bad escape \\%c", name, line[0])
+				}
+				line = line[1:]
+			}
+			v.WriteByte(c)
+		}
+		if _, dup := m[name]; dup {
+			return "", fmt.Errorf("label %s twice", name)
+		}
+		m[name] = v.String()
+		line = strings.TrimLeft(line, " ")
+		if rest, ok := strings.CutPrefix(line, ","); ok {
+			line = rest
+		} else if !strings.HasPrefix(line, "}") {
+			return "", fmt.Errorf("bad label list at %q", line)
 		}
 	}
 }
 
-func (ss *Samples) put(name string, labels map[string]string, v float64) {
-	ss.List = append(ss.List, Sample{Name: name, Labels: labels, Value: v})
+// isNameByte: [a-zA-Z_:][a-zA-Z0-9_:]* for metrics, no colon in labels.
+func isNameByte(c byte, digit, colon bool) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || colon && c == ':' || digit && c >= '0' && c <= '9'
 }
-
-func with(labels map[string]string, k, v string) map[string]string {
-	out := make(map[string]string, len(labels)+1)
-	for a, b := range labels {
-		out[a] = b
-	}
-	out[k] = v
-	return out
-}
-
-func formatBound(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // Find returns the samples called name whose labels include every given
 // name/value pair.
