@@ -29,11 +29,19 @@ type Reader struct {
 	rc    syscall.RawConn // nil: not a socket, plain reads
 	armed bool            // the current request has not set TCP_QUICKACK yet
 	Sets  int             // how many times TCP_QUICKACK was set, for tests
+
+	// The read in progress, for readFD: kept here and readFD bound once in
+	// New, so a Read allocates no closure.
+	fn   func(fd uintptr) bool
+	p    []byte
+	n    int
+	rerr error
 }
 
 // New wraps c. Connections without a file descriptor are read as they are.
 func New(c net.Conn) *Reader {
 	r := &Reader{c: c, armed: true}
+	r.fn = r.readFD
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			r.rc = rc
@@ -55,26 +63,10 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if r.rc == nil || len(p) == 0 {
 		return r.c.Read(p)
 	}
-	var n int
-	var rerr error
-	err := r.rc.Read(func(fd uintptr) bool {
-		for {
-			n, rerr = syscall.Read(int(fd), p)
-			if rerr != syscall.EINTR {
-				break
-			}
-		}
-		if rerr == syscall.EAGAIN {
-			if r.armed {
-				r.armed = false
-				// An error here only means the ACK goes out later.
-				syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
-				r.Sets++
-			}
-			return false // wait for data (or the deadline) in the poller
-		}
-		return true
-	})
+	r.p, r.n = p, 0
+	err := r.rc.Read(r.fn)
+	n, rerr := r.n, r.rerr
+	r.p, r.rerr = nil, nil
 	switch {
 	case err != nil: // deadline, closed connection
 		return 0, err
@@ -84,4 +76,25 @@ func (r *Reader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// readFD is one attempt of Read on the descriptor: false means no data yet
+// (wait in the poller).
+func (r *Reader) readFD(fd uintptr) bool {
+	for {
+		r.n, r.rerr = syscall.Read(int(fd), r.p)
+		if r.rerr != syscall.EINTR {
+			break
+		}
+	}
+	if r.rerr == syscall.EAGAIN {
+		if r.armed {
+			r.armed = false
+			// An error here only means the ACK goes out later.
+			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
+			r.Sets++
+		}
+		return false // wait for data (or the deadline) in the poller
+	}
+	return true
 }

@@ -53,3 +53,28 @@ func TestQuickAckOncePerRequest(t *testing.T) {
 	_, err = r.Read(make([]byte, 1))
 	require.Error(t, err)
 }
+
+// TestReadAllocatesNothing: reading a kept connection costs no garbage (a
+// closure per read would, and on a tracker answering tens of thousands of
+// queries a second that garbage is most of its heap).
+func TestReadAllocatesNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	cli, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer cli.Close()
+	srv, err := ln.Accept()
+	require.NoError(t, err)
+	defer srv.Close()
+	r := New(srv)
+	buf := make([]byte, 64)
+	_, err = cli.Write(make([]byte, 64*200))
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := io.ReadFull(r, buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Zero(t, allocs)
+}
