@@ -102,6 +102,7 @@ func (t *Tracker) serve(c net.Conn, peer string) {
 	// A request's header and body usually arrive together: one read takes
 	// both. Bodies larger than the buffer are read straight into place.
 	in := bufio.NewReaderSize(qa, requestBuf)
+	var out []byte // the answer being written, reused by the next
 	for {
 		c.SetReadDeadline(time.Now().Add(t.opts.NetworkTimeout))
 		qa.Idle()
@@ -139,15 +140,31 @@ func (t *Tracker) serve(c net.Conn, peer string) {
 			log.Debug().Err(err).Uint8("cmd", h.Cmd).Uint8("status", status).Msg("request failed")
 		}
 		c.SetWriteDeadline(time.Now().Add(t.opts.NetworkTimeout))
-		if err := proto.WriteResponse(c, status, resp); err != nil {
+		out = appendResponse(out[:0], status, resp)
+		if _, err := c.Write(out); err != nil {
 			log.Debug().Err(err).Msg("write response")
 			return
 		}
-		var ce closingError
-		if errors.As(err, &ce) {
+		if cap(out) > requestBuf<<4 {
+			out = nil // a large answer (a storage list) is not kept
+		}
+		if err != nil && isClosing(err) {
 			return // refused by the cluster secret check (clusterauth.go)
 		}
 	}
+}
+
+// appendResponse appends a response packet (header and body) to b.
+func appendResponse(b []byte, status byte, body []byte) []byte {
+	var h [proto.HeaderSize]byte
+	proto.Header{PkgLen: int64(len(body)), Cmd: proto.CmdResp, Status: status}.Encode(h[:])
+	return append(append(b, h[:]...), body...)
+}
+
+// isClosing reports whether err asks for the connection to be closed.
+func isClosing(err error) bool {
+	var ce closingError
+	return errors.As(err, &ce)
 }
 
 // connClosed applies §4.8 rule 10: the storage whose reporting connection
