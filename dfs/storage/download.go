@@ -99,15 +99,15 @@ func (sess *session) download(h proto.Header, body []byte) (*reply, error) {
 	s.stats.add(statTotalFileRead, 1)
 	s.stats.add(statSuccessFileRead, 1)
 	if n <= smallReplyMax {
-		bp := copyBufs.Get().(*[]byte)
+		bp := getBuf(proto.HeaderSize + n)
 		buf := (*bp)[:proto.HeaderSize+int(n)]
 		if err := preadFull(fd, buf[proto.HeaderSize:], off); err != nil {
-			copyBufs.Put(bp)
+			putBuf(bp)
 			return nil, fmt.Errorf("download %s: %w", remote, err)
 		}
 		if checked && whole {
 			if got := crc32.ChecksumIEEE(buf[proto.HeaderSize:]); got != want {
-				copyBufs.Put(bp)
+				putBuf(bp)
 				return nil, s.damaged(remote, got, want)
 			}
 		}

@@ -29,7 +29,7 @@ type reply struct {
 	off  int64
 	n    int64
 	// framed, when set, holds the whole answer: HeaderSize bytes left for
-	// the header, then the n bytes of file; it goes back to copyBufs.
+	// the header, then the n bytes of file; it goes back with putBuf.
 	framed *[]byte
 	// crc, when set, is the CRC32 the whole file (off 0, n bytes) must
 	// have; remote names it in the log.
@@ -238,7 +238,7 @@ func (sess *session) send(rep *reply) bool {
 	c.SetWriteDeadline(time.Now().Add(sess.s.timeout))
 	if rep.framed != nil {
 		// One write for header and file (download.go).
-		defer copyBufs.Put(rep.framed)
+		defer putBuf(rep.framed)
 		buf := (*rep.framed)[:proto.HeaderSize+int(rep.n)]
 		(&proto.Header{PkgLen: rep.n, Cmd: proto.CmdResp}).Encode(buf)
 		_, err := c.Write(buf)

@@ -24,6 +24,30 @@ const copyBufSize = 256 << 10
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 
+// smallBufSize is the buffer of small files: a 4 KiB upload or download
+// taking a 256 KiB buffer would have the pool (emptied at every garbage
+// collection) allocate and clear 64 times what it uses.
+const smallBufSize = 16 << 10
+
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallBufSize); return &b }}
+
+// getBuf returns a pooled buffer of at least n bytes when n fits a small
+// one, else of copyBufSize; putBuf gives it back to its pool.
+func getBuf(n int64) *[]byte {
+	if n <= smallBufSize {
+		return smallBufs.Get().(*[]byte)
+	}
+	return copyBufs.Get().(*[]byte)
+}
+
+func putBuf(bp *[]byte) {
+	if cap(*bp) == smallBufSize {
+		smallBufs.Put(bp)
+		return
+	}
+	copyBufs.Put(bp)
+}
+
 func (sess *session) upload(h proto.Header, _ []byte) (*reply, error) {
 	return sess.uploadFile(h, false)
 }
@@ -160,8 +184,8 @@ func (sess *session) receiveFile(sp *storePath, size int64, ext string, appender
 // failure carries the errno (ENOSPC, EIO, ...).
 func (sess *session) copyBody(f *os.File, size int64) (uint32, error) {
 	s := sess.s
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
+	bp := getBuf(size)
+	defer putBuf(bp)
 	buf := *bp
 	crc := crc32.NewIEEE()
 	var written, unsynced int64
