@@ -55,14 +55,17 @@ func main() {
 	nginxURL := flag.String("nginx-url", "", "base URL of an Nginx serving the cluster's files (with -conf); empty = start one")
 	group := flag.Bool("group", true, "also measure uploads to a 2-storage group (async and sync_ack_replicas=2)")
 	vsBin := flag.String("vs-fastdfs", "", "folder with a reference C FastDFS's fdfs_trackerd and fdfs_storaged: run the side-by-side comparison (vs.go) instead")
-	vsTmpfs := flag.String("vs-tmpfs", "/dev/shm", "with -vs-fastdfs: a folder on a tmpfs for both stores")
+	vsTmpfs := flag.String("vs-tmpfs", "/dev/shm", "with -vs-fastdfs: a folder on a tmpfs for both stores (empty: skip)")
 	vsDisk := flag.String("vs-disk", "/var/tmp", "with -vs-fastdfs: a folder on a disk for both stores (empty: skip)")
 	flag.Parse()
 
 	r := &cluster.Runner{}
 	defer r.Close()
 	if *vsBin != "" {
-		media := []vsMedium{{"tmpfs", *vsTmpfs}}
+		var media []vsMedium
+		if *vsTmpfs != "" {
+			media = append(media, vsMedium{"tmpfs", *vsTmpfs})
+		}
 		if *vsDisk != "" {
 			media = append(media, vsMedium{"disk", *vsDisk})
 		}
