@@ -134,10 +134,7 @@ func TestUploadAvoidsUnwritablePath(t *testing.T) {
 	o.StorePaths = append(o.StorePaths, filepath.Join(o.BasePath, "store1"))
 	o.StorePathReadonly = append(o.StorePathReadonly, false)
 	s := start(t, o)
-	// Break path 0: its temp area becomes a plain file.
-	tmp := filepath.Join(s.paths[0].dataDir, ".tmp")
-	require.NoError(t, os.RemoveAll(tmp))
-	require.NoError(t, os.WriteFile(tmp, nil, 0o644))
+	breakPath(t, s.paths[0])
 
 	c := dial(t, s)
 	for range 4 {
@@ -145,17 +142,30 @@ func TestUploadAvoidsUnwritablePath(t *testing.T) {
 		require.Equal(t, "M01/", remote[:4])
 	}
 	require.False(t, s.paths[0].writable())
-	require.Empty(t, regularFiles(t, s.paths[0].dataDir, subdirMarker, ".tmp"))
+	require.Empty(t, regularFiles(t, s.paths[0].dataDir, subdirMarker, ".tmp", "00", "01", "02", "03"), "nothing but the breakage")
 
 	// Both broken: a clear error, nothing stored.
-	tmp1 := filepath.Join(s.paths[1].dataDir, ".tmp")
-	require.NoError(t, os.RemoveAll(tmp1))
-	require.NoError(t, os.WriteFile(tmp1, nil, 0o644))
+	breakPath(t, s.paths[1])
 	s.paths[0].badUntil.Store(0)
 	h, _ := roundTrip(t, c, proto.CmdUploadFile, 0, uploadBody(0, "bin", []byte("x")))
 	require.NotZero(t, h.Status)
 	h, _ = roundTrip(t, c, proto.CmdUploadFile, 0, uploadBody(-1, "bin", []byte("x")))
 	require.Equal(t, proto.StatusENOSPC, h.Status)
+}
+
+// breakPath makes sp unable to take a new file, whichever way uploads are
+// written there (tmpfile.go): its temp area and each of its HH directories
+// become plain files.
+func breakPath(t *testing.T, sp *storePath) {
+	entries, err := os.ReadDir(sp.dataDir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		if e.IsDir() && (e.Name() == ".tmp" || len(e.Name()) == 2) {
+			p := filepath.Join(sp.dataDir, e.Name())
+			require.NoError(t, os.RemoveAll(p))
+			require.NoError(t, os.WriteFile(p, nil, 0o644))
+		}
+	}
 }
 
 // A peer whose clock is far ahead (or jumped) sends files named and dated
@@ -275,5 +285,39 @@ func TestUploadRecreatesMissingSubdir(t *testing.T) {
 		remote := upload(t, c, 0, "txt", content)
 		_, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
 		require.Equal(t, content, got)
+	}
+}
+
+// TestUploadModes: where the filesystem allows it, uploads are written into
+// unnamed files (tmpfile.go); an upload cut off half-way leaves no file
+// behind in either mode, and both modes store and serve files alike.
+func TestUploadModes(t *testing.T) {
+	for _, unnamed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("unnamed=%v", unnamed), func(t *testing.T) {
+			o := testOpts(t)
+			s := start(t, o)
+			sp := s.paths[0]
+			if unnamed {
+				require.True(t, sp.unnamed, "the test's temp dir supports O_TMPFILE (tmpfs, ext4, xfs, btrfs do)")
+			}
+			sp.unnamed = unnamed // before any upload: nothing reads it concurrently yet
+			c := dial(t, s)
+			content := []byte("stored the " + strconv.FormatBool(unnamed) + " way")
+			remote := upload(t, c, 0, "txt", content)
+			_, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
+			require.Equal(t, content, got)
+
+			// Half an upload, then the client goes away.
+			cut := dial(t, s)
+			body := uploadBody(0, "bin", make([]byte, 1<<20))
+			hdr := make([]byte, proto.HeaderSize)
+			proto.Header{PkgLen: int64(len(body)), Cmd: proto.CmdUploadFile}.Encode(hdr)
+			_, err := cut.Write(append(hdr, body[:len(body)/2]...))
+			require.NoError(t, err)
+			cut.Close()
+			files := func() []string { return regularFiles(t, sp.dataDir, subdirMarker) }
+			waitFor(t, 10*time.Second, "the cut upload's file gone", func() bool { return len(files()) == 1 })
+			require.Equal(t, []string{remote[4:]}, files())
+		})
 	}
 }

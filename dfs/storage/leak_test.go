@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/rand"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,9 +105,7 @@ func TestNoLeakAfterLoadAndExit(t *testing.T) {
 	_, err = partial.Write(append(hdr, body[:len(body)/2]...))
 	require.NoError(t, err)
 	// The upload is in progress: its temp file is open.
-	waitFor(t, 5*time.Second, "upload in progress", func() bool {
-		return len(regularFiles(t, filepath.Join(s.paths[0].dataDir, ".tmp"))) == 1
-	})
+	waitFor(t, 5*time.Second, "upload in progress", func() bool { return uploadsOpen(t, s.paths[0]) == 1 })
 	activeOK(t, s)
 }
 
@@ -125,10 +125,29 @@ func TestExitDuringUploadLeavesNothing(t *testing.T) {
 	_, err = c.Write(append(hdr, body[:len(body)/3]...))
 	require.NoError(t, err)
 	tmp := filepath.Join(s.paths[0].dataDir, ".tmp")
-	waitFor(t, 5*time.Second, "upload in progress", func() bool { return len(regularFiles(t, tmp)) == 1 })
+	waitFor(t, 5*time.Second, "upload in progress", func() bool { return uploadsOpen(t, s.paths[0]) == 1 })
 	s.Exit()
 	require.NoError(t, <-done)
+	require.Zero(t, uploadsOpen(t, s.paths[0]))
 	require.Empty(t, regularFiles(t, tmp))
 	require.Empty(t, storeFiles(t, s, 0))
 	c.Close()
+}
+
+// uploadsOpen counts the files uploads are writing on sp: named temp files
+// in its temp area, or unnamed ones (tmpfile.go), which this process holds
+// open and /proc shows as "<dir>/#<inode> (deleted)".
+func uploadsOpen(t testing.TB, sp *storePath) int {
+	t.Helper()
+	n := len(regularFiles(t, filepath.Join(sp.dataDir, ".tmp")))
+	fds, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err == nil && strings.HasPrefix(target, sp.dataDir+"/") && strings.HasSuffix(target, " (deleted)") &&
+			strings.HasPrefix(filepath.Base(strings.TrimSuffix(target, " (deleted)")), "#") {
+			n++
+		}
+	}
+	return n
 }

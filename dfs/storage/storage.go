@@ -173,6 +173,8 @@ func New(opts *conf.Storage, log zerolog.Logger) (*Storage, error) {
 		if err := sp.resetTemp(); err != nil {
 			return nil, fmt.Errorf("storage: store_path%d: %w", sp.index, err)
 		}
+		sp.unnamed = !sp.readonly && tmpfileWorks(sp.dataDir)
+		log.Debug().Int("store_path", sp.index).Bool("unnamed_files", sp.unnamed).Msg("how uploads are written")
 	}
 	log.Debug().Dur("took", time.Since(t0)).Int("paths", len(s.paths)).Int("subdirs", s.subdirs).Msg("store paths ready")
 

@@ -23,6 +23,7 @@ type storePath struct {
 	readonly bool   // store_pathN_readonly
 
 	badUntil atomic.Int64 // unix nanos until which uploads avoid this path (hardening.go)
+	unnamed  bool         // uploads are written into unnamed files (tmpfile.go)
 
 	usageMu sync.Mutex // guards the fields below (usage)
 	usageAt time.Time  // when statfs was last read; zero: never

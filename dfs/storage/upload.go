@@ -102,18 +102,29 @@ func (sess *session) uploadFile(h proto.Header, appender bool) (*reply, error) {
 }
 
 // receiveFile streams size bytes of the request body into a new file of sp
-// and returns its remote filename. On any failure the temp file is removed,
-// so nothing visible and no binlog record remain.
+// and returns its remote filename. On any failure the temp file is removed
+// (an unnamed one goes with its descriptor), so nothing visible and no
+// binlog record remain.
 func (sess *session) receiveFile(sp *storePath, size int64, ext string, appender bool) (string, error) {
 	s := sess.s
 	src := fileid.Info{SourceIP: s.sourceIP(sess.c), SourceID: s.sourceID(), Timestamp: wallNow().Unix()}
 	high, low := s.subdirFor(src, size, appender)
 	dir := filepath.Join(sp.dataDir, hex2(high), hex2(low))
-	tmpDir := sp.tempDir(sess.slot)
-	f, err := createTemp(tmpDir, "up")
-	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.MkdirAll(tmpDir, 0o755); err == nil {
-			f, err = createTemp(tmpDir, "up")
+	var f *os.File
+	var err error
+	tmp := "" // the temp file's path: none for an unnamed file (tmpfile.go)
+	if sp.unnamed {
+		f, err = createUnnamed(dir)
+	} else {
+		tmpDir := sp.tempDir(sess.slot)
+		f, err = createTemp(tmpDir, "up")
+		if errors.Is(err, fs.ErrNotExist) {
+			if err = os.MkdirAll(tmpDir, 0o755); err == nil {
+				f, err = createTemp(tmpDir, "up")
+			}
+		}
+		if err == nil {
+			tmp = f.Name()
 		}
 	}
 	if err != nil {
@@ -121,13 +132,12 @@ func (sess *session) receiveFile(sp *storePath, size int64, ext string, appender
 	}
 	s.stats.add(statTotalFileOpen, 1)
 	s.stats.add(statSuccessFileOpen, 1)
-	tmp := f.Name()
 	closed, done := false, false
 	defer func() {
 		if !closed {
 			f.Close()
 		}
-		if !done {
+		if !done && tmp != "" {
 			os.Remove(tmp)
 		}
 	}()
@@ -144,24 +154,36 @@ func (sess *session) receiveFile(sp *storePath, size int64, ext string, appender
 	if err != nil {
 		return "", err
 	}
-	closed = true
-	if err := f.Close(); err != nil {
-		return "", err
-	}
 	info := src
-	info.Timestamp = stampFile(tmp, fi.ModTime()).Unix() // clock.go
+	info.Timestamp = stampFile(f.Name(), fi.ModTime()).Unix() // clock.go
 	info.CRC32 = crc
 	gen := func(int) string {
 		// A fresh random size field and extension digits for every try.
 		info.SizeField = fileid.SizeField(size, appender, rand.Uint32())
 		return fileid.EncodeBlock(info) + fileid.FormatExt(ext, nil)
 	}
-	name, err := publish(tmp, dir, gen)
-	if errors.Is(err, fs.ErrNotExist) {
-		// The HH/HH tree was damaged or the marker lied: recreate this
-		// directory (looked for only now, not before every upload).
-		if err = os.MkdirAll(dir, 0o755); err == nil {
-			name, err = publish(tmp, dir, gen)
+	var name string
+	if tmp == "" {
+		// An unnamed file is named while still open: closing it first
+		// would free it.
+		name, err = publishFD(f, dir, gen)
+		closed = true
+		if cerr := f.Close(); err == nil && cerr != nil {
+			os.Remove(filepath.Join(dir, name)) // named but not acknowledged: take it back
+			err = cerr
+		}
+	} else {
+		closed = true
+		if err := f.Close(); err != nil {
+			return "", err
+		}
+		name, err = publish(tmp, dir, gen)
+		if errors.Is(err, fs.ErrNotExist) {
+			// The HH/HH tree was damaged or the marker lied: recreate this
+			// directory (looked for only now, not before every upload).
+			if err = os.MkdirAll(dir, 0o755); err == nil {
+				name, err = publish(tmp, dir, gen)
+			}
 		}
 	}
 	if err != nil {
