@@ -30,6 +30,12 @@ const chromiumPath = "/usr/bin/chromium"
 // services) and returns a tab context; it closes at cleanup.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
+	return newBrowserSized(t, 1280, 900)
+}
+
+// newBrowserSized is newBrowser with a window of width × height pixels.
+func newBrowserSized(t *testing.T, width, height int) context.Context {
+	t.Helper()
 	exe := chromiumPath
 	if !isExec(exe) {
 		if exe = lookSys("chromium", "chromium-browser", "google-chrome"); exe == "" {
@@ -53,7 +59,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-default-apps", true),
 		chromedp.Flag("no-proxy-server", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
+		chromedp.WindowSize(width, height),
 		chromedp.CombinedOutput(&out),
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -74,6 +80,12 @@ func newBrowser(t *testing.T) context.Context {
 		return err
 	})); err != nil {
 		t.Fatalf("start chromium: %v\n%s", err, tail(out.String(), 4000))
+	}
+	// A headless window is at least 500 px wide: a phone's width is emulated.
+	if width < 500 {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
+			t.Fatalf("emulate a %d×%d viewport: %v", width, height, err)
+		}
 	}
 	// The page's console and uncaught exceptions, reported when the test fails.
 	var mu sync.Mutex

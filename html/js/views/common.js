@@ -62,7 +62,10 @@ export function keepFocus(container, key, nextKey) {
     if (active && root.contains(active) && !active.disabled && active !== document.body) return;
     const row = root.querySelector(`[data-key="${CSS.escape(key)}"]`) ||
       (nextKey && root.querySelector(`[data-key="${CSS.escape(nextKey)}"]`));
-    const target = row ? row.querySelector('.acts button:not(:disabled)') : null;
+    // The first control one can see: on a narrow screen a closed menu
+    // hides the buttons, and its menu button takes the focus.
+    const target = row ? Array.from(row.querySelectorAll('.acts button:not(:disabled), .menu-btn'))
+      .find((b) => b.offsetParent !== null) : null;
     if (target) { target.focus(); return; }
     const h = root.querySelector('h2');
     if (h) h.focus();
