@@ -36,6 +36,12 @@ func newBrowser(t *testing.T) context.Context {
 // newBrowserSized is newBrowser with a window of width × height pixels.
 func newBrowserSized(t *testing.T, width, height int) context.Context {
 	t.Helper()
+	return newBrowserOpts(t, width, height)
+}
+
+// newBrowserOpts is newBrowserSized with more Chromium options.
+func newBrowserOpts(t *testing.T, width, height int, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
 	exe := chromiumPath
 	if !isExec(exe) {
 		if exe = lookSys("chromium", "chromium-browser", "google-chrome"); exe == "" {
@@ -62,6 +68,7 @@ func newBrowserSized(t *testing.T, width, height int) context.Context {
 		chromedp.WindowSize(width, height),
 		chromedp.CombinedOutput(&out),
 	}
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() {

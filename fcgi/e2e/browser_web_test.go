@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/dom"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -165,6 +167,7 @@ func webFlow(t *testing.T, width, height int, lang string) {
 		chromedp.SendKeys(chromedp.CSS("#reg-email"), user+"@example.com"),
 	)
 	checkLayout(t, ctx, width, "register")
+	axeCheck(t, ctx, "register")
 	shot("register")
 	step(t, ctx, "submit the registration", 20*time.Second,
 		chromedp.Click(chromedp.CSS("#reg-btn")),
@@ -184,6 +187,7 @@ func webFlow(t *testing.T, width, height int, lang string) {
 	require.Equal(t, 0, eval[int](t, ctx, `sessionStorage.length`))
 	require.False(t, eval[bool](t, ctx, `/token=/.test(document.cookie) || Object.keys(localStorage).some(k => /token/i.test(k + localStorage.getItem(k)))`))
 	checkLayout(t, ctx, width, "empty list")
+	axeCheck(t, ctx, "empty list")
 	shot("empty")
 
 	// Four files dropped at once, uploaded one after the other with the
@@ -222,6 +226,7 @@ func webFlow(t *testing.T, width, height int, lang string) {
 		until(`document.getElementById('upload-status').textContent.includes(`+jsString(tx["uploaded"])+`)`),
 	)
 	checkLayout(t, ctx, width, "uploaded")
+	axeCheck(t, ctx, "list and upload queue")
 	shot("uploaded")
 
 	// Share with a real click: the focus stays on the row.
@@ -260,6 +265,7 @@ func webFlow(t *testing.T, width, height int, lang string) {
 		until(`location.hash === '#/share'`),
 		chromedp.WaitVisible(chromedp.CSS(rowSel("share-row", notes.Name))))
 	checkLayout(t, ctx, width, "public files")
+	axeCheck(t, ctx, "public files")
 	shot("public")
 	step(t, ctx, "back", 20*time.Second,
 		chromedp.NavigateBack(),
@@ -409,4 +415,118 @@ func TestBrowserWebServerDown(t *testing.T) {
 		phaseIs(name, "done"),
 		chromedp.WaitVisible(chromedp.CSS(rowSel("file-row", name))))
 	require.False(t, strings.Contains(eval[string](t, ctx, `document.body.textContent`), "TypeError"))
+}
+
+// axeCheck runs axe-core (testdata, evaluated through DevTools, so the
+// page's CSP does not apply to it) on the page against the WCAG 2.1 A and
+// AA rules and fails on a serious or critical violation.
+func axeCheck(t *testing.T, ctx context.Context, where string) {
+	t.Helper()
+	if !eval[bool](t, ctx, `typeof window.axe === 'object'`) {
+		src, err := os.ReadFile(filepath.Join("testdata", "axe-core-4.14.1", "axe.min.js"))
+		require.NoError(t, err)
+		eval[any](t, ctx, string(src)+"\n;true")
+	}
+	res := eval[struct {
+		Passes int
+		Found  []string
+	}](t, ctx, `axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+		.then(r => ({ Passes: r.passes.length, Found: r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+			.map(v => v.impact + ' ' + v.id + ': ' + v.help + ' at ' + v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', ')) }))`)
+	require.Empty(t, res.Found, "accessibility violations on %s", where)
+	require.NotZero(t, res.Passes, "axe checked nothing on %s", where)
+	t.Logf("axe: %d rules pass on %s", res.Passes, where)
+}
+
+// TestBrowserWebSessionEnds: a token that stops working (revoked by a
+// logout elsewhere) sends the page back to the login form with a sentence,
+// every list gone and the URL kept; logging in again comes back there.
+func TestBrowserWebSessionEnds(t *testing.T) {
+	s := StartStack(t, Options{})
+	w := newWeb(t, s)
+	ctx := newBrowserSized(t, 1280, 800)
+	const pwd = "session-pw-1"
+	a := w.login(w.register("se_"+suffix(), pwd))
+	w.check(w.upload(a, "kept.txt", []byte("kept file")), "008", "upload")
+	logIn(t, ctx, s.URL, a.name, pwd)
+	step(t, ctx, "sorted list", 20*time.Second,
+		chromedp.Navigate(s.URL+"/#/files?sort=pvdesc"),
+		chromedp.WaitVisible(chromedp.CSS(rowSel("file-row", "kept.txt"))))
+
+	// The browser's own token (HttpOnly: only DevTools can read it) is
+	// revoked by a logout from another client.
+	cookies, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{s.URL}})
+	require.NoError(t, err)
+	var token string
+	for _, c := range cookies.Cookies {
+		if c.Name == "token" {
+			token = c.Value
+			require.True(t, c.HTTPOnly)
+		}
+	}
+	require.NotEmpty(t, token)
+	w.check(w.post("/logout", map[string]any{"user": a.name, "token": token}), "023", "logout elsewhere")
+
+	step(t, ctx, "refresh with a dead token", 20*time.Second,
+		chromedp.Click(chromedp.CSS("#refresh-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#login-btn")),
+		until(`document.getElementById('login-msg').textContent.includes('session has ended')`))
+	require.Equal(t, "#/files?sort=pvdesc", eval[string](t, ctx, `location.hash`))
+	require.Equal(t, 0, eval[int](t, ctx, `document.querySelectorAll('tr.file-row').length`))
+	step(t, ctx, "log in again", 20*time.Second,
+		chromedp.SendKeys(chromedp.CSS("#login-user"), a.name),
+		chromedp.SendKeys(chromedp.CSS("#login-pwd"), pwd),
+		chromedp.Click(chromedp.CSS("#login-btn")),
+		chromedp.WaitVisible(chromedp.CSS(rowSel("file-row", "kept.txt"))))
+	require.Equal(t, "pvdesc", eval[string](t, ctx, `document.getElementById('sort').value`))
+}
+
+// TestBrowserWebStaleAnswers: of two loads of one list, only the later
+// one's answer shows, whichever comes back first; an answer from before a
+// sign-out never shows. The page's own modules, on a static server.
+func TestBrowserWebStaleAnswers(t *testing.T) {
+	srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(repoRoot, "html"))))
+	defer srv.Close()
+	ctx := newBrowser(t)
+	step(t, ctx, "open page", 20*time.Second, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#login-btn")))
+	got := eval[[]string](t, ctx, `(async () => {
+		const data = await import('/js/data.js');
+		const store = await import('/js/store.js');
+		const later = (v, ms) => () => new Promise(r => setTimeout(() => r({ files: [v] }), ms));
+		const seen = [];
+		const a = data.load('t', later('first, slow', 300));
+		const b = data.load('t', later('second, fast', 10));
+		await Promise.all([a, b]);
+		seen.push(store.state.lists.t.data.files[0]);
+		const c = data.load('t', later('before sign-out', 100));
+		store.newEpoch();
+		await c;
+		seen.push(store.state.lists.t.data.files[0]);
+		return seen;
+	})()`)
+	require.Equal(t, []string{"second, fast", "second, fast"}, got)
+}
+
+// TestBrowserWebLanguage: the language follows the browser's (Chinese
+// here) until the switch picks another, which a reload keeps.
+func TestBrowserWebLanguage(t *testing.T) {
+	srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(repoRoot, "html"))))
+	defer srv.Close()
+	ctx := newBrowserOpts(t, 1280, 800, chromedp.Flag("lang", "zh-CN"), chromedp.Flag("accept-lang", "zh-CN,zh"))
+	step(t, ctx, "open page", 20*time.Second, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#login-btn")))
+	require.Equal(t, "zh-CN", eval[string](t, ctx, `navigator.language`))
+	require.Equal(t, "登录", eval[string](t, ctx, `document.getElementById('login-btn').textContent`))
+	require.Equal(t, "zh-CN", eval[string](t, ctx, `document.documentElement.lang`))
+	axeCheck(t, ctx, "the login page")
+	setLang(t, ctx, "en")
+	step(t, ctx, "reload", 20*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#login-btn")))
+	require.Equal(t, "Log in", eval[string](t, ctx, `document.getElementById('login-btn').textContent`))
+	// Sizes and dates in the locale's format.
+	require.Equal(t, []string{"1.5 MB", "1.5 MB"}, eval[[]string](t, ctx, `(async () => {
+		const i = await import('/js/i18n.js');
+		const en = i.fmtSize(1500000);
+		i.setLang('zh-CN');
+		return [en, i.fmtSize(1500000)];
+	})()`))
+	require.Contains(t, eval[string](t, ctx, `import('/js/i18n.js').then(i => i.fmtDate('2024-03-05 14:07:00'))`), "2024年3月5日")
 }
