@@ -228,6 +228,14 @@ func webFlow(t *testing.T, width, height int, lang string) {
 	checkLayout(t, ctx, width, "uploaded")
 	axeCheck(t, ctx, "list and upload queue")
 	shot("uploaded")
+	// The narrowest phone and a wide screen hold the same page.
+	for _, size := range [][2]int{{360, 740}, {1920, 1080}} {
+		step(t, ctx, fmt.Sprintf("resize to %d", size[0]), 10*time.Second,
+			chromedp.EmulateViewport(int64(size[0]), int64(size[1])))
+		checkLayout(t, ctx, size[0], fmt.Sprintf("the list at %d px", size[0]))
+		shot(fmt.Sprintf("uploaded-at-%d", size[0]))
+	}
+	step(t, ctx, "size back", 10*time.Second, chromedp.EmulateViewport(int64(width), int64(height)))
 
 	// Share with a real click: the focus stays on the row.
 	press(t, ctx, rowSel("file-row", notes.Name), "button.act-share")
@@ -529,4 +537,44 @@ func TestBrowserWebLanguage(t *testing.T) {
 		return [en, i.fmtSize(1500000)];
 	})()`))
 	require.Contains(t, eval[string](t, ctx, `import('/js/i18n.js').then(i => i.fmtDate('2024-03-05 14:07:00'))`), "2024年3月5日")
+}
+
+// TestBrowserWebErrorWords: what the page says for the answers that are
+// not the endpoint's own (Nginx's 502 body, a proxy's HTML error page, a
+// panic's 500, a dead token), from its own api module.
+func TestBrowserWebErrorWords(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("/", http.FileServer(http.Dir(filepath.Join(repoRoot, "html"))))
+	answer := func(status int, ctype, body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", ctype)
+			w.WriteHeader(status)
+			io.WriteString(w, body)
+		}
+	}
+	mux.Handle("/busy", answer(502, "application/json", `{"code":"502","msg":"service unavailable, try again later"}`))
+	mux.Handle("/proxy", answer(503, "text/html", "<html><body>503 Service Unavailable</body></html>"))
+	mux.Handle("/panic", answer(500, "application/json", `{"code":"500","msg":"internal error"}`))
+	mux.Handle("/expired", answer(401, "application/json", `{"code":"111","msg":"token missing or invalid"}`))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	ctx := newBrowser(t)
+	step(t, ctx, "open page", 20*time.Second, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#login-btn")))
+	got := eval[[]string](t, ctx, `(async () => {
+		const api = await import('/js/api.js');
+		const out = [];
+		for (const p of ['/busy', '/proxy', '/panic', '/expired']) {
+			try { await api.call(p, {}); out.push(p + ': no error'); } catch (e) { out.push(api.humanError(e)); }
+		}
+		return out;
+	})()`)
+	require.Equal(t, []string{
+		"The server is busy or restarting: try again in a moment.",
+		"The server is busy or restarting: try again in a moment.",
+		"The server had a problem: try again later.",
+		"Your session has ended: please log in again.",
+	}, got)
+	// The 111 signed the page out: the login form says why.
+	step(t, ctx, "signed out", 10*time.Second,
+		until(`document.getElementById('login-msg').textContent.includes('session has ended')`))
 }

@@ -1,7 +1,7 @@
 // Pieces the list views share: messages, loading/empty/error states, the
 // pager, row actions (a menu on narrow screens) and keeping focus on the
 // row acted on.
-import { html, useState } from '../lib.js';
+import { html, useEffect, useRef, useState } from '../lib.js';
 import { t } from '../i18n.js';
 
 export function Msg({ id, msg }) {
@@ -36,6 +36,14 @@ export function Pager({ prefix, data, onPage }) {
 // behind a menu button (the CSS hides .acts until it opens).
 export function RowActions({ name, children }) {
   const [open, setOpen] = useState(false);
+  const wrap = useRef(null);
+  // A press anywhere else closes the menu.
+  useEffect(() => {
+    if (!open) return undefined;
+    const away = (e) => { if (wrap.current && !wrap.current.contains(e.target)) setOpen(false); };
+    document.addEventListener('pointerdown', away);
+    return () => document.removeEventListener('pointerdown', away);
+  }, [open]);
   const onKey = (e) => {
     if (e.key === 'Escape' && open) {
       setOpen(false);
@@ -43,7 +51,7 @@ export function RowActions({ name, children }) {
       if (b) b.focus();
     }
   };
-  return html`<div class="acts-wrap" onKeyDown=${onKey}>
+  return html`<div class="acts-wrap" ref=${wrap} onKeyDown=${onKey}>
     <button type="button" class="menu-btn light" aria-expanded=${open ? 'true' : 'false'}
       aria-label=${t('act.menu', { name })} onClick=${() => setOpen(!open)}>⋯</button>
     <div class=${'acts' + (open ? ' open' : '')}>${children}</div>
