@@ -210,6 +210,8 @@ func webFlow(t *testing.T, width, height int, lang string) {
 	step(t, ctx, "cancel the second", 20*time.Second,
 		chromedp.Click(chromedp.CSS(itemSel(movie.Name)+" .up-cancel")),
 		phaseIs(movie.Name, "cancelled"),
+		// Cancel became Retry, and the focus went with it.
+		until(`document.activeElement.matches(`+jsString(itemSel(movie.Name)+" .up-retry")+`)`),
 		phaseIs(photo.Name, "done"),
 		phaseIs(huge.Name, "failed"),
 		chromedp.WaitVisible(chromedp.CSS(rowSel("file-row", photo.Name))),

@@ -14,6 +14,9 @@ import { loadMyFiles, record } from './data.js';
 // Nginx's client_max_body_size for files (max_upload_bytes, 50 MiB):
 // bigger files are refused before a byte is hashed or sent.
 export const MAX_UPLOAD = 50 * 1024 * 1024;
+// An upload that sends nothing and hears nothing for this long has failed
+// (the server stores a whole file before it answers: allow for that).
+const STALL = 120000;
 
 const files = new Map(); // id → { file, xhr, cancelled }
 let nextId = 0;
@@ -75,20 +78,22 @@ export function cancelAll() {
 }
 
 function finish(id, phase, text, error) {
-  patch(id, { phase, error: error || '', speed: 0, eta: 0, pct: phase === 'done' ? 100 : state.uploads.find((u) => u.id === id).pct });
+  const u = state.uploads.find((x) => x.id === id);
+  if (!u) return;
+  patch(id, { phase, error: error || '', speed: 0, eta: 0, pct: phase === 'done' ? 100 : u.pct });
   say(text);
 }
 
+// pump runs the queued files one after the other. A sign-out empties the
+// queue; a file of the next session queued meanwhile is taken up here.
 async function pump() {
   if (running) return;
   running = true;
-  const ep = epoch;
   try {
     for (;;) {
-      if (ep !== epoch) return;
       const next = state.uploads.find((u) => u.phase === 'queued');
       if (!next) return;
-      await runOne(next.id, ep);
+      await runOne(next.id, epoch);
     }
   } finally {
     running = false;
@@ -168,11 +173,19 @@ function send(id, f, md5) {
     const xhr = new XMLHttpRequest();
     f.xhr = xhr;
     xhr.open('POST', '/upload');
-    xhr.timeout = 0; // a big file on a slow line takes long: progress shows it moving
+    // A big file on a slow line takes long, so the deadline is on silence:
+    // no byte sent (or no answer once all are) for STALL ms ends it.
     const start = performance.now();
     let last = 0;
+    let heard = start;
+    let stalled = false;
+    const watch = setInterval(() => {
+      if (performance.now() - heard > STALL) { stalled = true; xhr.abort(); }
+    }, 1000);
+    const done = () => clearInterval(watch);
     patch(id, { phase: 'uploading', pct: 0 });
     xhr.upload.onprogress = (e) => {
+      heard = performance.now();
       if (!e.lengthComputable) return;
       const now = performance.now();
       if (now - last < 100 && e.loaded < e.total) return;
@@ -182,10 +195,11 @@ function send(id, f, md5) {
       patch(id, { pct: (100 * e.loaded) / e.total, speed, eta: speed ? (e.total - e.loaded) / speed : 0 });
     };
     xhr.onload = () => {
+      done();
       try { resolve(check(parse(xhr.status, xhr.responseText))); } catch (e) { reject(e); }
     };
-    xhr.onerror = () => reject(new ApiError('offline'));
-    xhr.onabort = () => reject(new Cancelled());
+    xhr.onerror = () => { done(); reject(new ApiError('offline')); };
+    xhr.onabort = () => { done(); reject(stalled ? new ApiError('timeout') : new Cancelled()); };
     xhr.send(fd);
   });
 }

@@ -13,7 +13,12 @@ export function Login({ s }) {
   const [busy, setBusy] = useState(false);
   const [msg, setMsg] = useState(null);
   const userRef = useRef(null);
-  useEffect(() => { if (s.loginMsg && s.loginMsg.kind === 'err' && userRef.current) userRef.current.focus(); }, [s.loginMsg]);
+  // The form takes the focus when nothing else has it (first load, after
+  // a sign-out), and when the session ended with a message.
+  useEffect(() => {
+    const idle = !document.activeElement || document.activeElement === document.body;
+    if (userRef.current && (idle || (s.loginMsg && s.loginMsg.kind === 'err'))) userRef.current.focus();
+  }, [s.loginMsg]);
   const shown = msg || s.loginMsg;
   const submit = async (e) => {
     e.preventDefault();

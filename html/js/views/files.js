@@ -1,8 +1,8 @@
 // My files: the upload picker and queue, the sortable, paged list.
-import { html, useEffect } from '../lib.js';
+import { html, useEffect, useState } from '../lib.js';
 import { fmtDate, fmtNum, fmtSize, t } from '../i18n.js';
 import { go } from '../route.js';
-import { deleteFile, download, fkey, fname, ftime, loadMyFiles, shareFile } from '../data.js';
+import { deleteFile, download, fkey, fname, ftime, loadMyFiles, notice, shareFile } from '../data.js';
 import { keepFocus, ListState, Msg, nextKeyOf, Pager, RowActions } from './common.js';
 import { Picker, Queue } from './upload.js';
 
@@ -11,15 +11,21 @@ function FileRow({ f, files }) {
   const key = fkey(f);
   const shared = Number(f.share_status || f.shared_status || 0) === 1;
   const after = (p) => p.then(() => keepFocus('tab-myfiles', key, nextKeyOf(files, fkey, key)));
-  const onDelete = (e) => {
-    // Two presses instead of a modal confirm(): the first arms the button.
-    const b = e.currentTarget;
-    if (!b.dataset.armed) {
-      b.dataset.armed = '1';
-      b.textContent = t('act.confirmDelete');
-      setTimeout(() => { delete b.dataset.armed; b.textContent = t('act.delete'); }, 5000);
+  // Two presses instead of a modal confirm(): the first arms the button
+  // for 5 s (the row keeps it armed through a list refresh).
+  const [armed, setArmed] = useState(false);
+  useEffect(() => {
+    if (!armed) return undefined;
+    const timer = setTimeout(() => setArmed(false), 5000);
+    return () => clearTimeout(timer);
+  }, [armed]);
+  const onDelete = () => {
+    if (!armed) {
+      setArmed(true);
+      notice(t('msg.confirmDelete', { name }), '');
       return;
     }
+    setArmed(false);
     after(deleteFile(f));
   };
   return html`<tr class="file-row" data-name=${name} data-md5=${f.md5} data-key=${key}>
@@ -33,7 +39,7 @@ function FileRow({ f, files }) {
       <${RowActions} name=${name}>
         <button type="button" class="act-download" onClick=${() => after(download(f, 'mine'))}>${t('act.download')}</button>
         <button type="button" class="act-share light" disabled=${shared} onClick=${() => after(shareFile(f))}>${t('act.share')}</button>
-        <button type="button" class="act-del danger" onClick=${onDelete}>${t('act.delete')}</button>
+        <button type="button" class="act-del danger" data-armed=${armed ? '1' : null} onClick=${onDelete}>${t(armed ? 'act.confirmDelete' : 'act.delete')}</button>
       <//>
     </td>
   </tr>`;

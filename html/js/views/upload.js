@@ -1,6 +1,6 @@
 // The upload picker (a real file input, visually hidden but focusable,
 // under a label that looks like a button) and the queue.
-import { html } from '../lib.js';
+import { html, useEffect, useRef } from '../lib.js';
 import { fmtDuration, fmtSize, t } from '../i18n.js';
 import { addFiles, cancel, clearFinished, remove, retry } from '../upload.js';
 
@@ -19,13 +19,39 @@ export function Picker() {
 
 const ACTIVE = ['queued', 'checking', 'hashing', 'uploading'];
 
+// removeItem takes a file off the list and gives the focus to the next
+// one (or the picker).
+function removeItem(e, id) {
+  const li = e.currentTarget.closest('li');
+  const next = li && (li.nextElementSibling || li.previousElementSibling);
+  remove(id);
+  setTimeout(() => {
+    const b = next && next.isConnected ? next.querySelector('button') : null;
+    (b || document.getElementById('upload-file')).focus();
+  }, 0);
+}
+
 function Item({ u }) {
   const active = ACTIVE.includes(u.phase);
+  // Cancel becomes Retry, Retry becomes Cancel: the focus moves with the
+  // change instead of dropping to the page.
+  const li = useRef(null);
+  const held = useRef(false);
+  const onFocusIn = () => { held.current = true; };
+  const onFocusOut = (e) => { if (e.relatedTarget) held.current = li.current.contains(e.relatedTarget); };
+  useEffect(() => {
+    const a = document.activeElement;
+    if (held.current && li.current && (!a || a === document.body)) {
+      const b = li.current.querySelector('button');
+      if (b) b.focus();
+    }
+  }, [u.phase]);
   const pct = Math.round(u.pct || 0);
   const rate = u.phase === 'uploading' && u.speed
     ? t('up.speed', { speed: fmtSize(u.speed) }) + ' · ' + t('up.left', { time: fmtDuration(u.eta) })
     : '';
-  return html`<li class=${'upload-item phase-' + u.phase} data-name=${u.name} data-phase=${u.phase}>
+  return html`<li ref=${li} class=${'upload-item phase-' + u.phase} data-name=${u.name} data-phase=${u.phase}
+    onFocusIn=${onFocusIn} onFocusOut=${onFocusOut}>
     <div class="up-head">
       <span class="up-name">${u.name}</span>
       <span class="up-size">${fmtSize(u.size)}</span>
@@ -43,7 +69,7 @@ function Item({ u }) {
         ? html`<button type="button" class="up-retry" aria-label=${t('up.retryOf', { name: u.name })}
           onClick=${() => retry(u.id)}>${t('up.retry')}</button>` : null}
       ${!active ? html`<button type="button" class="up-remove light" aria-label=${t('up.removeOf', { name: u.name })}
-        onClick=${() => remove(u.id)}>${t('up.remove')}</button>` : null}
+        onClick=${(e) => removeItem(e, u.id)}>${t('up.remove')}</button>` : null}
     </div>
   </li>`;
 }
