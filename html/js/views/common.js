@@ -87,3 +87,21 @@ export function nextKeyOf(files, keyOf, key) {
   const n = files[i + 1] || files[i - 1];
   return n ? keyOf(n) : '';
 }
+
+// useRowAction runs a row's actions one at a time: while one is under way
+// the row is busy (its buttons say so with aria-disabled, which keeps the
+// focus where disabled would drop it) and presses are ignored; afterwards
+// the focus goes back to the row (keepFocus).
+export function useRowAction(container, key, nextKey) {
+  const [busy, setBusy] = useState(false);
+  const run = (fn) => {
+    if (busy) return;
+    setBusy(true);
+    const next = nextKey();
+    fn().finally(() => {
+      setBusy(false);
+      keepFocus(container, key, next);
+    });
+  };
+  return [busy, run];
+}

@@ -3,14 +3,15 @@ import { html, useEffect, useState } from '../lib.js';
 import { fmtDate, fmtNum, fmtSize, t } from '../i18n.js';
 import { go } from '../route.js';
 import { deleteFile, download, fkey, fname, ftime, loadMyFiles, notice, shareFile } from '../data.js';
-import { keepFocus, ListState, Msg, nextKeyOf, Pager, RowActions } from './common.js';
+import { ListState, Msg, nextKeyOf, Pager, RowActions, useRowAction } from './common.js';
 import { Picker, Queue } from './upload.js';
 
 function FileRow({ f, files }) {
   const name = fname(f);
   const key = fkey(f);
   const shared = Number(f.share_status || f.shared_status || 0) === 1;
-  const after = (p) => p.then(() => keepFocus('tab-myfiles', key, nextKeyOf(files, fkey, key)));
+  const [busy, run] = useRowAction('tab-myfiles', key, () => nextKeyOf(files, fkey, key));
+  const ad = busy ? 'true' : null;
   // Two presses instead of a modal confirm(): the first arms the button
   // for 5 s (the row keeps it armed through a list refresh).
   const [armed, setArmed] = useState(false);
@@ -20,15 +21,16 @@ function FileRow({ f, files }) {
     return () => clearTimeout(timer);
   }, [armed]);
   const onDelete = () => {
+    if (busy) return;
     if (!armed) {
       setArmed(true);
       notice(t('msg.confirmDelete', { name }), '');
       return;
     }
     setArmed(false);
-    after(deleteFile(f));
+    run(() => deleteFile(f));
   };
-  return html`<tr class="file-row" data-name=${name} data-md5=${f.md5} data-key=${key}>
+  return html`<tr class="file-row" data-name=${name} data-md5=${f.md5} data-key=${key} aria-busy=${ad}>
     <td class="name" data-label=${t('col.name')}><span class="fname">${name}</span></td>
     <td class="num size" data-label=${t('col.size')}>${fmtSize(f.size)}</td>
     <td class="time" data-label=${t('col.uploaded')}>${fmtDate(ftime(f))}</td>
@@ -37,9 +39,9 @@ function FileRow({ f, files }) {
       <span class=${'badge' + (shared ? ' on' : '')} data-shared=${shared ? '1' : '0'}>${t(shared ? 'badge.shared' : 'badge.private')}</span></td>
     <td class="acts-cell">
       <${RowActions} name=${name}>
-        <button type="button" class="act-download" onClick=${() => after(download(f, 'mine'))}>${t('act.download')}</button>
-        <button type="button" class="act-share light" disabled=${shared} onClick=${() => after(shareFile(f))}>${t('act.share')}</button>
-        <button type="button" class="act-del danger" data-armed=${armed ? '1' : null} onClick=${onDelete}>${t(armed ? 'act.confirmDelete' : 'act.delete')}</button>
+        <button type="button" class="act-download" aria-disabled=${ad} onClick=${() => run(() => download(f, 'mine'))}>${t('act.download')}</button>
+        <button type="button" class="act-share light" aria-disabled=${ad} disabled=${shared} onClick=${() => run(() => shareFile(f))}>${t('act.share')}</button>
+        <button type="button" class="act-del danger" aria-disabled=${ad} data-armed=${armed ? '1' : null} onClick=${onDelete}>${t(armed ? 'act.confirmDelete' : 'act.delete')}</button>
       <//>
     </td>
   </tr>`;

@@ -3,13 +3,14 @@ import { html, useEffect } from '../lib.js';
 import { fmtDate, fmtNum, fmtSize, t } from '../i18n.js';
 import { go } from '../route.js';
 import { dealShare, download, fkey, fname, ftime, loadRanking, loadShared } from '../data.js';
-import { keepFocus, ListState, Msg, nextKeyOf, Pager, RowActions } from './common.js';
+import { ListState, Msg, nextKeyOf, Pager, RowActions, useRowAction } from './common.js';
 
 function ShareRow({ f, files, me }) {
   const name = fname(f);
   const key = fkey(f);
-  const after = (p) => p.then(() => keepFocus('tab-share', key, nextKeyOf(files, fkey, key)));
-  return html`<tr class="share-row" data-name=${name} data-md5=${f.md5} data-key=${key}>
+  const [busy, run] = useRowAction('tab-share', key, () => nextKeyOf(files, fkey, key));
+  const ad = busy ? 'true' : null;
+  return html`<tr class="share-row" data-name=${name} data-md5=${f.md5} data-key=${key} aria-busy=${ad}>
     <td class="name" data-label=${t('col.name')}><span class="fname">${name}</span></td>
     <td class="owner" data-label=${t('col.sharedBy')}>${f.user || ''}</td>
     <td class="num size" data-label=${t('col.size')}>${fmtSize(f.size)}</td>
@@ -17,10 +18,10 @@ function ShareRow({ f, files, me }) {
     <td class="num pv" data-label=${t('col.downloads')}>${fmtNum(f.pv || 0)}</td>
     <td class="acts-cell">
       <${RowActions} name=${name}>
-        <button type="button" class="act-sdownload" onClick=${() => after(download(f, 'share'))}>${t('act.download')}</button>
+        <button type="button" class="act-sdownload" aria-disabled=${ad} onClick=${() => run(() => download(f, 'share'))}>${t('act.download')}</button>
         ${f.user === me
-          ? html`<button type="button" class="act-cancel light" onClick=${() => after(dealShare('cancel', f))}>${t('act.cancelShare')}</button>`
-          : html`<button type="button" class="act-save light" onClick=${() => after(dealShare('save', f))}>${t('act.save')}</button>`}
+          ? html`<button type="button" class="act-cancel light" aria-disabled=${ad} onClick=${() => run(() => dealShare('cancel', f))}>${t('act.cancelShare')}</button>`
+          : html`<button type="button" class="act-save light" aria-disabled=${ad} onClick=${() => run(() => dealShare('save', f))}>${t('act.save')}</button>`}
       <//>
     </td>
   </tr>`;
