@@ -245,6 +245,7 @@ func webFlow(t *testing.T, width, height int, lang string) {
 		until(`(document.querySelector(`+jsString(rowSel("file-row", notes.Name)+" .badge")+`) || {dataset: {}}).dataset.shared === '1'`))
 	step(t, ctx, "focus on the shared row", 10*time.Second,
 		until(`(document.activeElement.closest('tr') || {dataset: {}}).dataset.name === `+jsString(notes.Name)))
+	shot("shared")
 
 	// Download: the page follows the signed link; the bytes are the file's.
 	press(t, ctx, rowSel("file-row", notes.Name), "button.act-download")
