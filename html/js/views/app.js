@@ -1,6 +1,6 @@
 // The page: header (language switch, session), the tabs, the current view,
 // and the drop zone for uploads.
-import { html, useEffect, useRef, useState } from '../lib.js';
+import { html, useEffect, useState } from '../lib.js';
 import { languages, setLang, t } from '../i18n.js';
 import { logOut } from '../session.js';
 import { set } from '../store.js';
@@ -66,14 +66,9 @@ function useDrop(active, route) {
 function Main({ s }) {
   const tab = TABS.find((x) => x[0] === s.route.tab) || TABS[0];
   const View = tab[3];
-  const first = useRef(true);
-  // A new tab starts without the last tab's message; focus moves to its
-  // heading when the tab changed (not on the first render: the tab link
-  // or the login keeps it then).
-  useEffect(() => {
-    set({ notice: null });
-    if (first.current) { first.current = false; return; }
-  }, [s.route.tab]);
+  // A new tab starts without the last tab's message.
+  useEffect(() => { set({ notice: null }); }, [s.route.tab]);
+  // Just signed in: the focus goes to the view (the login button is gone).
   useEffect(() => {
     const h = document.getElementById('files-h') || document.querySelector('.tabpane h2');
     if (h && (document.activeElement === document.body || !document.activeElement)) h.focus();

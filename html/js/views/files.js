@@ -1,7 +1,7 @@
 // My files: the upload picker and queue, the sortable, paged list.
 import { html, useEffect, useState } from '../lib.js';
 import { fmtDate, fmtNum, fmtSize, t } from '../i18n.js';
-import { go } from '../route.js';
+import { go, SORTS } from '../route.js';
 import { deleteFile, download, fkey, fname, ftime, loadMyFiles, notice, shareFile } from '../data.js';
 import { ListState, Msg, nextKeyOf, Pager, RowActions, useRowAction } from './common.js';
 import { Picker, Queue } from './upload.js';
@@ -63,7 +63,7 @@ export function FilesView({ s }) {
     <div class="toolbar">
       <label for="sort">${t('sort.label')}</label>
       <select id="sort" value=${r.sort} onChange=${(e) => go({ ...r, sort: e.currentTarget.value, page: 1 })}>
-        ${['normal', 'pvdesc', 'pvasc'].map((v) => html`<option value=${v}>${t('sort.' + v)}</option>`)}
+        ${SORTS.map((v) => html`<option value=${v}>${t('sort.' + v)}</option>`)}
       </select>
       <button id="refresh-btn" type="button" class="light" onClick=${loadMyFiles}>${t('refresh')}</button>
       <span id="myfiles-count" class="count">${data ? t('files.count', { n: data.total }) : ''}</span>
