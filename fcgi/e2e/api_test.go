@@ -39,7 +39,7 @@ func TestAPI(t *testing.T) {
 		w := w.with(t)
 		r := w.do("GET", "/", "", nil)
 		require.Equal(t, 200, r.status)
-		require.Contains(t, string(r.body), `id="login-btn"`)
+		require.Contains(t, string(r.body), `id="app"`)
 		require.Contains(t, r.header.Get("Content-Type"), "text/html")
 		r = w.do("GET", "/app.js", "", nil)
 		require.Equal(t, 200, r.status)

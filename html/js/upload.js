@@ -1,0 +1,205 @@
+// The upload queue: every file the user picks or drops gets a row with its
+// own phase (queued → checking → hashing → uploading → done, or failed /
+// cancelled, both retryable), progress, speed and time left. Files go one
+// at a time; the file list refreshes as each one lands.
+//
+// Instant upload (秒传): the page hashes the file (html/md5.js), asks /md5
+// with the size, answers the server's challenge with byte ranges of the
+// file (proof of possession) and sends nothing when the server links it.
+import { ApiError, Cancelled, call, check, humanError, parse, why } from './api.js';
+import { fmtSize, t } from './i18n.js';
+import { epoch, set, state } from './store.js';
+import { loadMyFiles, record } from './data.js';
+
+// Nginx's client_max_body_size for files (max_upload_bytes, 50 MiB):
+// bigger files are refused before a byte is hashed or sent.
+export const MAX_UPLOAD = 50 * 1024 * 1024;
+// An upload that sends nothing and hears nothing for this long has failed
+// (the server stores a whole file before it answers: allow for that).
+const STALL = 120000;
+
+const files = new Map(); // id → { file, xhr, cancelled }
+let nextId = 0;
+let running = false;
+
+function patch(id, p) {
+  set((s) => ({ uploads: s.uploads.map((u) => (u.id === id ? { ...u, ...p } : u)) }));
+}
+
+function say(text) { set({ uploadMsg: text }); }
+
+export function addFiles(list) {
+  const added = [];
+  for (const file of list) {
+    const id = ++nextId;
+    files.set(id, { file, cancelled: false });
+    added.push({ id, name: file.name, size: file.size, phase: 'queued', pct: 0, speed: 0, eta: 0, error: '' });
+  }
+  if (!added.length) return;
+  set((s) => ({ uploads: [...s.uploads, ...added] }));
+  say(t('up.started', { n: added.length }));
+  pump();
+}
+
+export function cancel(id) {
+  const f = files.get(id);
+  if (!f) return;
+  f.cancelled = true;
+  if (f.xhr) f.xhr.abort();
+  const u = state.uploads.find((x) => x.id === id);
+  if (u && u.phase === 'queued') finish(id, 'cancelled', t('up.cancelled', { name: u.name }));
+}
+
+export function retry(id) {
+  const f = files.get(id);
+  if (!f) return;
+  f.cancelled = false;
+  patch(id, { phase: 'queued', pct: 0, speed: 0, eta: 0, error: '' });
+  pump();
+}
+
+export function remove(id) {
+  files.delete(id);
+  set((s) => ({ uploads: s.uploads.filter((u) => u.id !== id) }));
+}
+
+export function clearFinished() {
+  for (const u of state.uploads) if (u.phase === 'done') files.delete(u.id);
+  set((s) => ({ uploads: s.uploads.filter((u) => u.phase !== 'done') }));
+}
+
+// cancelAll stops everything (sign-out).
+export function cancelAll() {
+  for (const f of files.values()) {
+    f.cancelled = true;
+    if (f.xhr) f.xhr.abort();
+  }
+  files.clear();
+}
+
+function finish(id, phase, text, error) {
+  const u = state.uploads.find((x) => x.id === id);
+  if (!u) return;
+  patch(id, { phase, error: error || '', speed: 0, eta: 0, pct: phase === 'done' ? 100 : u.pct });
+  say(text);
+}
+
+// pump runs the queued files one after the other. A sign-out empties the
+// queue; a file of the next session queued meanwhile is taken up here.
+async function pump() {
+  if (running) return;
+  running = true;
+  try {
+    for (;;) {
+      const next = state.uploads.find((u) => u.phase === 'queued');
+      if (!next) return;
+      await runOne(next.id, epoch);
+    }
+  } finally {
+    running = false;
+  }
+}
+
+async function runOne(id, ep) {
+  const f = files.get(id);
+  const file = f.file;
+  const name = file.name;
+  const live = () => ep === epoch && files.has(id);
+  patch(id, { phase: 'checking', pct: 0 });
+  if (file.size > MAX_UPLOAD) {
+    const text = t('up.tooBig', { name, max: fmtSize(MAX_UPLOAD) });
+    patch(id, { retryable: false });
+    finish(id, 'failed', text, text);
+    record(t('tr.upload', { name, result: text }));
+    return;
+  }
+  try {
+    patch(id, { phase: 'hashing' });
+    let last = 0;
+    const md5 = await window.YunMD5.ofBlob(file, (done, total) => {
+      if (f.cancelled || !live()) throw new Cancelled();
+      const now = performance.now();
+      if (now - last > 100 || done === total) { last = now; patch(id, { pct: total ? (100 * done) / total : 100 }); }
+    });
+    if (f.cancelled) throw new Cancelled();
+    const res = await instant(file, md5);
+    if (f.cancelled) throw new Cancelled();
+    let text;
+    if (res.code === '005') text = t('up.exists', { name });
+    else if (res.code === '006') text = t('up.instant', { name });
+    else {
+      const up = await send(id, f, md5);
+      if (up.code === '008') text = up.msg ? t('up.exists', { name }) : t('up.uploaded', { name });
+      else if (up.code === '413') throw Object.assign(new Error(), { text: t('up.tooBig', { name, max: fmtSize(MAX_UPLOAD) }) });
+      else throw Object.assign(new Error(), { text: t('up.failed', { name, why: why(up) }) });
+    }
+    if (!live()) return;
+    finish(id, 'done', text);
+    record(t('tr.upload', { name, result: t('tr.ok') }));
+    loadMyFiles();
+  } catch (e) {
+    if (!live() || e.kind === 'expired') return;
+    if (e.kind === 'cancelled' || f.cancelled) {
+      finish(id, 'cancelled', t('up.cancelled', { name }));
+      return;
+    }
+    const text = e.text || t('up.failed', { name, why: humanError(e) });
+    finish(id, 'failed', text, text);
+    record(t('tr.upload', { name, result: text }));
+  } finally {
+    f.xhr = null;
+  }
+}
+
+async function instant(file, md5) {
+  const ask = { user: state.session.user, md5, fileName: file.name, size: file.size };
+  const res = await call('/md5', ask);
+  const ch = res.challenge;
+  if (res.code !== '007' || !ch || !ch.nonce || !ch.ranges) return res;
+  const proof = await window.YunMD5.rangeProof(file, ch.nonce, ch.ranges);
+  return call('/md5', { ...ask, nonce: ch.nonce, proof });
+}
+
+// send posts the file as multipart/form-data with XMLHttpRequest (fetch
+// reports no upload progress); the token cookie goes with it.
+function send(id, f, md5) {
+  return new Promise((resolve, reject) => {
+    const file = f.file;
+    const fd = new FormData();
+    fd.append('user', state.session.user);
+    fd.append('md5', md5);
+    fd.append('size', String(file.size));
+    fd.append('file', file, file.name);
+    const xhr = new XMLHttpRequest();
+    f.xhr = xhr;
+    xhr.open('POST', '/upload');
+    // A big file on a slow line takes long, so the deadline is on silence:
+    // no byte sent (or no answer once all are) for STALL ms ends it.
+    const start = performance.now();
+    let last = 0;
+    let heard = start;
+    let stalled = false;
+    const watch = setInterval(() => {
+      if (performance.now() - heard > STALL) { stalled = true; xhr.abort(); }
+    }, 1000);
+    const done = () => clearInterval(watch);
+    patch(id, { phase: 'uploading', pct: 0 });
+    xhr.upload.onprogress = (e) => {
+      heard = performance.now();
+      if (!e.lengthComputable) return;
+      const now = performance.now();
+      if (now - last < 100 && e.loaded < e.total) return;
+      last = now;
+      const secs = (now - start) / 1000;
+      const speed = secs > 0.2 ? e.loaded / secs : 0;
+      patch(id, { pct: (100 * e.loaded) / e.total, speed, eta: speed ? (e.total - e.loaded) / speed : 0 });
+    };
+    xhr.onload = () => {
+      done();
+      try { resolve(check(parse(xhr.status, xhr.responseText))); } catch (e) { reject(e); }
+    };
+    xhr.onerror = () => { done(); reject(new ApiError('offline')); };
+    xhr.onabort = () => { done(); reject(stalled ? new ApiError('timeout') : new Cancelled()); };
+    xhr.send(fd);
+  });
+}
