@@ -56,6 +56,9 @@ type Options struct {
 	// AccessLog writes every request's line whatever log_level says (else
 	// at debug level).
 	AccessLog bool
+	// TokenCacheAge is store.Options.TokenCacheAge for the store New opens:
+	// how long an accepted token is trusted without asking Redis again.
+	TokenCacheAge time.Duration
 }
 
 // App is the shared state of the handlers. Safe for concurrent use.
@@ -99,7 +102,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		a.ownDFS = true
 	}
 	if a.st == nil {
-		st, err := store.Open(ctx, cfg.StoreOptions(opt.Log))
+		so := cfg.StoreOptions(opt.Log)
+		so.TokenCacheAge = opt.TokenCacheAge
+		st, err := store.Open(ctx, so)
 		if err != nil {
 			a.Close()
 			return nil, err

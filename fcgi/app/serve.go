@@ -34,6 +34,14 @@ const drainWait = 30 * time.Second
 // DFS garbage).
 var gcPrograms = map[string]bool{"upload": true, "dealfile": true}
 
+// uploadTokenAge is how long the upload program trusts a token it accepted
+// without asking Redis again: a client uploading a folder sends many files
+// with one token, and the Redis round trip was a tenth of the program's
+// CPU per 4 KiB upload. A logout (in the login program) stops uploads
+// within this age. The other programs answer right after a logout and ask
+// every time.
+const uploadTokenAge = 400 * time.Millisecond
+
 // Main is the whole main of a FastCGI program:
 //
 //	<name> [-conf cfg.json] [-listen 127.0.0.1:port | -fcgi 127.0.0.1:port]
@@ -146,6 +154,9 @@ func newProgram(o *serveOptions, log zerolog.Logger) (*program, error) {
 	opt := Options{Log: log, Program: o.Name, AccessLog: o.AccessLog}
 	if gcPrograms[o.Name] {
 		opt.GCInterval = time.Minute
+	}
+	if o.Name == "upload" {
+		opt.TokenCacheAge = uploadTokenAge
 	}
 	a, err := openApp(cfg, opt)
 	if err != nil {
