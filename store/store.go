@@ -79,6 +79,7 @@ type Store struct {
 	dummyOnce sync.Once
 	revokes   revokeQueue // token tombstones Redis did not take yet
 	tokens    *tokenCache // tokencache.go
+	adds      *addBatcher // addbatch.go
 }
 
 var dbNameRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
@@ -150,6 +151,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	db.SetConnMaxLifetime(5 * time.Minute)
 	db.SetConnMaxIdleTime(time.Minute)
 	s := &Store{db: db, opt: opt, log: opt.Log, keys: newKeys(opt.KeyPrefix), tokens: newTokenCache(opt.TokenCacheAge)}
+	s.adds = newAddBatcher(s)
 	if err := s.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -190,6 +192,9 @@ func ensureDatabase(ctx context.Context, mc *mysql.Config) error {
 
 // Close closes the MySQL and Redis pools.
 func (s *Store) Close() error {
+	if s.adds != nil {
+		s.adds.close()
+	}
 	if s.rd != nil {
 		s.rd.close()
 	}
