@@ -71,11 +71,12 @@ type App struct {
 	ownDFS    bool
 	tmpDir    string // private spool dir for uploads (0700)
 	uploadBin string
-	execSlots chan struct{} // bounds concurrent fdfs_upload_file children
-	streams   chan struct{} // bounds concurrent streamed uploads
-	streamed  atomic.Uint64 // uploads streamed so far (tests)
-	spools    atomic.Uint64 // spreads upload spool files over tmpDir/<slot>
-	mw        *middleware   // every handler's (middleware.go)
+	execSlots chan struct{}           // bounds concurrent fdfs_upload_file children
+	streams   chan struct{}           // bounds concurrent streamed uploads
+	streamed  atomic.Uint64           // uploads streamed so far (tests)
+	spools    atomic.Uint64           // spreads upload spool files over tmpDir/<slot>
+	spoolDirs [spoolSlots]atomic.Bool // tmpDir/<slot> made
+	mw        *middleware             // every handler's (middleware.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
