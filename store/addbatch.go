@@ -28,8 +28,8 @@ import (
 // and the statement's size).
 const maxAddBatch = 32
 
-// addQueueLen bounds the uploads waiting for the next round; past it,
-// callers wait to queue.
+// addQueueLen bounds the uploads waiting for the next round; past it, an
+// upload is recorded on its own at once.
 const addQueueLen = 256
 
 type addReq struct {
@@ -42,77 +42,69 @@ type addOutcome struct {
 	err error
 }
 
-// addBatcher runs the rounds: one goroutine, started by the first upload
-// and ended by Close.
+// addBatcher runs the rounds in a goroutine that lives while uploads
+// wait: started by the upload that finds none running, ended when the
+// queue is empty.
 type addBatcher struct {
-	s      *Store
-	start  sync.Once
-	mu     sync.RWMutex // held to queue; Close takes it to stop queuing
-	closed bool
-	q      chan *addReq
-	done   chan struct{} // closed when the goroutine has ended
+	s       *Store
+	mu      sync.Mutex
+	queue   []*addReq
+	running bool
+	closed  bool
+	wg      sync.WaitGroup
 }
 
-func newAddBatcher(s *Store) *addBatcher {
-	return &addBatcher{s: s, q: make(chan *addReq, addQueueLen), done: make(chan struct{})}
-}
+func newAddBatcher(s *Store) *addBatcher { return &addBatcher{s: s} }
 
 // add records f, in a round with whatever else is waiting.
 func (b *addBatcher) add(ctx context.Context, f NewFile) (AddResult, error) {
-	b.start.Do(func() { go b.run() })
 	r := &addReq{f: f, done: make(chan addOutcome, 1)}
-	b.mu.RLock()
-	if b.closed {
-		b.mu.RUnlock()
+	b.mu.Lock()
+	if b.closed || len(b.queue) >= addQueueLen {
+		b.mu.Unlock()
 		return b.s.addOne(ctx, f)
 	}
-	b.q <- r
-	b.mu.RUnlock()
+	b.queue = append(b.queue, r)
+	if !b.running {
+		b.running = true
+		b.wg.Add(1)
+		go b.run()
+	}
+	b.mu.Unlock()
 	out := <-r.done
 	return out.res, out.err
 }
 
-// run takes what is queued, up to maxAddBatch, and records it, until
-// close ends the queue. Like AddUploaded's, its context has no deadline:
-// the driver's read timeout bounds a round.
+// run records what is queued, up to maxAddBatch at a time, until nothing
+// is. Like AddUploaded's, its context has no deadline: the driver's read
+// timeout bounds a round.
 func (b *addBatcher) run() {
-	defer close(b.done)
+	defer b.wg.Done()
 	ctx := context.Background()
 	batch := make([]*addReq, 0, maxAddBatch)
-	for r := range b.q {
-		batch = append(batch[:0], r)
-	fill:
-		for len(batch) < maxAddBatch {
-			select {
-			case r, ok := <-b.q:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-			default:
-				break fill
-			}
+	for {
+		b.mu.Lock()
+		n := min(len(b.queue), maxAddBatch)
+		if n == 0 {
+			b.running = false
+			b.mu.Unlock()
+			return
 		}
+		batch = append(batch[:0], b.queue[:n]...)
+		rest := copy(b.queue, b.queue[n:])
+		clear(b.queue[rest:])
+		b.queue = b.queue[:rest]
+		b.mu.Unlock()
 		b.s.addBatch(ctx, batch)
 	}
 }
 
-// close stops queuing, lets the goroutine finish what is queued and waits
-// for it (when it was started).
+// close stops queuing and waits for the rounds under way.
 func (b *addBatcher) close() {
 	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return
-	}
 	b.closed = true
 	b.mu.Unlock()
-	close(b.q)
-	started := true
-	b.start.Do(func() { started = false })
-	if started {
-		<-b.done
-	}
+	b.wg.Wait()
 }
 
 // addBatch records a round's uploads and answers each caller.
