@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -38,6 +39,7 @@ func (a *App) execUpload(ctx context.Context, path, ext string) (string, error) 
 		return "", fmt.Errorf("%w: waiting for an upload slot: %w", errDFS, ctx.Err())
 	}
 	cmd := exec.CommandContext(ctx, a.uploadBin, a.cfg.DFSClient, path)
+	cmd.Env = uploadEnv()
 	// Its own process group, killed whole on timeout (a wrapper script's
 	// children too).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -74,6 +76,21 @@ func (a *App) execUpload(ctx context.Context, path, ext string) (string, error) 
 	}
 	return id, nil
 }
+
+// uploadEnv is the environment of the upload tool: ours, with GOMAXPROCS=1
+// unless it is set. One upload has nothing to run in parallel, and a Go
+// runtime started with one P starts fewer threads: the tool's CPU per
+// 4 KiB upload fell from 2.0 to 1.3 ms (perf stat, 100 runs). A tool
+// written in C ignores the variable.
+var uploadEnv = sync.OnceValue(func() []string {
+	env := os.Environ()
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GOMAXPROCS=") {
+			return env
+		}
+	}
+	return append(env, "GOMAXPROCS=1")
+})
 
 // capBuffer keeps the first 4 KiB written to it.
 type capBuffer struct{ bytes.Buffer }
