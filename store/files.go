@@ -122,15 +122,21 @@ func (s *Store) FileByMD5(ctx context.Context, md5 string) (string, bool, error)
 // in the same transaction; the caller deletes it and calls GCDone. With
 // ErrExists (the user already has this md5 under this name) nothing is
 // recorded and the caller deletes f.FileID itself.
+// Concurrent calls share one transaction (addbatch.go).
 func (s *Store) AddUploaded(ctx context.Context, f NewFile) (AddResult, error) {
 	if err := checkNewRef(f.User, f.MD5, f.FileName); err != nil {
 		return AddResult{}, err
 	}
-	// The transaction runs inside the server (migration 0004): once CALL is
-	// sent its outcome is known only from the answer, so a caller that goes
-	// away must not cut it short (the connection would be closed and the
-	// outcome unknown); the driver's read timeout bounds it.
+	// The transaction runs inside the server (migrations 0004, 0009): once
+	// CALL is sent its outcome is known only from the answer, so a caller
+	// that goes away must not cut it short (the connection would be closed
+	// and the outcome unknown); the driver's read timeout bounds it.
 	ctx = context.WithoutCancel(ctx)
+	return s.adds.add(ctx, f)
+}
+
+// addOne records one upload with add_upload (AddUploaded's semantics).
+func (s *Store) addOne(ctx context.Context, f NewFile) (AddResult, error) {
 	for attempt := 1; ; attempt++ {
 		res := AddResult{}
 		err := s.db.QueryRowContext(ctx, "CALL add_upload(?, ?, ?, ?, ?, ?, ?)",

@@ -119,3 +119,42 @@ func TestTokenCacheStaleEntries(t *testing.T) {
 	_, err = s.CheckToken(ctx, "gina", tok2)
 	require.ErrorIs(t, err, store.ErrBadToken)
 }
+
+// With TokenCacheAge, an accepted token is trusted for that long only: a
+// logout through another store (another program) is refused once the age
+// has passed, and a logout through this one at once.
+func TestTokenCacheAge(t *testing.T) {
+	other, opt := open(t, rds.Addr())
+	ctx := ctxT(t)
+	pwd := sum("pw")
+	require.NoError(t, other.Register(ctx, store.NewUser{Name: "hana", Password: pwd}))
+	opt.TokenCacheAge = store.MaxTokenCacheAge
+	s, err := store.Open(ctx, opt)
+	require.NoError(t, err)
+	defer s.Close()
+
+	tok, err := other.Login(ctx, "hana", pwd)
+	require.NoError(t, err)
+	owner, err := s.CheckToken(ctx, "", tok)
+	require.NoError(t, err)
+	require.Equal(t, "hana", owner)
+	_, err = s.CheckToken(ctx, "someone-else", tok)
+	require.ErrorIs(t, err, store.ErrBadToken, "a cached token is still bound to its owner")
+
+	loggedOut := time.Now()
+	require.NoError(t, other.Logout(ctx, "hana", tok))
+	// Past the age (measured from the logout, which is later than the
+	// check that filled the cache), the token is refused.
+	time.Sleep(time.Until(loggedOut.Add(store.MaxTokenCacheAge)))
+	_, err = s.CheckToken(ctx, "hana", tok)
+	require.ErrorIs(t, err, store.ErrBadToken)
+
+	// A logout through this store ends the token here at once.
+	tok2, err := other.Login(ctx, "hana", pwd)
+	require.NoError(t, err)
+	_, err = s.CheckToken(ctx, "hana", tok2)
+	require.NoError(t, err)
+	require.NoError(t, s.Logout(ctx, "hana", tok2))
+	_, err = s.CheckToken(ctx, "hana", tok2)
+	require.ErrorIs(t, err, store.ErrBadToken)
+}

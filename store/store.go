@@ -61,7 +61,11 @@ type Options struct {
 	LoginUserFailures int           // default 5
 	LoginAddrFailures int           // default 20
 	LoginMaxLock      time.Duration // default 15 min
-	Log               zerolog.Logger
+	// TokenCacheAge > 0 lets CheckToken trust a token it accepted for this
+	// long without asking Redis again (at most MaxTokenCacheAge; 0: off).
+	// A logout in another process takes effect within that age.
+	TokenCacheAge time.Duration
+	Log           zerolog.Logger
 }
 
 // Store is safe for concurrent use.
@@ -74,6 +78,8 @@ type Store struct {
 	dummy     []byte // bcrypt hash compared against for unknown users (same timing)
 	dummyOnce sync.Once
 	revokes   revokeQueue // token tombstones Redis did not take yet
+	tokens    *tokenCache // tokencache.go
+	adds      *addBatcher // addbatch.go
 }
 
 var dbNameRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
@@ -144,7 +150,8 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	db.SetMaxIdleConns(opt.MaxOpenConns)
 	db.SetConnMaxLifetime(5 * time.Minute)
 	db.SetConnMaxIdleTime(time.Minute)
-	s := &Store{db: db, opt: opt, log: opt.Log, keys: newKeys(opt.KeyPrefix)}
+	s := &Store{db: db, opt: opt, log: opt.Log, keys: newKeys(opt.KeyPrefix), tokens: newTokenCache(opt.TokenCacheAge)}
+	s.adds = newAddBatcher(s)
 	if err := s.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -185,6 +192,9 @@ func ensureDatabase(ctx context.Context, mc *mysql.Config) error {
 
 // Close closes the MySQL and Redis pools.
 func (s *Store) Close() error {
+	if s.adds != nil {
+		s.adds.close()
+	}
 	if s.rd != nil {
 		s.rd.close()
 	}

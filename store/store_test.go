@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -497,4 +498,66 @@ func addT(t testing.TB, s *store.Store, user, md5, name string) error {
 	_, err := s.AddUploaded(ctxT(t), store.NewFile{User: user, MD5: md5, FileName: name,
 		FileID: "group1/M00/00/00/" + md5 + ".bin", URL: "http://x/", Size: 1, Type: "bin"})
 	return err
+}
+
+// One group-commit round records each upload as add_upload would alone:
+// names of any characters intact, a repeat of (user, md5, name) refused
+// alone, known content referenced and its new copy queued, and a round the
+// server refuses is recorded upload by upload.
+func TestAddUploadsRound(t *testing.T) {
+	s, _ := open(t, rds.Addr())
+	ctx := ctxT(t)
+	m1, m2 := sum("one"), sum("two")
+	odd := `a'b"c\d %_;--.txt`
+	nf := func(user, md5, name, id string) store.NewFile {
+		return store.NewFile{User: user, MD5: md5, FileName: name, FileID: id, URL: "http://x/" + id, Size: 3, Type: "txt"}
+	}
+	res, errs, err := s.AddUploadsRound(ctx, []store.NewFile{
+		nf("u1", m1, odd, "group1/M00/00/00/a.txt"),
+		nf("u1", m1, odd, "group1/M00/00/00/b.txt"), // the same entry again
+		nf("u2", m1, "日本語 ✓.txt", "group1/M00/00/00/c.txt"),
+		nf("u2", m2, "<x>&y.txt", "group1/M00/00/00/d.txt"),
+	}, true)
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	require.Equal(t, store.AddResult{FileID: "group1/M00/00/00/a.txt"}, res[0])
+	require.ErrorIs(t, errs[1], store.ErrExists)
+	require.NoError(t, errs[2])
+	require.True(t, res[2].Dup)
+	require.NotZero(t, res[2].GCID)
+	require.Equal(t, "group1/M00/00/00/a.txt", res[2].FileID)
+	require.NoError(t, errs[3])
+	require.Equal(t, store.AddResult{FileID: "group1/M00/00/00/d.txt"}, res[3])
+
+	names := func(user string) []string {
+		items, err := s.ListUserFiles(ctx, user, store.OrderNormal, 0, 10)
+		require.NoError(t, err)
+		var out []string
+		for _, it := range items {
+			out = append(out, it.FileName)
+		}
+		return out
+	}
+	require.Equal(t, []string{odd}, names("u1"))
+	require.ElementsMatch(t, []string{"日本語 ✓.txt", "<x>&y.txt"}, names("u2"))
+	require.Equal(t, int64(2), count(t, s, "SELECT count FROM file_info WHERE md5 = ?", m1))
+	require.Equal(t, int64(1), count(t, s, "SELECT count FROM user_file_count WHERE user = 'u1'"))
+	require.Equal(t, int64(2), count(t, s, "SELECT count FROM user_file_count WHERE user = 'u2'"))
+	require.Equal(t, int64(1), count(t, s, "SELECT COUNT(*) FROM dfs_gc WHERE file_id = 'group1/M00/00/00/c.txt'"))
+	require.Equal(t, int64(1), count(t, s, "SELECT COUNT(*) FROM dfs_gc"))
+
+	// A round with an upload the server refuses (a type longer than the
+	// column): the others are recorded all the same.
+	round := []store.NewFile{
+		nf("u3", sum("three"), "ok.txt", "group1/M00/00/00/e.txt"),
+		{User: "u3", MD5: sum("four"), FileName: "bad.txt", FileID: "group1/M00/00/00/f.txt", Type: strings.Repeat("t", 300)},
+	}
+	_, _, err = s.AddUploadsRound(ctx, round, true)
+	require.Error(t, err, "the server takes a type longer than its column")
+	res, errs, err = s.AddUploadsRound(ctx, round, false)
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	require.Equal(t, "group1/M00/00/00/e.txt", res[0].FileID)
+	require.Error(t, errs[1])
+	require.Equal(t, []string{"ok.txt"}, names("u3"))
 }

@@ -154,6 +154,13 @@ func (s *Store) CheckToken(ctx context.Context, user, token string) (string, err
 		return "", ErrBadToken
 	}
 	th := hashToken(token)
+	now := time.Now()
+	if owner, ok := s.tokens.get(th, now); ok {
+		if user != "" && owner != user {
+			return "", ErrBadToken
+		}
+		return owner, nil
+	}
 	key := s.keys.tokenPfx + th
 	if s.rd.up() {
 		s.retryRevokes(ctx)
@@ -172,6 +179,7 @@ func (s *Store) CheckToken(ctx context.Context, user, token string) (string, err
 				if user != "" && owner != user {
 					return "", ErrBadToken
 				}
+				s.tokens.put(th, owner, now, time.Time{})
 				return owner, nil
 			}
 		}
@@ -185,11 +193,11 @@ func (s *Store) CheckToken(ctx context.Context, user, token string) (string, err
 	if err != nil {
 		return "", wrapDB("check token", err)
 	}
-	now := time.Now().Unix()
-	if exp <= now || (user != "" && owner != user) {
+	if exp <= now.Unix() || (user != "" && owner != user) {
 		return "", ErrBadToken
 	}
-	s.cacheToken(ctx, th, owner, exp-now)
+	s.cacheToken(ctx, th, owner, exp-time.Now().Unix())
+	s.tokens.put(th, owner, now, time.Unix(exp, 0))
 	return owner, nil
 }
 
@@ -203,6 +211,7 @@ func (s *Store) Logout(ctx context.Context, user, token string) error {
 		return ErrBadToken
 	}
 	th := hashToken(token)
+	s.tokens.drop(th)
 	res, err := s.db.ExecContext(ctx, "DELETE FROM user_token WHERE token_hash = ? AND user = ? AND expire_time > ?", th, user, time.Now().Unix())
 	if err != nil {
 		return wrapDB("logout", err)

@@ -56,6 +56,9 @@ type Options struct {
 	// AccessLog writes every request's line whatever log_level says (else
 	// at debug level).
 	AccessLog bool
+	// TokenCacheAge is store.Options.TokenCacheAge for the store New opens:
+	// how long an accepted token is trusted without asking Redis again.
+	TokenCacheAge time.Duration
 }
 
 // App is the shared state of the handlers. Safe for concurrent use.
@@ -68,11 +71,12 @@ type App struct {
 	ownDFS    bool
 	tmpDir    string // private spool dir for uploads (0700)
 	uploadBin string
-	execSlots chan struct{} // bounds concurrent fdfs_upload_file children
-	streams   chan struct{} // bounds concurrent streamed uploads
-	streamed  atomic.Uint64 // uploads streamed so far (tests)
-	spools    atomic.Uint64 // spreads upload spool files over tmpDir/<slot>
-	mw        *middleware   // every handler's (middleware.go)
+	execSlots chan struct{}           // bounds concurrent fdfs_upload_file children
+	streams   chan struct{}           // bounds concurrent streamed uploads
+	streamed  atomic.Uint64           // uploads streamed so far (tests)
+	spools    atomic.Uint64           // spreads upload spool files over tmpDir/<slot>
+	spoolDirs [spoolSlots]atomic.Bool // tmpDir/<slot> made
+	mw        *middleware             // every handler's (middleware.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -99,7 +103,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		a.ownDFS = true
 	}
 	if a.st == nil {
-		st, err := store.Open(ctx, cfg.StoreOptions(opt.Log))
+		so := cfg.StoreOptions(opt.Log)
+		so.TokenCacheAge = opt.TokenCacheAge
+		st, err := store.Open(ctx, so)
 		if err != nil {
 			a.Close()
 			return nil, err

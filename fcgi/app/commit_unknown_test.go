@@ -143,10 +143,11 @@ func (p *cutProxy) accept() {
 }
 
 // commitsTx reports whether a COM_QUERY text ends a transaction: a COMMIT,
-// or the CALL of a procedure that commits inside the server (add_upload).
+// or the CALL of a procedure that commits inside the server (add_upload,
+// add_uploads).
 func commitsTx(q []byte) bool {
 	s := strings.ToUpper(string(q))
-	return s == "COMMIT" || strings.HasPrefix(s, "CALL ADD_UPLOAD(")
+	return s == "COMMIT" || strings.HasPrefix(s, "CALL ADD_UPLOAD(") || strings.HasPrefix(s, "CALL ADD_UPLOADS(")
 }
 
 // An upload whose recording transaction breaks during COMMIT: the app

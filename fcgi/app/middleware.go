@@ -15,7 +15,7 @@ type middleware struct {
 	log      zerolog.Logger
 	access   bool // -access-log: every request's line whatever the level, else at debug level
 	met      *Metrics
-	inflight sync.WaitGroup // requests running, for the drain at exit (fcgi.Serve has no Shutdown)
+	inflight sync.WaitGroup // requests running, for the drain at exit (the FastCGI server has no Shutdown)
 }
 
 func (m *middleware) wrap(h http.Handler) http.Handler {

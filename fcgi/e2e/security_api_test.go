@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
@@ -397,6 +398,35 @@ func TestSecurityLogoutFinal(t *testing.T) {
 	in.redis.Restart(t)
 	stayDead(bob)
 	w.expect("110", "/myfiles?cmd=count", carol.body())
+}
+
+// A logout stops uploads within a second, also in the upload program,
+// which trusts a token it accepted for a moment without asking Redis
+// (store.Options.TokenCacheAge), and in both upload modes.
+func TestSecurityLogoutStopsUploads(t *testing.T) {
+	for _, mode := range []string{"exec", "inprocess"} {
+		t.Run(mode, func(t *testing.T) {
+			s := StartStack(t, Options{UploadMode: mode})
+			w := newWeb(t, s)
+			a := w.login(w.register("lu_"+mode+suffix(), "pw"))
+			upload := func(name string) reply {
+				body, ctype := uploadBody(a, name, []byte(name+" "+suffix()))
+				return w.do("POST", "/upload", ctype, bytes.NewReader(body))
+			}
+			// Uploads in a row, the way a folder is uploaded: the token is
+			// in the program's cache when the logout comes.
+			for i := range 3 {
+				r := upload(fmt.Sprintf("before%d.txt", i))
+				require.Equal(t, "008", r.code(), "%s", r)
+			}
+			w.expect("023", "/logout", a.body())
+			loggedOut := time.Now()
+			time.Sleep(time.Until(loggedOut.Add(time.Second))) // the promise: within a second
+			r := upload("after.txt")
+			require.Equal(t, "111", r.code(), "an upload a second after the logout: %s", r)
+			w.expect("111", "/myfiles?cmd=count", a.body())
+		})
+	}
 }
 
 // mountTmpfs mounts a tmpfs of size bytes on a new directory (root only);
