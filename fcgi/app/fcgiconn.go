@@ -326,10 +326,31 @@ func (fc *fcgiConn) run(id uint16, keep bool, raw []byte) (bool, error) {
 		// The rest of the body (a refused upload): read it to keep the
 		// connection, unless there is much of it.
 		if io.CopyN(io.Discard, body, maxFCGIDrain); body.err != io.EOF {
+			fc.linger()
 			return false, nil
 		}
 	}
 	return keep, nil
+}
+
+// lingerMax and lingerWait bound what linger reads and how long it waits.
+const (
+	lingerMax  = 64 << 20
+	lingerWait = 2 * time.Second
+)
+
+// linger ends a connection whose request body is still arriving after the
+// answer went out: closing at once would reset the connection, and a reset
+// makes the web server drop the answer it has not read yet (a 413 would
+// reach the browser as a 502). The sending side is closed first, then the
+// rest of the input read and dropped, bounded in bytes and time.
+func (fc *fcgiConn) linger() {
+	cw, ok := fc.c.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	fc.c.SetReadDeadline(time.Now().Add(lingerWait))
+	io.CopyN(io.Discard, fc.r, lingerMax)
 }
 
 // handle runs the handler; false when it panicked (the middleware answers
