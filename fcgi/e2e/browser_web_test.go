@@ -30,9 +30,10 @@ import (
 // (one cancelled and retried, one too large), the list, share, download,
 // delete, the URL, logout, and a second user in the same tab.
 
-func TestBrowserWebPhone(t *testing.T)   { webFlow(t, 390, 844, "en") }
-func TestBrowserWebDesktop(t *testing.T) { webFlow(t, 1280, 800, "en") }
-func TestBrowserWebChinese(t *testing.T) { webFlow(t, 390, 844, "zh-CN") }
+func TestBrowserWebPhone(t *testing.T)          { webFlow(t, 390, 844, "en") }
+func TestBrowserWebDesktop(t *testing.T)        { webFlow(t, 1280, 800, "en") }
+func TestBrowserWebChinese(t *testing.T)        { webFlow(t, 390, 844, "zh-CN") }
+func TestBrowserWebChineseDesktop(t *testing.T) { webFlow(t, 1280, 800, "zh-CN") }
 
 // webText is what the flow asserts of the page, per language.
 var webText = map[string]map[string]string{
