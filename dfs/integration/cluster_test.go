@@ -532,3 +532,30 @@ func TestWrongSecretStorageGetsNothing(t *testing.T) {
 	}
 	require.False(t, errors.Is(ctx.Err(), context.DeadlineExceeded))
 }
+
+// An appender file changed several times while its replica was down: when
+// the replica comes back, the source replays the append, modify and
+// truncate records against a file that has moved on since (the appended
+// range is partly truncated away). The replica must end up identical, not
+// with the first version.
+func TestAppenderChangesReplayedAfterLag(t *testing.T) {
+	tr := cluster.StartTracker(t, "127.0.0.74", nil)
+	sts := clGroup(t, tr, []string{"127.0.0.75", "127.0.0.76"}, nil)
+	for _, st := range sts {
+		cluster.WaitStatus(t, tr, "group1", st, proto.StatusActive, 30*time.Second)
+	}
+	c := clClient(t, tr)
+	ctx := tctx(t)
+	src, replica := sts[0], sts[1]
+	app, err := c.UploadWith(ctx, strings.NewReader("0123456789"), 10, "log",
+		client.UploadOptions{Appender: true, Storage: src.Addr(), PathIndex: -1})
+	require.NoError(t, err)
+	clWaitSame(t, clRemote(t, app), []byte("0123456789"), 20*time.Second, sts...)
+
+	replica.Stop()
+	require.NoError(t, c.AppendBuffer(ctx, app, []byte("abcdef")))
+	require.NoError(t, c.ModifyBuffer(ctx, app, 2, []byte("XY")))
+	require.NoError(t, c.TruncateFile(ctx, app, 12))
+	replica.Start(t)
+	clWaitSame(t, clRemote(t, app), []byte("01XY456789ab"), 30*time.Second, sts...)
+}

@@ -283,7 +283,8 @@ func (sy *syncer) pushDelete(rec binlogRecord) (bool, error) {
 }
 
 // pushPart sends an append or modify with the bytes now in the local file;
-// a peer that lacks the start answers ENOENT and gets the whole file.
+// a peer that lacks the start answers ENOENT and gets the whole file, as
+// does every peer when the local file no longer holds those bytes.
 func (sy *syncer) pushPart(rec binlogRecord) (bool, error) {
 	path, err := sy.localPath(rec.Name)
 	if err != nil {
@@ -305,8 +306,16 @@ func (sy *syncer) pushPart(rec binlogRecord) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if !fi.Mode().IsRegular() || fi.Size() < off+n {
-		return false, nil // changed since (truncated, deleted): a later record tells
+	if !fi.Mode().IsRegular() {
+		return false, nil
+	}
+	if fi.Size() < off+n {
+		// Truncated since: the bytes this record added are gone, so the
+		// peer cannot be brought along record by record (a later truncate
+		// would find the peer's file at another size and be skipped). The
+		// whole file as it is now replaces the peer's; the records after
+		// this one then find it already done.
+		return sy.pushFile(rec.Name, proto.CmdSyncUpdateFile, rec.TS)
 	}
 	cmd := byte(proto.CmdSyncAppendFile)
 	if rec.Op == opModify {
