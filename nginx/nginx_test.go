@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -220,43 +219,8 @@ func TestNginxServes(t *testing.T) {
 		t.Cleanup(func() { l.Close() })
 	}
 
-	port := freePort(t)
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	prefix := filepath.Join(dir, "nginx")
-	_, err = Write(Params{Prefix: prefix, Listen: "127.0.0.1:" + strconv.Itoa(port), HTMLRoot: html,
+	base := startNginx(t, bin, Params{Prefix: filepath.Join(dir, "nginx"), HTMLRoot: html,
 		MaxBody: "1m", LinkSecret: secret, Programs: ps, Stores: []Store{{Group: "group1", Index: 10, Path: store}}})
-	require.NoError(t, err)
-	cmd := exec.Command(bin, Args(prefix)...)
-	stderr := &lockedBuf{}
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-done:
-			t.Fatalf("nginx exited: %s", stderr.String())
-		default:
-		}
-		require.True(t, time.Now().Before(deadline), "nginx did not listen: %s", stderr.String())
-		time.Sleep(20 * time.Millisecond)
-	}
 
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 20 * time.Second}
 	get := func(method, path string, body io.Reader, hdr ...string) (*http.Response, string) {
