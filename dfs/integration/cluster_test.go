@@ -45,6 +45,18 @@ func clGroup(t *testing.T, tr *cluster.Proc, ips []string, over map[string]strin
 	return out
 }
 
+// clActiveGroup starts a tracker on trIP and a group of storages on ips,
+// and waits until every storage is ACTIVE.
+func clActiveGroup(t *testing.T, trIP string, ips []string, over map[string]string) (*cluster.Proc, []*cluster.Proc) {
+	t.Helper()
+	tr := cluster.StartTracker(t, trIP, nil)
+	sts := clGroup(t, tr, ips, over)
+	for _, st := range sts {
+		cluster.WaitStatus(t, tr, "group1", st, proto.StatusActive, 30*time.Second)
+	}
+	return tr, sts
+}
+
 func clClient(t *testing.T, tr *cluster.Proc) *client.Client {
 	t.Helper()
 	cfg, err := conf.LoadClient(cluster.ClientConf(t, []*cluster.Proc{tr}, nil))
@@ -147,11 +159,7 @@ func clStatusLog(t *testing.T, tr *cluster.Proc, id string) []string {
 // tracker, so on both), metadata, appender changes and deletes replicate;
 // each replica serves byte-identical content when asked directly.
 func TestGroupReplication(t *testing.T) {
-	tr := cluster.StartTracker(t, "127.0.0.71", nil)
-	sts := clGroup(t, tr, []string{"127.0.0.72", "127.0.0.73"}, nil)
-	for _, st := range sts {
-		cluster.WaitStatus(t, tr, "group1", st, proto.StatusActive, 30*time.Second)
-	}
+	tr, sts := clActiveGroup(t, "127.0.0.71", []string{"127.0.0.72", "127.0.0.73"}, nil)
 	c := clClient(t, tr)
 	ctx := tctx(t)
 
@@ -242,11 +250,7 @@ func clUploadStream(ctx context.Context, c *client.Client, stop <-chan struct{},
 // on to the other; restarted, the killed one catches up and serves every
 // acknowledged file.
 func TestStorageKilledDuringUploads(t *testing.T) {
-	tr := cluster.StartTracker(t, "127.0.0.74", nil)
-	sts := clGroup(t, tr, []string{"127.0.0.75", "127.0.0.76"}, nil)
-	for _, st := range sts {
-		cluster.WaitStatus(t, tr, "group1", st, proto.StatusActive, 30*time.Second)
-	}
+	tr, sts := clActiveGroup(t, "127.0.0.74", []string{"127.0.0.75", "127.0.0.76"}, nil)
 	c := clClient(t, tr)
 	ctx := tctx(t)
 	a, b := sts[0], sts[1]
@@ -281,11 +285,7 @@ func TestStorageKilledDuringUploads(t *testing.T) {
 // disks are checked right after each upload returns, also while a storage
 // is killed); while one is down uploads fail instead.
 func TestSyncAckReplicasRealDaemons(t *testing.T) {
-	tr := cluster.StartTracker(t, "127.0.0.77", nil)
-	sts := clGroup(t, tr, []string{"127.0.0.78", "127.0.0.79"}, map[string]string{"sync_ack_replicas": "2"})
-	for _, st := range sts {
-		cluster.WaitStatus(t, tr, "group1", st, proto.StatusActive, 30*time.Second)
-	}
+	tr, sts := clActiveGroup(t, "127.0.0.77", []string{"127.0.0.78", "127.0.0.79"}, map[string]string{"sync_ack_replicas": "2"})
 	c := clClient(t, tr)
 	ctx := tctx(t)
 	a, b := sts[0], sts[1]
@@ -427,11 +427,7 @@ func TestThirdStorageCatchesUp(t *testing.T) {
 // Acceptance (5): upload, then at once download through the client
 // library, 1,000 times across a 2-storage group: never "not found".
 func TestReadYourWrites(t *testing.T) {
-	tr := cluster.StartTracker(t, "127.0.0.85", nil)
-	sts := clGroup(t, tr, []string{"127.0.0.86", "127.0.0.87"}, nil)
-	for _, st := range sts {
-		cluster.WaitStatus(t, tr, "group1", st, proto.StatusActive, 30*time.Second)
-	}
+	tr, _ := clActiveGroup(t, "127.0.0.85", []string{"127.0.0.86", "127.0.0.87"}, nil)
 	c := clClient(t, tr)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -539,11 +535,7 @@ func TestWrongSecretStorageGetsNothing(t *testing.T) {
 // range is partly truncated away). The replica must end up identical, not
 // with the first version.
 func TestAppenderChangesReplayedAfterLag(t *testing.T) {
-	tr := cluster.StartTracker(t, "127.0.0.74", nil)
-	sts := clGroup(t, tr, []string{"127.0.0.75", "127.0.0.76"}, nil)
-	for _, st := range sts {
-		cluster.WaitStatus(t, tr, "group1", st, proto.StatusActive, 30*time.Second)
-	}
+	tr, sts := clActiveGroup(t, "127.0.0.92", []string{"127.0.0.93", "127.0.0.94"}, nil)
 	c := clClient(t, tr)
 	ctx := tctx(t)
 	src, replica := sts[0], sts[1]
