@@ -13,16 +13,8 @@ import (
 // apart from its header sets TCP_QUICKACK at most once, and reads still
 // return the bytes in order, then EOF.
 func TestQuickAckOncePerRequest(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	cli, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	defer cli.Close()
+	cli, srv := tcpPair(t)
 	require.NoError(t, cli.(*net.TCPConn).SetNoDelay(false))
-	srv, err := ln.Accept()
-	require.NoError(t, err)
-	defer srv.Close()
 	r := New(srv)
 	require.NotNil(t, r.rc)
 	const requests = 20
@@ -47,7 +39,7 @@ func TestQuickAckOncePerRequest(t *testing.T) {
 	require.LessOrEqual(t, r.Sets, requests)
 	cli.Close()
 	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err = r.Read(make([]byte, 1))
+	_, err := r.Read(make([]byte, 1))
 	require.ErrorIs(t, err, io.EOF)
 	srv.SetReadDeadline(time.Now().Add(-time.Second))
 	_, err = r.Read(make([]byte, 1))
@@ -58,18 +50,10 @@ func TestQuickAckOncePerRequest(t *testing.T) {
 // closure per read would, and on a tracker answering tens of thousands of
 // queries a second that garbage is most of its heap).
 func TestReadAllocatesNothing(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	cli, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	defer cli.Close()
-	srv, err := ln.Accept()
-	require.NoError(t, err)
-	defer srv.Close()
+	cli, srv := tcpPair(t)
 	r := New(srv)
 	buf := make([]byte, 64)
-	_, err = cli.Write(make([]byte, 64*200))
+	_, err := cli.Write(make([]byte, 64*200))
 	require.NoError(t, err)
 	allocs := testing.AllocsPerRun(100, func() {
 		if _, err := io.ReadFull(r, buf); err != nil {
@@ -77,4 +61,18 @@ func TestReadAllocatesNothing(t *testing.T) {
 		}
 	})
 	require.Zero(t, allocs)
+}
+
+// tcpPair is a connected loopback TCP pair, closed when the test ends.
+func tcpPair(t *testing.T) (cli, srv net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	cli, err = net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { cli.Close() })
+	srv, err = ln.Accept()
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Close() })
+	return cli, srv
 }
