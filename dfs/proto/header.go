@@ -62,11 +62,16 @@ func WriteHeader(w io.Writer, h Header) error {
 // WritePacket writes a header for body (with cmd and status) followed by body
 // in one write, so small packets travel in one TCP segment.
 func WritePacket(w io.Writer, cmd, status byte, body []byte) error {
-	b := make([]byte, HeaderSize+len(body))
-	Header{PkgLen: int64(len(body)), Cmd: cmd, Status: status}.Encode(b)
-	copy(b[HeaderSize:], body)
-	_, err := w.Write(b)
+	_, err := w.Write(AppendPacket(make([]byte, 0, HeaderSize+len(body)), cmd, status, body))
 	return err
+}
+
+// AppendPacket appends a packet (header with cmd and status, then body) to
+// b, for a caller that reuses its buffer from packet to packet.
+func AppendPacket(b []byte, cmd, status byte, body []byte) []byte {
+	var h [HeaderSize]byte
+	Header{PkgLen: int64(len(body)), Cmd: cmd, Status: status}.Encode(h[:])
+	return append(append(b, h[:]...), body...)
 }
 
 // WriteResponse writes a response packet (cmd 100).

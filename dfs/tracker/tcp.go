@@ -140,7 +140,7 @@ func (t *Tracker) serve(c net.Conn, peer string) {
 			log.Debug().Err(err).Uint8("cmd", h.Cmd).Uint8("status", status).Msg("request failed")
 		}
 		c.SetWriteDeadline(time.Now().Add(t.opts.NetworkTimeout))
-		out = appendResponse(out[:0], status, resp)
+		out = proto.AppendPacket(out[:0], proto.CmdResp, status, resp)
 		if _, err := c.Write(out); err != nil {
 			log.Debug().Err(err).Msg("write response")
 			return
@@ -152,13 +152,6 @@ func (t *Tracker) serve(c net.Conn, peer string) {
 			return // refused by the cluster secret check (clusterauth.go)
 		}
 	}
-}
-
-// appendResponse appends a response packet (header and body) to b.
-func appendResponse(b []byte, status byte, body []byte) []byte {
-	var h [proto.HeaderSize]byte
-	proto.Header{PkgLen: int64(len(body)), Cmd: proto.CmdResp, Status: status}.Encode(h[:])
-	return append(append(b, h[:]...), body...)
 }
 
 // isClosing reports whether err asks for the connection to be closed.
