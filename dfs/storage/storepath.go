@@ -43,16 +43,12 @@ func (sp *storePath) usage() (totalMB, freeMB int64, err error) {
 	sp.usageMu.Lock()
 	defer sp.usageMu.Unlock()
 	if now := time.Now(); sp.usageAt.IsZero() || now.Sub(sp.usageAt) >= usageTTL {
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(sp.dataDir, &st); err != nil {
+		total, free, err := diskBytes(sp.dataDir)
+		if err != nil {
 			sp.usageAt = time.Time{}
 			return 0, 0, err
 		}
-		fr := int64(st.Frsize)
-		if fr == 0 {
-			fr = int64(st.Bsize)
-		}
-		sp.usageAt, sp.totalMB, sp.freeB = now, int64(st.Blocks)*fr>>20, int64(st.Bavail)*fr
+		sp.usageAt, sp.totalMB, sp.freeB = now, total>>20, free
 	}
 	return sp.totalMB, sp.freeB >> 20, nil
 }
@@ -157,6 +153,12 @@ func mkdirRow(dir string, count int) error {
 // diskUsage is statvfs of a path in MB: total = blocks×frsize, free =
 // bavail×frsize (docs/protocol.md §4.4).
 func diskUsage(path string) (totalMB, freeMB int64, err error) {
+	total, free, err := diskBytes(path)
+	return total >> 20, free >> 20, err
+}
+
+// diskBytes is statvfs of a path in bytes.
+func diskBytes(path string) (total, free int64, err error) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(path, &st); err != nil {
 		return 0, 0, err
@@ -165,7 +167,7 @@ func diskUsage(path string) (totalMB, freeMB int64, err error) {
 	if fr == 0 {
 		fr = uint64(st.Bsize)
 	}
-	return int64(st.Blocks * fr >> 20), int64(st.Bavail * fr >> 20), nil
+	return int64(st.Blocks * fr), int64(st.Bavail * fr), nil
 }
 
 // spaceOK is the storage-side reserved-space test at upload (docs/protocol.md §7.4):
