@@ -19,7 +19,7 @@ build:
 # A font with Chinese glyphs (for the browser tests' screenshots of the
 # zh-CN interface) is looked for with fc-list, having no command; failing to
 # install it is only a warning.
-DEB_PKGS := nginx:nginx mariadbd:mariadb-server redis-server:redis-server spawn-fcgi:spawn-fcgi chromium:chromium shellcheck:shellcheck
+DEB_PKGS := nginx:nginx mariadbd:mariadb-server redis-server:redis-server spawn-fcgi:spawn-fcgi chromium:chromium shellcheck:shellcheck rclone:rclone cadaver:cadaver
 deps:
 	@missing=""; for p in $(DEB_PKGS); do command -v $${p%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${p%%:*} ] || missing="$$missing $${p##*:}"; done; \
 	if [ -n "$$missing" ]; then \

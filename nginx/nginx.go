@@ -31,6 +31,7 @@ var tmpl = template.Must(template.New("nginx.conf").Parse(confTemplate))
 type Location struct {
 	Path   string // "/upload"
 	Stream bool   // fastcgi_request_buffering off
+	Prefix bool   // the path ends in "/": a prefix location (the WebDAV tree), else an exact one
 }
 
 // Program is one FastCGI program and where spawn-fcgi listens for it.
@@ -61,6 +62,7 @@ type Params struct {
 	LogLevel    string // error_log level, "warn"
 	MaxBody     string // the file limit (max_upload_bytes), "50m"; /upload takes it plus config.UploadOverhead
 	JSONBody    string // client_max_body_size of every other location, "64k"
+	TreeBody    string // client_max_body_size of a streaming prefix location (WebDAV PUT), "20g" (dav_max_file_bytes)
 	LinkSecret  string // anti_steal.secret_key: file URLs must carry its signature; "" = unchecked
 	Programs    []Program
 	Stores      []Store
@@ -85,6 +87,9 @@ func (p *Params) Defaults() {
 	}
 	if p.JSONBody == "" {
 		p.JSONBody = "64k"
+	}
+	if p.TreeBody == "" {
+		p.TreeBody = "20g"
 	}
 	if p.User == "" && os.Geteuid() == 0 {
 		// As root the workers would otherwise drop to "nobody", which cannot
@@ -139,8 +144,8 @@ func (p *Params) check() error {
 			return fmt.Errorf("nginx: %s %q is empty or has characters Nginx would misread", what, v)
 		}
 	}
-	if !sizeRe.MatchString(p.MaxBody) || !sizeRe.MatchString(p.JSONBody) {
-		return fmt.Errorf("nginx: body limits %q, %q", p.MaxBody, p.JSONBody)
+	if !sizeRe.MatchString(p.MaxBody) || !sizeRe.MatchString(p.JSONBody) || !sizeRe.MatchString(p.TreeBody) {
+		return fmt.Errorf("nginx: body limits %q, %q, %q", p.MaxBody, p.JSONBody, p.TreeBody)
 	}
 	if p.LinkSecret != "" && !secretRe.MatchString(p.LinkSecret) {
 		return fmt.Errorf("nginx: the URL secret must be 16 to 128 of A-Z a-z 0-9 _ . ~ + / = -")
@@ -228,6 +233,7 @@ func ReadPrograms(r io.Reader) ([]Program, error) {
 		p := Program{Name: f[0], Offset: off}
 		for _, l := range f[2:] {
 			loc := Location{Path: strings.TrimSuffix(l, "!"), Stream: strings.HasSuffix(l, "!")}
+			loc.Prefix = len(loc.Path) > 1 && strings.HasSuffix(loc.Path, "/")
 			p.Locations = append(p.Locations, loc)
 		}
 		out = append(out, p)

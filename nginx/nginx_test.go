@@ -54,9 +54,10 @@ func TestReadPrograms(t *testing.T) {
 	require.Error(t, err)
 	_, err = ReadPrograms(strings.NewReader("login 0\n"))
 	require.Error(t, err)
-	ps, err = ReadPrograms(strings.NewReader("# c\n\n a 3 /a /b!\n"))
+	ps, err = ReadPrograms(strings.NewReader("# c\n\n a 3 /a /b! /t/!\n"))
 	require.NoError(t, err)
-	require.Equal(t, []Program{{Name: "a", Offset: 3, Locations: []Location{{Path: "/a"}, {Path: "/b", Stream: true}}}}, ps)
+	require.Equal(t, []Program{{Name: "a", Offset: 3, Locations: []Location{{Path: "/a"}, {Path: "/b", Stream: true},
+		{Path: "/t/", Stream: true, Prefix: true}}}}, ps)
 	require.Equal(t, "127.0.0.1:10003", WithAddrs(ps, "127.0.0.1", 10000)[0].Addr)
 }
 
@@ -86,8 +87,21 @@ func TestRender(t *testing.T) {
 	} {
 		require.Contains(t, s, want)
 	}
-	// Request buffering is off for /upload only.
-	require.Equal(t, 1, strings.Count(s, "fastcgi_request_buffering off;"))
+	// Request buffering is off for the streaming locations only.
+	streams := 0
+	for _, pr := range p.Programs {
+		for _, l := range pr.Locations {
+			if l.Stream {
+				streams++
+			}
+		}
+	}
+	require.Equal(t, streams, strings.Count(s, "fastcgi_request_buffering off;"))
+	// The WebDAV tree is a prefix location that takes whole files.
+	dav := s[strings.Index(s, "location ^~ /dav/ {"):]
+	dav = dav[:strings.Index(dav, "}")]
+	require.Contains(t, dav, "fastcgi_request_buffering off;")
+	require.Contains(t, dav, "client_max_body_size 20g;")
 	up := s[strings.Index(s, "location = /upload {"):]
 	up = up[:strings.Index(up, "}")]
 	require.Contains(t, up, "fastcgi_request_buffering off;")

@@ -31,7 +31,7 @@ import (
 
 // Endpoints are the program names, each serving the path "/"+name
 // (login also serves /logout).
-var Endpoints = []string{"reg", "login", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download"}
+var Endpoints = []string{"reg", "login", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download", "dav"}
 
 // MaxExecUploads bounds the fdfs_upload_file children one program runs at
 // once (exec mode).
@@ -77,6 +77,7 @@ type App struct {
 	spools    atomic.Uint64           // spreads upload spool files over tmpDir/<slot>
 	spoolDirs [spoolSlots]atomic.Bool // tmpDir/<slot> made
 	mw        *middleware             // every handler's (middleware.go)
+	davLocks  davLockSystems          // WebDAV locks, per user (dav.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -197,6 +198,8 @@ func (a *App) Handler(name string) (http.Handler, error) {
 		h = a.handleDealShareFile
 	case "download":
 		h = a.handleDownload
+	case "dav", "apppass":
+		h = a.handleDAVProgram
 	default:
 		return nil, fmt.Errorf("unknown endpoint %q (want one of %s)", name, strings.Join(Endpoints, ", "))
 	}
@@ -213,6 +216,9 @@ func (a *App) Mux() http.Handler {
 	}
 	h, _ := a.Handler("login")
 	mux.Handle("/logout", h)
+	h, _ = a.Handler("dav")
+	mux.Handle(davPrefix+"/", h)
+	mux.Handle("/apppass", h)
 	return mux
 }
 

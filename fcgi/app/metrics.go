@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"yunpan/internal/metrics"
@@ -23,7 +24,7 @@ type Metrics struct {
 // NewMetrics builds the registry of program name ("" for a process that
 // serves every endpoint).
 func NewMetrics(name string) *Metrics {
-	m := &Metrics{reg: metrics.NewRegistry(), paths: map[string]bool{"/logout": true}}
+	m := &Metrics{reg: metrics.NewRegistry(), paths: map[string]bool{"/logout": true, "/apppass": true}}
 	for _, e := range Endpoints {
 		m.paths["/"+e] = true
 	}
@@ -53,8 +54,11 @@ func (m *Metrics) begin() { m.inflight.Inc() }
 func (m *Metrics) done(path string, status int, bytes int64, d time.Duration) string {
 	m.inflight.Dec()
 	ep := "other"
-	if m.paths[path] {
+	switch {
+	case m.paths[path]:
 		ep = path
+	case strings.HasPrefix(path, davPrefix+"/"):
+		ep = davPrefix // the whole WebDAV tree is one series
 	}
 	m.requests.With(ep, strconv.Itoa(status)).Inc()
 	m.latency.With(ep).Observe(d.Seconds())

@@ -80,7 +80,7 @@ func (a *App) reply(w http.ResponseWriter, status int, body any) {
 // /download keeps its statuses: it is no course call, and a browser must
 // not save an error as the file.
 func (a *App) statusPolicy(name string, h http.HandlerFunc) http.HandlerFunc {
-	if a.cfg.HTTPStatusCodes || name == "download" {
+	if a.cfg.HTTPStatusCodes || name == "download" || name == "dav" {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) { h(courseWriter{w}, r) }

@@ -43,6 +43,9 @@ type Config struct {
 	// 500 and 503 (a bug, a service down) keep their status.
 	HTTPStatusCodes bool
 	LoginThrottle   LoginThrottle
+	// DavMaxFileBytes (dav_max_file_bytes) bounds one file put through
+	// WebDAV (default 20 GiB); the user's quota bounds it too.
+	DavMaxFileBytes int64
 
 	Dir string // directory of the loaded cfg.json ("" when built by hand)
 }
@@ -117,6 +120,7 @@ func Default() *Config {
 		LogLevel:         "info",
 		AntiSteal:        AntiSteal{CheckToken: true, TokenTTL: 900 * time.Second},
 		LoginThrottle:    LoginThrottle{UserFailures: 5, AddrFailures: 20, MaxLock: 15 * time.Minute},
+		DavMaxFileBytes:  20 << 30,
 	}
 }
 
@@ -186,6 +190,7 @@ type rawApp struct {
 		AddrFailures flex `json:"addr_failures"`
 		MaxLock      flex `json:"max_lock"`
 	} `json:"login_throttle"`
+	DavMaxFileBytes flex `json:"dav_max_file_bytes"`
 }
 
 // appField binds one key to its environment variable and its setter.
@@ -287,6 +292,7 @@ func (a *Config) fields(r *rawApp) []appField {
 		{"login_throttle.user_failures", "YUNPAN_LOGIN_THROTTLE_USER_FAILURES", &r.LoginThrottle.UserFailures, num(&a.LoginThrottle.UserFailures)},
 		{"login_throttle.addr_failures", "YUNPAN_LOGIN_THROTTLE_ADDR_FAILURES", &r.LoginThrottle.AddrFailures, num(&a.LoginThrottle.AddrFailures)},
 		{"login_throttle.max_lock", "YUNPAN_LOGIN_THROTTLE_MAX_LOCK", &r.LoginThrottle.MaxLock, secs(&a.LoginThrottle.MaxLock)},
+		{"dav_max_file_bytes", "YUNPAN_DAV_MAX_FILE_BYTES", &r.DavMaxFileBytes, num64(&a.DavMaxFileBytes)},
 	}
 }
 
@@ -362,6 +368,9 @@ func (a *Config) Validate() error {
 	}
 	if a.MaxUploadBytes <= 0 {
 		return fmt.Errorf("max_upload_bytes must be positive")
+	}
+	if a.DavMaxFileBytes <= 0 {
+		return fmt.Errorf("dav_max_file_bytes must be positive")
 	}
 	if a.TokenTTL <= 0 {
 		return fmt.Errorf("token_ttl must be positive")

@@ -3,7 +3,7 @@
 // reload comes back to the same place); the store follows the hash.
 import { set } from './store.js';
 
-export const TABS = ['files', 'share', 'rank', 'transfers'];
+export const TABS = ['files', 'share', 'rank', 'transfers', 'dav'];
 export const SORTS = ['normal', 'pvdesc', 'pvasc'];
 
 export function parseRoute(hash) {

@@ -10,12 +10,14 @@ import { Login, Register } from './auth.js';
 import { FilesView } from './files.js';
 import { RankView, ShareView } from './share.js';
 import { TransfersView } from './transfers.js';
+import { DavView } from './dav.js';
 
 const TABS = [
   ['files', 'nav-myfiles', 'nav.files', FilesView],
   ['share', 'nav-share', 'nav.share', ShareView],
   ['rank', 'nav-rank', 'nav.rank', RankView],
   ['transfers', 'nav-transfer', 'nav.transfers', TransfersView],
+  ['dav', 'nav-dav', 'nav.dav', DavView],
 ];
 
 function Header({ s }) {
