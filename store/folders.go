@@ -49,6 +49,9 @@ type ItemRef struct {
 	ID   int64
 }
 
+// ErrIntoItself refuses moving a folder into itself or a folder below it.
+var ErrIntoItself = fmt.Errorf("%w: a folder cannot move into itself or a folder below it", ErrInvalid)
+
 // MaxItems bounds the entries one Move, Trash, Restore or PurgeTrash call
 // takes.
 const MaxItems = 1000
@@ -450,7 +453,7 @@ func (s *Store) Move(ctx context.Context, user string, refs []ItemRef, dest int6
 				return err
 			}
 			if e.Kind == KindFolder && above[e.ID] {
-				return fmt.Errorf("%w: a folder cannot move into itself or a folder below it", ErrInvalid)
+				return ErrIntoItself
 			}
 			if e.FolderID == dest {
 				continue
