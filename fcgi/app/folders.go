@@ -216,7 +216,7 @@ func (a *App) handleFiles(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 			out = map[string]any{"folder_id": q.Folder.n, "path": crumbs(pg.Path), "folder_count": pg.Folders,
-				"file_count": pg.Files, "total": pg.Folders + pg.Files, "items": a.entryItems(pg.Items)}
+				"more": pg.More, "items": a.entryItems(pg.Items)}
 		case "mkdir":
 			e, err := a.st.Mkdir(ctx, user, int64(q.Folder.n), canonicalName(q.Name))
 			if err != nil {
