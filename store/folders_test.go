@@ -412,3 +412,55 @@ func TestTrashConcurrent(t *testing.T) {
 }
 
 func errorsIsNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// Migration 0010 makes existing rows valid: root entries of one user
+// sharing a name (other content) are renamed deterministically, the
+// oldest keeping it, a renamed share follows its entry; sizes and byte
+// counters are filled in. Run again, it changes nothing.
+func TestMigrationFoldersExistingRows(t *testing.T) {
+	s, _ := open(t, rds.Addr())
+	ctx := ctxT(t)
+	db := s.DB()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		_, err := db.ExecContext(ctx, q, args...)
+		require.NoError(t, err, q)
+	}
+	// The rows as the course's schema allowed them.
+	exec("DROP INDEX uq_user_folder_name ON user_file_list")
+	for i, c := range []string{"one", "two", "three"} {
+		m := sum(c)
+		exec("INSERT INTO file_info (md5, file_id, url, size, type, count) VALUES (?, ?, '', ?, 'txt', 1)", m, "group1/M00/00/00/"+c, 10*(i+1))
+		exec("INSERT INTO user_file_list (user, md5, file_name) VALUES ('ann', ?, 'n.txt')", m)
+	}
+	exec("INSERT INTO user_file_list (user, md5, file_name) VALUES ('bob', ?, 'n.txt')", sum("one"))
+	exec("UPDATE file_info SET count = 2 WHERE md5 = ?", sum("one"))
+	exec("INSERT INTO user_file_count (user, count) VALUES ('ann', 3), ('bob', 1)")
+	exec("UPDATE user_file_list SET shared_status = 1 WHERE md5 = ? AND user = 'ann'", sum("three"))
+	exec("INSERT INTO share_file_list (user, md5, file_name) VALUES ('ann', ?, 'n.txt')", sum("three"))
+	exec("UPDATE global_count SET count = 1 WHERE name = 'share_file_list'")
+	ids := []int64{}
+	for _, c := range []string{"one", "two", "three"} {
+		ids = append(ids, count(t, s, "SELECT id FROM user_file_list WHERE user = 'ann' AND md5 = ?", sum(c)))
+	}
+	exec("DELETE FROM schema_migrations WHERE version = 10")
+
+	for range 2 {
+		require.NoError(t, s.Migrate(ctx))
+		items, err := s.ListUserFiles(ctx, "ann", store.OrderNormal, 0, 10)
+		require.NoError(t, err)
+		require.Equal(t, []string{"n.txt", fmt.Sprintf("n (%d).txt", ids[1]), fmt.Sprintf("n (%d).txt", ids[2])},
+			[]string{items[0].FileName, items[1].FileName, items[2].FileName})
+		require.Equal(t, int64(20), items[1].Size)
+		sh, err := s.ListShared(ctx, 0, 10)
+		require.NoError(t, err)
+		require.Len(t, sh, 1)
+		require.Equal(t, items[2].FileName, sh[0].FileName, "the share follows its entry")
+		u, err := s.Usage(ctx, "ann")
+		require.NoError(t, err)
+		require.Equal(t, int64(60), u.Used)
+		checkCounts(t, s)
+		exec("DELETE FROM schema_migrations WHERE version = 10") // and once more
+	}
+	require.NoError(t, s.Migrate(ctx))
+}
