@@ -1,6 +1,7 @@
 // Package app holds the cloud disk's HTTP handlers, one per FastCGI
 // program (fcgi/<endpoint>/main.go): reg, login (+ logout), upload, md5,
-// myfiles, dealfile, sharefiles, dealsharefile and download. They keep the
+// myfiles, dealfile, sharefiles, dealsharefile and download, and files and
+// trash (folders, the trash, quotas). They keep the
 // course's URLs, JSON field names and 3-digit string codes (see
 // docs/api.md), and add HTTP statuses, token checks everywhere a user's
 // data is touched, bounded bodies and server-side content hashing.
@@ -31,7 +32,8 @@ import (
 
 // Endpoints are the program names, each serving the path "/"+name
 // (login also serves /logout).
-var Endpoints = []string{"reg", "login", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download", "dav"}
+var Endpoints = []string{"reg", "login", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download",
+	"files", "trash", "dav"}
 
 // MaxExecUploads bounds the fdfs_upload_file children one program runs at
 // once (exec mode).
@@ -200,6 +202,10 @@ func (a *App) Handler(name string) (http.Handler, error) {
 		h = a.handleDownload
 	case "dav", "apppass":
 		h = a.handleDAVProgram
+	case "files":
+		h = a.handleFiles
+	case "trash":
+		h = a.handleTrash
 	default:
 		return nil, fmt.Errorf("unknown endpoint %q (want one of %s)", name, strings.Join(Endpoints, ", "))
 	}
@@ -235,8 +241,9 @@ func (a *App) Drain(timeout time.Duration) bool {
 	}
 }
 
-// gcLoop retries the DFS deletes recorded in dfs_gc and purges expired
-// tokens, at start and then every interval, until Close.
+// gcLoop retries the DFS deletes recorded in dfs_gc, deletes the trash
+// older than trash_days for good and purges expired tokens, at start and
+// then every interval, until Close.
 func (a *App) gcLoop(every time.Duration) {
 	defer a.wg.Done()
 	t := time.NewTimer(0)
@@ -259,6 +266,13 @@ func (a *App) gcLoop(every time.Duration) {
 			a.log.Warn().Err(err).Msg("dfs gc pass failed")
 		} else if n > 0 {
 			a.log.Info().Int("deleted", n).Msg("dfs gc: queued files deleted")
+		}
+		if gc, err := a.st.PurgeExpired(ctx, 100); err != nil {
+			a.log.Warn().Err(err).Msg("trash purge failed")
+		} else {
+			for _, g := range gc {
+				a.discard(ctx, g.FileID, g.GCID, "delete")
+			}
 		}
 		if _, err := a.st.PurgeTokens(ctx); err != nil {
 			a.log.Warn().Err(err).Msg("token purge failed")

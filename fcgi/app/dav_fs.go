@@ -31,30 +31,6 @@ type davNode struct {
 	Type    string // the extension as recorded ("null" when none)
 }
 
-// davTree is what the WebDAV file system needs of the store: a user's
-// folders and files by id, changed the way the web client changes them.
-type davTree interface {
-	// lookup resolves a clean slash path ("/" is the root).
-	lookup(ctx context.Context, user, p string) (davNode, error)
-	children(ctx context.Context, user string, folder int64) ([]davNode, error)
-	mkdir(ctx context.Context, user string, parent int64, name string) error
-	// move renames n and/or moves it into folder parent.
-	move(ctx context.Context, user string, n davNode, parent int64, name string) error
-	// remove moves n (a folder with all it holds) to the trash.
-	remove(ctx context.Context, user string, n davNode) error
-	// putFile records stored content as parent/name, sending a file of that
-	// name to the trash first; Dup means the content was known and f's DFS
-	// copy is garbage.
-	putFile(ctx context.Context, user string, parent int64, f store.NewFile) (store.AddResult, error)
-	// linkFile records known content (by md5) as parent/name, likewise.
-	linkFile(ctx context.Context, user string, parent int64, md5, name string) error
-	// spaceLeft is how many more bytes user may store (-1: no limit).
-	spaceLeft(ctx context.Context, user string) (int64, error)
-}
-
-// errQuota refuses a write that would exceed the user's quota.
-var errQuota = errors.New("quota exceeded")
-
 // davFS is one user's tree as a webdav.FileSystem. Names arrive cleaned
 // ("/a/b", no "." or ".." segments).
 type davFS struct {
