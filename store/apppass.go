@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode/utf8"
 )
 
@@ -17,10 +16,10 @@ const MaxAppPasswords = 50
 
 // AppPassword is one of a user's app passwords, as listed (never the secret).
 type AppPassword struct {
-	ID       int64      `json:"id"`
-	Label    string     `json:"label"`
-	Created  time.Time  `json:"-"`
-	LastUsed *time.Time `json:"-"`
+	ID       int64
+	Label    string
+	Created  string // "YYYY-mm-dd HH:MM:SS", server local time
+	LastUsed string // likewise; "" when never used
 }
 
 // appPassEncoding writes secrets in lower-case base32 without padding: no
@@ -93,7 +92,8 @@ func (s *Store) CreateAppPassword(ctx context.Context, user, label string) (id i
 // AppPasswords lists user's app passwords, newest first.
 func (s *Store) AppPasswords(ctx context.Context, user string) ([]AppPassword, error) {
 	rows, err := s.db.QueryContext(ctx,
-		"SELECT id, label, create_time, last_used FROM app_password WHERE user = ? ORDER BY id DESC LIMIT ?", user, MaxAppPasswords)
+		"SELECT id, label, DATE_FORMAT(create_time, '%Y-%m-%d %H:%i:%s'), COALESCE(DATE_FORMAT(last_used, '%Y-%m-%d %H:%i:%s'), '')"+
+			" FROM app_password WHERE user = ? ORDER BY id DESC LIMIT ?", user, MaxAppPasswords)
 	if err != nil {
 		return nil, wrapDB("list app passwords", err)
 	}
@@ -101,12 +101,8 @@ func (s *Store) AppPasswords(ctx context.Context, user string) ([]AppPassword, e
 	out := []AppPassword{}
 	for rows.Next() {
 		var p AppPassword
-		var used sql.NullTime
-		if err := rows.Scan(&p.ID, &p.Label, &p.Created, &used); err != nil {
+		if err := rows.Scan(&p.ID, &p.Label, &p.Created, &p.LastUsed); err != nil {
 			return nil, wrapDB("list app passwords", err)
-		}
-		if used.Valid {
-			p.LastUsed = &used.Time
 		}
 		out = append(out, p)
 	}

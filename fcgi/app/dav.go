@@ -3,8 +3,11 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"path"
+	"strings"
 	"sync"
 
 	"golang.org/x/net/webdav"
@@ -50,6 +53,10 @@ func (a *App) handleDAV(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "a storage service is unavailable, try again later", http.StatusServiceUnavailable)
 		return
 	}
+	if err := davNewName(r); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	tree := a.davTree()
 	ctx := r.Context()
 	switch r.Method {
@@ -89,6 +96,33 @@ func (a *App) handleDAV(w http.ResponseWriter, r *http.Request) {
 		},
 	}
 	h.ServeHTTP(w, r)
+}
+
+// davNewName refuses, before anything is read, a request that would create
+// a name the app refuses (§1.0 Names): webdav would answer it with a
+// misleading 404.
+func davNewName(r *http.Request) error {
+	var p string
+	switch r.Method {
+	case http.MethodPut, "MKCOL":
+		p = r.URL.Path
+	case "MOVE", "COPY":
+		u, err := url.Parse(r.Header.Get("Destination"))
+		if err != nil {
+			return fmt.Errorf("bad Destination header")
+		}
+		p = u.Path
+	default:
+		return nil
+	}
+	name := path.Base(strings.TrimSuffix(p, "/"))
+	if name == "/" || name == "." || strings.TrimPrefix(p, davPrefix) == p {
+		return nil // the root or outside the tree: webdav answers
+	}
+	if err := store.CheckNewFileName(name); err != nil || !store.ValidFileName(name) {
+		return fmt.Errorf("bad name %q: names are 1 to 255 bytes of UTF-8, without / \\ or control, bidi or zero-width characters", name)
+	}
+	return nil
 }
 
 func davUnauthorized(w http.ResponseWriter) {
@@ -192,11 +226,7 @@ func (a *App) handleAppPass(w http.ResponseWriter, r *http.Request) {
 		}
 		out := make([]map[string]any, len(ps))
 		for i, p := range ps {
-			m := map[string]any{"id": p.ID, "label": p.Label, "created": p.Created.Format(timeLayout), "last_used": ""}
-			if p.LastUsed != nil {
-				m["last_used"] = p.LastUsed.Format(timeLayout)
-			}
-			out[i] = m
+			out[i] = map[string]any{"id": p.ID, "label": p.Label, "created": p.Created, "last_used": p.LastUsed}
 		}
 		a.ok(w, CodeAppPassOK, map[string]any{"passwords": out})
 	case "revoke":

@@ -41,36 +41,43 @@ type davFS struct {
 
 var _ webdav.FileSystem = (*davFS)(nil)
 
-// fsErr maps the store's errors to the os errors webdav turns into statuses.
+// fsErr maps the store's errors to the os errors webdav turns into
+// statuses (it tests them with os.IsNotExist and the like, which see
+// through *os.PathError only).
 func fsErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("%w: %w", os.ErrNotExist, err)
+		return davErr(os.ErrNotExist, "%v", err)
 	case errors.Is(err, store.ErrExists):
-		return fmt.Errorf("%w: %w", os.ErrExist, err)
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrBadName), errors.Is(err, store.ErrForbidden):
-		return fmt.Errorf("%w: %w", os.ErrPermission, err)
+		return davErr(os.ErrExist, "%v", err)
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrForbidden):
+		return davErr(os.ErrPermission, "%v", err)
 	}
 	return err
+}
+
+// davErr is base (os.ErrNotExist, …) with what happened.
+func davErr(base error, format string, args ...any) error {
+	return &os.PathError{Op: "dav", Path: fmt.Sprintf(format, args...), Err: base}
 }
 
 // parentOf resolves the folder that is to hold name, and name's last segment.
 func (f *davFS) parentOf(ctx context.Context, name string) (davNode, string, error) {
 	dir, base := path.Split(strings.TrimSuffix(name, "/"))
 	if base == "" {
-		return davNode{}, "", os.ErrPermission // the root itself
+		return davNode{}, "", davErr(os.ErrPermission, "the root")
 	}
 	if err := store.CheckNewFileName(base); err != nil || !store.ValidFileName(base) {
-		return davNode{}, "", fmt.Errorf("%w: bad name %q", os.ErrPermission, base)
+		return davNode{}, "", davErr(os.ErrPermission, "bad name %q", base)
 	}
 	p, err := f.t.lookup(ctx, f.user, path.Clean("/"+dir))
 	if err != nil {
 		return davNode{}, "", fsErr(err)
 	}
 	if !p.Folder {
-		return davNode{}, "", fmt.Errorf("%w: %s is a file", os.ErrNotExist, dir)
+		return davNode{}, "", davErr(os.ErrNotExist, "%s is a file", dir)
 	}
 	return p, base, nil
 }
@@ -97,7 +104,7 @@ func (f *davFS) RemoveAll(ctx context.Context, name string) error {
 		return fsErr(err)
 	}
 	if n.Folder && n.ID == 0 {
-		return fmt.Errorf("%w: the root cannot be removed", os.ErrPermission)
+		return davErr(os.ErrPermission, "the root cannot be removed")
 	}
 	return fsErr(f.t.remove(ctx, f.user, n))
 }
@@ -108,7 +115,7 @@ func (f *davFS) Rename(ctx context.Context, oldName, newName string) error {
 		return fsErr(err)
 	}
 	if n.Folder && n.ID == 0 {
-		return fmt.Errorf("%w: the root cannot be moved", os.ErrPermission)
+		return davErr(os.ErrPermission, "the root cannot be moved")
 	}
 	p, base, err := f.parentOf(ctx, newName)
 	if err != nil {
@@ -124,7 +131,7 @@ func (f *davFS) OpenFile(ctx context.Context, name string, flag int, _ os.FileMo
 			return nil, err
 		}
 		if n, err := f.t.lookup(ctx, f.user, name); err == nil && n.Folder {
-			return nil, fmt.Errorf("%w: %s is a folder", os.ErrPermission, name)
+			return nil, davErr(os.ErrPermission, "%s is a folder", name)
 		}
 		return f.a.newDavWriter(ctx, f, p.ID, base), nil
 	}
@@ -182,11 +189,11 @@ type davDir struct {
 	read bool
 }
 
-func (d *davDir) Close() error                       { return nil }
-func (d *davDir) Read([]byte) (int, error)           { return 0, fmt.Errorf("%w: a folder", os.ErrInvalid) }
-func (d *davDir) Write([]byte) (int, error)          { return 0, fmt.Errorf("%w: a folder", os.ErrPermission) }
-func (d *davDir) Seek(int64, int) (int64, error)     { return 0, fmt.Errorf("%w: a folder", os.ErrInvalid) }
-func (d *davDir) Stat() (os.FileInfo, error)         { return davInfo{d.n}, nil }
+func (d *davDir) Close() error                   { return nil }
+func (d *davDir) Read([]byte) (int, error)       { return 0, davErr(os.ErrInvalid, "a folder") }
+func (d *davDir) Write([]byte) (int, error)      { return 0, davErr(os.ErrPermission, "a folder") }
+func (d *davDir) Seek(int64, int) (int64, error) { return 0, davErr(os.ErrInvalid, "a folder") }
+func (d *davDir) Stat() (os.FileInfo, error)     { return davInfo{d.n}, nil }
 func (d *davDir) Readdir(count int) ([]fs.FileInfo, error) {
 	if d.read {
 		if count > 0 {
@@ -219,9 +226,13 @@ type davReader struct {
 	done chan struct{}
 }
 
-func (r *davReader) Stat() (os.FileInfo, error)         { return davInfo{r.n}, nil }
-func (r *davReader) Readdir(int) ([]fs.FileInfo, error) { return nil, fmt.Errorf("%w: not a folder", os.ErrInvalid) }
-func (r *davReader) Write([]byte) (int, error)          { return 0, fmt.Errorf("%w: opened for reading", os.ErrPermission) }
+func (r *davReader) Stat() (os.FileInfo, error) { return davInfo{r.n}, nil }
+func (r *davReader) Readdir(int) ([]fs.FileInfo, error) {
+	return nil, davErr(os.ErrInvalid, "not a folder")
+}
+func (r *davReader) Write([]byte) (int, error) {
+	return 0, davErr(os.ErrPermission, "opened for reading")
+}
 
 func (r *davReader) Seek(offset int64, whence int) (int64, error) {
 	switch whence {
@@ -231,7 +242,7 @@ func (r *davReader) Seek(offset int64, whence int) (int64, error) {
 		offset += r.n.Size
 	}
 	if offset < 0 {
-		return 0, fmt.Errorf("%w: negative offset", os.ErrInvalid)
+		return 0, davErr(os.ErrInvalid, "negative offset")
 	}
 	if offset != r.off {
 		r.drop()
@@ -342,9 +353,15 @@ func (a *App) newDavWriter(ctx context.Context, f *davFS, parent int64, name str
 func (w *davWriter) Stat() (os.FileInfo, error) {
 	return davInfo{davNode{Name: w.name, Size: w.n, ModTime: time.Now(), Type: fileExt(w.name)}}, nil
 }
-func (w *davWriter) Readdir(int) ([]fs.FileInfo, error) { return nil, fmt.Errorf("%w: not a folder", os.ErrInvalid) }
-func (w *davWriter) Read([]byte) (int, error)           { return 0, fmt.Errorf("%w: opened for writing", os.ErrPermission) }
-func (w *davWriter) Seek(int64, int) (int64, error)     { return 0, fmt.Errorf("%w: opened for writing", os.ErrPermission) }
+func (w *davWriter) Readdir(int) ([]fs.FileInfo, error) {
+	return nil, davErr(os.ErrInvalid, "not a folder")
+}
+func (w *davWriter) Read([]byte) (int, error) {
+	return 0, davErr(os.ErrPermission, "opened for writing")
+}
+func (w *davWriter) Seek(int64, int) (int64, error) {
+	return 0, davErr(os.ErrPermission, "opened for writing")
+}
 
 // ReadFrom copies a whole file of the same user's tree by reference (a
 // WebDAV COPY): no byte goes through.
@@ -363,7 +380,7 @@ func (w *davWriter) Write(p []byte) (int, error) {
 		return 0, w.err
 	}
 	if w.link != nil {
-		w.err = fmt.Errorf("%w: write after copy", os.ErrInvalid)
+		w.err = davErr(os.ErrInvalid, "write after copy")
 		return 0, w.err
 	}
 	if w.pw == nil && w.spool == nil {
@@ -372,11 +389,11 @@ func (w *davWriter) Write(p []byte) (int, error) {
 		}
 	}
 	if w.body != nil && w.body.length >= 0 && w.n+int64(len(p)) > w.body.length {
-		w.err = fmt.Errorf("%w: more bytes than Content-Length", os.ErrInvalid)
+		w.err = davErr(os.ErrInvalid, "more bytes than Content-Length")
 		return 0, w.err
 	}
 	if max := w.a.cfg.DavMaxFileBytes; max > 0 && w.n+int64(len(p)) > max {
-		w.err = fmt.Errorf("%w: a file may have at most %d bytes", os.ErrInvalid, max)
+		w.err = davErr(os.ErrInvalid, "a file may have at most %d bytes", max)
 		return 0, w.err
 	}
 	w.hash.Write(p)
@@ -451,7 +468,7 @@ func (w *davWriter) Close() error {
 		if w.err != nil {
 			return w.err
 		}
-		return fmt.Errorf("%w: the body ended early", os.ErrInvalid)
+		return davErr(os.ErrInvalid, "the body ended early")
 	}
 	if err != nil {
 		return dfsErr(err)

@@ -18,7 +18,6 @@ import (
 
 // davClient runs rclone against a stack's WebDAV tree as one user.
 type davClient struct {
-	t    *testing.T
 	env  []string
 	home string
 }
@@ -32,7 +31,7 @@ func newDavClient(t *testing.T, s *Stack, user, pass string) *davClient {
 	obscured, err := exec.Command(rclone, "obscure", pass).Output()
 	require.NoError(t, err)
 	home := t.TempDir()
-	return &davClient{t: t, home: home, env: append(os.Environ(),
+	return &davClient{home: home, env: append(os.Environ(),
 		"HOME="+home,
 		"RCLONE_CONFIG="+filepath.Join(home, "rclone.conf"),
 		"RCLONE_CONFIG_YP_TYPE=webdav",
@@ -44,10 +43,10 @@ func newDavClient(t *testing.T, s *Stack, user, pass string) *davClient {
 }
 
 // run runs rclone with args and returns its stdout; a failure fails the test.
-func (c *davClient) run(args ...string) string {
-	c.t.Helper()
+func (c *davClient) run(t *testing.T, args ...string) string {
+	t.Helper()
 	out, err := c.try(args...)
-	require.NoError(c.t, err, "rclone %s:\n%s", strings.Join(args, " "), out)
+	require.NoError(t, err, "rclone %s:\n%s", strings.Join(args, " "), out)
 	return out
 }
 
@@ -85,10 +84,10 @@ func writeTree(t *testing.T, dir string, n int) []string {
 }
 
 // lsPaths is `rclone lsf -R --files-only` as a sorted list.
-func (c *davClient) lsPaths(remote string) []string {
-	c.t.Helper()
+func (c *davClient) lsPaths(t *testing.T, remote string) []string {
+	t.Helper()
 	var ps []string
-	for _, l := range strings.Split(strings.TrimSpace(c.run("lsf", "-R", "--files-only", remote)), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(c.run(t, "lsf", "-R", "--files-only", remote)), "\n") {
 		if l != "" {
 			ps = append(ps, l)
 		}
@@ -147,38 +146,38 @@ func TestWebDAV(t *testing.T) {
 	sort.Strings(paths)
 
 	t.Run("rclone copy, ls, check", func(t *testing.T) {
-		c.run("copy", local, "yp:backup")
-		require.Equal(t, paths, c.lsPaths("yp:backup"))
-		c.run("check", "--download", local, "yp:backup")
+		c.run(t, "copy", local, "yp:backup")
+		require.Equal(t, paths, c.lsPaths(t, "yp:backup"))
+		c.run(t, "check", "--download", local, "yp:backup")
 	})
 
 	t.Run("rclone mkdir, move, sync, delete", func(t *testing.T) {
-		c.run("mkdir", "yp:moved")
-		c.run("moveto", "yp:backup/big.bin", "yp:moved/big.bin")
-		c.run("move", "yp:backup/d0", "yp:moved/d0")
-		got := c.lsPaths("yp:moved")
+		c.run(t, "mkdir", "yp:moved")
+		c.run(t, "moveto", "yp:backup/big.bin", "yp:moved/big.bin")
+		c.run(t, "move", "yp:backup/d0", "yp:moved/d0")
+		got := c.lsPaths(t, "yp:moved")
 		require.Contains(t, got, "big.bin")
 		require.Contains(t, got, "d0/sub0/文件 0.txt")
-		out := c.run("cat", "yp:moved/big.bin")
+		out := c.run(t, "cat", "yp:moved/big.bin")
 		require.True(t, bytes.Equal(big, []byte(out)), "big.bin differs after the move")
 
 		// sync: change one file, remove one, add one.
 		require.NoError(t, os.WriteFile(filepath.Join(local, "d1", "sub1", "文件 1.txt"), []byte("changed, and longer"), 0o644))
 		require.NoError(t, os.Remove(filepath.Join(local, "d2", "sub2", "文件 2.txt")))
 		require.NoError(t, os.WriteFile(filepath.Join(local, "new.txt"), []byte("new"), 0o644))
-		c.run("sync", local, "yp:backup")
-		c.run("check", "--download", local, "yp:backup")
+		c.run(t, "sync", local, "yp:backup")
+		c.run(t, "check", "--download", local, "yp:backup")
 
-		c.run("purge", "yp:backup")
+		c.run(t, "purge", "yp:backup")
 		_, err := c.try("lsf", "yp:backup")
 		require.Error(t, err, "a purged folder is gone")
-		require.Contains(t, c.lsPaths("yp:moved"), "big.bin")
+		require.Contains(t, c.lsPaths(t, "yp:moved"), "big.bin")
 	})
 
 	t.Run("downloads are inert", func(t *testing.T) {
 		html := filepath.Join(t.TempDir(), "page.html")
 		require.NoError(t, os.WriteFile(html, []byte("<script>alert(1)</script>"), 0o644))
-		c.run("copyto", html, "yp:page.html")
+		c.run(t, "copyto", html, "yp:page.html")
 		req, _ := http.NewRequest("GET", s.URL+"/dav/page.html", nil)
 		req.SetBasicAuth(alice.name, pass)
 		resp, err := httpClient.Do(req)
@@ -214,6 +213,6 @@ func TestWebDAV(t *testing.T) {
 		require.NoError(t, err, "%s", out)
 		require.Equal(t, "hello from cadaver\n", string(back))
 		require.Contains(t, string(out), "hi.txt")
-		require.Empty(t, c.lsPaths("yp:cad"))
+		require.Empty(t, c.lsPaths(t, "yp:cad"))
 	})
 }

@@ -67,15 +67,21 @@ func StartMariaDB(tb TB) *MariaDB {
 	tb.Helper()
 	dir := tb.TempDir()
 	data := filepath.Join(dir, "data")
+	// A private tmpdir: the server's temporary tables in the shared /tmp
+	// were seen to vanish under concurrent test runs, failing the install.
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		tb.Fatal(err)
+	}
 	install := lookBin(tb, "mariadb-install-db", "mysql_install_db")
-	out, err := exec.Command(install, "--no-defaults", "--datadir="+data, "--user=root",
+	out, err := exec.Command(install, "--no-defaults", "--datadir="+data, "--tmpdir="+tmp, "--user=root",
 		"--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput()
 	if err != nil {
 		tb.Fatalf("mariadb-install-db: %v\n%s", err, out)
 	}
 	m := &MariaDB{Port: FreePort(tb), Socket: filepath.Join(dir, "s"), User: "yunpan", Password: randHex(12), Dir: dir}
 	m.bin = lookBin(tb, "mariadbd", "mysqld")
-	m.args = []string{"--no-defaults", "--datadir=" + data, "--socket=" + m.Socket,
+	m.args = []string{"--no-defaults", "--datadir=" + data, "--tmpdir=" + tmp, "--socket=" + m.Socket,
 		"--port=" + strconv.Itoa(m.Port), "--bind-address=127.0.0.1", "--user=root",
 		"--pid-file=" + filepath.Join(dir, "pid"), "--log-error=" + filepath.Join(dir, "err.log"),
 		"--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=64M",
