@@ -81,7 +81,8 @@ const (
 )
 
 // fuzzEndpoints are the paths an input picks from (ep modulo the length).
-var fuzzEndpoints = []string{"reg", "login", "logout", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download"}
+var fuzzEndpoints = []string{"reg", "login", "logout", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download",
+	"apppass"}
 
 var fuzzMethods = []string{http.MethodPost, http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodPatch}
 
@@ -97,11 +98,12 @@ var fuzzCodes = map[string]string{
 	"sharefiles":    "000 015",
 	"dealsharefile": "016 017 018 019 020 021 022 111",
 	"download":      "025 026 111",
+	"apppass":       "100 101 111",
 }
 
 const (
-	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 110"     // only with 2xx
-	fuzzNot200  = "001 003 004 009 011 012 014 017 019 021 022 024 026 027 111" // never with 200
+	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 100 110"     // only with 2xx
+	fuzzNot200  = "001 003 004 009 011 012 014 017 019 021 022 024 026 027 101 111" // never with 200
 )
 
 // Authorization choices (auth & 7); auth & 0x80 picks the exec-mode app.
@@ -702,6 +704,10 @@ func handlerSeeds() []handlerSeed {
 	add("download", get, "md5={M}&filename={F}", "", authCookie, "bytes=0-3", "")
 	add("download", get, "md5={M}&fileName={F}&redirect=1", "", authBearer, "", "")
 	add("download", head, "md5={M}&file_name={F}", "", authBearer, "bytes=-5", "")
+	add("apppass", post, "cmd=create", j, 0, "", `{"user":"{U}","token":"{T}","label":"fuzz"}`)
+	add("apppass", post, "cmd=list", j, authBearer, "", `{}`)
+	add("apppass", post, "cmd=revoke", j, 0, "", `{"user":"{U}","token":"{T}","id":"1"}`)
+	add("apppass", post, "cmd=create", j, 0, "", `{"user":"{U}","token":"{T}","label":"\u202e"}`)
 	add("dealsharefile", post, "cmd=cancel", j, 0, "", ref(""))
 	add("dealfile", post, "cmd=del", j, 0, "", ref(""))
 
