@@ -96,7 +96,8 @@ fuzz:
 # the raw runs and the web runs unevenly.
 # With FASTDFS_BIN set, it ends with the side-by-side comparison below.
 bench: build
-	YUNPAN_BIN=$(BIN) $(GO) test -run '^$$' -bench BenchmarkWeb -benchtime 2s ./fcgi/e2e
+	YUNPAN_BIN=$(BIN) $(GO) test -run '^$$' -bench 'BenchmarkWeb$$' -benchtime 2s ./fcgi/e2e
+	YUNPAN_BIN=$(BIN) $(GO) test -run '^$$' -bench 'BenchmarkWebDAV$$' -benchtime 1x -timeout 30m ./fcgi/e2e
 	$(BIN)/fdfs_bench -bin $(BIN) -time $(BENCHTIME)
 	@if [ -n "$(FASTDFS_BIN)" ]; then $(BIN)/fdfs_bench -bin $(BIN) -vs-fastdfs $(FASTDFS_BIN) -time $(VS_TIME); \
 	else echo "ratios to C FastDFS: make bench FASTDFS_BIN=<folder with its fdfs_trackerd and fdfs_storaged>"; fi

@@ -22,7 +22,7 @@ type davClient struct {
 	home string
 }
 
-func newDavClient(t *testing.T, s *Stack, user, pass string) *davClient {
+func newDavClient(t testing.TB, s *Stack, user, pass string) *davClient {
 	t.Helper()
 	rclone := lookSys("rclone")
 	if rclone == "" {
@@ -43,7 +43,7 @@ func newDavClient(t *testing.T, s *Stack, user, pass string) *davClient {
 }
 
 // run runs rclone with args and returns its stdout; a failure fails the test.
-func (c *davClient) run(t *testing.T, args ...string) string {
+func (c *davClient) run(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := c.try(args...)
 	require.NoError(t, err, "rclone %s:\n%s", strings.Join(args, " "), out)
@@ -84,7 +84,7 @@ func writeTree(t *testing.T, dir string, n int) []string {
 }
 
 // lsPaths is `rclone lsf -R --files-only` as a sorted list.
-func (c *davClient) lsPaths(t *testing.T, remote string) []string {
+func (c *davClient) lsPaths(t testing.TB, remote string) []string {
 	t.Helper()
 	var ps []string
 	for _, l := range strings.Split(strings.TrimSpace(c.run(t, "lsf", "-R", "--files-only", remote)), "\n") {
