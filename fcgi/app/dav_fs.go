@@ -167,7 +167,7 @@ func (i davInfo) Mode() os.FileMode {
 }
 
 func (i davInfo) ETag(context.Context) (string, error) {
-	if i.n.Folder {
+	if i.n.Folder || i.n.MD5 == "" { // a file being written has no md5 yet
 		return "", webdav.ErrNotImplemented
 	}
 	return `"` + i.n.MD5 + `"`, nil
