@@ -2,7 +2,6 @@ package thumb_test
 
 import (
 	"errors"
-	"os"
 	"testing"
 
 	"yunpan/internal/thumb"
@@ -16,9 +15,7 @@ func FuzzMake(f *testing.F) {
 	f.Add(thumbtest.PNGAlpha(9, 7))
 	f.Add(thumbtest.GIF(8, 8))
 	f.Add(thumbtest.Bomb(100000, 100000))
-	if b, err := os.ReadFile("testdata/small.webp"); err == nil {
-		f.Add(b)
-	}
+	f.Add(thumbtest.WebP())
 	lim := thumb.Limits{MaxBytes: 1 << 20, MaxPixels: 1 << 20, MaxSide: 4096}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ths, err := thumb.Make(b, lim)

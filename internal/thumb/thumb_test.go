@@ -6,7 +6,6 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -38,8 +37,7 @@ func near(c color.Color, want color.RGBA) bool {
 }
 
 func TestDetect(t *testing.T) {
-	webp, err := os.ReadFile("testdata/small.webp")
-	require.NoError(t, err)
+	webp := thumbtest.WebP()
 	for _, c := range []struct {
 		data []byte
 		want thumb.Format
@@ -115,8 +113,7 @@ func TestSizes(t *testing.T) {
 	require.Equal(t, "jpg", ths[0].Ext)
 	require.Equal(t, [2]int{800, 400}, [2]int{ths[1].W, ths[1].H})
 
-	webp, err := os.ReadFile("testdata/small.webp")
-	require.NoError(t, err)
+	webp := thumbtest.WebP()
 	ths, err = thumb.Make(webp, thumb.DefaultLimits)
 	require.NoError(t, err)
 	require.Len(t, ths, 2)

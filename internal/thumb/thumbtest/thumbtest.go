@@ -5,6 +5,7 @@ package thumbtest
 
 import (
 	"bytes"
+	_ "embed"
 	"encoding/binary"
 	"hash/crc32"
 	"image"
@@ -120,6 +121,15 @@ func Bomb(w, h uint32) []byte {
 	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
 	return b
 }
+
+// webp is golang.org/x/image's testdata/blue-purple-pink.lossy.webp (BSD
+// licence): the standard library cannot encode WebP.
+//
+//go:embed small.webp
+var webp []byte
+
+// WebP is a small lossy WebP image.
+func WebP() []byte { return append([]byte{}, webp...) }
 
 // Truncated is b cut to its first half.
 func Truncated(b []byte) []byte { return append([]byte{}, b[:len(b)/2]...) }
