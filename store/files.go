@@ -27,6 +27,7 @@ type FileItem struct {
 	URL         string // as recorded at upload; the app rebuilds it from FileID
 	Size        int64
 	Type        string
+	Thumbs      string // file_info.thumbs: the content's thumbnail slaves (migration 0013)
 }
 
 // NewFile is a file just stored in the DFS, to record for User.
@@ -224,6 +225,7 @@ type DeleteResult struct {
 	Unshared bool   // the entry was shared; its share is gone too
 	FileID   string // the last reference went: delete this DFS file...
 	GCID     int64  // ...then call GCDone(GCID)
+	Thumbs   string // ...and these thumbnail slaves of it (file_info.thumbs)
 }
 
 // DeleteFile removes user's entry (md5, name): its share if any, the user
@@ -269,8 +271,8 @@ func (s *Store) DeleteFile(ctx context.Context, user, md5, name string) (DeleteR
 			return err
 		}
 		var count int64
-		var fileID string
-		err = tx.QueryRowContext(ctx, "SELECT count, file_id FROM file_info WHERE md5 = ? FOR UPDATE", md5).Scan(&count, &fileID)
+		var fileID, thumbs string
+		err = tx.QueryRowContext(ctx, "SELECT count, file_id, thumbs FROM file_info WHERE md5 = ? FOR UPDATE", md5).Scan(&count, &fileID, &thumbs)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -278,7 +280,7 @@ func (s *Store) DeleteFile(ctx context.Context, user, md5, name string) (DeleteR
 			if _, err := tx.ExecContext(ctx, "DELETE FROM file_info WHERE md5 = ?", md5); err != nil {
 				return err
 			}
-			res.FileID = fileID
+			res.FileID, res.Thumbs = fileID, thumbs
 			if res.GCID, err = queueGC(ctx, tx, fileID, "delete"); err != nil {
 				return err
 			}
@@ -350,7 +352,7 @@ func checkPage(start, count int) error {
 	return nil
 }
 
-const itemCols = "DATE_FORMAT(%[1]s.create_time, '%%Y-%%m-%%d %%H:%%i:%%s'), %[1]s.file_name, %[1]s.pv, f.file_id, f.url, f.size, f.type"
+const itemCols = "DATE_FORMAT(%[1]s.create_time, '%%Y-%%m-%%d %%H:%%i:%%s'), %[1]s.file_name, %[1]s.pv, f.file_id, f.url, f.size, f.type, f.thumbs"
 
 // ListUserFiles returns a page of user's files. Ties are broken by id, so
 // pages are stable.
@@ -390,7 +392,7 @@ func (s *Store) items(ctx context.Context, q string, args ...any) ([]FileItem, e
 	for rows.Next() {
 		var it FileItem
 		if err := rows.Scan(&it.User, &it.MD5, &it.ShareStatus, &it.CreateTime, &it.FileName, &it.PV,
-			&it.FileID, &it.URL, &it.Size, &it.Type); err != nil {
+			&it.FileID, &it.URL, &it.Size, &it.Type, &it.Thumbs); err != nil {
 			return nil, wrapDB("list", err)
 		}
 		out = append(out, it)
