@@ -1,6 +1,7 @@
 // Package app holds the cloud disk's HTTP handlers, one per FastCGI
 // program (fcgi/<endpoint>/main.go): reg, login (+ logout), upload, md5,
-// myfiles, dealfile, sharefiles, dealsharefile and download. They keep the
+// myfiles, dealfile, sharefiles, dealsharefile, download and image (the
+// image host's links and thumbnails, thumbs.go). They keep the
 // course's URLs, JSON field names and 3-digit string codes (see
 // docs/api.md), and add HTTP statuses, token checks everywhere a user's
 // data is touched, bounded bodies and server-side content hashing.
@@ -31,7 +32,8 @@ import (
 
 // Endpoints are the program names, each serving the path "/"+name
 // (login also serves /logout).
-var Endpoints = []string{"reg", "login", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download"}
+var Endpoints = []string{"reg", "login", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download",
+	"image"}
 
 // MaxExecUploads bounds the fdfs_upload_file children one program runs at
 // once (exec mode).
@@ -77,6 +79,7 @@ type App struct {
 	spools    atomic.Uint64           // spreads upload spool files over tmpDir/<slot>
 	spoolDirs [spoolSlots]atomic.Bool // tmpDir/<slot> made
 	mw        *middleware             // every handler's (middleware.go)
+	thumbQ    chan thumbJob           // thumbnails to make (thumbs.go); nil: not made here
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -134,6 +137,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if opt.GCInterval > 0 {
 		a.wg.Add(1)
 		go a.gcLoop(opt.GCInterval)
+	}
+	if opt.Program == "" || opt.Program == "upload" {
+		a.startThumbs()
 	}
 	return a, nil
 }
@@ -197,6 +203,8 @@ func (a *App) Handler(name string) (http.Handler, error) {
 		h = a.handleDealShareFile
 	case "download":
 		h = a.handleDownload
+	case "image":
+		h = a.handleImage
 	default:
 		return nil, fmt.Errorf("unknown endpoint %q (want one of %s)", name, strings.Join(Endpoints, ", "))
 	}

@@ -27,13 +27,15 @@ type item struct {
 	URL         string `json:"url"`
 	Size        int64  `json:"size"`
 	Type        string `json:"type"`
+	Thumb       string `json:"thumb,omitempty"` // /image URL of the 150x150 thumbnail (thumbs.go)
 }
 
 func (a *App) items(in []store.FileItem) []item {
 	out := make([]item, len(in))
 	for i, f := range in {
 		out[i] = item{User: f.User, MD5: f.MD5, CreateTime: f.CreateTime, Time: f.CreateTime, FileName: f.FileName, Filename: f.FileName,
-			ShareStatus: f.ShareStatus, PV: f.PV, URL: a.DownloadURL(f.FileID), Size: f.Size, Type: f.Type}
+			ShareStatus: f.ShareStatus, PV: f.PV, URL: a.DownloadURL(f.FileID), Size: f.Size, Type: f.Type,
+			Thumb: thumbURL(f)}
 	}
 	return out
 }
@@ -197,7 +199,9 @@ func (a *App) handleDealFile(w http.ResponseWriter, r *http.Request) {
 		res, err = a.st.DeleteFile(ctx, user, m, name)
 		if err == nil && res.FileID != "" {
 			// The rows are gone and the file is queued in dfs_gc: delete it
-			// now; a failure is retried by the collector.
+			// now; a failure is retried by the collector. Its thumbnails
+			// (slave files) go first.
+			a.deleteThumbs(ctx, res.FileID, res.Thumbs)
 			a.discard(ctx, res.FileID, res.GCID, "delete")
 		}
 	case "pv":

@@ -154,6 +154,14 @@ func (a *App) gcDelete(ctx context.Context, fileID string) error {
 		a.log.Error().Str("file_id", fileID).Msg("dfs gc: queued file is referenced by file_info; kept")
 		return nil
 	}
+	// A master's thumbnail slaves go with it, before it: the row stays
+	// queued until all are gone. The row that listed them is gone, so
+	// every name a thumbnail can have is tried.
+	for _, id := range thumbCandidates(fileID) {
+		if err := a.dfsDelete(ctx, id); err != nil {
+			return fmt.Errorf("thumbnail %s: %w", id, err)
+		}
+	}
 	return a.dfsDelete(ctx, fileID)
 }
 

@@ -47,6 +47,9 @@ const (
 	CodeDownloadOK     = "025"
 	CodeDownloadFail   = "026"
 	CodeThrottled      = "027" // too many failed logins: try again in retry_after seconds
+	CodeImageFail      = "090" // /image: bad request, no such file, or a private file without its owner's token
+	CodeNotImage       = "091" // /image: the file is no raster image this host shows
+	CodeNoThumb        = "092" // /image: no thumbnail of that size (yet)
 	CodeTokenOK        = "110"
 	CodeTokenBad       = "111"
 	CodeListOK         = "000" // a list page (the course sent no code)
@@ -77,10 +80,10 @@ func (a *App) reply(w http.ResponseWriter, status int, body any) {
 // expired token never lead to a new login, a failed upload wedge the upload
 // queue). 500 and 503 stay: a bug or a service that is down is what the
 // web server and its monitoring must see, like Nginx's own 413 and 502.
-// /download keeps its statuses: it is no course call, and a browser must
-// not save an error as the file.
+// /download and /image keep their statuses: they are no course calls, and
+// a browser must not save an error as the file or show it as an image.
 func (a *App) statusPolicy(name string, h http.HandlerFunc) http.HandlerFunc {
-	if a.cfg.HTTPStatusCodes || name == "download" {
+	if a.cfg.HTTPStatusCodes || name == "download" || name == "image" {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) { h(courseWriter{w}, r) }

@@ -214,6 +214,8 @@ func (a *App) finishUpload(ctx context.Context, up *upload) (map[string]any, err
 	}
 	if res.Dup {
 		a.discard(ctx, up.fileID, res.GCID, "duplicate")
+	} else {
+		a.queueThumbs(up) // thumbs.go; the answer does not wait
 	}
 	return out, nil
 }
