@@ -210,12 +210,16 @@ func (m Image) scale(s Spec) *image.RGBA {
 			tw, th = h, w
 		}
 	}
-	dst := image.NewRGBA(image.Rect(0, 0, tw, th))
-	if tw == src.Dx() && th == src.Dy() {
-		draw.Draw(dst, dst.Bounds(), m.Img, src.Min, draw.Src)
-	} else {
-		draw.CatmullRom.Scale(dst, dst.Bounds(), m.Img, src, draw.Src, nil)
+	// Box-reduce first to no less than 1.5 times the target (the
+	// resampling kernel then still has its taps to smooth with), then
+	// resample.
+	k := max(1, min(2*src.Dx()/(3*tw), 2*src.Dy()/(3*th)))
+	small := shrink(m.Img, src, k)
+	if small.Rect.Dx() == tw && small.Rect.Dy() == th {
+		return orient(small, m.Orientation)
 	}
+	dst := image.NewRGBA(image.Rect(0, 0, tw, th))
+	draw.CatmullRom.Scale(dst, dst.Bounds(), small, small.Bounds(), draw.Src, nil)
 	return orient(dst, m.Orientation)
 }
 
