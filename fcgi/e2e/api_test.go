@@ -393,6 +393,8 @@ func TestAPI(t *testing.T) {
 		w.expect("019", "/dealsharefile?cmd=nosuch", alice.body("md5", sum, "filename", name))
 	})
 
+	t.Run("image host", func(t *testing.T) { imageHost(w.with(t), alice) }) // image_test.go
+
 	t.Run("delete", func(t *testing.T) {
 		w := w.with(t)
 		// Bob cannot delete Alice's entry (he has his own copies only).
