@@ -81,7 +81,7 @@ const (
 )
 
 // fuzzEndpoints are the paths an input picks from (ep modulo the length).
-var fuzzEndpoints = []string{"reg", "login", "logout", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download"}
+var fuzzEndpoints = []string{"reg", "login", "logout", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download", "image"}
 
 var fuzzMethods = []string{http.MethodPost, http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodPatch}
 
@@ -97,6 +97,7 @@ var fuzzCodes = map[string]string{
 	"sharefiles":    "000 015",
 	"dealsharefile": "016 017 018 019 020 021 022 111",
 	"download":      "025 026 111",
+	"image":         "090 091 092 111",
 }
 
 const (
@@ -491,6 +492,9 @@ func (fx *fuzzEnv) checkAnswer(t *testing.T, ctx context.Context, what, ep, meth
 	if ep == "download" {
 		allowed[206], allowed[302], allowed[416] = true, true, true
 	}
+	if ep == "image" {
+		allowed[206], allowed[304], allowed[415], allowed[416] = true, true, true, true
+	}
 	if !allowed[st] {
 		t.Fatalf("unexpected status:\n%s", show())
 	}
@@ -498,6 +502,14 @@ func (fx *fuzzEnv) checkAnswer(t *testing.T, ctx context.Context, what, ep, meth
 	isJSON := strings.HasPrefix(h.Get("Content-Type"), "application/json")
 	if ep == "download" && !isJSON {
 		fx.checkStream(t, show, method, q, rec)
+		return ""
+	}
+	if ep == "image" && !isJSON {
+		// An image, inline but sandboxed and never sniffed, or a 304.
+		if st != http.StatusNotModified && (!strings.HasPrefix(h.Get("Content-Type"), "image/") ||
+			h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Content-Security-Policy") != "sandbox") {
+			t.Fatalf("an /image answer that is no sandboxed image:\n%s", show())
+		}
 		return ""
 	}
 	if !isJSON {
@@ -702,6 +714,9 @@ func handlerSeeds() []handlerSeed {
 	add("download", get, "md5={M}&filename={F}", "", authCookie, "bytes=0-3", "")
 	add("download", get, "md5={M}&fileName={F}&redirect=1", "", authBearer, "", "")
 	add("download", head, "md5={M}&file_name={F}", "", authBearer, "bytes=-5", "")
+	add("image", get, "md5={M}&filename={F}", "", authBearer, "", "")
+	add("image", get, "md5={M}&filename={F}&size=150x150", "", 0, "", "")
+	add("image", head, "md5={M}&filename={F}&size=800", "", authCookie, "bytes=0-3", "")
 	add("dealsharefile", post, "cmd=cancel", j, 0, "", ref(""))
 	add("dealfile", post, "cmd=del", j, 0, "", ref(""))
 
