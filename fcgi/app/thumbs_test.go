@@ -87,11 +87,11 @@ func testThumbnails(t *testing.T, mode string) {
 	defer cancel()
 
 	cases := []thumbCase{
-		// Stored 1200x600 with orientation 6: shown 600x1200, the stored
+		// Stored 880x440 with orientation 6: shown 440x880, the stored
 		// top-left quarter at the top right.
-		{name: "photo.jpg", content: thumbtest.JPEG(1200, 600, 6), ext: "jpg", sizes: [2][2]int{{150, 150}, {600, 1200}}, marker: &[2]float64{0.75, 0.25}},
+		{name: "photo.jpg", content: thumbtest.JPEG(880, 440, 6), ext: "jpg", sizes: [2][2]int{{150, 150}, {440, 880}}, marker: &[2]float64{0.75, 0.25}},
 		{name: "alpha.png", content: thumbtest.PNGAlpha(400, 300), ext: "png", sizes: [2][2]int{{150, 150}, {400, 300}}},
-		{name: "anim.gif", content: thumbtest.GIF(1000, 500), ext: "jpg", sizes: [2][2]int{{150, 150}, {800, 400}}, marker: &[2]float64{0.25, 0.25}},
+		{name: "anim.gif", content: thumbtest.GIF(880, 440), ext: "jpg", sizes: [2][2]int{{150, 150}, {800, 400}}, marker: &[2]float64{0.25, 0.25}},
 		{name: "pic.webp", content: thumbtest.WebP(), ext: "jpg"},
 		// Recognised by its bytes, whatever its name says.
 		{name: "picture.dat", content: thumbtest.PNG(300, 200), ext: "jpg", sizes: [2][2]int{{150, 150}, {300, 200}}},
@@ -278,7 +278,7 @@ func TestThumbsCommand(t *testing.T) {
 	srv := newServer(t, a)
 	e := &env{t: t, a: a, srv: srv, cfg: cfg}
 	tok := e.user("bob")
-	jpg, txt := thumbtest.JPEG(900, 300, 0), []byte("text")
+	jpg, txt := thumbtest.JPEG(300, 200, 0), []byte("text")
 	expect(t, e.uploadMP("bob", tok, "a.jpg", jpg), http.StatusOK, CodeUploadOK)
 	expect(t, e.uploadMP("bob", tok, "b.txt", txt), http.StatusOK, CodeUploadOK)
 	expect(t, e.uploadMP("bob", tok, "c.png", thumbtest.Bomb(50000, 50000)), http.StatusOK, CodeUploadOK)

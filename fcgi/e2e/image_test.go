@@ -18,7 +18,7 @@ import (
 // a private image is refused.
 func imageHost(w *web, a account) {
 	t := w.t
-	jpg := thumbtest.JPEG(1000, 500, 6)
+	jpg := thumbtest.JPEG(600, 300, 6)
 	const name = "holiday.jpg"
 	w.check(w.upload(a, name, jpg), "008", "upload %s", name)
 	var thumbURL string

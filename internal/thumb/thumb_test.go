@@ -92,7 +92,7 @@ func TestOrientation(t *testing.T) {
 }
 
 func TestSizes(t *testing.T) {
-	ths, err := thumb.Make(thumbtest.JPEG(1600, 1000, 0), thumb.DefaultLimits)
+	ths, err := thumb.Make(thumbtest.JPEG(960, 600, 0), thumb.DefaultLimits)
 	require.NoError(t, err)
 	require.Equal(t, [2]int{150, 150}, [2]int{ths[0].W, ths[0].H})
 	require.Equal(t, [2]int{800, 500}, [2]int{ths[1].W, ths[1].H})
@@ -108,7 +108,7 @@ func TestSizes(t *testing.T) {
 	_, _, _, a := m.At(290, 50).RGBA()
 	require.Zero(t, a, "transparent stays transparent")
 
-	ths, err = thumb.Make(thumbtest.GIF(1000, 500), thumb.DefaultLimits)
+	ths, err = thumb.Make(thumbtest.GIF(880, 440), thumb.DefaultLimits)
 	require.NoError(t, err)
 	require.Equal(t, "jpg", ths[0].Ext)
 	require.Equal(t, [2]int{800, 400}, [2]int{ths[1].W, ths[1].H})

@@ -10,7 +10,6 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
-	"image/color/palette"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -95,13 +94,12 @@ func encodePNG(m image.Image) []byte {
 	return buf.Bytes()
 }
 
-// GIF is Picture(w, h) as a one-frame GIF.
+// GIF is Picture(w, h) as a one-frame GIF (a two-colour palette).
 func GIF(w, h int) []byte {
-	src := Picture(w, h)
-	m := image.NewPaletted(src.Rect, palette.Plan9)
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			m.Set(x, y, src.At(x, y))
+	m := image.NewPaletted(image.Rect(0, 0, w, h), color.Palette{Fill, Marker})
+	for y := 0; y < h/2; y++ {
+		for x := 0; x < w/2; x++ {
+			m.SetColorIndex(x, y, 1)
 		}
 	}
 	var buf bytes.Buffer
