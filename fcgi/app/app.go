@@ -1,9 +1,9 @@
 // Package app holds the cloud disk's HTTP handlers, one per FastCGI
 // program (fcgi/<endpoint>/main.go): reg, login (+ logout), upload, md5,
-// myfiles, dealfile, sharefiles, dealsharefile and download. They keep the
-// course's URLs, JSON field names and 3-digit string codes (see
-// docs/api.md), and add HTTP statuses, token checks everywhere a user's
-// data is touched, bounded bodies and server-side content hashing.
+// myfiles, dealfile, sharefiles, dealsharefile, download and link (share
+// links). They keep the course's URLs, JSON field names and 3-digit string
+// codes (see docs/api.md), and add HTTP statuses, token checks everywhere a
+// user's data is touched, bounded bodies and server-side content hashing.
 package app
 
 import (
@@ -31,7 +31,7 @@ import (
 
 // Endpoints are the program names, each serving the path "/"+name
 // (login also serves /logout).
-var Endpoints = []string{"reg", "login", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download"}
+var Endpoints = []string{"reg", "login", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download", "link"}
 
 // MaxExecUploads bounds the fdfs_upload_file children one program runs at
 // once (exec mode).
@@ -77,6 +77,7 @@ type App struct {
 	spools    atomic.Uint64           // spreads upload spool files over tmpDir/<slot>
 	spoolDirs [spoolSlots]atomic.Bool // tmpDir/<slot> made
 	mw        *middleware             // every handler's (middleware.go)
+	lkey      linkKey                 // signs share-link grants (link.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -197,6 +198,8 @@ func (a *App) Handler(name string) (http.Handler, error) {
 		h = a.handleDealShareFile
 	case "download":
 		h = a.handleDownload
+	case "link":
+		h = a.handleLink
 	default:
 		return nil, fmt.Errorf("unknown endpoint %q (want one of %s)", name, strings.Join(Endpoints, ", "))
 	}

@@ -55,7 +55,7 @@ func (a *App) handleDownload(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, u, http.StatusFound)
 	default:
-		a.stream(w, r, f)
+		a.stream(w, r, f, CodeDownloadFail)
 	}
 }
 
@@ -138,14 +138,16 @@ func (l *lazyWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-func (a *App) stream(w http.ResponseWriter, r *http.Request, f store.FileItem) {
+// stream sends f's bytes (one Range at most); failCode is the JSON code of
+// a failure before the first byte.
+func (a *App) stream(w http.ResponseWriter, r *http.Request, f store.FileItem, failCode string) {
 	h := w.Header()
 	start, length, status := int64(0), f.Size, http.StatusOK
 	if rh := r.Header.Get("Range"); rh != "" {
 		s, n, ok, bad := parseRange(rh, f.Size)
 		if bad {
 			h.Set("Content-Range", "bytes */"+strconv.FormatInt(f.Size, 10))
-			a.fail(w, http.StatusRequestedRangeNotSatisfiable, CodeDownloadFail, "range not satisfiable")
+			a.fail(w, http.StatusRequestedRangeNotSatisfiable, failCode, "range not satisfiable")
 			return
 		}
 		if ok {
@@ -182,7 +184,7 @@ func (a *App) stream(w http.ResponseWriter, r *http.Request, f store.FileItem) {
 		for _, k := range []string{"Content-Length", "Content-Disposition", "Content-Range", "Accept-Ranges"} {
 			h.Del(k)
 		}
-		a.failErr(w, r, fmt.Errorf("%w: %w", errDFS, err), CodeDownloadFail)
+		a.failErr(w, r, fmt.Errorf("%w: %w", errDFS, err), failCode)
 		return
 	}
 	// Headers are gone: the short body tells the client.
