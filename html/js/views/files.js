@@ -44,7 +44,7 @@ function FileRow({ f, files }) {
         <button type="button" class="act-share light" aria-disabled=${ad} disabled=${shared} onClick=${() => run(() => shareFile(f))}>${t('act.share')}</button>
         <button type="button" class="act-link light" aria-disabled=${ad} aria-haspopup="dialog" disabled=${!f.id}
           onClick=${() => { if (!busy) openLinkDialog(f); }}>${t('act.link')}</button>
-        <button type="button" class="act-del danger" aria-disabled=${ad} data-armed=${armed ? '1' : null} onClick=${onDelete}>${t(armed ? 'act.confirmDelete' : 'act.delete')}</button>
+        <button type="button" class="act-del danger" aria-disabled=${ad} data-armed=${armed ? '1' : null} data-keep-open=${armed ? null : '1'} onClick=${onDelete}>${t(armed ? 'act.confirmDelete' : 'act.delete')}</button>
       <//>
     </td>
   </tr>`;

@@ -191,7 +191,7 @@ function LinkRow({ l, links }) {
       <${RowActions} name=${name}>
         <button type="button" class="act-copy" aria-disabled=${ad} disabled=${!active} onClick=${copy}>${t('link.copyLink')}</button>
         <button type="button" class="act-revoke danger" aria-disabled=${ad} disabled=${l.state === 'revoked'}
-          data-armed=${armed ? '1' : null} onClick=${revoke}>${t(armed ? 'link.confirm' : 'link.revoke')}</button>
+          data-armed=${armed ? '1' : null} data-keep-open=${armed ? null : '1'} onClick=${revoke}>${t(armed ? 'link.confirm' : 'link.revoke')}</button>
       <//>
     </td>
   </tr>`;
