@@ -262,13 +262,14 @@ func (a *App) linkOpen(w http.ResponseWriter, r *http.Request) {
 		a.grantReply(w, r, l)
 		return
 	}
-	defer floor(ctx, began)
 	tok, addr := strings.TrimSpace(q.T), clientAddr(r)
 	err := a.st.LinkGuardTry(ctx, tok, addr)
 	var thr *store.ThrottledError
 	switch {
+	case err == nil && l.ID != 0 && l.CheckCode(strings.TrimSpace(q.Code)):
 	case errors.As(err, &thr):
 		secs := thr.RetrySeconds()
+		floor(ctx, began)
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		a.reply(w, http.StatusTooManyRequests, map[string]any{"code": CodeLinkThrottled, "retry_after": secs,
 			"msg": fmt.Sprintf("too many wrong extraction codes, try again in %d s", secs)})
@@ -277,9 +278,11 @@ func (a *App) linkOpen(w http.ResponseWriter, r *http.Request) {
 		a.failErr(w, r, err, CodeLinkWrongCode)
 		return
 	case l.ID == 0:
+		floor(ctx, began)
 		a.linkNotFound(w)
 		return
-	case !l.CheckCode(strings.TrimSpace(q.Code)):
+	default:
+		floor(ctx, began)
 		a.fail(w, http.StatusForbidden, CodeLinkWrongCode, "wrong extraction code")
 		return
 	}
@@ -287,7 +290,8 @@ func (a *App) linkOpen(w http.ResponseWriter, r *http.Request) {
 	a.grantReply(w, r, l)
 }
 
-// floor waits until linkOpenFloor after began (or the client is gone).
+// floor waits until linkOpenFloor after began (or the client is gone),
+// before the refusal is written.
 func floor(ctx context.Context, began time.Time) {
 	t := time.NewTimer(time.Until(began.Add(linkOpenFloor)))
 	defer t.Stop()
