@@ -124,6 +124,10 @@ func TestBrowserShareLink(t *testing.T) {
 		chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.CSS("#landing-gone")))
 	screenshot(t, guest, art, "link-gone.png")
+	setLang(t, guest, "zh-CN")
+	require.Contains(t, eval[string](t, guest, `document.getElementById('landing-gone').textContent`), "链接不存在")
+	axeCheck(t, guest, "the landing page of a dead link, in Chinese")
+	screenshot(t, guest, art, "link-gone-zh.png")
 	resp, got = get(href)
 	require.Equal(t, http.StatusNotFound, resp.StatusCode, "%s", got)
 	require.Contains(t, string(got), `"code":"067"`)
