@@ -17,6 +17,7 @@ import (
 
 // FileItem is one entry of a list ([D] naming in the JSON layer).
 type FileItem struct {
+	ID          int64 // the user_file_list row (0 in the public list)
 	User        string
 	MD5         string
 	CreateTime  string // "YYYY-mm-dd HH:MM:SS", server local time
@@ -367,7 +368,7 @@ func (s *Store) ListUserFiles(ctx context.Context, user string, order Order, sta
 	case OrderPVDesc:
 		by = "u.pv DESC, u.id ASC"
 	}
-	q := "SELECT u.user, u.md5, u.shared_status, " + fmt.Sprintf(itemCols, "u") +
+	q := "SELECT u.id, u.user, u.md5, u.shared_status, " + fmt.Sprintf(itemCols, "u") +
 		" FROM user_file_list u JOIN file_info f ON f.md5 = u.md5 WHERE u.user = ? ORDER BY " + by + " LIMIT ?, ?"
 	return s.items(ctx, q, user, start, count)
 }
@@ -377,7 +378,7 @@ func (s *Store) ListShared(ctx context.Context, start, count int) ([]FileItem, e
 	if err := checkPage(start, count); err != nil {
 		return nil, err
 	}
-	q := "SELECT s.user, s.md5, 1, " + fmt.Sprintf(itemCols, "s") +
+	q := "SELECT 0, s.user, s.md5, 1, " + fmt.Sprintf(itemCols, "s") +
 		" FROM share_file_list s JOIN file_info f ON f.md5 = s.md5 ORDER BY s.id LIMIT ?, ?"
 	return s.items(ctx, q, start, count)
 }
@@ -391,7 +392,7 @@ func (s *Store) items(ctx context.Context, q string, args ...any) ([]FileItem, e
 	out := []FileItem{}
 	for rows.Next() {
 		var it FileItem
-		if err := rows.Scan(&it.User, &it.MD5, &it.ShareStatus, &it.CreateTime, &it.FileName, &it.PV,
+		if err := rows.Scan(&it.ID, &it.User, &it.MD5, &it.ShareStatus, &it.CreateTime, &it.FileName, &it.PV,
 			&it.FileID, &it.URL, &it.Size, &it.Type, &it.Thumbs); err != nil {
 			return nil, wrapDB("list", err)
 		}
@@ -405,7 +406,7 @@ func (s *Store) UserFile(ctx context.Context, user, md5, name string) (FileItem,
 	if err := checkRef(user, md5, name); err != nil {
 		return FileItem{}, err
 	}
-	q := "SELECT u.user, u.md5, u.shared_status, " + fmt.Sprintf(itemCols, "u") +
+	q := "SELECT u.id, u.user, u.md5, u.shared_status, " + fmt.Sprintf(itemCols, "u") +
 		" FROM user_file_list u JOIN file_info f ON f.md5 = u.md5 WHERE u.user = ? AND u.md5 = ? AND u.file_name = ?"
 	it, err := s.items(ctx, q, user, md5, name)
 	if err != nil {
@@ -422,7 +423,7 @@ func (s *Store) SharedFile(ctx context.Context, md5, name string) (FileItem, err
 	if !ValidMD5(md5) || !ValidFileName(name) {
 		return FileItem{}, fmt.Errorf("%w: md5 and file name required", ErrInvalid)
 	}
-	q := "SELECT s.user, s.md5, 1, " + fmt.Sprintf(itemCols, "s") +
+	q := "SELECT 0, s.user, s.md5, 1, " + fmt.Sprintf(itemCols, "s") +
 		" FROM share_file_list s JOIN file_info f ON f.md5 = s.md5 WHERE s.md5 = ? AND s.file_name = ?"
 	it, err := s.items(ctx, q, md5, name)
 	if err != nil {

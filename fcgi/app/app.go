@@ -1,8 +1,8 @@
 // Package app holds the cloud disk's HTTP handlers, one per FastCGI
 // program (fcgi/<endpoint>/main.go): reg, login (+ logout), upload, md5,
-// myfiles, dealfile, sharefiles, dealsharefile, download and image (the
-// image host's links and thumbnails, thumbs.go). They keep the
-// course's URLs, JSON field names and 3-digit string codes (see
+// myfiles, dealfile, sharefiles, dealsharefile and download; image (the
+// image host's links and thumbnails, thumbs.go); link (share links). They
+// keep the course's URLs, JSON field names and 3-digit string codes (see
 // docs/api.md), and add HTTP statuses, token checks everywhere a user's
 // data is touched, bounded bodies and server-side content hashing.
 package app
@@ -33,7 +33,7 @@ import (
 // Endpoints are the program names, each serving the path "/"+name
 // (login also serves /logout).
 var Endpoints = []string{"reg", "login", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download",
-	"image"}
+	"image", "link"}
 
 // MaxExecUploads bounds the fdfs_upload_file children one program runs at
 // once (exec mode).
@@ -80,6 +80,7 @@ type App struct {
 	spoolDirs [spoolSlots]atomic.Bool // tmpDir/<slot> made
 	mw        *middleware             // every handler's (middleware.go)
 	thumbQ    chan thumbJob           // thumbnails to make (thumbs.go); nil: not made here
+	lkey      linkKey                 // signs share-link grants (link.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -205,6 +206,8 @@ func (a *App) Handler(name string) (http.Handler, error) {
 		h = a.handleDownload
 	case "image":
 		h = a.handleImage
+	case "link":
+		h = a.handleLink
 	default:
 		return nil, fmt.Errorf("unknown endpoint %q (want one of %s)", name, strings.Join(Endpoints, ", "))
 	}

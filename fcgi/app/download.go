@@ -55,7 +55,7 @@ func (a *App) handleDownload(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, u, http.StatusFound)
 	default:
-		a.stream(w, r, f)
+		a.stream(w, r, f, CodeDownloadFail)
 	}
 }
 
@@ -138,12 +138,14 @@ func (l *lazyWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-func (a *App) stream(w http.ResponseWriter, r *http.Request, f store.FileItem) {
+// stream sends f's bytes (one Range at most); failCode is the JSON code of
+// a failure before the first byte.
+func (a *App) stream(w http.ResponseWriter, r *http.Request, f store.FileItem, failCode string) {
 	// Only types that cannot run script keep their type (HTML, SVG or
 	// JavaScript would otherwise run on the app's origin, e.g. as a <script
 	// src>); always an attachment, never sniffed, sandboxed if shown at all.
 	ct, _ := inline.Type(f.Type)
-	a.streamFile(w, r, f.FileID, f.Size, CodeDownloadFail, func(h http.Header) {
+	a.streamFile(w, r, f.FileID, f.Size, failCode, func(h http.Header) {
 		h.Set("Content-Type", ct)
 		h.Set("Content-Disposition", contentDisposition(f.FileName))
 		h.Set("Cache-Control", "private, no-store")

@@ -81,7 +81,8 @@ const (
 )
 
 // fuzzEndpoints are the paths an input picks from (ep modulo the length).
-var fuzzEndpoints = []string{"reg", "login", "logout", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download", "image"}
+var fuzzEndpoints = []string{"reg", "login", "logout", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download",
+	"image", "link"}
 
 var fuzzMethods = []string{http.MethodPost, http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodPatch}
 
@@ -98,11 +99,14 @@ var fuzzCodes = map[string]string{
 	"dealsharefile": "016 017 018 019 020 021 022 111",
 	"download":      "025 026 111",
 	"image":         "090 091 092 111",
+	"link":          "060 061 062 063 064 065 066 067 068 069 070 071 072 111",
 }
 
 const (
-	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 110"     // only with 2xx
-	fuzzNot200  = "001 003 004 009 011 012 014 017 019 021 022 024 026 027 111" // never with 200
+	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 110" + // only with 2xx
+		" 060 062 064 066 068"
+	fuzzNot200 = "001 003 004 009 011 012 014 017 019 021 022 024 026 027 111" + // never with 200
+		" 061 063 065 067 069 070 071 072"
 )
 
 // Authorization choices (auth & 7); auth & 0x80 picks the exec-mode app.
@@ -159,6 +163,12 @@ type fuzzEnv struct {
 	keepName         string // {K}
 	md5              string // {M}
 	content          []byte // {C}, {S}
+
+	// Share links (link.go): the keeper's entry {J} and links to it, {L}
+	// without a code, {Q} with the code {X}; the fuzzer's entry {I}.
+	keepID, entryID int64
+	keepLink, qLink string
+	qCode           string
 }
 
 func newFuzzEnv(f *testing.F) *fuzzEnv {
@@ -199,8 +209,33 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 	q["nonce"], q["proof"] = proofMD5(ch.Challenge, fx.content)
 	rec = fx.setup(f, ctx, "/md5", "", jsonBody(q), nil)
 	require.Equal(f, CodeMD5OK, jsonCode(rec), "%s", rec.Body)
+	st := a.st
+	require.NoError(f, st.DB().QueryRowContext(ctx, "SELECT id FROM user_file_list WHERE user = ?", fx.keeper).Scan(&fx.keepID))
+	fx.entryID = fx.findEntry(f, ctx)
+	fx.qCode = "q1w2"
+	for _, l := range []struct {
+		tok  *string
+		code string
+	}{{&fx.keepLink, ""}, {&fx.qLink, fx.qCode}} {
+		rec = fx.setup(f, ctx, "/link", "cmd=create", jsonBody(map[string]any{"token": fx.keepTok, "id": fx.keepID, "code": l.code}), nil)
+		require.Equal(f, CodeLinkCreated, jsonCode(rec), "%s", rec.Body)
+		var m struct{ Token string }
+		require.NoError(f, json.Unmarshal(rec.Body.Bytes(), &m))
+		*l.tok = m.Token
+	}
 	fx.checkKept(f, ctx)
 	return fx
+}
+
+// findEntry is the id of the fuzzer's entry {F}.
+func (fx *fuzzEnv) findEntry(tb testing.TB, ctx context.Context) int64 {
+	var id int64
+	err := fx.apps[0].st.DB().QueryRowContext(ctx, "SELECT id FROM user_file_list WHERE user = ? AND md5 = ? AND file_name = ?",
+		fx.user, fx.md5, fx.name).Scan(&id)
+	if ctx.Err() == nil {
+		require.NoError(tb, err)
+	}
+	return id
 }
 
 func jsonBody(v any) []byte { b, _ := json.Marshal(v); return b }
@@ -359,6 +394,7 @@ func (fx *fuzzEnv) restore(t *testing.T, ctx context.Context) {
 		switch {
 		case err == nil || errors.Is(err, store.ErrExists):
 			fx.relink = false
+			fx.entryID = fx.findEntry(t, ctx)
 		case ctx.Err() == nil:
 			t.Fatalf("relinking the fuzzer's entry of the protected content: %v", err)
 		}
@@ -450,8 +486,11 @@ func (fx *fuzzEnv) checkDB(t *testing.T, ctx context.Context) {
 // replacers fill the placeholders in, as they are and URL-escaped (for the
 // query string).
 func (fx *fuzzEnv) replacers() (*strings.Replacer, *strings.Replacer) {
+	grant, _ := fx.apps[0].linkGrant(context.Background(), fx.keepLink, time.Now().Add(time.Minute))
 	kv := []string{"{U}", fx.user, "{P}", fx.pwd, "{T}", fx.token, "{M}", fx.md5, "{F}", fx.name,
-		"{K}", fx.keepName, "{V}", fx.keeper, "{C}", string(fx.content), "{S}", strconv.Itoa(len(fx.content))}
+		"{K}", fx.keepName, "{V}", fx.keeper, "{C}", string(fx.content), "{S}", strconv.Itoa(len(fx.content)),
+		"{I}", strconv.FormatInt(fx.entryID, 10), "{J}", strconv.FormatInt(fx.keepID, 10),
+		"{L}", fx.keepLink, "{Q}", fx.qLink, "{X}", fx.qCode, "{G}", grant}
 	q := make([]string, len(kv))
 	for i := range kv {
 		q[i] = kv[i]
@@ -489,19 +528,26 @@ func (fx *fuzzEnv) checkAnswer(t *testing.T, ctx context.Context, what, ep, meth
 		t.Fatalf("status 5xx / error log with every service up:\n%s", show())
 	}
 	allowed := map[int]bool{200: true, 400: true, 401: true, 403: true, 404: true, 405: true, 409: true, 413: true}
-	if ep == "download" {
+	if ep == "download" || ep == "link" {
 		allowed[206], allowed[302], allowed[416] = true, true, true
 	}
 	if ep == "image" {
 		allowed[206], allowed[304], allowed[415], allowed[416] = true, true, true, true
+	}
+	if ep == "link" {
+		allowed[429] = true // too many wrong codes
 	}
 	if !allowed[st] {
 		t.Fatalf("unexpected status:\n%s", show())
 	}
 	q, _ := url.ParseQuery(query)
 	isJSON := strings.HasPrefix(h.Get("Content-Type"), "application/json")
-	if ep == "download" && !isJSON {
-		fx.checkStream(t, show, method, q, rec)
+	if (ep == "download" || ep == "link") && !isJSON {
+		want := strings.ToLower(strings.TrimSpace(q.Get("md5")))
+		if ep == "link" {
+			want = fx.md5 // every link the fuzzer can hold a grant for is to the protected content
+		}
+		fx.checkStream(t, show, method, want, rec)
 		return ""
 	}
 	if ep == "image" && !isJSON {
@@ -543,17 +589,16 @@ func inList(list, code string) bool { return slices.Contains(strings.Fields(list
 
 // checkStream checks a download answer that is not JSON: a redirect, or
 // the bytes of the content asked for.
-func (fx *fuzzEnv) checkStream(t *testing.T, show func() string, method string, q url.Values, rec *httptest.ResponseRecorder) {
+func (fx *fuzzEnv) checkStream(t *testing.T, show func() string, method, want string, rec *httptest.ResponseRecorder) {
 	t.Helper()
 	st, body, h := rec.Code, rec.Body.Bytes(), rec.Header()
-	want := strings.ToLower(strings.TrimSpace(q.Get("md5")))
 	switch {
 	case st == http.StatusFound:
 		if h.Get("Location") == "" {
 			t.Fatalf("redirect without a Location:\n%s", show())
 		}
 	case method == http.MethodPost:
-		t.Fatalf("POST /download answered %d without JSON:\n%s", st, show())
+		t.Fatalf("a POST answered %d without JSON:\n%s", st, show())
 	case method == http.MethodHead:
 		if len(body) != 0 || h.Get("Content-Length") == "" {
 			t.Fatalf("HEAD answer with a body or without a length:\n%s", show())
@@ -620,6 +665,22 @@ func (fx *fuzzEnv) checkKept(tb testing.TB, ctx context.Context) {
 		return
 	}
 	require.True(tb, dl.Code == 200 && bytes.Equal(dl.Body.Bytes(), fx.content), "the protected file does not download: %d %q", dl.Code, trunc(dl.Body.Bytes()))
+
+	// The keeper's share link still opens and downloads.
+	op, ok := fx.serve(ctx, 0, http.MethodPost, "/link", "cmd=open", jsonBody(map[string]string{"t": fx.keepLink}), nil)
+	require.True(tb, ok, "/link?cmd=open hung")
+	if ctx.Err() != nil {
+		return
+	}
+	var o struct{ Code, Grant string }
+	json.Unmarshal(op.Body.Bytes(), &o)
+	require.True(tb, op.Code == 200 && o.Code == CodeLinkOpened, "the protected share link does not open: %d %s", op.Code, op.Body)
+	dl, ok = fx.serve(ctx, 0, http.MethodGet, "/link", "cmd=download&t="+fx.keepLink+"&g="+url.QueryEscape(o.Grant), nil, nil)
+	require.True(tb, ok, "/link?cmd=download hung")
+	if ctx.Err() != nil {
+		return
+	}
+	require.True(tb, dl.Code == 200 && bytes.Equal(dl.Body.Bytes(), fx.content), "the protected share link does not download: %d %q", dl.Code, trunc(dl.Body.Bytes()))
 
 	for _, a := range fx.apps {
 		var left []string
@@ -719,6 +780,17 @@ func handlerSeeds() []handlerSeed {
 	add("image", head, "md5={M}&filename={F}&size=800", "", authCookie, "bytes=0-3", "")
 	add("dealsharefile", post, "cmd=cancel", j, 0, "", ref(""))
 	add("dealfile", post, "cmd=del", j, 0, "", ref(""))
+	add("link", post, "cmd=create", j, 0, "", `{"token":"{T}","kind":"file","id":{I},"code":"auto","expires_in_days":7}`)
+	add("link", post, "cmd=create", j, authBearer, "", `{"id":"{I}","code":"Ab12"}`)
+	add("link", post, "cmd=list", j, 0, "", `{"token":"{T}","start":0,"count":10}`)
+	add("link", post, "cmd=revoke", j, 0, "", `{"token":"{T}","id":3}`)
+	add("link", post, "cmd=info", j, 0, "", `{"t":"{L}"}`)
+	add("link", post, "cmd=info", j, 0, "", `{"t":"{Q}"}`)
+	add("link", post, "cmd=open", j, 0, "", `{"t":"{L}","code":""}`)
+	add("link", post, "cmd=open", j, 0, "", `{"t":"{Q}","code":"{X}"}`)
+	add("link", get, "cmd=download&t={L}&g={G}", "", 0, "", "")
+	add("link", get, "cmd=download&t={L}&g={G}", "", 0, "bytes=2-5", "")
+	add("link", head, "cmd=download&t={L}&g={G}", "", 0, "", "")
 
 	// Hostile ones.
 	add("reg", post, "", j, 0, "", `{"userName":"a' OR 1=1 -- ","nickName":"x","firstPwd":"p"}`)
@@ -785,6 +857,24 @@ func handlerSeeds() []handlerSeed {
 	add("dealfile", post, "cmd=share", j, 0, "", `{"user":"{U}","token":"{T}","md5":"{M}","filename":"{F} "}`)
 	add("dealsharefile", post, "cmd=pv", j, 0, "", `{"user":"{U}","token":"{T}","md5":"{M}","filename":"{F}"}`)
 	add("dealsharefile", post, "cmd=cancel", j, 0, "", `{"user":"{U}","token":"{T}","md5":"{M}","filename":"{F}"}`)
+	// Share links: another's entry or link, guessed codes and grants.
+	add("link", post, "cmd=create", j, 0, "", `{"token":"{T}","id":{J},"code":"auto"}`)
+	add("link", post, "cmd=create", j, authCookieOtherUser, "", `{"id":{J}}`)
+	add("link", post, "cmd=create", j, 0, "", `{"token":"{T}","id":{I},"kind":"folder","code":"' OR 1=1","expires_in_days":-1}`)
+	add("link", post, "cmd=revoke", j, 0, "", `{"token":"{T}","id":1}`)
+	add("link", post, "cmd=revoke", j, 0, "", `{"token":"{T}","id":"2"}`)
+	add("link", post, "cmd=list", j, 0, "", `{"token":"{T}","start":0,"count":1000}`)
+	add("link", post, "cmd=open", j, 0, "", `{"t":"{Q}","code":"0000"}`)
+	add("link", post, "cmd=open", j, 0, "", `{"t":"AAAAAAAAAAAAAAAAAAAAAA","code":"{X}"}`)
+	add("link", post, "cmd=open", j, 0, "", `{"t":["{Q}"],"code":1234}`)
+	add("link", post, "cmd=info", j, 0, "", `{"t":"{L}/../{Q}"}`)
+	add("link", get, "cmd=download&t={Q}&g={G}", "", 0, "", "")
+	add("link", get, "cmd=download&t={L}&g=9999999999.{G}", "", 0, "", "")
+	add("link", get, "cmd=download&t={L}", "", authBearer, "", "")
+	add("link", get, "cmd=download&t={L}&g={G}", "", 0, "bytes=99999999999999999999-", "")
+	add("link", post, "cmd=download&t={L}&g={G}", j, 0, "", "")
+	add("link", get, "cmd=info&t={L}", "", 0, "", "")
+	add("link", post, "cmd=what", j, 0, "", `{"token":"{T}"}`)
 	return out
 }
 

@@ -80,13 +80,20 @@ func (a *App) reply(w http.ResponseWriter, status int, body any) {
 // expired token never lead to a new login, a failed upload wedge the upload
 // queue). 500 and 503 stay: a bug or a service that is down is what the
 // web server and its monitoring must see, like Nginx's own 413 and 502.
-// /download and /image keep their statuses: they are no course calls, and
-// a browser must not save an error as the file or show it as an image.
+// /download, /image and /link?cmd=download keep their statuses: they are
+// no course calls, and a browser must not save an error as the file or
+// show it as an image.
 func (a *App) statusPolicy(name string, h http.HandlerFunc) http.HandlerFunc {
 	if a.cfg.HTTPStatusCodes || name == "download" || name == "image" {
 		return h
 	}
-	return func(w http.ResponseWriter, r *http.Request) { h(courseWriter{w}, r) }
+	return func(w http.ResponseWriter, r *http.Request) {
+		if name == "link" && r.URL.Query().Get("cmd") == "download" {
+			h(w, r) // a download like /download's
+			return
+		}
+		h(courseWriter{w}, r)
+	}
 }
 
 // courseWriter sends HTTP 200 for every status but 500 and 503.
@@ -248,6 +255,13 @@ type req struct {
 	Email    string `json:"email"`
 	// /login
 	Pwd string `json:"pwd"`
+
+	// /link (link.go)
+	T             string  `json:"t"` // a link's token
+	Kind          string  `json:"kind"`
+	ID            flexInt `json:"id"`
+	Code          string  `json:"code"` // an extraction code, "auto" on create
+	ExpiresInDays flexInt `json:"expires_in_days"`
 }
 
 func (q *req) name() string {
