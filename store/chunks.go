@@ -23,7 +23,7 @@ var ErrSessionBusy = errors.New("upload session busy")
 
 // Session is one chunked upload as recorded.
 type Session struct {
-	ID         string // the client's upload ID (32 hex), only known right after NewSession
+	ID         string // the client's upload ID (32 hex)
 	rowID      int64
 	User       string
 	FileName   string
@@ -36,7 +36,7 @@ type Session struct {
 	MD5State   []byte
 	CRC32      uint32
 	LastOffset int64
-	LastSHA256 string
+	LastCheck  string // the last chunk's hash as sent: "<sha256 hex>" or "md5:<hex>"
 	Created    time.Time
 	Updated    time.Time
 	Expires    time.Time
@@ -69,7 +69,7 @@ func (st *Store) NewSession(ctx context.Context, s *Session, ttl time.Duration) 
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO upload_session (upload_id, user, file_name, size, chunk_size, md5,
 			md5_state, create_time, update_time, expire_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			hashToken(id), s.User, s.FileName, s.Size, s.ChunkSize, s.MD5, s.MD5State,
+			id, s.User, s.FileName, s.Size, s.ChunkSize, s.MD5, s.MD5State,
 			now.Unix(), now.Unix(), now.Add(ttl).Unix())
 		return err
 	})
@@ -81,16 +81,16 @@ func (st *Store) NewSession(ctx context.Context, s *Session, ttl time.Duration) 
 	return nil
 }
 
-const sessionCols = `id, user, file_name, size, chunk_size, md5, file_id, final, committed, md5_state, crc32,
-	last_offset, last_sha256, busy_until, create_time, update_time, expire_time`
+const sessionCols = `id, upload_id, user, file_name, size, chunk_size, md5, file_id, final, committed, md5_state, crc32,
+	last_offset, last_check, busy_until, create_time, update_time, expire_time`
 
 type scanner interface{ Scan(...any) error }
 
 func scanSession(r scanner) (*Session, int64, error) {
 	var s Session
 	var busy, c, u, e int64
-	if err := r.Scan(&s.rowID, &s.User, &s.FileName, &s.Size, &s.ChunkSize, &s.MD5, &s.FileID, &s.Final, &s.Committed,
-		&s.MD5State, &s.CRC32, &s.LastOffset, &s.LastSHA256, &busy, &c, &u, &e); err != nil {
+	if err := r.Scan(&s.rowID, &s.ID, &s.User, &s.FileName, &s.Size, &s.ChunkSize, &s.MD5, &s.FileID, &s.Final, &s.Committed,
+		&s.MD5State, &s.CRC32, &s.LastOffset, &s.LastCheck, &busy, &c, &u, &e); err != nil {
 		return nil, 0, err
 	}
 	s.Created, s.Updated, s.Expires = time.Unix(c, 0), time.Unix(u, 0), time.Unix(e, 0)
@@ -113,14 +113,13 @@ func (st *Store) sessionOf(ctx context.Context, q queryer, user, id, lock string
 	if len(id) != 32 || !isHex(id) {
 		return nil, 0, fmt.Errorf("upload session: %w", ErrNotFound)
 	}
-	s, busy, err := scanSession(q.QueryRowContext(ctx, "SELECT "+sessionCols+" FROM upload_session WHERE upload_id = ?"+lock, hashToken(id)))
+	s, busy, err := scanSession(q.QueryRowContext(ctx, "SELECT "+sessionCols+" FROM upload_session WHERE upload_id = ?"+lock, id))
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && (s.User != user || time.Now().After(s.Expires))) {
 		return nil, 0, fmt.Errorf("upload session: %w", ErrNotFound)
 	}
 	if err != nil {
 		return nil, 0, wrapDB("upload session", err)
 	}
-	s.ID = id
 	return s, busy, nil
 }
 
@@ -178,15 +177,15 @@ func (st *Store) ReleaseSession(ctx context.Context, s *Session) error {
 }
 
 // CommitChunk records what a leased put stored: s's FileID, Committed,
-// MD5State, CRC32, LastOffset and LastSHA256 as set by the caller, a new
+// MD5State, CRC32, LastOffset and LastCheck as set by the caller, a new
 // expiry (now + ttl), and gives the lease back. ErrSessionBusy when the
 // lease was lost meanwhile (it ran out and another request took it, or the
 // session expired and was removed): nothing is recorded then.
 func (st *Store) CommitChunk(ctx context.Context, s *Session, ttl time.Duration) error {
 	now := time.Now()
 	res, err := st.db.ExecContext(ctx, `UPDATE upload_session SET file_id = ?, committed = ?, md5_state = ?, crc32 = ?,
-		last_offset = ?, last_sha256 = ?, busy_until = 0, update_time = ?, expire_time = ? WHERE id = ? AND busy_until = ?`,
-		s.FileID, s.Committed, s.MD5State, s.CRC32, s.LastOffset, s.LastSHA256, now.Unix(), now.Add(ttl).Unix(), s.rowID, s.lease)
+		last_offset = ?, last_check = ?, busy_until = 0, update_time = ?, expire_time = ? WHERE id = ? AND busy_until = ?`,
+		s.FileID, s.Committed, s.MD5State, s.CRC32, s.LastOffset, s.LastCheck, now.Unix(), now.Add(ttl).Unix(), s.rowID, s.lease)
 	if err != nil {
 		return wrapDB("commit chunk", err)
 	}

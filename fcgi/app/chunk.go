@@ -48,8 +48,13 @@ const chunkLease = 2 * time.Minute
 // maxChunkPuts bounds the chunk bodies one program holds in memory at once.
 const maxChunkPuts = 8
 
-// chunkSHA256Header carries the sha256 hex of a put's body.
-const chunkSHA256Header = "X-Chunk-SHA256"
+// A put's body comes with its sha256 hex in chunkSHA256Header, or its md5
+// hex in chunkMD5Header (for pages served over plain HTTP, where browsers
+// offer no SHA-256).
+const (
+	chunkSHA256Header = "X-Chunk-SHA256"
+	chunkMD5Header    = "X-Chunk-MD5"
+)
 
 // chunkReq is the JSON body of every cmd but put.
 type chunkReq struct {
@@ -192,13 +197,9 @@ func (a *App) chunkPut(w http.ResponseWriter, r *http.Request) {
 		a.failErr(w, r, badRequest("offset must be a byte offset"), CodeChunkFail)
 		return
 	}
-	want := r.Header.Get(chunkSHA256Header)
-	if want == "" {
-		want = qs.Get("sha256") // for clients that cannot set headers
-	}
-	want = strings.ToLower(strings.TrimSpace(want))
-	if len(want) != 64 || !isHexString(want) {
-		a.failErr(w, r, badRequest("the %s header (or the sha256 query parameter) must carry the chunk's sha256 in hex", chunkSHA256Header), CodeChunkFail)
+	want, err := chunkCheck(r)
+	if err != nil {
+		a.failErr(w, r, err, CodeChunkFail)
 		return
 	}
 	ctx := r.Context()
@@ -212,7 +213,7 @@ func (a *App) chunkPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if offset != s.Committed {
-		if offset == s.LastOffset && want == s.LastSHA256 {
+		if offset == s.LastOffset && want == s.LastCheck {
 			a.ok(w, CodeChunkOK, map[string]any{"offset": s.Committed, "size": s.Size})
 			return
 		}
@@ -234,10 +235,9 @@ func (a *App) chunkPut(w http.ResponseWriter, r *http.Request) {
 		a.chunkErr(w, r, err)
 		return
 	}
-	got := sha256.Sum256(buf)
-	if hex.EncodeToString(got[:]) != want {
+	if checkOf(buf, want) != want {
 		a.reply(w, http.StatusBadRequest, map[string]any{"code": CodeChunkHash, "offset": s.Committed,
-			"msg": "the chunk does not match its " + chunkSHA256Header + ": send it again"})
+			"msg": "the chunk does not match its hash: send it again"})
 		return
 	}
 	s, err = a.st.LeaseSession(ctx, user, id, offset, chunkLease)
@@ -246,7 +246,7 @@ func (a *App) chunkPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.Leased() { // another request committed meanwhile
-		if offset == s.LastOffset && want == s.LastSHA256 {
+		if offset == s.LastOffset && want == s.LastCheck {
 			a.ok(w, CodeChunkOK, map[string]any{"offset": s.Committed, "size": s.Size})
 			return
 		}
@@ -258,7 +258,7 @@ func (a *App) chunkPut(w http.ResponseWriter, r *http.Request) {
 		a.chunkErr(w, r, err)
 		return
 	}
-	s.LastOffset, s.LastSHA256 = offset, want
+	s.LastOffset, s.LastCheck = offset, want
 	if err := a.st.CommitChunk(ctx, s, a.cfg.ChunkSessionTTL); err != nil {
 		a.releaseSession(s)
 		a.chunkErr(w, r, err)
@@ -558,9 +558,7 @@ func (a *App) chunkList(w http.ResponseWriter, r *http.Request, user string) {
 	}
 	list := make([]map[string]any, 0, len(ss))
 	for _, s := range ss {
-		m := sessionJSON(s, a.cfg.ChunkSessionTTL)
-		delete(m, "id")
-		list = append(list, m)
+		list = append(list, sessionJSON(s, a.cfg.ChunkSessionTTL))
 	}
 	a.ok(w, CodeChunkOK, map[string]any{"sessions": list, "chunk_size": a.chunkSize(0),
 		"max_size": a.cfg.MaxChunkedUploadBytes})
@@ -592,6 +590,42 @@ func (a *App) chunkErr(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		a.failErr(w, r, err, CodeChunkFail)
 	}
+}
+
+// chunkCheck is the hash a put's body must have, as "<sha256 hex>" or
+// "md5:<md5 hex>": from chunkSHA256Header, chunkMD5Header, or the query's
+// sha256 or md5 (for clients that cannot set headers).
+func chunkCheck(r *http.Request) (string, error) {
+	qs := r.URL.Query()
+	for _, c := range []struct {
+		v, prefix string
+		n         int
+	}{
+		{r.Header.Get(chunkSHA256Header), "", 64},
+		{r.Header.Get(chunkMD5Header), "md5:", 32},
+		{qs.Get("sha256"), "", 64},
+		{qs.Get("md5"), "md5:", 32},
+	} {
+		v := strings.ToLower(strings.TrimSpace(c.v))
+		if v == "" {
+			continue
+		}
+		if len(v) != c.n || !isHexString(v) {
+			break
+		}
+		return c.prefix + v, nil
+	}
+	return "", badRequest("a put needs the chunk's sha256 (%s header) or md5 (%s header) in hex", chunkSHA256Header, chunkMD5Header)
+}
+
+// checkOf hashes b the way want names.
+func checkOf(b []byte, want string) string {
+	if strings.HasPrefix(want, "md5:") {
+		h := md5.Sum(b)
+		return "md5:" + hex.EncodeToString(h[:])
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 func isHexString(s string) bool {

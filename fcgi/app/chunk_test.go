@@ -75,8 +75,7 @@ func (e *env) putAll(tok, id string, content []byte, off int) {
 func (e *env) sessionFileID(id string) string {
 	e.t.Helper()
 	var fid string
-	h := sha256.Sum256([]byte(id))
-	require.NoError(e.t, e.a.st.DB().QueryRow("SELECT file_id FROM upload_session WHERE upload_id = ?", hex.EncodeToString(h[:])).Scan(&fid))
+	require.NoError(e.t, e.a.st.DB().QueryRow("SELECT file_id FROM upload_session WHERE upload_id = ?", id).Scan(&fid))
 	return fid
 }
 
@@ -104,6 +103,7 @@ func TestChunkUpload(t *testing.T) {
 	ss, _ := r.json["sessions"].([]any)
 	require.Len(t, ss, 1)
 	require.Equal(t, "big.bin", ss[0].(map[string]any)["file_name"])
+	require.Equal(t, id, ss[0].(map[string]any)["id"])
 	require.EqualValues(t, testChunk, r.json["chunk_size"])
 
 	first := content[:testChunk]
@@ -247,9 +247,22 @@ func TestChunkCrashRepair(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, testChunk, size, "status must cut the unrecorded bytes")
 
-	// Appended (other bytes), not recorded; repaired by the next put.
+	// Appended (other bytes), not recorded; repaired by the next put
+	// (sent with its md5 instead of its sha256, and repeated: done once).
 	require.NoError(t, e.a.dfs.AppendBuffer(ctx, fid, randBytes(testChunk)))
-	e.putAll(tok, id, content, testChunk)
+	next := content[testChunk : 2*testChunk]
+	for range 2 {
+		r = e.do(http.MethodPost, fmt.Sprintf("/chunk?cmd=put&id=%s&offset=%d", id, testChunk), next,
+			map[string]string{"Authorization": "Bearer " + tok, "X-Chunk-MD5": sum(next)})
+		expect(t, r, http.StatusOK, CodeChunkOK)
+		require.EqualValues(t, 2*testChunk, r.json["offset"])
+	}
+	bad := bytes.Clone(content[2*testChunk : 3*testChunk])
+	bad[0] ^= 1
+	r = e.do(http.MethodPost, fmt.Sprintf("/chunk?cmd=put&id=%s&offset=%d", id, 2*testChunk), bad,
+		map[string]string{"Authorization": "Bearer " + tok, "X-Chunk-MD5": sum(content[2*testChunk : 3*testChunk])})
+	expect(t, r, http.StatusBadRequest, CodeChunkHash)
+	e.putAll(tok, id, content, 2*testChunk)
 	r = e.chunkCmd(tok, "finish", map[string]any{"id": id})
 	expect(t, r, http.StatusOK, CodeUploadOK)
 	require.Equal(t, sum(content), r.json["md5"])

@@ -7,7 +7,7 @@
 
 CREATE TABLE IF NOT EXISTS upload_session (
     id          BIGINT        NOT NULL AUTO_INCREMENT PRIMARY KEY,
-    upload_id   CHAR(64)      NOT NULL COMMENT 'sha256 hex of the random ID the client holds',
+    upload_id   CHAR(32)      NOT NULL COMMENT 'the random ID the client holds (worth nothing without its user''s token)',
     user        VARCHAR(128)  NOT NULL,
     file_name   VARCHAR(255)  NOT NULL,
     size        BIGINT        NOT NULL COMMENT 'the whole file, bytes',
@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS upload_session (
     md5_state   VARBINARY(255) NOT NULL COMMENT 'marshalled md5 digest of the committed bytes',
     crc32       INT UNSIGNED  NOT NULL DEFAULT 0 COMMENT 'CRC32 (IEEE) of the committed bytes',
     last_offset BIGINT        NOT NULL DEFAULT -1 COMMENT 'offset of the last committed chunk',
-    last_sha256 CHAR(64)      NOT NULL DEFAULT '' COMMENT 'its sha256 hex: a retry of it is answered as done',
+    last_check  VARCHAR(80)   NOT NULL DEFAULT '' COMMENT 'its hash as sent (sha256 hex, or md5: and hex): a retry of it is answered as done',
     busy_until  BIGINT        NOT NULL DEFAULT 0 COMMENT 'unix ms: a request holds the session until then',
     create_time BIGINT        NOT NULL COMMENT 'unix seconds',
     update_time BIGINT        NOT NULL COMMENT 'unix seconds',
