@@ -40,8 +40,16 @@ type Session struct {
 	Created    time.Time
 	Updated    time.Time
 	Expires    time.Time
-	lease      int64 // busy_until this request set (unix ms), 0 when none
+	// Dirty: the last request that held the session neither recorded
+	// its chunk nor gave the session back clean (it died, or its DFS
+	// write failed), so the DFS file may hold bytes past Committed.
+	Dirty bool
+	lease int64 // busy_until this request set (unix ms), 0 when none
 }
+
+// busyDirty is the busy_until a request leaves when it gives a session
+// back dirty: long past, so not busy, but not 0 (clean).
+const busyDirty = 1
 
 // NewSession records a new chunked upload for s.User and fills s.ID with a
 // fresh random upload ID. ErrInvalid when the user already has
@@ -143,6 +151,9 @@ func (st *Store) LeaseSession(ctx context.Context, user, id string, atOffset int
 			return err
 		}
 		out = s
+		// A lease that ran out, or one given back dirty, was never ended by
+		// a commit or a clean release.
+		s.Dirty = busy != 0
 		if atOffset >= 0 && s.Committed != atOffset {
 			return nil
 		}
@@ -166,12 +177,18 @@ func (st *Store) LeaseSession(ctx context.Context, user, id string, atOffset int
 // Leased reports whether s holds its session's lease.
 func (s *Session) Leased() bool { return s.lease != 0 }
 
-// ReleaseSession gives the lease back without changing anything else.
-func (st *Store) ReleaseSession(ctx context.Context, s *Session) error {
+// ReleaseSession gives the lease back without changing anything else;
+// dirty when the DFS file may now hold bytes past Committed (the next
+// holder sees Dirty).
+func (st *Store) ReleaseSession(ctx context.Context, s *Session, dirty bool) error {
 	if s.lease == 0 {
 		return nil
 	}
-	_, err := st.db.ExecContext(ctx, "UPDATE upload_session SET busy_until = 0 WHERE id = ? AND busy_until = ?", s.rowID, s.lease)
+	busy := 0
+	if dirty {
+		busy = busyDirty
+	}
+	_, err := st.db.ExecContext(ctx, "UPDATE upload_session SET busy_until = ? WHERE id = ? AND busy_until = ?", busy, s.rowID, s.lease)
 	s.lease = 0
 	return wrapDB("release upload session", err)
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"net/http"
@@ -230,16 +231,26 @@ func (a *App) chunkPut(w http.ResponseWriter, r *http.Request) {
 		a.failErr(w, r, badRequest("this chunk must have %d bytes (the chunk size, or what is left of the file)", n), CodeChunkFail)
 		return
 	}
-	buf, err := a.readChunk(w, r, n, s.ChunkSize)
+	// The chunk's own check runs while the body arrives; the file's md5
+	// (the slowest of the sums) and CRC32 then run beside the lease and
+	// the DFS write, and are waited for before anything is recorded.
+	sums, err := newChunkSums(s, want)
 	if err != nil {
 		a.chunkErr(w, r, err)
 		return
 	}
-	if checkOf(buf, want) != want {
+	buf, err := a.readChunk(w, r, n, s.ChunkSize, sums.chk)
+	if err != nil {
+		a.chunkErr(w, r, err)
+		return
+	}
+	if sums.check() != want {
 		a.reply(w, http.StatusBadRequest, map[string]any{"code": CodeChunkHash, "offset": s.Committed,
 			"msg": "the chunk does not match its hash: send it again"})
 		return
 	}
+	sums.start(buf)
+	defer sums.wait()
 	s, err = a.st.LeaseSession(ctx, user, id, offset, chunkLease)
 	if err != nil {
 		a.chunkErr(w, r, err)
@@ -253,14 +264,16 @@ func (a *App) chunkPut(w http.ResponseWriter, r *http.Request) {
 		a.chunkOffset(w, s, "")
 		return
 	}
-	if err := a.appendChunk(ctx, s, buf); err != nil {
-		a.releaseSession(s)
+	// Committed is still offset (the lease was taken at it), so the md5
+	// state the sums started from is the recorded one.
+	if err := a.appendChunk(ctx, s, buf, sums); err != nil {
+		a.releaseSession(s, true)
 		a.chunkErr(w, r, err)
 		return
 	}
 	s.LastOffset, s.LastCheck = offset, want
 	if err := a.st.CommitChunk(ctx, s, a.cfg.ChunkSessionTTL); err != nil {
-		a.releaseSession(s)
+		a.releaseSession(s, true)
 		a.chunkErr(w, r, err)
 		return
 	}
@@ -269,14 +282,14 @@ func (a *App) chunkPut(w http.ResponseWriter, r *http.Request) {
 
 // readChunk reads a put's body of exactly n bytes (at most limit), one of
 // maxChunkPuts at a time.
-func (a *App) readChunk(w http.ResponseWriter, r *http.Request, n, limit int64) ([]byte, error) {
+func (a *App) readChunk(w http.ResponseWriter, r *http.Request, n, limit int64, chk io.Writer) ([]byte, error) {
 	select {
 	case a.chunkSlots <- struct{}{}:
 		defer func() { <-a.chunkSlots }()
 	case <-r.Context().Done():
 		return nil, r.Context().Err()
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
+	body := io.TeeReader(http.MaxBytesReader(w, r.Body, limit), chk)
 	buf := make([]byte, n)
 	if k, err := io.ReadFull(body, buf); err != nil {
 		var mbe *http.MaxBytesError
@@ -295,16 +308,14 @@ func (a *App) readChunk(w http.ResponseWriter, r *http.Request, n, limit int64) 
 	return buf, nil
 }
 
-// appendChunk stores buf at s.Committed in the DFS and advances s (not
-// yet recorded). The first chunk creates the appender file. Before an
-// append, the file's real size is compared with the committed offset: a
-// request that appended and died before recording it left more bytes
-// than recorded, which are cut off again.
-func (a *App) appendChunk(ctx context.Context, s *store.Session, buf []byte) error {
-	h := md5.New()
-	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(s.MD5State); err != nil {
-		return fmt.Errorf("md5 state of the upload: %w", err)
-	}
+// appendChunk stores buf at s.Committed in the DFS and advances s to the
+// state in sums (not yet recorded). The first chunk creates the appender
+// file. Before an append to a dirty session, the file's real size is
+// compared with the committed offset: a request that appended and died
+// before recording it left more bytes than recorded, which are cut off
+// again. (A clean session skips the two round trips this takes; should
+// its file differ all the same, finish finds it by size and CRC32.)
+func (a *App) appendChunk(ctx context.Context, s *store.Session, buf []byte, sums *chunkSums) error {
 	if s.FileID == "" {
 		id, err := a.dfs.UploadAppender(ctx, bytes.NewReader(buf), int64(len(buf)), fileExt(s.FileName))
 		if err != nil {
@@ -312,8 +323,10 @@ func (a *App) appendChunk(ctx context.Context, s *store.Session, buf []byte) err
 		}
 		s.FileID = id
 	} else {
-		if err := a.repairAppender(ctx, s); err != nil {
-			return err
+		if s.Dirty {
+			if err := a.repairAppender(ctx, s); err != nil {
+				return err
+			}
 		}
 		if err := a.dfs.AppendBuffer(ctx, s.FileID, buf); err != nil {
 			if isNotFound(err) {
@@ -322,15 +335,59 @@ func (a *App) appendChunk(ctx context.Context, s *store.Session, buf []byte) err
 			return dfsErr(err)
 		}
 	}
-	h.Write(buf)
-	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	sums.wait()
+	state, err := sums.md5.(encoding.BinaryMarshaler).MarshalBinary()
 	if err != nil {
 		return err
 	}
-	s.MD5State, s.CRC32 = state, crc32.Update(s.CRC32, crc32.IEEETable, buf)
+	s.MD5State, s.CRC32 = state, sums.crc
 	s.Committed += int64(len(buf))
 	return nil
 }
+
+// chunkSums are a chunk's hashes: its check (sha256 or md5, as the client
+// sent it), fed as the body arrives, and the whole file's md5 and CRC32
+// carried on from the session's committed state, computed by start in a
+// goroutine of their own.
+type chunkSums struct {
+	md5    hash.Hash // the file's, from the session's state
+	crc    uint32    // the file's
+	chk    hash.Hash // the chunk's own
+	prefix string    // "md5:" when chk is md5
+	done   chan struct{}
+}
+
+func newChunkSums(s *store.Session, want string) (*chunkSums, error) {
+	h := md5.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(s.MD5State); err != nil {
+		return nil, fmt.Errorf("md5 state of the upload: %w", err)
+	}
+	c := &chunkSums{md5: h, crc: s.CRC32, chk: sha256.New()}
+	if strings.HasPrefix(want, "md5:") {
+		c.chk, c.prefix = md5.New(), "md5:"
+	}
+	return c, nil
+}
+
+// start adds buf to the file's md5 and CRC32 in a goroutine; wait waits
+// for it (every request that started it waits, so none outlives it).
+func (c *chunkSums) start(buf []byte) {
+	c.done = make(chan struct{})
+	go func() {
+		defer close(c.done)
+		c.md5.Write(buf)
+		c.crc = crc32.Update(c.crc, crc32.IEEETable, buf)
+	}()
+}
+
+func (c *chunkSums) wait() {
+	if c.done != nil {
+		<-c.done
+	}
+}
+
+// check is the chunk's hash in the form chunkCheck gives.
+func (c *chunkSums) check() string { return c.prefix + hex.EncodeToString(c.chk.Sum(nil)) }
 
 // errChunkLost: the appender file holds fewer bytes than were recorded
 // (deleted or cut by something else): the upload cannot go on.
@@ -360,12 +417,12 @@ func (a *App) repairAppender(ctx context.Context, s *store.Session) error {
 	return nil
 }
 
-// releaseSession gives a lease back after a failure, whatever the
-// request's context says.
-func (a *App) releaseSession(s *store.Session) {
+// releaseSession gives a lease back, whatever the request's context says;
+// dirty when the DFS file may hold bytes past the committed offset.
+func (a *App) releaseSession(s *store.Session, dirty bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.st.ReleaseSession(ctx, s); err != nil {
+	if err := a.st.ReleaseSession(ctx, s, dirty); err != nil {
 		a.log.Warn().Err(err).Msg("upload session lease not released; it runs out by itself")
 	}
 }
@@ -382,9 +439,9 @@ func (a *App) chunkStatus(w http.ResponseWriter, r *http.Request, user, id strin
 		s, err = a.st.SessionOf(ctx, user, id)
 	case err == nil && s.FileID != "" && !s.Final:
 		err = a.repairAppender(ctx, s)
-		a.releaseSession(s)
+		a.releaseSession(s, err != nil)
 	case err == nil:
-		a.releaseSession(s)
+		a.releaseSession(s, s.Dirty)
 	}
 	if err != nil {
 		a.chunkErr(w, r, err)
@@ -414,13 +471,13 @@ func (a *App) chunkFinish(w http.ResponseWriter, r *http.Request, user, id strin
 	out, err := a.finishSession(ctx, s)
 	if err != nil {
 		if s.Leased() {
-			a.releaseSession(s)
+			a.releaseSession(s, s.Dirty)
 		}
 		a.chunkErr(w, r, err)
 		return
 	}
 	if out == nil {
-		a.releaseSession(s)
+		a.releaseSession(s, s.Dirty)
 		a.reply(w, http.StatusConflict, map[string]any{"code": CodeChunkPartial, "offset": s.Committed, "size": s.Size,
 			"msg": fmt.Sprintf("%d of %d bytes stored: send the rest first", s.Committed, s.Size)})
 		return
@@ -616,16 +673,6 @@ func chunkCheck(r *http.Request) (string, error) {
 		return c.prefix + v, nil
 	}
 	return "", badRequest("a put needs the chunk's sha256 (%s header) or md5 (%s header) in hex", chunkSHA256Header, chunkMD5Header)
-}
-
-// checkOf hashes b the way want names.
-func checkOf(b []byte, want string) string {
-	if strings.HasPrefix(want, "md5:") {
-		h := md5.Sum(b)
-		return "md5:" + hex.EncodeToString(h[:])
-	}
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
 }
 
 func isHexString(s string) bool {

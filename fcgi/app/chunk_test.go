@@ -247,9 +247,12 @@ func TestChunkCrashRepair(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, testChunk, size, "status must cut the unrecorded bytes")
 
-	// Appended (other bytes), not recorded; repaired by the next put
-	// (sent with its md5 instead of its sha256, and repeated: done once).
+	// Appended (other bytes), not recorded, and the lease left behind
+	// as a request that died holding it leaves it; repaired by the next
+	// put (sent with its md5 instead of its sha256, and repeated: done once).
 	require.NoError(t, e.a.dfs.AppendBuffer(ctx, fid, randBytes(testChunk)))
+	_, err = e.a.st.DB().Exec("UPDATE upload_session SET busy_until = ? WHERE upload_id = ?", time.Now().Add(-time.Second).UnixMilli(), id)
+	require.NoError(t, err)
 	next := content[testChunk : 2*testChunk]
 	for range 2 {
 		r = e.do(http.MethodPost, fmt.Sprintf("/chunk?cmd=put&id=%s&offset=%d", id, testChunk), next,
@@ -306,4 +309,26 @@ func TestChunkDedupAndExpiry(t *testing.T) {
 	_, err = e.dfsSize(fid)
 	require.True(t, isNotFound(err), "expired upload's file still there: %v", err)
 	require.Empty(t, e.chunkCmd(tok, "list", nil).json["sessions"])
+}
+
+// A stored file that differs from what the puts committed (bytes the
+// server never recorded) is caught at finish by the size and CRC32 in the
+// regenerated name: the upload is dropped with its file, nothing recorded.
+func TestChunkFinishCheck(t *testing.T) {
+	e := chunkEnv(t)
+	tok := e.user("chunk_check")
+	content := randBytes(testChunk + 10)
+	id := e.chunkInit(tok, "x.bin", len(content))
+	e.putAll(tok, id, content[:testChunk], 0)
+	fid := e.sessionFileID(id)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, e.a.dfs.AppendBuffer(ctx, fid, []byte("junk")))
+	e.putAll(tok, id, content, testChunk)
+	expect(t, e.chunkCmd(tok, "finish", map[string]any{"id": id}), http.StatusConflict, CodeChunkLost)
+	expect(t, e.chunkCmd(tok, "status", map[string]any{"id": id}), http.StatusNotFound, CodeChunkNoUpload)
+	require.Empty(t, e.listNames("chunk_check", tok))
+	var left int
+	require.NoError(t, e.a.st.DB().QueryRow("SELECT COUNT(*) FROM dfs_gc").Scan(&left))
+	require.Zero(t, left, "the bad file is deleted")
 }
