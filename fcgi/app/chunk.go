@@ -179,10 +179,9 @@ func (a *App) chunkInit(w http.ResponseWriter, r *http.Request, user string, q *
 }
 
 // chunkPut stores one chunk: POST /chunk?cmd=put&id=&offset= with the
-// chunk as the body and its sha256 hex in X-Chunk-SHA256 (or the query's
-// sha256). The token
-// comes from the Authorization header or the cookie and is checked before
-// a byte of the body is read. 080 {offset} (the new committed offset);
+// chunk as the body and its hash (chunkCheck). The token comes from the
+// Authorization header or the cookie and is checked before a byte of the
+// body is read. 080 {offset} (the new committed offset);
 // a retry of the last committed chunk is 080 too, without its body being
 // read.
 func (a *App) chunkPut(w http.ResponseWriter, r *http.Request) {
@@ -209,16 +208,16 @@ func (a *App) chunkPut(w http.ResponseWriter, r *http.Request) {
 		a.chunkErr(w, r, err)
 		return
 	}
-	if s.Final || s.Committed == s.Size {
-		a.chunkOffset(w, s, "every byte is stored: finish the upload")
-		return
-	}
-	if offset != s.Committed {
+	if offset != s.Committed || s.Final {
 		if offset == s.LastOffset && want == s.LastCheck {
 			a.ok(w, CodeChunkOK, map[string]any{"offset": s.Committed, "size": s.Size})
 			return
 		}
 		a.chunkOffset(w, s, "")
+		return
+	}
+	if s.Committed == s.Size {
+		a.chunkOffset(w, s, "every byte is stored: finish the upload")
 		return
 	}
 	n := min(s.ChunkSize, s.Size-s.Committed)
@@ -229,6 +228,15 @@ func (a *App) chunkPut(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength >= 0 && r.ContentLength != n {
 		a.failErr(w, r, badRequest("this chunk must have %d bytes (the chunk size, or what is left of the file)", n), CodeChunkFail)
+		return
+	}
+	// At most maxChunkPuts bodies are held in memory, from their first
+	// byte read to their answer.
+	select {
+	case a.chunkSlots <- struct{}{}:
+		defer func() { <-a.chunkSlots }()
+	case <-ctx.Done():
+		a.chunkErr(w, r, ctx.Err())
 		return
 	}
 	// The chunk's own check runs while the body arrives; the file's md5
@@ -280,15 +288,9 @@ func (a *App) chunkPut(w http.ResponseWriter, r *http.Request) {
 	a.ok(w, CodeChunkOK, map[string]any{"offset": s.Committed, "size": s.Size})
 }
 
-// readChunk reads a put's body of exactly n bytes (at most limit), one of
-// maxChunkPuts at a time.
+// readChunk reads a put's body of exactly n bytes (at most limit), feeding
+// chk as it comes.
 func (a *App) readChunk(w http.ResponseWriter, r *http.Request, n, limit int64, chk io.Writer) ([]byte, error) {
-	select {
-	case a.chunkSlots <- struct{}{}:
-		defer func() { <-a.chunkSlots }()
-	case <-r.Context().Done():
-		return nil, r.Context().Err()
-	}
 	body := io.TeeReader(http.MaxBytesReader(w, r.Body, limit), chk)
 	buf := make([]byte, n)
 	if k, err := io.ReadFull(body, buf); err != nil {

@@ -122,6 +122,14 @@ func TestChunkUpload(t *testing.T) {
 	require.EqualValues(t, len(content), r.json["size"])
 
 	e.putAll(tok, id, content, testChunk)
+	// The last chunk again: done; another chunk at the end: the offset.
+	last := 3 * testChunk
+	r = e.chunkPut(tok, id, last, content[last:], "")
+	expect(t, r, http.StatusOK, CodeChunkOK)
+	require.EqualValues(t, len(content), r.json["offset"])
+	r = e.chunkPut(tok, id, len(content), []byte("more"), "")
+	expect(t, r, http.StatusConflict, CodeChunkOffset)
+	require.EqualValues(t, len(content), r.json["offset"])
 	r = e.chunkCmd(tok, "finish", map[string]any{"id": id})
 	expect(t, r, http.StatusOK, CodeUploadOK)
 	require.Equal(t, sum(content), r.json["md5"])
