@@ -125,15 +125,17 @@ function put(ctl, id, offset, blob, hash) {
   });
 }
 
-// send uploads file in chunks and returns the finish answer (008 like
-// /upload), or the refusal that ends it (087 too large, 081 …). ctl:
+// send uploads file in chunks, going on with the unfinished upload sid
+// (or the one this file had) when there is one, and returns the finish
+// answer (008 like /upload), or the refusal that ends it (087 too large,
+// 081 …). ctl:
 // { cancelled(), setXhr(xhr), session(id), progress(bytes), resumed(offset),
 // waiting(on) }.
 // A chunk that fails (network, busy server, bad hash on the way) is sent
 // again after a back-off of 1, 2, 4 … 30 s, from the offset the server
 // reports; MAX_TRIES failures in a row end it (Retry goes on from there).
-export async function send(file, ctl, md5) {
-  let id = sessionOf(file);
+export async function send(file, ctl, md5, sid) {
+  let id = sid || sessionOf(file);
   let offset = 0;
   let chunk = 0;
   if (id) {

@@ -244,6 +244,7 @@ function sendChunks(id, f, md5) {
   let from = -1;
   let last = 0;
   const size = f.file.size;
+  const row = state.uploads.find((x) => x.id === id);
   patch(id, { phase: 'uploading', pct: 0 });
   return chunked.send(f.file, {
     cancelled: () => f.cancelled || !files.has(id),
@@ -260,7 +261,7 @@ function sendChunks(id, f, md5) {
       const speed = secs > 0.2 ? (done - from) / secs : 0;
       patch(id, { pct: size ? (100 * done) / size : 100, speed, eta: speed ? (size - done) / speed : 0 });
     },
-  }, md5);
+  }, md5, row && row.sid);
 }
 
 // send posts the file as multipart/form-data with XMLHttpRequest (fetch
