@@ -340,3 +340,33 @@ func TestChunkFinishCheck(t *testing.T) {
 	require.NoError(t, e.a.st.DB().QueryRow("SELECT COUNT(*) FROM dfs_gc").Scan(&left))
 	require.Zero(t, left, "the bad file is deleted")
 }
+
+// An unfinished chunked upload's DFS file counts as referenced: the
+// reconciliation leaves it alone however old it is, and the collector
+// never deletes it, whatever queued it.
+func TestChunkReconcileKeepsSessions(t *testing.T) {
+	e := chunkEnv(t)
+	tok := e.user("chunk_rec")
+	content := randBytes(2 * testChunk)
+	id := e.chunkInit(tok, "long.bin", len(content))
+	e.putAll(tok, id, content[:testChunk], 0)
+	fid := e.sessionFileID(id)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	later := ReconcileOptions{Grace: DefaultReconcileGrace, Now: time.Now().Add(2 * time.Hour)}
+	st, err := e.a.Reconcile(ctx, []string{fid}, later)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Referenced, "%+v", st)
+	require.Empty(t, gcRows(t, e, fid))
+	_, err = e.a.st.QueueGC(ctx, fid, "delete")
+	require.NoError(t, err)
+	_, err = e.a.st.RunGC(ctx, e.a.gcDelete)
+	require.NoError(t, err)
+	require.True(t, dfsExists(t, ctx, e, fid), "the collector deleted an unfinished upload's file")
+
+	e.putAll(tok, id, content, testChunk)
+	expect(t, e.chunkCmd(tok, "finish", map[string]any{"id": id}), http.StatusOK, CodeUploadOK)
+	d := e.download("chunk_rec", tok, sum(content), "long.bin")
+	require.True(t, bytes.Equal(content, d.body), "downloaded bytes differ")
+}
