@@ -207,6 +207,19 @@ func TestChunkRefusals(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, testChunk, size)
 
+	// Another request holds the upload: a put, finish and abort wait their
+	// turn (084); status still answers.
+	_, err = e.a.st.DB().Exec("UPDATE upload_session SET busy_until = ? WHERE upload_id = ?", time.Now().Add(time.Minute).UnixMilli(), id)
+	require.NoError(t, err)
+	expect(t, e.chunkPut(tok, id, testChunk, content[testChunk:2*testChunk], ""), http.StatusConflict, CodeChunkBusy)
+	expect(t, e.chunkCmd(tok, "finish", map[string]any{"id": id}), http.StatusConflict, CodeChunkBusy)
+	expect(t, e.chunkCmd(tok, "abort", map[string]any{"id": id}), http.StatusConflict, CodeChunkBusy)
+	r = e.chunkCmd(tok, "status", map[string]any{"id": id})
+	expect(t, r, http.StatusOK, CodeChunkOK)
+	require.EqualValues(t, testChunk, r.json["offset"])
+	_, err = e.a.st.DB().Exec("UPDATE upload_session SET busy_until = 0 WHERE upload_id = ?", id)
+	require.NoError(t, err)
+
 	// Abort deletes the appender file and the session.
 	expect(t, e.chunkCmd(tok, "abort", map[string]any{"id": id}), http.StatusOK, CodeChunkOK)
 	_, err = e.dfsSize(fid)
