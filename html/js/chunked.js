@@ -162,12 +162,22 @@ export async function send(file, ctl, md5, sid) {
   ctl.progress(offset);
   let tries = 0;
   let lastErr = null;
+  // The next chunk is read and hashed while this one is on its way.
+  const piece = (at) => {
+    const blob = file.slice(at, Math.min(at + chunk, file.size));
+    const hash = digest(blob);
+    hash.catch(() => {}); // a piece never sent must not report its failure
+    return { at, blob, hash };
+  };
+  let next = null;
   while (offset < file.size) {
     if (ctl.cancelled()) throw new Cancelled();
-    const blob = file.slice(offset, Math.min(offset + chunk, file.size));
+    const cur = next && next.at === offset ? next : piece(offset);
+    const after = offset + cur.blob.size;
+    next = after < file.size ? piece(after) : null;
     let res = null;
     try {
-      res = await put(ctl, id, offset, blob, await digest(blob));
+      res = await put(ctl, id, offset, cur.blob, await cur.hash);
     } catch (e) {
       if (e.kind === 'cancelled' || e.kind === 'expired' || ctl.cancelled()) throw e.kind ? e : new Cancelled();
       lastErr = e;
