@@ -86,12 +86,14 @@ func TestRender(t *testing.T) {
 	} {
 		require.Contains(t, s, want)
 	}
-	// Request buffering is off for /upload only.
-	require.Equal(t, 1, strings.Count(s, "fastcgi_request_buffering off;"))
-	up := s[strings.Index(s, "location = /upload {"):]
-	up = up[:strings.Index(up, "}")]
-	require.Contains(t, up, "fastcgi_request_buffering off;")
-	require.Contains(t, up, fmt.Sprintf("client_max_body_size %d;", 50<<20+config.UploadOverhead))
+	// Request buffering is off for /upload and /chunk only.
+	require.Equal(t, 2, strings.Count(s, "fastcgi_request_buffering off;"))
+	for _, loc := range []string{"/upload", "/chunk"} {
+		up := s[strings.Index(s, "location = "+loc+" {"):]
+		up = up[:strings.Index(up, "}")]
+		require.Contains(t, up, "fastcgi_request_buffering off;")
+		require.Contains(t, up, fmt.Sprintf("client_max_body_size %d;", 50<<20+config.UploadOverhead))
+	}
 	require.Equal(t, 1, strings.Count(s, "client_max_body_size 64k;"))
 	// No secret, no check; with one, file URLs need its signature.
 	require.NotContains(t, s, "secure_link")

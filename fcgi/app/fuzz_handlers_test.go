@@ -82,7 +82,7 @@ const (
 
 // fuzzEndpoints are the paths an input picks from (ep modulo the length).
 var fuzzEndpoints = []string{"reg", "login", "logout", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download",
-	"image", "link"}
+	"image", "link", "chunk"}
 
 var fuzzMethods = []string{http.MethodPost, http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodPatch}
 
@@ -100,13 +100,14 @@ var fuzzCodes = map[string]string{
 	"download":      "025 026 111",
 	"image":         "090 091 092 111",
 	"link":          "060 061 062 063 064 065 066 067 068 069 070 071 072 111",
+	"chunk":         "008 080 081 082 083 084 085 086 087 089 111",
 }
 
 const (
 	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 110" + // only with 2xx
-		" 060 062 064 066 068"
+		" 060 062 064 066 068 080"
 	fuzzNot200 = "001 003 004 009 011 012 014 017 019 021 022 024 026 027 111" + // never with 200
-		" 061 063 065 067 069 070 071 072"
+		" 061 063 065 067 069 070 071 072 081 082 083 084 085 086 087 089"
 )
 
 // Authorization choices (auth & 7); auth & 0x80 picks the exec-mode app.
@@ -771,6 +772,17 @@ func handlerSeeds() []handlerSeed {
 	}
 	add("download", post, "", j, 0, "", ref(""))
 	add("download", get, "md5={M}&filename={F}", "", authBearer, "", "")
+	// Chunked uploads (§1.15): a session, puts with the sha256 in the query
+	// (the header's alternative), the other cmds on IDs no one has.
+	add("chunk", post, "cmd=init", j, 0, "", `{"user":"{U}","token":"{T}","filename":"chunked.bin","size":5,"md5":"`+sum([]byte("12345"))+`"}`)
+	add("chunk", post, "cmd=init", j, authBearer, "", `{"filename":"{F}","size":"{S}","chunk_size":65536}`)
+	add("chunk", post, "cmd=list", j, authBearer, "", ``)
+	add("chunk", post, "cmd=list", j, 0, "", `{"user":"{U}","token":"{T}"}`)
+	add("chunk", post, "cmd=put&id=00112233445566778899aabbccddeeff&offset=0&sha256=5994471abb01112afcc18159f6cc74b4f511b99806da59b3caf5a9c173cacfc5", "application/octet-stream", authBearer, "", "12345")
+	add("chunk", post, "cmd=put&id=x&offset=-1", "", authCookie, "", "12345")
+	for _, cmd := range []string{"status", "finish", "abort"} {
+		add("chunk", post, "cmd="+cmd, j, 0, "", `{"user":"{U}","token":"{T}","id":"00112233445566778899aabbccddeeff"}`)
+	}
 	add("download", get, "md5={M}&filename={F}", "", 0, "", "") // shared: public
 	add("download", get, "md5={M}&filename={F}", "", authCookie, "bytes=0-3", "")
 	add("download", get, "md5={M}&fileName={F}&redirect=1", "", authBearer, "", "")

@@ -151,7 +151,7 @@ func (a *App) gcDelete(ctx context.Context, fileID string) error {
 		return err
 	}
 	if ref {
-		a.log.Error().Str("file_id", fileID).Msg("dfs gc: queued file is referenced by file_info; kept")
+		a.log.Error().Str("file_id", fileID).Msg("dfs gc: queued file is referenced (file_info or an unfinished upload); kept")
 		return nil
 	}
 	// A master's thumbnail slaves go with it, before it: the row stays
