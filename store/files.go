@@ -33,6 +33,7 @@ type FileItem struct {
 type NewFile struct {
 	User, MD5, FileName, FileID, URL, Type string
 	Size                                   int64
+	FolderID                               int64 // the folder it goes to; 0: the root
 }
 
 // AddResult tells the caller of AddUploaded what happened to its DFS file.
@@ -143,14 +144,15 @@ func (s *Store) FileByMD5(ctx context.Context, md5 string) (string, bool, error)
 	return id, true, nil
 }
 
-// AddUploaded records f after its upload to the DFS, in the user's root
-// folder. When the content is already known (a concurrent or earlier upload
+// AddUploaded records f after its upload to the DFS, in the user's folder
+// f.FolderID (0: the root; ErrNotFound when it is not the user's live
+// folder). When the content is already known (a concurrent or earlier upload
 // of the same bytes), the existing file is referenced (count + 1) and
 // f.FileID is queued in dfs_gc in the same transaction; the caller deletes
-// it and calls GCDone. A name the root holds with other content (or as a
+// it and calls GCDone. A name the folder holds with other content (or as a
 // folder) is recorded under a free name "stem (n).ext" (AddResult.FileName).
 // With ErrExists (the user already has this md5 under this name in the
-// root) or ErrQuota (the user's quota cannot take f.Size more bytes)
+// folder) or ErrQuota (the user's quota cannot take f.Size more bytes)
 // nothing is recorded and the caller deletes f.FileID itself.
 // Concurrent calls share one transaction (addbatch.go).
 func (s *Store) AddUploaded(ctx context.Context, f NewFile) (AddResult, error) {
@@ -170,8 +172,8 @@ func (s *Store) addOne(ctx context.Context, f NewFile) (AddResult, error) {
 	for attempt := 1; ; attempt++ {
 		res := AddResult{}
 		var status int
-		err := s.db.QueryRowContext(ctx, "CALL add_upload(?, ?, ?, ?, ?, ?, ?, ?)",
-			f.User, f.MD5, f.FileName, f.FileID, f.URL, f.Size, f.Type, s.opt.Quota).Scan(&res.FileID, &res.GCID, &status, &res.FileName)
+		err := s.db.QueryRowContext(ctx, "CALL add_upload(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			f.User, f.MD5, f.FileName, f.FileID, f.URL, f.Size, f.Type, s.opt.Quota, f.FolderID).Scan(&res.FileID, &res.GCID, &status, &res.FileName)
 		var me *mysql.MySQLError
 		switch {
 		case err == nil:

@@ -141,6 +141,22 @@ func TestFolders(t *testing.T) {
 	found, err = s.Search(ctx, "bob", ".txt", 0, 10)
 	require.NoError(t, err)
 	require.Empty(t, found)
+
+	// Uploads into a folder, alone and in a group-commit round.
+	nf := func(name, content string, folder int64) store.NewFile {
+		return store.NewFile{User: "ann", MD5: sum(content), FileName: name, FileID: "group1/M00/00/00/" + name,
+			Size: int64(len(content)), FolderID: folder}
+	}
+	res, err = s.AddUploaded(ctx, nf("in.txt", "in a folder", docs.ID))
+	require.NoError(t, err)
+	require.Equal(t, "in.txt", res.FileName)
+	_, errs, err := s.AddUploadsRound(ctx, []store.NewFile{nf("in.txt", "other", docs.ID), nf("x.txt", "x", 999999)}, true)
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	require.ErrorIs(t, errs[1], store.ErrNotFound, "no such folder")
+	pg, err = s.ListFolder(ctx, "ann", docs.ID, store.SortName, false, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"in (1).txt", "in.txt"}, names(pg.Items))
 }
 
 // The course's calls name root entries by (md5, name); a name the root

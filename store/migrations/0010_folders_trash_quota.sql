@@ -185,15 +185,17 @@ body: BEGIN
     UPDATE user_file_count SET count = count + 1, bytes = bytes + v_size WHERE user = p_user;
 END;
 
--- add_upload records an upload in one round trip (add_entry in its own
--- transaction; store.AddUploaded has the semantics). Returns one row: the
+-- add_upload records an upload into folder p_folder (0: the root) in one
+-- round trip (add_entry in its own transaction; store.AddUploaded has the
+-- semantics). Returns one row: the
 -- file ID now referenced, the dfs_gc id of the new copy to delete (0:
 -- none), add_entry's status and the name recorded. Nothing changes unless
 -- the status is 0.
 DROP PROCEDURE IF EXISTS add_upload;
 CREATE PROCEDURE add_upload(
     IN p_user VARCHAR(128), IN p_md5 CHAR(32), IN p_name VARCHAR(255),
-    IN p_file_id VARCHAR(256), IN p_url VARCHAR(512), IN p_size BIGINT, IN p_type VARCHAR(32), IN p_quota BIGINT)
+    IN p_file_id VARCHAR(256), IN p_url VARCHAR(512), IN p_size BIGINT, IN p_type VARCHAR(32), IN p_quota BIGINT,
+    IN p_folder BIGINT)
 MODIFIES SQL DATA
 BEGIN
     DECLARE v_status INT;
@@ -207,14 +209,14 @@ BEGIN
     END;
     SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
     START TRANSACTION;
-    CALL add_entry(p_user, 0, p_md5, p_name, p_file_id, p_url, p_size, p_type, p_quota, v_status, v_name, v_file_id, v_gc);
+    CALL add_entry(p_user, p_folder, p_md5, p_name, p_file_id, p_url, p_size, p_type, p_quota, v_status, v_name, v_file_id, v_gc);
     COMMIT;
     SELECT v_file_id AS file_id, v_gc AS gc_id, v_status AS status, v_name AS file_name;
 END;
 
 -- add_uploads records several uploads in one transaction (group commit):
 -- p_batch is a JSON array of [user, md5, file_name, file_id, url, size,
--- type, quota] arrays. Returns one row, one line per item in order:
+-- type, quota, folder_id] arrays. Returns one row, one line per item in order:
 -- "<status> <gc_id> <file_id> <file_name>" (add_upload's columns; the
 -- name last, it may hold spaces). Any error rolls the whole batch back
 -- and is raised.
@@ -239,7 +241,7 @@ BEGIN
     START TRANSACTION;
     WHILE i < n DO
         SET v_item = JSON_EXTRACT(p_batch, CONCAT('$[', i, ']'));
-        CALL add_entry(JSON_UNQUOTE(JSON_EXTRACT(v_item, '$[0]')), 0,
+        CALL add_entry(JSON_UNQUOTE(JSON_EXTRACT(v_item, '$[0]')), CAST(JSON_EXTRACT(v_item, '$[8]') AS SIGNED),
             JSON_UNQUOTE(JSON_EXTRACT(v_item, '$[1]')), JSON_UNQUOTE(JSON_EXTRACT(v_item, '$[2]')),
             JSON_UNQUOTE(JSON_EXTRACT(v_item, '$[3]')), JSON_UNQUOTE(JSON_EXTRACT(v_item, '$[4]')),
             CAST(JSON_EXTRACT(v_item, '$[5]') AS SIGNED), JSON_UNQUOTE(JSON_EXTRACT(v_item, '$[6]')),
