@@ -195,7 +195,7 @@ func parseAddUploads(out string, n int) ([]addOutcome, error) {
 			return nil, fmt.Errorf("add uploads: %w (answer %q)", ErrCommitUnknown, l)
 		}
 		if err := addStatusErr(status); err != nil {
-			res[i].err = err
+			res[i].err, res[i].res.FileName = err, f[3]
 			continue
 		}
 		res[i].res = AddResult{FileID: f[2], GCID: gc, Dup: gc > 0, FileName: f[3]}

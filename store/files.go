@@ -151,8 +151,8 @@ func (s *Store) FileByMD5(ctx context.Context, md5 string) (string, bool, error)
 // f.FileID is queued in dfs_gc in the same transaction; the caller deletes
 // it and calls GCDone. A name the folder holds with other content (or as a
 // folder) is recorded under a free name "stem (n).ext" (AddResult.FileName).
-// With ErrExists (the user already has this md5 under this name in the
-// folder) or ErrQuota (the user's quota cannot take f.Size more bytes)
+// With ErrExists (the folder holds this md5 under this name, or under the
+// free name it would get: AddResult.FileName) or ErrQuota (the user's quota cannot take f.Size more bytes)
 // nothing is recorded and the caller deletes f.FileID itself.
 // Concurrent calls share one transaction (addbatch.go).
 func (s *Store) AddUploaded(ctx context.Context, f NewFile) (AddResult, error) {
@@ -178,7 +178,7 @@ func (s *Store) addOne(ctx context.Context, f NewFile) (AddResult, error) {
 		switch {
 		case err == nil:
 			if err := addStatusErr(status); err != nil {
-				return AddResult{}, err
+				return AddResult{FileName: res.FileName}, err // ErrExists: the name that holds it
 			}
 			res.Dup = res.GCID > 0
 			return res, nil
@@ -223,7 +223,8 @@ func (s *Store) LinkExisting(ctx context.Context, user, md5, name string) error 
 // LinkInto references content already stored as user's entry name in
 // folder (0: the root) and returns the name recorded: name, or a free
 // "stem (n).ext" when the folder holds name with other content.
-// ErrExists when it holds this content under this name, ErrNoContent,
+// ErrExists (with the name) when it holds this content under this name or
+// the free name it would get, ErrNoContent,
 // ErrQuota, ErrNotFound for a folder that is not the user's live folder.
 func (s *Store) LinkInto(ctx context.Context, user string, folder int64, md5, name string) (string, error) {
 	if err := checkNewRef(user, md5, name); err != nil {

@@ -43,8 +43,17 @@ func TestFilesAndTrash(t *testing.T) {
 	r := e.uploadMP("fola", tok, "a.txt", c2)
 	expect(t, r, http.StatusOK, CodeUploadOK)
 	require.Equal(t, "a (1).txt", r.json["file_name"])
-	r = e.post("/md5", req(map[string]any{"md5": sum(c2), "fileName": "a.txt"})) // content of one's own: linked at once
-	expect(t, r, http.StatusOK, CodeMD5OK)
+	// Asked again, the same content is found under the free name it got.
+	r = e.post("/md5", req(map[string]any{"md5": sum(c2), "fileName": "a.txt"}))
+	expect(t, r, http.StatusOK, CodeMD5Exists)
+	require.Equal(t, "a (1).txt", r.json["file_name"])
+	r = e.uploadMP("fola", tok, "a.txt", c2)
+	expect(t, r, http.StatusOK, CodeUploadOK)
+	require.Equal(t, "already in your files", r.json["msg"])
+	require.Equal(t, "a (1).txt", r.json["file_name"])
+	c3 := randBytes(2000)
+	r = e.uploadMP("fola", tok, "a.txt", c3)
+	expect(t, r, http.StatusOK, CodeUploadOK)
 	require.Equal(t, "a (2).txt", r.json["file_name"])
 	r = e.uploadMP("fola", tok, "a.txt", c1)
 	expect(t, r, http.StatusOK, CodeUploadOK)
@@ -106,7 +115,7 @@ func TestFilesAndTrash(t *testing.T) {
 	require.EqualValues(t, len(c1), tr["bytes"])
 	r = e.post("/files?cmd=usage", req(nil))
 	expect(t, r, http.StatusOK, CodeUsageOK)
-	require.EqualValues(t, len(c1)+2*len(c2), r.json["used"], "each entry counts, the trashed one too")
+	require.EqualValues(t, len(c1)+len(c2)+len(c3), r.json["used"], "each entry counts, the trashed one too")
 	require.EqualValues(t, len(c1), r.json["trash"])
 	require.EqualValues(t, 10<<30, r.json["quota"])
 

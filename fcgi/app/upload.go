@@ -219,6 +219,9 @@ func (a *App) finishUpload(ctx context.Context, up *upload) (map[string]any, err
 		// Nothing references the new DFS file: it must not stay behind.
 		a.discard(ctx, up.fileID, 0, "upload-rollback")
 		if errors.Is(err, store.ErrExists) {
+			if res.FileName != "" {
+				out["file_name"] = res.FileName
+			}
 			out["msg"] = "already in your files"
 			return out, nil
 		}
@@ -244,7 +247,7 @@ func (a *App) linkKnown(ctx context.Context, up *upload, out map[string]any) (bo
 		out["file_name"] = got
 		return true, nil
 	case errors.Is(err, store.ErrExists):
-		out["msg"] = "already in your files"
+		out["file_name"], out["msg"] = got, "already in your files"
 		return true, nil
 	case errors.Is(err, store.ErrNoContent): // deleted meanwhile: store it
 		return false, nil
