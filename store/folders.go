@@ -235,6 +235,20 @@ func (s *Store) EntryInfo(ctx context.Context, user string, ref ItemRef) (Entry,
 	return es[0], nil
 }
 
+// Lookup returns the user's live entry name in folder (0: the root), or
+// ErrNotFound: a path is resolved one name at a time from the root.
+func (s *Store) Lookup(ctx context.Context, user string, folder int64, name string) (Entry, error) {
+	es, err := s.entries(ctx, "SELECT "+entryCols+" FROM user_file_list u LEFT JOIN file_info f ON f.md5 = u.md5"+
+		" WHERE u.user = ? AND u.folder_id = ? AND u.file_name = ? AND u.trash_id = 0", user, folder, name)
+	if err != nil {
+		return Entry{}, err
+	}
+	if len(es) == 0 {
+		return Entry{}, fmt.Errorf("%w: no entry %q", ErrNotFound, name)
+	}
+	return es[0], nil
+}
+
 // FolderPath returns the folders from the root down to folder (the root
 // itself not included; empty for the root), or ErrNotFound when folder is
 // not the user's live folder.

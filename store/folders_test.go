@@ -82,6 +82,16 @@ func TestFolders(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"Docs", "b.txt"}, names(pg.Items))
 
+	// Paths resolve a name at a time.
+	got, err := s.Lookup(ctx, "ann", 0, "Docs")
+	require.NoError(t, err)
+	require.Equal(t, docs.ID, got.ID)
+	got, err = s.Lookup(ctx, "ann", docs.ID, "sub")
+	require.NoError(t, err)
+	require.Equal(t, store.KindFolder, got.Kind)
+	_, err = s.Lookup(ctx, "bob", 0, "Docs")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
 	// Breadcrumbs.
 	pg, err = s.ListFolder(ctx, "ann", sub.ID, store.SortName, false, 0, 10)
 	require.NoError(t, err)
