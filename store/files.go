@@ -152,8 +152,9 @@ func (s *Store) FileByMD5(ctx context.Context, md5 string) (string, bool, error)
 // it and calls GCDone. A name the folder holds with other content (or as a
 // folder) is recorded under a free name "stem (n).ext" (AddResult.FileName).
 // With ErrExists (the folder holds this md5 under this name, or under the
-// free name it would get: AddResult.FileName) or ErrQuota (the user's quota cannot take f.Size more bytes)
-// nothing is recorded and the caller deletes f.FileID itself.
+// free name it would get: AddResult.FileName) or ErrQuota (the user's
+// quota cannot take f.Size more bytes) nothing is recorded and the caller
+// deletes f.FileID itself.
 // Concurrent calls share one transaction (addbatch.go).
 func (s *Store) AddUploaded(ctx context.Context, f NewFile) (AddResult, error) {
 	if err := checkNewRef(f.User, f.MD5, f.FileName); err != nil {
@@ -198,8 +199,8 @@ func (s *Store) addOne(ctx context.Context, f NewFile) (AddResult, error) {
 
 // addEntry links known content md5 as a new entry of user in folder
 // (add_entry inside tx): the name recorded (a free one when name is
-// taken by other content), ErrExists when the folder holds this content
-// under this name, ErrNoContent when md5 is unknown, ErrQuota.
+// taken by other content), ErrExists (with the name) when the folder holds
+// this content under it, ErrNoContent when md5 is unknown, ErrQuota.
 func (s *Store) addEntry(ctx context.Context, tx *sql.Tx, user string, folder int64, md5, name string) (string, error) {
 	if _, err := tx.ExecContext(ctx, "CALL add_entry(?, ?, ?, ?, '', '', 0, '', ?, @st, @nm, @fid, @gc)",
 		user, folder, md5, name, s.opt.Quota); err != nil {
