@@ -65,7 +65,7 @@ func addStatusErr(status int) error {
 	case addNoContent:
 		return ErrNoContent
 	case addNoFolder:
-		return fmt.Errorf("%w: no such folder", ErrNotFound)
+		return ErrNoFolder
 	}
 	return fmt.Errorf("add entry: unknown status %d", status)
 }

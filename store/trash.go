@@ -240,7 +240,7 @@ func (s *Store) Trash(ctx context.Context, user string, refs []ItemRef) error {
 				if made[e.TrashID] {
 					continue
 				}
-				return fmt.Errorf("%w: no such %s", ErrNotFound, ref.Kind)
+				return notFound(ref.Kind)
 			}
 			tid, u, err := s.trashTx(ctx, tx, user, e)
 			if err != nil {

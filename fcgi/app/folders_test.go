@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -93,6 +94,31 @@ func TestFilesAndTrash(t *testing.T) {
 	// The course's calls still reach it by (md5, name), e.g. a download.
 	expect(t, e.post("/download", req(map[string]any{"md5": sum(c1), "filename": "a.txt"})), http.StatusOK, CodeDownloadOK)
 
+	// Uploads into a folder (folder_id before the file): one that is not
+	// the user's live folder is refused before anything is stored.
+	up := func(folder any, name string, c []byte) resp {
+		ct, body := multipartBody(t, map[string]string{"user": "fola", "token": tok, "folder_id": fmt.Sprint(folder)}, name, c, false)
+		return e.do(http.MethodPost, "/upload", body, map[string]string{"Content-Type": ct})
+	}
+	expect(t, up(docs, "in docs.txt", randBytes(10)), http.StatusOK, CodeUploadOK)
+	before := dfsFileCount(t)
+	r = up(999999, "nowhere.txt", randBytes(10))
+	expect(t, r, http.StatusNotFound, CodeUploadFail)
+	require.Equal(t, "no such folder", r.json["msg"])
+	require.Equal(t, before, dfsFileCount(t))
+	r = e.post("/files?cmd=list", req(map[string]any{"folder_id": docs}))
+	require.Equal(t, []string{"a.txt", "in docs.txt"}, itemNames(r))
+	r = e.post("/files?cmd=list", req(map[string]any{"folder_id": docs, "sort": "name", "start": 0, "count": 1}))
+	require.Equal(t, true, r.json["more"])
+	again := randBytes(10)
+	expect(t, up(docs, "again.txt", again), http.StatusOK, CodeUploadOK)
+	r = up(docs, "again.txt", again)
+	expect(t, r, http.StatusOK, CodeUploadOK)
+	require.Equal(t, "already in your files", r.json["msg"])
+	r = e.post("/files?cmd=search", req(map[string]any{"q": "again"}))
+	require.Len(t, itemNames(r), 1)
+	require.Equal(t, docs, r.json["items"].([]any)[0].(map[string]any)["folder_id"])
+
 	// Rename, info, search.
 	expect(t, e.post("/files?cmd=rename", req(map[string]any{"item": ref("file", a["id"]), "name": "b.txt"})), http.StatusOK, CodeRenameOK)
 	r = e.post("/files?cmd=info", req(map[string]any{"item": ref("file", a["id"])}))
@@ -111,17 +137,17 @@ func TestFilesAndTrash(t *testing.T) {
 	expect(t, r, http.StatusOK, CodeTrashListOK)
 	require.Equal(t, []string{"Docs"}, itemNames(r))
 	tr := r.json["items"].([]any)[0].(map[string]any)
-	require.EqualValues(t, 1, tr["files"])
-	require.EqualValues(t, len(c1), tr["bytes"])
+	require.EqualValues(t, 3, tr["files"])
+	require.EqualValues(t, len(c1)+20, tr["bytes"])
 	r = e.post("/files?cmd=usage", req(nil))
 	expect(t, r, http.StatusOK, CodeUsageOK)
-	require.EqualValues(t, len(c1)+len(c2)+len(c3), r.json["used"], "each entry counts, the trashed one too")
-	require.EqualValues(t, len(c1), r.json["trash"])
+	require.EqualValues(t, len(c1)+len(c2)+len(c3)+20, r.json["used"], "each entry counts, the trashed ones too")
+	require.EqualValues(t, len(c1)+20, r.json["trash"])
 	require.EqualValues(t, 10<<30, r.json["quota"])
 
 	expect(t, e.post("/trash?cmd=restore", req(map[string]any{"items": []any{ref("folder", docs)}})), http.StatusOK, CodeRestoreOK)
 	r = e.post("/files?cmd=list", req(map[string]any{"folder_id": docs}))
-	require.Equal(t, []string{"b.txt"}, itemNames(r))
+	require.Equal(t, []string{"again.txt", "b.txt", "in docs.txt"}, itemNames(r))
 
 	// Deleted for good from the trash: c1's last reference goes, and its DFS file.
 	fileID := e.fileID(sum(c1))

@@ -145,6 +145,8 @@ func (a *App) failErr(w http.ResponseWriter, r *http.Request, err error, code st
 		status, msg = http.StatusBadRequest, publicText(err)
 	case errors.Is(err, store.ErrForbidden):
 		status, msg = http.StatusForbidden, "the file belongs to another user"
+	case errors.Is(err, store.ErrNoFolder):
+		status, msg = http.StatusNotFound, "no such folder"
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoContent):
 		status, msg = http.StatusNotFound, "no such file"
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrAlreadyShared):
