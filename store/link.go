@@ -151,8 +151,8 @@ func (l Link) CheckCode(code string) bool {
 }
 
 // fileEntries is the one query that says which entries file links reach:
-// user's rows among ids, with their content. An entry is visible while
-// its row exists.
+// user's live files among ids, with their content. An entry in the trash
+// is not reached (its link answers "gone" until it is restored).
 func fileEntries(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, user string, ids []int64) (map[int64]Link, error) {
@@ -165,7 +165,7 @@ func fileEntries(ctx context.Context, q interface {
 		args = append(args, id)
 	}
 	rows, err := q.QueryContext(ctx, "SELECT u.id, u.file_name, u.md5, f.file_id, f.size, f.type FROM user_file_list u JOIN file_info f ON f.md5 = u.md5"+
-		" WHERE u.user = ? AND u.id IN (?"+strings.Repeat(", ?", len(ids)-1)+")", args...)
+		" WHERE u.user = ? AND u.trash_id = 0 AND u.kind = 0 AND u.id IN (?"+strings.Repeat(", ?", len(ids)-1)+")", args...)
 	if err != nil {
 		return nil, err
 	}

@@ -126,11 +126,11 @@ func (a *App) chunkSize(want int64) int64 {
 	return n
 }
 
-// checkChunkedQuota is where the user's space is checked before a chunked
-// upload of size bytes is accepted (init). It accepts every size within
-// max_chunked_upload_bytes for now.
+// checkChunkedQuota refuses (store.ErrQuota) a chunked upload of size
+// bytes the user's quota cannot take now, before a chunk is sent; finish
+// checks again when it records the file.
 func (a *App) checkChunkedQuota(ctx context.Context, user string, size int64) error {
-	return nil
+	return a.st.CheckQuota(ctx, user, size)
 }
 
 // chunkInit starts an upload: {filename, size, md5?, chunk_size?} →
@@ -532,10 +532,20 @@ func (a *App) finishSession(ctx context.Context, s *store.Session) (map[string]a
 	case errors.Is(err, store.ErrExists):
 		out["msg"] = "already in your files"
 		return out, a.dropSession(ctx, s, true)
+	case errors.Is(err, store.ErrQuota):
+		// The space went to other files meanwhile: the upload cannot be
+		// kept.
+		if derr := a.dropSession(ctx, s, true); derr != nil {
+			a.log.Warn().Err(derr).Msg("chunked upload over quota: not dropped; the collector will")
+		}
+		return nil, err
 	case err != nil:
 		return nil, err
 	case res.Dup:
 		a.discard(ctx, s.FileID, res.GCID, "duplicate")
+	}
+	if res.FileName != "" {
+		out["file_name"] = res.FileName // a free "stem (n).ext" when the name was taken
 	}
 	return out, a.dropSession(ctx, s, false)
 }

@@ -47,6 +47,13 @@ type Config struct {
 	MaxChunkedUploadBytes int64         // max_chunked_upload_bytes: the largest file, default 20 GiB
 	ChunkSize             int64         // chunk_size: bytes per put, default 8 MiB (MinChunkSize..MaxChunkSize)
 	ChunkSessionTTL       time.Duration // chunk_session_ttl: an idle session is aborted after it, default 24 h
+	// QuotaBytes (quota_bytes, size suffixes allowed, default 10G) is what
+	// a user's files, live and trashed, may hold unless the user has a
+	// quota of their own; 0: unlimited.
+	QuotaBytes int64
+	// TrashDays (trash_days, default 30) is how long deleted entries stay
+	// in the trash before the collector deletes them for good.
+	TrashDays int
 
 	Dir string // directory of the loaded cfg.json ("" when built by hand)
 }
@@ -132,6 +139,8 @@ func Default() *Config {
 		MaxChunkedUploadBytes: 20 << 30,
 		ChunkSize:             8 << 20,
 		ChunkSessionTTL:       24 * time.Hour,
+		QuotaBytes:       10 << 30,
+		TrashDays:        30,
 	}
 }
 
@@ -204,6 +213,8 @@ type rawApp struct {
 	MaxChunkedUploadBytes flex `json:"max_chunked_upload_bytes"`
 	ChunkSize             flex `json:"chunk_size"`
 	ChunkSessionTTL       flex `json:"chunk_session_ttl"`
+	QuotaBytes flex `json:"quota_bytes"`
+	TrashDays  flex `json:"trash_days"`
 }
 
 // appField binds one key to its environment variable and its setter.
@@ -308,6 +319,8 @@ func (a *Config) fields(r *rawApp) []appField {
 		{"max_chunked_upload_bytes", "YUNPAN_MAX_CHUNKED_UPLOAD_BYTES", &r.MaxChunkedUploadBytes, num64(&a.MaxChunkedUploadBytes)},
 		{"chunk_size", "YUNPAN_CHUNK_SIZE", &r.ChunkSize, num64(&a.ChunkSize)},
 		{"chunk_session_ttl", "YUNPAN_CHUNK_SESSION_TTL", &r.ChunkSessionTTL, secs(&a.ChunkSessionTTL)},
+		{"quota_bytes", "YUNPAN_QUOTA_BYTES", &r.QuotaBytes, num64(&a.QuotaBytes)},
+		{"trash_days", "YUNPAN_TRASH_DAYS", &r.TrashDays, num(&a.TrashDays)},
 	}
 }
 
@@ -411,6 +424,12 @@ func (a *Config) Validate() error {
 	}
 	if a.ChunkSessionTTL < time.Minute {
 		return fmt.Errorf("chunk_session_ttl must be at least 60 s")
+	}
+	if a.QuotaBytes < 0 {
+		return fmt.Errorf("quota_bytes must be 0 (unlimited) or a size")
+	}
+	if a.TrashDays < 1 || a.TrashDays > 36500 {
+		return fmt.Errorf("trash_days %d: want 1..36500", a.TrashDays)
 	}
 	return nil
 }
