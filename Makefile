@@ -94,10 +94,13 @@ fuzz:
 # thousands of files, after which creating files was seen up to 3x slower
 # (ext4's inode allocator checking recently freed inodes), which would hit
 # the raw runs and the web runs unevenly.
+# BenchmarkWebChunked is a 1 GiB chunked upload through Nginx next to a raw
+# DFS upload of the same size (docs/api.md §1.15). The thumbnail rate
+# (12-megapixel JPEGs: images/s, CPU seconds an image) needs no daemon.
 # With FASTDFS_BIN set, it ends with the side-by-side comparison below.
 bench: build
-	YUNPAN_BIN=$(BIN) $(GO) test -run '^$$' -bench 'BenchmarkWeb$$' -benchtime 2s ./fcgi/e2e
-	YUNPAN_BIN=$(BIN) $(GO) test -run '^$$' -bench 'BenchmarkWebDAV$$' -benchtime 1x -timeout 30m ./fcgi/e2e
+	YUNPAN_BIN=$(BIN) $(GO) test -run '^$$' -bench '^BenchmarkWeb(Chunked|DAV)?$$' -benchtime 2s -timeout 30m ./fcgi/e2e
+	$(GO) test -run '^$$' -bench BenchmarkMake12MP -benchtime 10x ./internal/thumb
 	$(BIN)/fdfs_bench -bin $(BIN) -time $(BENCHTIME)
 	@if [ -n "$(FASTDFS_BIN)" ]; then $(BIN)/fdfs_bench -bin $(BIN) -vs-fastdfs $(FASTDFS_BIN) -time $(VS_TIME); \
 	else echo "ratios to C FastDFS: make bench FASTDFS_BIN=<folder with its fdfs_trackerd and fdfs_storaged>"; fi

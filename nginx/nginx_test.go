@@ -87,7 +87,8 @@ func TestRender(t *testing.T) {
 	} {
 		require.Contains(t, s, want)
 	}
-	// Request buffering is off for the streaming locations only.
+	// Request buffering is off for the streaming locations only (/upload,
+	// /chunk, the WebDAV tree).
 	streams := 0
 	for _, pr := range p.Programs {
 		for _, l := range pr.Locations {
@@ -102,10 +103,12 @@ func TestRender(t *testing.T) {
 	dav = dav[:strings.Index(dav, "}")]
 	require.Contains(t, dav, "fastcgi_request_buffering off;")
 	require.Contains(t, dav, "client_max_body_size 20g;")
-	up := s[strings.Index(s, "location = /upload {"):]
-	up = up[:strings.Index(up, "}")]
-	require.Contains(t, up, "fastcgi_request_buffering off;")
-	require.Contains(t, up, fmt.Sprintf("client_max_body_size %d;", 50<<20+config.UploadOverhead))
+	for _, loc := range []string{"/upload", "/chunk"} {
+		up := s[strings.Index(s, "location = "+loc+" {"):]
+		up = up[:strings.Index(up, "}")]
+		require.Contains(t, up, "fastcgi_request_buffering off;")
+		require.Contains(t, up, fmt.Sprintf("client_max_body_size %d;", 50<<20+config.UploadOverhead))
+	}
 	require.Equal(t, 1, strings.Count(s, "client_max_body_size 64k;"))
 	// No secret, no check; with one, file URLs need its signature.
 	require.NotContains(t, s, "secure_link")

@@ -141,7 +141,7 @@ func (s *Store) addBatch(ctx context.Context, batch []*addReq) {
 // upload, or an error for the whole batch (ErrCommitUnknown when CALL went
 // out and no answer came back).
 func (s *Store) callAddUploads(ctx context.Context, batch []*addReq) ([]addOutcome, error) {
-	items := make([][8]any, len(batch))
+	items := make([][9]any, len(batch))
 	for i, r := range batch {
 		f := r.f
 		for _, v := range []string{f.User, f.MD5, f.FileName, f.FileID, f.URL, f.Type} {
@@ -149,7 +149,7 @@ func (s *Store) callAddUploads(ctx context.Context, batch []*addReq) ([]addOutco
 				return nil, fmt.Errorf("add uploads: %w: not UTF-8", ErrInvalid)
 			}
 		}
-		items[i] = [8]any{f.User, f.MD5, f.FileName, f.FileID, f.URL, f.Size, f.Type, s.opt.Quota}
+		items[i] = [9]any{f.User, f.MD5, f.FileName, f.FileID, f.URL, f.Size, f.Type, s.opt.Quota, f.FolderID}
 	}
 	var js strings.Builder
 	enc := json.NewEncoder(&js)
@@ -195,7 +195,7 @@ func parseAddUploads(out string, n int) ([]addOutcome, error) {
 			return nil, fmt.Errorf("add uploads: %w (answer %q)", ErrCommitUnknown, l)
 		}
 		if err := addStatusErr(status); err != nil {
-			res[i].err = err
+			res[i].err, res[i].res.FileName = err, f[3]
 			continue
 		}
 		res[i].res = AddResult{FileID: f[2], GCID: gc, Dup: gc > 0, FileName: f[3]}

@@ -17,6 +17,7 @@ import (
 
 // FileItem is one entry of a list ([D] naming in the JSON layer).
 type FileItem struct {
+	ID          int64 // the user_file_list row (0 in the public list)
 	User        string
 	MD5         string
 	CreateTime  string // "YYYY-mm-dd HH:MM:SS", server local time
@@ -27,12 +28,14 @@ type FileItem struct {
 	URL         string // as recorded at upload; the app rebuilds it from FileID
 	Size        int64
 	Type        string
+	Thumbs      string // file_info.thumbs: the content's thumbnail slaves (migration 0013)
 }
 
 // NewFile is a file just stored in the DFS, to record for User.
 type NewFile struct {
 	User, MD5, FileName, FileID, URL, Type string
 	Size                                   int64
+	FolderID                               int64 // the folder it goes to; 0: the root
 }
 
 // AddResult tells the caller of AddUploaded what happened to its DFS file.
@@ -64,7 +67,7 @@ func addStatusErr(status int) error {
 	case addNoContent:
 		return ErrNoContent
 	case addNoFolder:
-		return fmt.Errorf("%w: no such folder", ErrNotFound)
+		return ErrNoFolder
 	}
 	return fmt.Errorf("add entry: unknown status %d", status)
 }
@@ -143,15 +146,17 @@ func (s *Store) FileByMD5(ctx context.Context, md5 string) (string, bool, error)
 	return id, true, nil
 }
 
-// AddUploaded records f after its upload to the DFS, in the user's root
-// folder. When the content is already known (a concurrent or earlier upload
+// AddUploaded records f after its upload to the DFS, in the user's folder
+// f.FolderID (0: the root; ErrNotFound when it is not the user's live
+// folder). When the content is already known (a concurrent or earlier upload
 // of the same bytes), the existing file is referenced (count + 1) and
 // f.FileID is queued in dfs_gc in the same transaction; the caller deletes
-// it and calls GCDone. A name the root holds with other content (or as a
+// it and calls GCDone. A name the folder holds with other content (or as a
 // folder) is recorded under a free name "stem (n).ext" (AddResult.FileName).
-// With ErrExists (the user already has this md5 under this name in the
-// root) or ErrQuota (the user's quota cannot take f.Size more bytes)
-// nothing is recorded and the caller deletes f.FileID itself.
+// With ErrExists (the folder holds this md5 under this name, or under the
+// free name it would get: AddResult.FileName) or ErrQuota (the user's
+// quota cannot take f.Size more bytes) nothing is recorded and the caller
+// deletes f.FileID itself.
 // Concurrent calls share one transaction (addbatch.go).
 func (s *Store) AddUploaded(ctx context.Context, f NewFile) (AddResult, error) {
 	if err := checkNewRef(f.User, f.MD5, f.FileName); err != nil {
@@ -170,13 +175,13 @@ func (s *Store) addOne(ctx context.Context, f NewFile) (AddResult, error) {
 	for attempt := 1; ; attempt++ {
 		res := AddResult{}
 		var status int
-		err := s.db.QueryRowContext(ctx, "CALL add_upload(?, ?, ?, ?, ?, ?, ?, ?)",
-			f.User, f.MD5, f.FileName, f.FileID, f.URL, f.Size, f.Type, s.opt.Quota).Scan(&res.FileID, &res.GCID, &status, &res.FileName)
+		err := s.db.QueryRowContext(ctx, "CALL add_upload(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			f.User, f.MD5, f.FileName, f.FileID, f.URL, f.Size, f.Type, s.opt.Quota, f.FolderID).Scan(&res.FileID, &res.GCID, &status, &res.FileName)
 		var me *mysql.MySQLError
 		switch {
 		case err == nil:
 			if err := addStatusErr(status); err != nil {
-				return AddResult{}, err
+				return AddResult{FileName: res.FileName}, err // ErrExists: the name that holds it
 			}
 			res.Dup = res.GCID > 0
 			return res, nil
@@ -196,8 +201,8 @@ func (s *Store) addOne(ctx context.Context, f NewFile) (AddResult, error) {
 
 // addEntry links known content md5 as a new entry of user in folder
 // (add_entry inside tx): the name recorded (a free one when name is
-// taken by other content), ErrExists when the folder holds this content
-// under this name, ErrNoContent when md5 is unknown, ErrQuota.
+// taken by other content), ErrExists (with the name) when the folder holds
+// this content under it, ErrNoContent when md5 is unknown, ErrQuota.
 func (s *Store) addEntry(ctx context.Context, tx *sql.Tx, user string, folder int64, md5, name string) (string, error) {
 	if _, err := tx.ExecContext(ctx, "CALL add_entry(?, ?, ?, ?, '', '', 0, '', ?, @st, @nm, @fid, @gc)",
 		user, folder, md5, name, s.opt.Quota); err != nil {
@@ -221,7 +226,8 @@ func (s *Store) LinkExisting(ctx context.Context, user, md5, name string) error 
 // LinkInto references content already stored as user's entry name in
 // folder (0: the root) and returns the name recorded: name, or a free
 // "stem (n).ext" when the folder holds name with other content.
-// ErrExists when it holds this content under this name, ErrNoContent,
+// ErrExists (with the name) when it holds this content under this name or
+// the free name it would get, ErrNoContent,
 // ErrQuota, ErrNotFound for a folder that is not the user's live folder.
 func (s *Store) LinkInto(ctx context.Context, user string, folder int64, md5, name string) (string, error) {
 	if err := checkNewRef(user, md5, name); err != nil {
@@ -275,6 +281,7 @@ type DeleteResult struct {
 	Unshared bool   // the entry was shared; its share is gone too
 	FileID   string // the last reference went: delete this DFS file...
 	GCID     int64  // ...then call GCDone(GCID)
+	Thumbs   string // ...and these thumbnail slaves of it (file_info.thumbs)
 }
 
 // DeleteFile removes user's entry (md5, name) for good (the root's, else
@@ -309,7 +316,7 @@ func (s *Store) DeleteFile(ctx context.Context, user, md5, name string) (DeleteR
 		}
 		res.Unshared = len(un) > 0
 		if len(gc) > 0 {
-			res.FileID, res.GCID = gc[0].FileID, gc[0].GCID
+			res.FileID, res.GCID, res.Thumbs = gc[0].FileID, gc[0].GCID, gc[0].Thumbs
 		}
 		return nil
 	})
@@ -407,7 +414,7 @@ func checkPage(start, count int) error {
 	return nil
 }
 
-const itemCols = "DATE_FORMAT(%[1]s.create_time, '%%Y-%%m-%%d %%H:%%i:%%s'), %[1]s.file_name, %[1]s.pv, f.file_id, f.url, f.size, f.type"
+const itemCols = "DATE_FORMAT(%[1]s.create_time, '%%Y-%%m-%%d %%H:%%i:%%s'), %[1]s.file_name, %[1]s.pv, f.file_id, f.url, f.size, f.type, f.thumbs"
 
 // ListUserFiles returns a page of user's live files in the root folder
 // (the course's list). Ties are broken by id, so pages are stable.
@@ -422,7 +429,7 @@ func (s *Store) ListUserFiles(ctx context.Context, user string, order Order, sta
 	case OrderPVDesc:
 		by = "u.pv DESC, u.id ASC"
 	}
-	q := "SELECT u.user, u.md5, u.shared_status, " + fmt.Sprintf(itemCols, "u") +
+	q := "SELECT u.id, u.user, u.md5, u.shared_status, " + fmt.Sprintf(itemCols, "u") +
 		" FROM user_file_list u JOIN file_info f ON f.md5 = u.md5 WHERE u.user = ? AND u.folder_id = 0 AND u.trash_id = 0 AND u.kind = 0 ORDER BY " + by + " LIMIT ?, ?"
 	return s.items(ctx, q, user, start, count)
 }
@@ -432,7 +439,7 @@ func (s *Store) ListShared(ctx context.Context, start, count int) ([]FileItem, e
 	if err := checkPage(start, count); err != nil {
 		return nil, err
 	}
-	q := "SELECT s.user, s.md5, 1, " + fmt.Sprintf(itemCols, "s") +
+	q := "SELECT 0, s.user, s.md5, 1, " + fmt.Sprintf(itemCols, "s") +
 		" FROM share_file_list s JOIN file_info f ON f.md5 = s.md5 ORDER BY s.id LIMIT ?, ?"
 	return s.items(ctx, q, start, count)
 }
@@ -446,8 +453,8 @@ func (s *Store) items(ctx context.Context, q string, args ...any) ([]FileItem, e
 	out := []FileItem{}
 	for rows.Next() {
 		var it FileItem
-		if err := rows.Scan(&it.User, &it.MD5, &it.ShareStatus, &it.CreateTime, &it.FileName, &it.PV,
-			&it.FileID, &it.URL, &it.Size, &it.Type); err != nil {
+		if err := rows.Scan(&it.ID, &it.User, &it.MD5, &it.ShareStatus, &it.CreateTime, &it.FileName, &it.PV,
+			&it.FileID, &it.URL, &it.Size, &it.Type, &it.Thumbs); err != nil {
 			return nil, wrapDB("list", err)
 		}
 		out = append(out, it)
@@ -461,7 +468,7 @@ func (s *Store) UserFile(ctx context.Context, user, md5, name string) (FileItem,
 	if err := checkRef(user, md5, name); err != nil {
 		return FileItem{}, err
 	}
-	q := "SELECT u.user, u.md5, u.shared_status, " + fmt.Sprintf(itemCols, "u") +
+	q := "SELECT u.id, u.user, u.md5, u.shared_status, " + fmt.Sprintf(itemCols, "u") +
 		" FROM user_file_list u JOIN file_info f ON f.md5 = u.md5 WHERE u.user = ? AND u.md5 = ? AND u.file_name = ? AND u.trash_id = 0 AND u.kind = 0 ORDER BY u.folder_id <> 0, u.id LIMIT 1"
 	it, err := s.items(ctx, q, user, md5, name)
 	if err != nil {
@@ -478,7 +485,7 @@ func (s *Store) SharedFile(ctx context.Context, md5, name string) (FileItem, err
 	if !ValidMD5(md5) || !ValidFileName(name) {
 		return FileItem{}, fmt.Errorf("%w: md5 and file name required", ErrInvalid)
 	}
-	q := "SELECT s.user, s.md5, 1, " + fmt.Sprintf(itemCols, "s") +
+	q := "SELECT 0, s.user, s.md5, 1, " + fmt.Sprintf(itemCols, "s") +
 		" FROM share_file_list s JOIN file_info f ON f.md5 = s.md5 WHERE s.md5 = ? AND s.file_name = ?"
 	it, err := s.items(ctx, q, md5, name)
 	if err != nil {

@@ -49,6 +49,18 @@ type ItemRef struct {
 	ID   int64
 }
 
+// ErrNoFolder is the ErrNotFound of a folder that is not the user's live
+// folder.
+var ErrNoFolder = fmt.Errorf("%w: no such folder", ErrNotFound)
+
+// notFound is the ErrNotFound of an entry of kind k.
+func notFound(k Kind) error {
+	if k == KindFolder {
+		return ErrNoFolder
+	}
+	return fmt.Errorf("%w: no such file", ErrNotFound)
+}
+
 // ErrIntoItself refuses moving a folder into itself or a folder below it.
 var ErrIntoItself = fmt.Errorf("%w: a folder cannot move into itself or a folder below it", ErrInvalid)
 
@@ -121,7 +133,7 @@ func lockRef(ctx context.Context, tx *sql.Tx, user string, ref ItemRef) (lockedE
 	err := tx.QueryRowContext(ctx, "SELECT "+lockedCols+" FROM user_file_list WHERE id = ? AND user = ? AND kind = ? FOR UPDATE",
 		ref.ID, user, ref.Kind).Scan(e.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return e, fmt.Errorf("%w: no such %s", ErrNotFound, ref.Kind)
+		return e, notFound(ref.Kind)
 	}
 	return e, err
 }
@@ -130,7 +142,7 @@ func lockRef(ctx context.Context, tx *sql.Tx, user string, ref ItemRef) (lockedE
 func lockLive(ctx context.Context, tx *sql.Tx, user string, ref ItemRef) (lockedEntry, error) {
 	e, err := lockRef(ctx, tx, user, ref)
 	if err == nil && e.TrashID != 0 {
-		return e, fmt.Errorf("%w: no such %s", ErrNotFound, ref.Kind)
+		return e, notFound(ref.Kind)
 	}
 	return e, err
 }
@@ -181,7 +193,7 @@ func (s *Store) Mkdir(ctx context.Context, user string, parent int64, name strin
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("%w: no such folder", ErrNotFound)
+			return ErrNoFolder
 		}
 		r, err := tx.ExecContext(ctx, "INSERT INTO user_file_list (user, md5, file_name, folder_id, kind) VALUES (?, '', ?, ?, 1)", user, name, parent)
 		if isDup(err) {
@@ -230,7 +242,21 @@ func (s *Store) EntryInfo(ctx context.Context, user string, ref ItemRef) (Entry,
 		return Entry{}, err
 	}
 	if len(es) == 0 {
-		return Entry{}, fmt.Errorf("%w: no such %s", ErrNotFound, ref.Kind)
+		return Entry{}, notFound(ref.Kind)
+	}
+	return es[0], nil
+}
+
+// Lookup returns the user's live entry name in folder (0: the root), or
+// ErrNotFound: a path is resolved one name at a time from the root.
+func (s *Store) Lookup(ctx context.Context, user string, folder int64, name string) (Entry, error) {
+	es, err := s.entries(ctx, "SELECT "+entryCols+" FROM user_file_list u LEFT JOIN file_info f ON f.md5 = u.md5"+
+		" WHERE u.user = ? AND u.folder_id = ? AND u.file_name = ? AND u.trash_id = 0", user, folder, name)
+	if err != nil {
+		return Entry{}, err
+	}
+	if len(es) == 0 {
+		return Entry{}, fmt.Errorf("%w: no entry %q", ErrNotFound, name)
 	}
 	return es[0], nil
 }
@@ -264,7 +290,7 @@ func (s *Store) FolderPath(ctx context.Context, user string, folder int64) ([]Cr
 		return nil, wrapDB("folder path", err)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no such folder", ErrNotFound)
+		return nil, ErrNoFolder
 	}
 	return out, nil
 }
@@ -428,7 +454,7 @@ func (s *Store) Move(ctx context.Context, user string, refs []ItemRef, dest int6
 				return err
 			}
 			if !ok {
-				return fmt.Errorf("%w: no such folder", ErrNotFound)
+				return ErrNoFolder
 			}
 			path, err := s.folderPathTx(ctx, tx, user, dest)
 			if err != nil {

@@ -82,6 +82,16 @@ func TestFolders(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"Docs", "b.txt"}, names(pg.Items))
 
+	// Paths resolve a name at a time.
+	got, err := s.Lookup(ctx, "ann", 0, "Docs")
+	require.NoError(t, err)
+	require.Equal(t, docs.ID, got.ID)
+	got, err = s.Lookup(ctx, "ann", docs.ID, "sub")
+	require.NoError(t, err)
+	require.Equal(t, store.KindFolder, got.Kind)
+	_, err = s.Lookup(ctx, "bob", 0, "Docs")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
 	// Breadcrumbs.
 	pg, err = s.ListFolder(ctx, "ann", sub.ID, store.SortName, false, 0, 10)
 	require.NoError(t, err)
@@ -141,6 +151,22 @@ func TestFolders(t *testing.T) {
 	found, err = s.Search(ctx, "bob", ".txt", 0, 10)
 	require.NoError(t, err)
 	require.Empty(t, found)
+
+	// Uploads into a folder, alone and in a group-commit round.
+	nf := func(name, content string, folder int64) store.NewFile {
+		return store.NewFile{User: "ann", MD5: sum(content), FileName: name, FileID: "group1/M00/00/00/" + name,
+			Size: int64(len(content)), FolderID: folder}
+	}
+	res, err = s.AddUploaded(ctx, nf("in.txt", "in a folder", docs.ID))
+	require.NoError(t, err)
+	require.Equal(t, "in.txt", res.FileName)
+	_, errs, err := s.AddUploadsRound(ctx, []store.NewFile{nf("in.txt", "other", docs.ID), nf("x.txt", "x", 999999)}, true)
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	require.ErrorIs(t, errs[1], store.ErrNotFound, "no such folder")
+	pg, err = s.ListFolder(ctx, "ann", docs.ID, store.SortName, false, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"in (1).txt", "in.txt"}, names(pg.Items))
 }
 
 // The course's calls name root entries by (md5, name); a name the root
@@ -150,8 +176,9 @@ func TestRootNamesUnique(t *testing.T) {
 	ctx := ctxT(t)
 	require.Equal(t, "r.txt", upload(t, s, "ann", "r.txt", "one").FileName)
 	require.Equal(t, "r (1).txt", upload(t, s, "ann", "r.txt", "two").FileName)
-	_, err := s.AddUploaded(ctx, store.NewFile{User: "ann", MD5: sum("two"), FileName: "r.txt", FileID: "group1/M00/00/00/x.bin", Size: 3})
-	require.NoError(t, err, "r.txt holds other content: a third free name")
+	res, err := s.AddUploaded(ctx, store.NewFile{User: "ann", MD5: sum("two"), FileName: "r.txt", FileID: "group1/M00/00/00/x.bin", Size: 3})
+	require.ErrorIs(t, err, store.ErrExists, "asked again: the free name it got holds it")
+	require.Equal(t, "r (1).txt", res.FileName)
 	_, err = s.AddUploaded(ctx, store.NewFile{User: "ann", MD5: sum("one"), FileName: "r.txt", FileID: "group1/M00/00/00/y.bin", Size: 3})
 	require.ErrorIs(t, err, store.ErrExists, "the same content under the same name")
 	got, err := s.LinkInto(ctx, "ann", 0, sum("one"), "r (1).txt")

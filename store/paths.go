@@ -9,7 +9,7 @@ import (
 )
 
 // Paths: a user's tree addressed by slash paths ("/a/b.txt"), as WebDAV
-// clients see it. Each step is one lookup on the unique key (user,
+// clients see it. Each step is one Lookup on the unique key (user,
 // folder_id, file_name, trash_id).
 
 // MaxPathDepth bounds how many folders a path may go down.
@@ -42,15 +42,11 @@ func (s *Store) EntryByPath(ctx context.Context, user, path string) (Entry, erro
 		if e.Kind != KindFolder {
 			return Entry{}, fmt.Errorf("%w: %q is a file", ErrNotFound, e.FileName)
 		}
-		es, err := s.entries(ctx, "SELECT "+entryCols+" FROM user_file_list u LEFT JOIN file_info f ON f.md5 = u.md5"+
-			" WHERE u.user = ? AND u.folder_id = ? AND u.file_name = ? AND u.trash_id = 0", user, e.ID, name)
+		next, err := s.Lookup(ctx, user, e.ID, name)
 		if err != nil {
 			return Entry{}, err
 		}
-		if len(es) == 0 {
-			return Entry{}, fmt.Errorf("%w: no %q", ErrNotFound, name)
-		}
-		e = es[0]
+		e = next
 	}
 	return e, nil
 }

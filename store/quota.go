@@ -37,12 +37,14 @@ func (s *Store) Usage(ctx context.Context, user string) (Usage, error) {
 // when their quota cannot take them now: the check before an upload's
 // bytes are stored. The recording checks again, atomically.
 func (s *Store) CheckQuota(ctx context.Context, user string, size int64) error {
-	u, err := s.Usage(ctx, user)
-	if err != nil {
-		return err
+	var used int64
+	quota := sql.NullInt64{Int64: s.opt.Quota, Valid: true}
+	err := s.db.QueryRowContext(ctx, "SELECT bytes, COALESCE(quota, ?) FROM user_file_count WHERE user = ?", s.opt.Quota, user).Scan(&used, &quota)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return wrapDB("check quota", err)
 	}
-	if u.Quota > 0 && u.Used+size > u.Quota {
-		return fmt.Errorf("%w: %d bytes used of %d, %d more do not fit", ErrQuota, u.Used, u.Quota, size)
+	if quota.Int64 > 0 && used+size > quota.Int64 {
+		return fmt.Errorf("%w: %d bytes used of %d, %d more do not fit", ErrQuota, used, quota.Int64, size)
 	}
 	return nil
 }

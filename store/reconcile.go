@@ -41,6 +41,7 @@ func (s *Store) KnownFileIDs(ctx context.Context, ids []string) (referenced, que
 			set map[string]bool
 		}{
 			{"SELECT file_id FROM file_info WHERE file_id IN (" + in + ")", referenced},
+			{"SELECT file_id FROM upload_session WHERE file_id IN (" + in + ")", referenced},
 			{"SELECT file_id FROM dfs_gc WHERE file_id IN (" + in + ")", queued},
 		} {
 			if err := s.collect(ctx, q.set, q.sql, batch...); err != nil {
@@ -88,6 +89,15 @@ func (s *Store) QueueOrphan(ctx context.Context, fileID string) (OrphanState, er
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
+		// A chunked upload's file, unfinished or being recorded.
+		err = tx.QueryRowContext(ctx, "SELECT id FROM upload_session WHERE file_id = ? LIMIT 1 FOR UPDATE", fileID).Scan(&id)
+		if err == nil {
+			state = OrphanReferenced
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		err = tx.QueryRowContext(ctx, "SELECT id FROM dfs_gc WHERE file_id = ? LIMIT 1 FOR UPDATE", fileID).Scan(&id)
 		if err == nil {
 			state = OrphanInGC
@@ -103,12 +113,14 @@ func (s *Store) QueueOrphan(ctx context.Context, fileID string) (OrphanState, er
 	return state, err
 }
 
-// FileIDReferenced reports whether a file_info row references fileID. The
-// collector asks before every delete: a DFS file the database uses is never
-// deleted, whatever queued it.
+// FileIDReferenced reports whether a file_info row or an unfinished
+// chunked upload (upload_session) references fileID. The collector asks
+// before every delete: a DFS file the database uses is never deleted,
+// whatever queued it.
 func (s *Store) FileIDReferenced(ctx context.Context, fileID string) (bool, error) {
 	var id int64
-	err := s.db.QueryRowContext(ctx, "SELECT id FROM file_info WHERE file_id = ? LIMIT 1", fileID).Scan(&id)
+	err := s.db.QueryRowContext(ctx, `SELECT id FROM file_info WHERE file_id = ?
+		UNION ALL SELECT id FROM upload_session WHERE file_id = ? LIMIT 1`, fileID, fileID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

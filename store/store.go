@@ -63,6 +63,11 @@ type Options struct {
 	LoginUserFailures int           // default 5
 	LoginAddrFailures int           // default 20
 	LoginMaxLock      time.Duration // default 15 min
+	// Share links' extraction codes (linkguard.go): wrong codes allowed
+	// per link and per client address within the window.
+	LinkCodeFailures int           // default DefaultLinkCodeFailures
+	LinkAddrFailures int           // default DefaultLinkAddrFailures
+	LinkGuardWindow  time.Duration // default DefaultLinkGuardWindow
 	// TokenCacheAge > 0 lets CheckToken trust a token it accepted for this
 	// long without asking Redis again (at most MaxTokenCacheAge; 0: off).
 	// A logout in another process takes effect within that age.
@@ -121,6 +126,15 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	}
 	if opt.LoginMaxLock <= 0 {
 		opt.LoginMaxLock = 15 * time.Minute
+	}
+	if opt.LinkCodeFailures <= 0 {
+		opt.LinkCodeFailures = DefaultLinkCodeFailures
+	}
+	if opt.LinkAddrFailures <= 0 {
+		opt.LinkAddrFailures = DefaultLinkAddrFailures
+	}
+	if opt.LinkGuardWindow <= 0 {
+		opt.LinkGuardWindow = DefaultLinkGuardWindow
 	}
 	if opt.TrashTTL <= 0 {
 		opt.TrashTTL = 30 * 24 * time.Hour

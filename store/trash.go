@@ -32,6 +32,7 @@ type TrashItem struct {
 type GCFile struct {
 	FileID string
 	GCID   int64
+	Thumbs string // its thumbnail slaves (file_info.thumbs): they go with it
 }
 
 // unshared is a share a change removed, for the ranking cache.
@@ -186,8 +187,8 @@ func purgeTx(ctx context.Context, tx *sql.Tx, user string, tid int64) ([]GCFile,
 			return nil, err
 		}
 		var count int64
-		var fileID string
-		err := tx.QueryRowContext(ctx, "SELECT count, file_id FROM file_info WHERE md5 = ? FOR UPDATE", r.md5).Scan(&count, &fileID)
+		var fileID, thumbs string
+		err := tx.QueryRowContext(ctx, "SELECT count, file_id, thumbs FROM file_info WHERE md5 = ? FOR UPDATE", r.md5).Scan(&count, &fileID, &thumbs)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -204,7 +205,7 @@ func purgeTx(ctx context.Context, tx *sql.Tx, user string, tid int64) ([]GCFile,
 		if err != nil {
 			return nil, err
 		}
-		gc = append(gc, GCFile{FileID: fileID, GCID: id})
+		gc = append(gc, GCFile{FileID: fileID, GCID: id, Thumbs: thumbs})
 	}
 	if _, err := tx.ExecContext(ctx, "UPDATE user_file_count SET count = GREATEST(count - ?, 0), bytes = GREATEST(bytes - ?, 0) WHERE user = ?",
 		files, bytes, user); err != nil {
@@ -240,7 +241,7 @@ func (s *Store) Trash(ctx context.Context, user string, refs []ItemRef) error {
 				if made[e.TrashID] {
 					continue
 				}
-				return fmt.Errorf("%w: no such %s", ErrNotFound, ref.Kind)
+				return notFound(ref.Kind)
 			}
 			tid, u, err := s.trashTx(ctx, tx, user, e)
 			if err != nil {

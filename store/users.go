@@ -271,7 +271,8 @@ func (s *Store) retryRevokes(ctx context.Context) {
 }
 
 // PurgeTokens deletes expired tokens from MySQL (Redis expires its own),
-// and the expired throttle, challenge and download-count records.
+// and the expired throttle, challenge, download-count and link guard
+// records.
 func (s *Store) PurgeTokens(ctx context.Context) (int64, error) {
 	now := time.Now().Unix()
 	res, err := s.db.ExecContext(ctx, "DELETE FROM user_token WHERE expire_time < ?", now)
@@ -290,6 +291,9 @@ func (s *Store) PurgeTokens(ctx context.Context) (int64, error) {
 		if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
 			return 0, wrapDB("purge", err)
 		}
+	}
+	if err := s.purgeLinkGuard(ctx, time.Now()); err != nil {
+		return 0, err
 	}
 	return res.RowsAffected()
 }

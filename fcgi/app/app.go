@@ -1,8 +1,10 @@
 // Package app holds the cloud disk's HTTP handlers, one per FastCGI
 // program (fcgi/<endpoint>/main.go): reg, login (+ logout), upload, md5,
-// myfiles, dealfile, sharefiles, dealsharefile and download, and files and
-// trash (folders, the trash, quotas). They keep the
-// course's URLs, JSON field names and 3-digit string codes (see
+// myfiles, dealfile, sharefiles, dealsharefile and download; image (the
+// image host's links and thumbnails, thumbs.go); link (share links); chunk
+// (chunked, resumable uploads); files and trash (folders, the trash,
+// quotas). They keep the course's URLs, JSON field names and 3-digit
+// string codes (see
 // docs/api.md), and add HTTP statuses, token checks everywhere a user's
 // data is touched, bounded bodies and server-side content hashing.
 package app
@@ -33,7 +35,7 @@ import (
 // Endpoints are the program names, each serving the path "/"+name
 // (login also serves /logout).
 var Endpoints = []string{"reg", "login", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download",
-	"files", "trash", "dav"}
+	"image", "link", "chunk", "files", "trash", "dav"}
 
 // MaxExecUploads bounds the fdfs_upload_file children one program runs at
 // once (exec mode).
@@ -65,21 +67,24 @@ type Options struct {
 
 // App is the shared state of the handlers. Safe for concurrent use.
 type App struct {
-	cfg       *config.Config
-	log       zerolog.Logger
-	st        *store.Store
-	dfs       *client.Client
-	ownStore  bool
-	ownDFS    bool
-	tmpDir    string // private spool dir for uploads (0700)
-	uploadBin string
-	execSlots chan struct{}           // bounds concurrent fdfs_upload_file children
-	streams   chan struct{}           // bounds concurrent streamed uploads
-	streamed  atomic.Uint64           // uploads streamed so far (tests)
-	spools    atomic.Uint64           // spreads upload spool files over tmpDir/<slot>
-	spoolDirs [spoolSlots]atomic.Bool // tmpDir/<slot> made
-	mw        *middleware             // every handler's (middleware.go)
-	davLocks  davLockSystems          // WebDAV locks, per user (dav.go)
+	cfg        *config.Config
+	log        zerolog.Logger
+	st         *store.Store
+	dfs        *client.Client
+	ownStore   bool
+	ownDFS     bool
+	tmpDir     string // private spool dir for uploads (0700)
+	uploadBin  string
+	execSlots  chan struct{}           // bounds concurrent fdfs_upload_file children
+	streams    chan struct{}           // bounds concurrent streamed uploads
+	chunkSlots chan struct{}           // bounds the chunk bodies held in memory (chunk.go)
+	streamed   atomic.Uint64           // uploads streamed so far (tests)
+	spools     atomic.Uint64           // spreads upload spool files over tmpDir/<slot>
+	spoolDirs  [spoolSlots]atomic.Bool // tmpDir/<slot> made
+	mw         *middleware             // every handler's (middleware.go)
+	thumbQ     chan thumbJob           // thumbnails to make (thumbs.go); nil: not made here
+	lkey       linkKey                 // signs share-link grants (link.go)
+	davLocks   davLockSystems          // WebDAV locks, per user (dav.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -94,7 +99,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: opt.Log, st: opt.Store, dfs: opt.DFS, stop: make(chan struct{}),
 		execSlots: make(chan struct{}, MaxExecUploads), streams: make(chan struct{}, MaxStreamedUploads),
-		mw: &middleware{log: opt.Log, access: opt.AccessLog, met: NewMetrics(opt.Program)}}
+		chunkSlots: make(chan struct{}, maxChunkPuts),
+		mw:         &middleware{log: opt.Log, access: opt.AccessLog, met: NewMetrics(opt.Program)}}
 	if a.dfs == nil {
 		cc, err := conf.LoadClient(cfg.DFSClient)
 		if err != nil {
@@ -137,6 +143,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if opt.GCInterval > 0 {
 		a.wg.Add(1)
 		go a.gcLoop(opt.GCInterval)
+	}
+	if opt.Program == "" || opt.Program == "upload" {
+		a.startThumbs()
 	}
 	return a, nil
 }
@@ -200,6 +209,12 @@ func (a *App) Handler(name string) (http.Handler, error) {
 		h = a.handleDealShareFile
 	case "download":
 		h = a.handleDownload
+	case "image":
+		h = a.handleImage
+	case "link":
+		h = a.handleLink
+	case "chunk":
+		h = a.handleChunk
 	case "dav", "apppass":
 		h = a.handleDAVProgram
 	case "files":
@@ -262,6 +277,12 @@ func (a *App) gcLoop(every time.Duration) {
 			case <-ctx.Done():
 			}
 		}()
+		// Idle chunked uploads first: their files are queued for this pass.
+		if n, err := a.st.ExpireSessions(ctx, 100); err != nil {
+			a.log.Warn().Err(err).Msg("chunked upload expiry failed")
+		} else if n > 0 {
+			a.log.Info().Int("expired", n).Msg("chunked uploads idle past chunk_session_ttl aborted")
+		}
 		if n, err := a.st.RunGC(ctx, a.gcDelete); err != nil {
 			a.log.Warn().Err(err).Msg("dfs gc pass failed")
 		} else if n > 0 {
@@ -271,7 +292,7 @@ func (a *App) gcLoop(every time.Duration) {
 			a.log.Warn().Err(err).Msg("trash purge failed")
 		} else {
 			for _, g := range gc {
-				a.discard(ctx, g.FileID, g.GCID, "delete")
+				a.discardContent(ctx, g)
 			}
 		}
 		if _, err := a.st.PurgeTokens(ctx); err != nil {
@@ -325,6 +346,14 @@ func (a *App) sourceUp(ctx context.Context, fileID string) bool {
 	}
 	fr, err := a.dfs.QueryFetch(ctx, fileID, true)
 	return err == nil && len(fr.Storages) > 0 && fr.Storages[0].IP == info.SourceIP
+}
+
+// discardContent deletes content whose last reference a purge removed:
+// its thumbnail slaves first, then the file (queued in dfs_gc as g.GCID,
+// so the collector retries what fails).
+func (a *App) discardContent(ctx context.Context, g store.GCFile) {
+	a.deleteThumbs(ctx, g.FileID, g.Thumbs)
+	a.discard(ctx, g.FileID, g.GCID, "delete")
 }
 
 // discard deletes a DFS file no row references (a duplicate upload, or one

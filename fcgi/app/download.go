@@ -55,7 +55,7 @@ func (a *App) handleDownload(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, u, http.StatusFound)
 	default:
-		a.stream(w, r, f)
+		a.stream(w, r, f, CodeDownloadFail)
 	}
 }
 
@@ -138,35 +138,44 @@ func (l *lazyWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-func (a *App) stream(w http.ResponseWriter, r *http.Request, f store.FileItem) {
-	h := w.Header()
-	start, length, status := int64(0), f.Size, http.StatusOK
-	if rh := r.Header.Get("Range"); rh != "" {
-		s, n, ok, bad := parseRange(rh, f.Size)
-		if bad {
-			h.Set("Content-Range", "bytes */"+strconv.FormatInt(f.Size, 10))
-			a.fail(w, http.StatusRequestedRangeNotSatisfiable, CodeDownloadFail, "range not satisfiable")
-			return
-		}
-		if ok {
-			start, length, status = s, n, http.StatusPartialContent
-			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", s, s+n-1, f.Size))
-		}
-	}
+// stream sends f's bytes (one Range at most); failCode is the JSON code of
+// a failure before the first byte.
+func (a *App) stream(w http.ResponseWriter, r *http.Request, f store.FileItem, failCode string) {
 	// Only types that cannot run script keep their type (HTML, SVG or
 	// JavaScript would otherwise run on the app's origin, e.g. as a <script
 	// src>); always an attachment, never sniffed, sandboxed if shown at all.
 	ct, _ := inline.Type(f.Type)
-	set := func() {
+	a.streamFile(w, r, f.FileID, f.Size, failCode, func(h http.Header) {
 		h.Set("Content-Type", ct)
-		h.Set("Content-Length", strconv.FormatInt(length, 10))
 		h.Set("Content-Disposition", contentDisposition(f.FileName))
-		h.Set("Accept-Ranges", "bytes")
 		h.Set("Cache-Control", "private, no-store")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Content-Security-Policy", "sandbox")
+	})
+}
+
+// streamFile sends size bytes of a DFS file, or the single range the
+// request asks for, with the headers set adds (type, disposition,
+// caching); it always sends nosniff and a sandbox CSP. Failures before
+// the first byte are answered with failCode.
+func (a *App) streamFile(w http.ResponseWriter, r *http.Request, fileID string, size int64, failCode string, set func(http.Header)) {
+	h := w.Header()
+	start, length, status := int64(0), size, http.StatusOK
+	if rh := r.Header.Get("Range"); rh != "" {
+		s, n, ok, bad := parseRange(rh, size)
+		if bad {
+			h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+			a.fail(w, http.StatusRequestedRangeNotSatisfiable, failCode, "range not satisfiable")
+			return
+		}
+		if ok {
+			start, length, status = s, n, http.StatusPartialContent
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", s, s+n-1, size))
+		}
 	}
-	set()
+	set(h)
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "sandbox")
 	if r.Method == http.MethodHead || length == 0 {
 		w.WriteHeader(status)
 		return
@@ -174,17 +183,17 @@ func (a *App) stream(w http.ResponseWriter, r *http.Request, f store.FileItem) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
 	defer cancel()
 	lw := &lazyWriter{w: w, status: status}
-	n, err := a.dfs.Download(ctx, f.FileID, start, length, lw)
+	n, err := a.dfs.Download(ctx, fileID, start, length, lw)
 	if err == nil {
 		return
 	}
 	if !lw.started {
-		for _, k := range []string{"Content-Length", "Content-Disposition", "Content-Range", "Accept-Ranges"} {
+		for _, k := range []string{"Content-Length", "Content-Disposition", "Content-Range", "Accept-Ranges", "ETag"} {
 			h.Del(k)
 		}
-		a.failErr(w, r, fmt.Errorf("%w: %w", errDFS, err), CodeDownloadFail)
+		a.failErr(w, r, fmt.Errorf("%w: %w", errDFS, err), failCode)
 		return
 	}
 	// Headers are gone: the short body tells the client.
-	a.log.Warn().Err(err).Str("file_id", f.FileID).Int64("sent", n).Msg("download cut short")
+	a.log.Warn().Err(err).Str("file_id", fileID).Int64("sent", n).Msg("download cut short")
 }

@@ -16,6 +16,7 @@ import (
 // item is a list entry, with both the [D] names (file_name, create_time)
 // and the [S] ones (filename, time) that older course clients read.
 type item struct {
+	ID          int64  `json:"id,omitempty"` // the entry's id (own files only): share links name it
 	User        string `json:"user"`
 	MD5         string `json:"md5"`
 	CreateTime  string `json:"create_time"`
@@ -27,13 +28,15 @@ type item struct {
 	URL         string `json:"url"`
 	Size        int64  `json:"size"`
 	Type        string `json:"type"`
+	Thumb       string `json:"thumb,omitempty"` // /image URL of the 150x150 thumbnail (thumbs.go)
 }
 
 func (a *App) items(in []store.FileItem) []item {
 	out := make([]item, len(in))
 	for i, f := range in {
-		out[i] = item{User: f.User, MD5: f.MD5, CreateTime: f.CreateTime, Time: f.CreateTime, FileName: f.FileName, Filename: f.FileName,
-			ShareStatus: f.ShareStatus, PV: f.PV, URL: a.DownloadURL(f.FileID), Size: f.Size, Type: f.Type}
+		out[i] = item{ID: f.ID, User: f.User, MD5: f.MD5, CreateTime: f.CreateTime, Time: f.CreateTime, FileName: f.FileName, Filename: f.FileName,
+			ShareStatus: f.ShareStatus, PV: f.PV, URL: a.DownloadURL(f.FileID), Size: f.Size, Type: f.Type,
+			Thumb: thumbURL(f)}
 	}
 	return out
 }

@@ -376,6 +376,6 @@ func (a *App) discardAll(r *http.Request, gc []store.GCFile) {
 		if i == maxInlineDeletes {
 			break
 		}
-		a.discard(r.Context(), g.FileID, g.GCID, "delete")
+		a.discardContent(r.Context(), g)
 	}
 }

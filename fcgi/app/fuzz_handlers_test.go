@@ -82,7 +82,7 @@ const (
 
 // fuzzEndpoints are the paths an input picks from (ep modulo the length).
 var fuzzEndpoints = []string{"reg", "login", "logout", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download",
-	"apppass"}
+	"image", "link", "chunk", "files", "trash", "apppass"}
 
 var fuzzMethods = []string{http.MethodPost, http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodPatch}
 
@@ -98,12 +98,20 @@ var fuzzCodes = map[string]string{
 	"sharefiles":    "000 015",
 	"dealsharefile": "016 017 018 019 020 021 022 111",
 	"download":      "025 026 111",
+	"image":         "090 091 092 111",
+	"link":          "060 061 062 063 064 065 066 067 068 069 070 071 072 111",
+	"chunk":         "008 080 081 082 083 084 085 086 087 089 111",
+	"files":         "030 031 032 033 034 035 036 037 038 039 040 041 042 043 044 045 046 055 056 057 111",
+	"trash":         "047 048 049 050 051 052 053 054 055 057 111",
 	"apppass":       "100 101 111",
 }
 
 const (
-	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 100 110"     // only with 2xx
-	fuzzNot200  = "001 003 004 009 011 012 014 017 019 021 022 024 026 027 101 111" // never with 200
+	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 110" + // only with 2xx
+		" 060 062 064 066 068 080 030 032 035 037 039 041 043 045 047 049 051 053 100"
+	fuzzNot200 = "001 003 004 009 011 012 014 017 019 021 022 024 026 027 111" + // never with 200
+		" 061 063 065 067 069 070 071 072 081 082 083 084 085 086 087 089" +
+		" 031 033 034 036 038 040 042 044 046 048 050 052 054 055 056 057 101"
 )
 
 // Authorization choices (auth & 7); auth & 0x80 picks the exec-mode app.
@@ -160,6 +168,12 @@ type fuzzEnv struct {
 	keepName         string // {K}
 	md5              string // {M}
 	content          []byte // {C}, {S}
+
+	// Share links (link.go): the keeper's entry {J} and links to it, {L}
+	// without a code, {Q} with the code {X}; the fuzzer's entry {I}.
+	keepID, entryID int64
+	keepLink, qLink string
+	qCode           string
 }
 
 func newFuzzEnv(f *testing.F) *fuzzEnv {
@@ -200,8 +214,33 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 	q["nonce"], q["proof"] = proofMD5(ch.Challenge, fx.content)
 	rec = fx.setup(f, ctx, "/md5", "", jsonBody(q), nil)
 	require.Equal(f, CodeMD5OK, jsonCode(rec), "%s", rec.Body)
+	st := a.st
+	require.NoError(f, st.DB().QueryRowContext(ctx, "SELECT id FROM user_file_list WHERE user = ?", fx.keeper).Scan(&fx.keepID))
+	fx.entryID = fx.findEntry(f, ctx)
+	fx.qCode = "q1w2"
+	for _, l := range []struct {
+		tok  *string
+		code string
+	}{{&fx.keepLink, ""}, {&fx.qLink, fx.qCode}} {
+		rec = fx.setup(f, ctx, "/link", "cmd=create", jsonBody(map[string]any{"token": fx.keepTok, "id": fx.keepID, "code": l.code}), nil)
+		require.Equal(f, CodeLinkCreated, jsonCode(rec), "%s", rec.Body)
+		var m struct{ Token string }
+		require.NoError(f, json.Unmarshal(rec.Body.Bytes(), &m))
+		*l.tok = m.Token
+	}
 	fx.checkKept(f, ctx)
 	return fx
+}
+
+// findEntry is the id of the fuzzer's entry {F}.
+func (fx *fuzzEnv) findEntry(tb testing.TB, ctx context.Context) int64 {
+	var id int64
+	err := fx.apps[0].st.DB().QueryRowContext(ctx, "SELECT id FROM user_file_list WHERE user = ? AND md5 = ? AND file_name = ?",
+		fx.user, fx.md5, fx.name).Scan(&id)
+	if ctx.Err() == nil {
+		require.NoError(tb, err)
+	}
+	return id
 }
 
 func jsonBody(v any) []byte { b, _ := json.Marshal(v); return b }
@@ -332,7 +371,9 @@ func (fx *fuzzEnv) run(t *testing.T, in fuzzReq) {
 	t.Logf("%s → %d %s", what, rec.Code, code)
 
 	fx.relogin = fx.relogin || code == CodeLogoutOK
-	fx.relink = fx.relink || code == CodeDelOK
+	// A delete, a move, a rename or a purge may have taken the entry {F}
+	// away from the root.
+	fx.relink = fx.relink || code == CodeDelOK || (ep == "files" || ep == "trash") && rec.Code < 300
 	fx.restore(t, budget)
 	if fx.every == 1 || rec.Code < 300 || fx.n%fx.every == 0 {
 		fx.checkKept(t, budget)
@@ -360,6 +401,7 @@ func (fx *fuzzEnv) restore(t *testing.T, ctx context.Context) {
 		switch {
 		case err == nil || errors.Is(err, store.ErrExists):
 			fx.relink = false
+			fx.entryID = fx.findEntry(t, ctx)
 		case ctx.Err() == nil:
 			t.Fatalf("relinking the fuzzer's entry of the protected content: %v", err)
 		}
@@ -371,17 +413,23 @@ func (fx *fuzzEnv) restore(t *testing.T, ctx context.Context) {
 // share counter, and no DFS file left to delete (every delete succeeded,
 // and no referenced file is queued).
 var fuzzDBChecks = []struct{ what, q string }{
-	{"file_info.count is not the number of entries", `SELECT CONCAT(f.md5, ' count ', f.count, ' entries ', COUNT(u.id))
+	{"file_info.count is not the number of entries (live and trashed)", `SELECT CONCAT(f.md5, ' count ', f.count, ' entries ', COUNT(u.id))
 		FROM file_info f LEFT JOIN user_file_list u ON u.md5 = f.md5 GROUP BY f.md5, f.count HAVING f.count <> COUNT(u.id) LIMIT 5`},
+	{"user_file_count.bytes is not the bytes of the entries", `SELECT CONCAT(c.user, ' bytes ', c.bytes)
+		FROM user_file_count c WHERE c.bytes <> (SELECT COALESCE(SUM(u.size), 0) FROM user_file_list u WHERE u.user = c.user AND u.kind = 0) LIMIT 5`},
+	{"trashed entry without its trash row", `SELECT CONCAT(u.user, ' ', u.file_name) FROM user_file_list u
+		WHERE u.trash_id <> 0 AND NOT EXISTS (SELECT 1 FROM trash t WHERE t.id = u.trash_id) LIMIT 5`},
+	{"two live entries of a folder share a name", `SELECT CONCAT(user, ' ', folder_id, ' ', file_name) FROM user_file_list
+		WHERE trash_id = 0 GROUP BY user, folder_id, file_name HAVING COUNT(*) > 1 LIMIT 5`},
 	{"entry without content", `SELECT CONCAT(u.user, ' ', u.md5, ' ', u.file_name) FROM user_file_list u
-		LEFT JOIN file_info f ON f.md5 = u.md5 WHERE f.id IS NULL LIMIT 5`},
+		LEFT JOIN file_info f ON f.md5 = u.md5 WHERE u.kind = 0 AND f.id IS NULL LIMIT 5`},
 	{"user_file_count is not the number of entries", `SELECT CONCAT(c.user, ' count ', c.count, ' entries ', COUNT(u.id))
-		FROM user_file_count c LEFT JOIN user_file_list u ON u.user = c.user GROUP BY c.user, c.count HAVING c.count <> COUNT(u.id) LIMIT 5`},
+		FROM user_file_count c LEFT JOIN user_file_list u ON u.user = c.user AND u.kind = 0 GROUP BY c.user, c.count HAVING c.count <> COUNT(u.id) LIMIT 5`},
 	{"entries without a user_file_count row", `SELECT DISTINCT u.user FROM user_file_list u
 		LEFT JOIN user_file_count c ON c.user = u.user WHERE c.id IS NULL LIMIT 5`},
 	{"share without its sharer's shared entry", `SELECT CONCAT(s.user, ' ', s.md5, ' ', s.file_name) FROM share_file_list s
-		LEFT JOIN user_file_list u ON u.user = s.user AND u.md5 = s.md5 AND u.file_name = s.file_name
-		WHERE u.id IS NULL OR u.shared_status <> 1 LIMIT 5`},
+		WHERE NOT EXISTS (SELECT 1 FROM user_file_list u WHERE u.user = s.user AND u.md5 = s.md5 AND u.file_name = s.file_name
+		AND u.shared_status = 1 AND u.trash_id = 0) LIMIT 5`},
 	{"shared entry without its share", `SELECT CONCAT(u.user, ' ', u.md5, ' ', u.file_name) FROM user_file_list u
 		LEFT JOIN share_file_list s ON s.user = u.user AND s.md5 = u.md5 AND s.file_name = u.file_name
 		WHERE u.shared_status <> 0 AND s.id IS NULL LIMIT 5`},
@@ -451,8 +499,12 @@ func (fx *fuzzEnv) checkDB(t *testing.T, ctx context.Context) {
 // replacers fill the placeholders in, as they are and URL-escaped (for the
 // query string).
 func (fx *fuzzEnv) replacers() (*strings.Replacer, *strings.Replacer) {
+	grant, _ := fx.apps[0].linkGrant(context.Background(), fx.keepLink, time.Now().Add(time.Minute))
 	kv := []string{"{U}", fx.user, "{P}", fx.pwd, "{T}", fx.token, "{M}", fx.md5, "{F}", fx.name,
-		"{K}", fx.keepName, "{V}", fx.keeper, "{C}", string(fx.content), "{S}", strconv.Itoa(len(fx.content))}
+		"{K}", fx.keepName, "{V}", fx.keeper, "{C}", string(fx.content), "{S}", strconv.Itoa(len(fx.content)),
+		"{I}", strconv.FormatInt(fx.entryID, 10), "{J}", strconv.FormatInt(fx.keepID, 10),
+		"{L}", fx.keepLink, "{Q}", fx.qLink, "{X}", fx.qCode, "{G}", grant,
+		"{E}", fx.id(qEntry), "{D}", fx.id(qTrashed), "{O}", fx.id(qFolder)}
 	q := make([]string, len(kv))
 	for i := range kv {
 		q[i] = kv[i]
@@ -461,6 +513,23 @@ func (fx *fuzzEnv) replacers() (*strings.Replacer, *strings.Replacer) {
 		}
 	}
 	return strings.NewReplacer(kv...), strings.NewReplacer(q...)
+}
+
+// Placeholders for ids of the fuzzer's entries: {E} its root entry {F},
+// {D} the entry it trashed last, {G} one of its live folders.
+const (
+	qEntry   = "SELECT id FROM user_file_list WHERE user = ? AND file_name = ? AND folder_id = 0 AND trash_id = 0"
+	qTrashed = "SELECT entry_id FROM trash WHERE user = ? AND ? <> '' ORDER BY id DESC LIMIT 1"
+	qFolder  = "SELECT id FROM user_file_list WHERE user = ? AND ? <> '' AND kind = 1 AND trash_id = 0 ORDER BY id LIMIT 1"
+)
+
+// id runs one of the id queries for the fuzzer's user ("0" when none).
+func (fx *fuzzEnv) id(q string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var id int64
+	fx.apps[0].st.DB().QueryRowContext(ctx, q, fx.user, fx.name).Scan(&id)
+	return strconv.FormatInt(id, 10)
 }
 
 func trunc(b []byte) []byte {
@@ -490,16 +559,34 @@ func (fx *fuzzEnv) checkAnswer(t *testing.T, ctx context.Context, what, ep, meth
 		t.Fatalf("status 5xx / error log with every service up:\n%s", show())
 	}
 	allowed := map[int]bool{200: true, 400: true, 401: true, 403: true, 404: true, 405: true, 409: true, 413: true}
-	if ep == "download" {
+	if ep == "download" || ep == "link" {
 		allowed[206], allowed[302], allowed[416] = true, true, true
+	}
+	if ep == "image" {
+		allowed[206], allowed[304], allowed[415], allowed[416] = true, true, true, true
+	}
+	if ep == "link" {
+		allowed[429] = true // too many wrong codes
 	}
 	if !allowed[st] {
 		t.Fatalf("unexpected status:\n%s", show())
 	}
 	q, _ := url.ParseQuery(query)
 	isJSON := strings.HasPrefix(h.Get("Content-Type"), "application/json")
-	if ep == "download" && !isJSON {
-		fx.checkStream(t, show, method, q, rec)
+	if (ep == "download" || ep == "link") && !isJSON {
+		want := strings.ToLower(strings.TrimSpace(q.Get("md5")))
+		if ep == "link" {
+			want = fx.md5 // every link the fuzzer can hold a grant for is to the protected content
+		}
+		fx.checkStream(t, show, method, want, rec)
+		return ""
+	}
+	if ep == "image" && !isJSON {
+		// An image, inline but sandboxed and never sniffed, or a 304.
+		if st != http.StatusNotModified && (!strings.HasPrefix(h.Get("Content-Type"), "image/") ||
+			h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Content-Security-Policy") != "sandbox") {
+			t.Fatalf("an /image answer that is no sandboxed image:\n%s", show())
+		}
 		return ""
 	}
 	if !isJSON {
@@ -533,17 +620,16 @@ func inList(list, code string) bool { return slices.Contains(strings.Fields(list
 
 // checkStream checks a download answer that is not JSON: a redirect, or
 // the bytes of the content asked for.
-func (fx *fuzzEnv) checkStream(t *testing.T, show func() string, method string, q url.Values, rec *httptest.ResponseRecorder) {
+func (fx *fuzzEnv) checkStream(t *testing.T, show func() string, method, want string, rec *httptest.ResponseRecorder) {
 	t.Helper()
 	st, body, h := rec.Code, rec.Body.Bytes(), rec.Header()
-	want := strings.ToLower(strings.TrimSpace(q.Get("md5")))
 	switch {
 	case st == http.StatusFound:
 		if h.Get("Location") == "" {
 			t.Fatalf("redirect without a Location:\n%s", show())
 		}
 	case method == http.MethodPost:
-		t.Fatalf("POST /download answered %d without JSON:\n%s", st, show())
+		t.Fatalf("a POST answered %d without JSON:\n%s", st, show())
 	case method == http.MethodHead:
 		if len(body) != 0 || h.Get("Content-Length") == "" {
 			t.Fatalf("HEAD answer with a body or without a length:\n%s", show())
@@ -610,6 +696,22 @@ func (fx *fuzzEnv) checkKept(tb testing.TB, ctx context.Context) {
 		return
 	}
 	require.True(tb, dl.Code == 200 && bytes.Equal(dl.Body.Bytes(), fx.content), "the protected file does not download: %d %q", dl.Code, trunc(dl.Body.Bytes()))
+
+	// The keeper's share link still opens and downloads.
+	op, ok := fx.serve(ctx, 0, http.MethodPost, "/link", "cmd=open", jsonBody(map[string]string{"t": fx.keepLink}), nil)
+	require.True(tb, ok, "/link?cmd=open hung")
+	if ctx.Err() != nil {
+		return
+	}
+	var o struct{ Code, Grant string }
+	json.Unmarshal(op.Body.Bytes(), &o)
+	require.True(tb, op.Code == 200 && o.Code == CodeLinkOpened, "the protected share link does not open: %d %s", op.Code, op.Body)
+	dl, ok = fx.serve(ctx, 0, http.MethodGet, "/link", "cmd=download&t="+fx.keepLink+"&g="+url.QueryEscape(o.Grant), nil, nil)
+	require.True(tb, ok, "/link?cmd=download hung")
+	if ctx.Err() != nil {
+		return
+	}
+	require.True(tb, dl.Code == 200 && bytes.Equal(dl.Body.Bytes(), fx.content), "the protected share link does not download: %d %q", dl.Code, trunc(dl.Body.Bytes()))
 
 	for _, a := range fx.apps {
 		var left []string
@@ -700,16 +802,73 @@ func handlerSeeds() []handlerSeed {
 	}
 	add("download", post, "", j, 0, "", ref(""))
 	add("download", get, "md5={M}&filename={F}", "", authBearer, "", "")
+	// Chunked uploads (§1.15): a session, puts with the sha256 in the query
+	// (the header's alternative), the other cmds on IDs no one has.
+	add("chunk", post, "cmd=init", j, 0, "", `{"user":"{U}","token":"{T}","filename":"chunked.bin","size":5,"md5":"`+sum([]byte("12345"))+`"}`)
+	add("chunk", post, "cmd=init", j, authBearer, "", `{"filename":"{F}","size":"{S}","chunk_size":65536}`)
+	add("chunk", post, "cmd=list", j, authBearer, "", ``)
+	add("chunk", post, "cmd=list", j, 0, "", `{"user":"{U}","token":"{T}"}`)
+	add("chunk", post, "cmd=put&id=00112233445566778899aabbccddeeff&offset=0&sha256=5994471abb01112afcc18159f6cc74b4f511b99806da59b3caf5a9c173cacfc5", "application/octet-stream", authBearer, "", "12345")
+	add("chunk", post, "cmd=put&id=x&offset=-1", "", authCookie, "", "12345")
+	for _, cmd := range []string{"status", "finish", "abort"} {
+		add("chunk", post, "cmd="+cmd, j, 0, "", `{"user":"{U}","token":"{T}","id":"00112233445566778899aabbccddeeff"}`)
+	}
 	add("download", get, "md5={M}&filename={F}", "", 0, "", "") // shared: public
 	add("download", get, "md5={M}&filename={F}", "", authCookie, "bytes=0-3", "")
 	add("download", get, "md5={M}&fileName={F}&redirect=1", "", authBearer, "", "")
 	add("download", head, "md5={M}&file_name={F}", "", authBearer, "bytes=-5", "")
+	add("image", get, "md5={M}&filename={F}", "", authBearer, "", "")
+	add("image", get, "md5={M}&filename={F}&size=150x150", "", 0, "", "")
+	add("image", head, "md5={M}&filename={F}&size=800", "", authCookie, "bytes=0-3", "")
 	add("apppass", post, "cmd=create", j, 0, "", `{"user":"{U}","token":"{T}","label":"fuzz"}`)
 	add("apppass", post, "cmd=list", j, authBearer, "", `{}`)
 	add("apppass", post, "cmd=revoke", j, 0, "", `{"user":"{U}","token":"{T}","id":"1"}`)
 	add("apppass", post, "cmd=create", j, 0, "", `{"user":"{U}","token":"{T}","label":"\u202e"}`)
 	add("dealsharefile", post, "cmd=cancel", j, 0, "", ref(""))
+	// Folders and the trash ({E}: the id of the entry {F}).
+	tok := `"user":"{U}","token":"{T}"`
+	add("files", post, "cmd=list", j, 0, "", `{`+tok+`,"folder_id":0,"sort":"time","order":"desc","start":0,"count":10}`)
+	add("files", post, "cmd=mkdir", j, 0, "", `{`+tok+`,"name":"fz dir"}`)
+	add("files", post, "cmd=info", j, authBearer, "", `{"item":{"kind":"file","id":{E}}}`)
+	add("files", post, "cmd=rename", j, 0, "", `{`+tok+`,"item":{"kind":"file","id":{E}},"name":"{F} 2"}`)
+	add("files", post, "cmd=search", j, 0, "", `{`+tok+`,"q":"FZ","count":5}`)
+	add("files", post, "cmd=usage", j, authCookie, "", `{}`)
+	add("files", post, "cmd=move", j, 0, "", `{`+tok+`,"items":[{"kind":"file","id":{E}}],"dest":0}`)
+	add("files", post, "cmd=delete", j, 0, "", `{`+tok+`,"items":[{"kind":"file","id":{E}}]}`)
+	add("trash", post, "cmd=list", j, 0, "", `{`+tok+`}`)
+	add("trash", post, "cmd=restore", j, 0, "", `{`+tok+`,"items":[{"kind":"file","id":{D}}]}`)
+	add("files", post, "cmd=delete", j, 0, "", `{`+tok+`,"items":[{"kind":"file","id":{E}}]}`)
+	add("trash", post, "cmd=delete", j, 0, "", `{`+tok+`,"items":[{"kind":"file","id":{D}}]}`)
+	add("trash", post, "cmd=empty", j, 0, "", `{`+tok+`}`)
+	add("files", post, "cmd=mkdir", j, 0, "", `{`+tok+`,"folder_id":{O},"name":"below"}`)
+	add("upload", post, "", mp, 0, "", part("user", "{U}")+part("token", "{T}")+part("folder_id", "{G}")+filePart("in folder.txt", newContent)+end)
+	add("upload", post, "", mp, 0, "", part("user", "{U}")+part("token", "{T}")+part("folder_id", "-1")+filePart("bad folder.txt", newContent)+end)
+	add("upload", post, "", j, 0, "", onePart(`user="{U}" filename="f.txt" folder_id=99999999 token="{T}"`, "x"))
+	add("files", post, "cmd=list", j, 0, "", `{`+tok+`,"folder_id":{O}}`)
+	add("files", post, "cmd=move", j, 0, "", `{`+tok+`,"items":[{"kind":"file","id":{E}}],"dest":{O}}`)
+	add("files", post, "cmd=move", j, 0, "", `{`+tok+`,"items":[{"kind":"folder","id":{O}}],"dest":{O}}`)
+	add("files", post, "cmd=delete", j, 0, "", `{`+tok+`,"items":[{"kind":"folder","id":{O}}]}`)
+	add("files", post, "cmd=move", j, 0, "", `{`+tok+`,"items":[{"kind":"file","id":-1},{"kind":"dir","id":"x"}],"dest":99999999999999999999}`)
+	add("files", post, "cmd=list", j, 0, "", `{`+tok+`,"folder_id":-5,"sort":"pv","order":"up","start":-1,"count":100000}`)
+	add("files", post, "cmd=search", j, 0, "", `{`+tok+`,"q":"%_\\'"}`)
+	add("files", post, "cmd=mkdir", j, 0, "", `{`+tok+`,"name":"../\u202e"}`)
+	add("files", post, "cmd=bogus", j, 0, "", `{`+tok+`}`)
+	add("files", get, "cmd=list", "", authBearer, "", ``)
+	add("trash", post, "cmd=restore", j, 0, "", `{`+tok+`,"items":[]}`)
+	add("trash", post, "cmd=delete", j, authBearerBad, "", `{"items":[{"kind":"file","id":1}]}`)
+	add("files", post, "cmd=delete", j, 0, "", `{"user":"{V}","token":"{T}","items":[{"kind":"file","id":1}]}`)
 	add("dealfile", post, "cmd=del", j, 0, "", ref(""))
+	add("link", post, "cmd=create", j, 0, "", `{"token":"{T}","kind":"file","id":{I},"code":"auto","expires_in_days":7}`)
+	add("link", post, "cmd=create", j, authBearer, "", `{"id":"{I}","code":"Ab12"}`)
+	add("link", post, "cmd=list", j, 0, "", `{"token":"{T}","start":0,"count":10}`)
+	add("link", post, "cmd=revoke", j, 0, "", `{"token":"{T}","id":3}`)
+	add("link", post, "cmd=info", j, 0, "", `{"t":"{L}"}`)
+	add("link", post, "cmd=info", j, 0, "", `{"t":"{Q}"}`)
+	add("link", post, "cmd=open", j, 0, "", `{"t":"{L}","code":""}`)
+	add("link", post, "cmd=open", j, 0, "", `{"t":"{Q}","code":"{X}"}`)
+	add("link", get, "cmd=download&t={L}&g={G}", "", 0, "", "")
+	add("link", get, "cmd=download&t={L}&g={G}", "", 0, "bytes=2-5", "")
+	add("link", head, "cmd=download&t={L}&g={G}", "", 0, "", "")
 
 	// Hostile ones.
 	add("reg", post, "", j, 0, "", `{"userName":"a' OR 1=1 -- ","nickName":"x","firstPwd":"p"}`)
@@ -776,6 +935,24 @@ func handlerSeeds() []handlerSeed {
 	add("dealfile", post, "cmd=share", j, 0, "", `{"user":"{U}","token":"{T}","md5":"{M}","filename":"{F} "}`)
 	add("dealsharefile", post, "cmd=pv", j, 0, "", `{"user":"{U}","token":"{T}","md5":"{M}","filename":"{F}"}`)
 	add("dealsharefile", post, "cmd=cancel", j, 0, "", `{"user":"{U}","token":"{T}","md5":"{M}","filename":"{F}"}`)
+	// Share links: another's entry or link, guessed codes and grants.
+	add("link", post, "cmd=create", j, 0, "", `{"token":"{T}","id":{J},"code":"auto"}`)
+	add("link", post, "cmd=create", j, authCookieOtherUser, "", `{"id":{J}}`)
+	add("link", post, "cmd=create", j, 0, "", `{"token":"{T}","id":{I},"kind":"folder","code":"' OR 1=1","expires_in_days":-1}`)
+	add("link", post, "cmd=revoke", j, 0, "", `{"token":"{T}","id":1}`)
+	add("link", post, "cmd=revoke", j, 0, "", `{"token":"{T}","id":"2"}`)
+	add("link", post, "cmd=list", j, 0, "", `{"token":"{T}","start":0,"count":1000}`)
+	add("link", post, "cmd=open", j, 0, "", `{"t":"{Q}","code":"0000"}`)
+	add("link", post, "cmd=open", j, 0, "", `{"t":"AAAAAAAAAAAAAAAAAAAAAA","code":"{X}"}`)
+	add("link", post, "cmd=open", j, 0, "", `{"t":["{Q}"],"code":1234}`)
+	add("link", post, "cmd=info", j, 0, "", `{"t":"{L}/../{Q}"}`)
+	add("link", get, "cmd=download&t={Q}&g={G}", "", 0, "", "")
+	add("link", get, "cmd=download&t={L}&g=9999999999.{G}", "", 0, "", "")
+	add("link", get, "cmd=download&t={L}", "", authBearer, "", "")
+	add("link", get, "cmd=download&t={L}&g={G}", "", 0, "bytes=99999999999999999999-", "")
+	add("link", post, "cmd=download&t={L}&g={G}", j, 0, "", "")
+	add("link", get, "cmd=info&t={L}", "", 0, "", "")
+	add("link", post, "cmd=what", j, 0, "", `{"token":"{T}"}`)
 	return out
 }
 

@@ -251,7 +251,7 @@ func multipartBody(t testing.TB, fields map[string]string, fileName string, cont
 	var b bytes.Buffer
 	mw := multipart.NewWriter(&b)
 	writeFields := func() {
-		for _, k := range []string{"user", "token", "md5", "filename", "size"} {
+		for _, k := range []string{"user", "token", "md5", "filename", "size", "folder_id"} {
 			if v, ok := fields[k]; ok {
 				require.NoError(t, mw.WriteField(k, v))
 			}

@@ -106,7 +106,7 @@ func (a *App) link(w http.ResponseWriter, r *http.Request, user, m, name string)
 		// root holds name with other content.
 		a.ok(w, CodeMD5OK, map[string]any{"file_name": got})
 	case errors.Is(err, store.ErrExists):
-		a.ok(w, CodeMD5Exists, map[string]any{"msg": "already in your files"})
+		a.ok(w, CodeMD5Exists, map[string]any{"msg": "already in your files", "file_name": got})
 	case errors.Is(err, store.ErrNoContent):
 		a.ok(w, CodeMD5Unknown, map[string]any{"msg": "not linked: upload the file"})
 	default:

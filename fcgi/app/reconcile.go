@@ -151,8 +151,16 @@ func (a *App) gcDelete(ctx context.Context, fileID string) error {
 		return err
 	}
 	if ref {
-		a.log.Error().Str("file_id", fileID).Msg("dfs gc: queued file is referenced by file_info; kept")
+		a.log.Error().Str("file_id", fileID).Msg("dfs gc: queued file is referenced (file_info or an unfinished upload); kept")
 		return nil
+	}
+	// A master's thumbnail slaves go with it, before it: the row stays
+	// queued until all are gone. The row that listed them is gone, so
+	// every name a thumbnail can have is tried.
+	for _, id := range thumbCandidates(fileID) {
+		if err := a.dfsDelete(ctx, id); err != nil {
+			return fmt.Errorf("thumbnail %s: %w", id, err)
+		}
 	}
 	return a.dfsDelete(ctx, fileID)
 }

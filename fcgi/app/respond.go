@@ -47,6 +47,9 @@ const (
 	CodeDownloadOK     = "025"
 	CodeDownloadFail   = "026"
 	CodeThrottled      = "027" // too many failed logins: try again in retry_after seconds
+	CodeImageFail      = "090" // /image: bad request, no such file, or a private file without its owner's token
+	CodeNotImage       = "091" // /image: the file is no raster image this host shows
+	CodeNoThumb        = "092" // /image: no thumbnail of that size (yet)
 	CodeTokenOK        = "110"
 	CodeTokenBad       = "111"
 	CodeListOK         = "000" // a list page (the course sent no code)
@@ -77,13 +80,20 @@ func (a *App) reply(w http.ResponseWriter, status int, body any) {
 // expired token never lead to a new login, a failed upload wedge the upload
 // queue). 500 and 503 stay: a bug or a service that is down is what the
 // web server and its monitoring must see, like Nginx's own 413 and 502.
-// /download keeps its statuses: it is no course call, and a browser must
-// not save an error as the file.
+// /download, /image and /link?cmd=download keep their statuses: they are
+// no course calls, and a browser must not save an error as the file or
+// show it as an image.
 func (a *App) statusPolicy(name string, h http.HandlerFunc) http.HandlerFunc {
-	if a.cfg.HTTPStatusCodes || name == "download" || name == "dav" {
+	if a.cfg.HTTPStatusCodes || name == "download" || name == "image" || name == "dav" {
 		return h
 	}
-	return func(w http.ResponseWriter, r *http.Request) { h(courseWriter{w}, r) }
+	return func(w http.ResponseWriter, r *http.Request) {
+		if name == "link" && r.URL.Query().Get("cmd") == "download" {
+			h(w, r) // a download like /download's
+			return
+		}
+		h(courseWriter{w}, r)
+	}
 }
 
 // courseWriter sends HTTP 200 for every status but 500 and 503.
@@ -145,6 +155,8 @@ func (a *App) failErr(w http.ResponseWriter, r *http.Request, err error, code st
 		status, msg = http.StatusBadRequest, publicText(err)
 	case errors.Is(err, store.ErrForbidden):
 		status, msg = http.StatusForbidden, "the file belongs to another user"
+	case errors.Is(err, store.ErrNoFolder):
+		status, msg = http.StatusNotFound, "no such folder"
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoContent):
 		status, msg = http.StatusNotFound, "no such file"
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrAlreadyShared):
@@ -250,6 +262,13 @@ type req struct {
 	Email    string `json:"email"`
 	// /login
 	Pwd string `json:"pwd"`
+
+	// /link (link.go)
+	T             string  `json:"t"` // a link's token
+	Kind          string  `json:"kind"`
+	ID            flexInt `json:"id"`
+	Code          string  `json:"code"` // an extraction code, "auto" on create
+	ExpiresInDays flexInt `json:"expires_in_days"`
 }
 
 func (q *req) name() string {

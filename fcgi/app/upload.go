@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -32,6 +33,17 @@ type upload struct {
 	size        int64
 	md5         string // computed here
 	fileID      string // set when streamed straight to the DFS
+	folder      int64  // the folder it goes to (folder_id, ours); 0: the root
+}
+
+// setFolder reads the folder_id field or attribute.
+func (u *upload) setFolder(v string) error {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 {
+		return badRequest("folder_id must be a folder's id (0: the root)")
+	}
+	u.folder = n
+	return nil
 }
 
 func (u *upload) cleanup() {
@@ -139,6 +151,13 @@ func (a *App) checkToken(r *http.Request, up *upload) error {
 		return err
 	}
 	up.user, up.checked = user, true
+	if up.folder != 0 {
+		// A folder that is not the user's live one refuses the upload
+		// before it is stored.
+		if _, err := a.st.EntryInfo(r.Context(), up.user, store.ItemRef{Kind: store.KindFolder, ID: up.folder}); err != nil {
+			return err
+		}
+	}
 	return a.checkQuota(r, up)
 }
 
@@ -208,7 +227,7 @@ func (a *App) finishUpload(ctx context.Context, up *upload) (map[string]any, err
 		up.fileID = id
 	}
 	res, err := a.st.AddUploaded(ctx, store.NewFile{User: up.user, MD5: up.md5, FileName: up.name, FileID: up.fileID,
-		URL: a.fileURL(up.fileID), Size: up.size, Type: typ})
+		URL: a.fileURL(up.fileID), Size: up.size, Type: typ, FolderID: up.folder})
 	if errors.Is(err, store.ErrCommitUnknown) { // commit_unknown.go
 		if a.settleUnknownCommit(ctx, up.fileID) {
 			return out, nil
@@ -219,6 +238,9 @@ func (a *App) finishUpload(ctx context.Context, up *upload) (map[string]any, err
 		// Nothing references the new DFS file: it must not stay behind.
 		a.discard(ctx, up.fileID, 0, "upload-rollback")
 		if errors.Is(err, store.ErrExists) {
+			if res.FileName != "" {
+				out["file_name"] = res.FileName
+			}
 			out["msg"] = "already in your files"
 			return out, nil
 		}
@@ -227,6 +249,8 @@ func (a *App) finishUpload(ctx context.Context, up *upload) (map[string]any, err
 	out["file_name"] = res.FileName
 	if res.Dup {
 		a.discard(ctx, up.fileID, res.GCID, "duplicate")
+	} else {
+		a.queueThumbs(up) // thumbs.go; the answer does not wait
 	}
 	return out, nil
 }
@@ -238,13 +262,13 @@ func (a *App) linkKnown(ctx context.Context, up *upload, out map[string]any) (bo
 	if _, known, err := a.st.FileByMD5(ctx, up.md5); err != nil || !known {
 		return false, err
 	}
-	got, err := a.st.LinkInto(ctx, up.user, 0, up.md5, up.name)
+	got, err := a.st.LinkInto(ctx, up.user, up.folder, up.md5, up.name)
 	switch {
 	case err == nil:
 		out["file_name"] = got
 		return true, nil
 	case errors.Is(err, store.ErrExists):
-		out["msg"] = "already in your files"
+		out["file_name"], out["msg"] = got, "already in your files"
 		return true, nil
 	case errors.Is(err, store.ErrNoContent): // deleted meanwhile: store it
 		return false, nil

@@ -72,6 +72,10 @@ func (a *App) readMultipart(r *http.Request, body io.Reader, boundary string) (*
 			}
 		case "md5":
 			up.claimedMD5 = val
+		case "folder_id":
+			if err := up.setFolder(val); err != nil {
+				return up, err
+			}
 		case "filename", "fileName", "file_name":
 			up.name = val
 		case "size":

@@ -133,6 +133,11 @@ func (a *App) readOnePart(r *http.Request, body io.Reader) (*upload, error) {
 	if up.name == "" {
 		up.name = h.Attrs["file_name"]
 	}
+	if v, ok := h.Attrs["folder_id"]; ok {
+		if err := up.setFolder(v); err != nil {
+			return up, err
+		}
+	}
 	if v, ok := h.Attrs["size"]; ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {

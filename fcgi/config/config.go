@@ -43,6 +43,10 @@ type Config struct {
 	// 500 and 503 (a bug, a service down) keep their status.
 	HTTPStatusCodes bool
 	LoginThrottle   LoginThrottle
+	// Chunked, resumable uploads (/chunk, docs/api.md §1.15).
+	MaxChunkedUploadBytes int64         // max_chunked_upload_bytes: the largest file, default 20 GiB
+	ChunkSize             int64         // chunk_size: bytes per put, default 8 MiB (MinChunkSize..MaxChunkSize)
+	ChunkSessionTTL       time.Duration // chunk_session_ttl: an idle session is aborted after it, default 24 h
 	// DavMaxFileBytes (dav_max_file_bytes) bounds one file put through
 	// WebDAV (default 20 GiB); the user's quota bounds it too.
 	DavMaxFileBytes int64
@@ -89,6 +93,13 @@ type AntiSteal struct {
 	TokenTTL   time.Duration // how long a URL works after it was handed out
 }
 
+// Bounds of chunk_size: a put's body is held in memory whole while it is
+// checked and stored, so a chunk stays small.
+const (
+	MinChunkSize = 64 << 10
+	MaxChunkSize = 32 << 20
+)
+
 // UploadOverhead is what an upload body may carry beyond the file itself
 // (boundaries, part headers, form fields): Nginx lets max_upload_bytes plus
 // this much through to /upload, and the program refuses more.
@@ -127,9 +138,13 @@ func Default() *Config {
 		LogLevel:         "info",
 		AntiSteal:        AntiSteal{CheckToken: true, TokenTTL: 900 * time.Second},
 		LoginThrottle:    LoginThrottle{UserFailures: 5, AddrFailures: 20, MaxLock: 15 * time.Minute},
-		DavMaxFileBytes:  20 << 30,
-		QuotaBytes:       10 << 30,
-		TrashDays:        30,
+
+		MaxChunkedUploadBytes: 20 << 30,
+		ChunkSize:             8 << 20,
+		ChunkSessionTTL:       24 * time.Hour,
+		DavMaxFileBytes:       20 << 30,
+		QuotaBytes:            10 << 30,
+		TrashDays:             30,
 	}
 }
 
@@ -199,9 +214,12 @@ type rawApp struct {
 		AddrFailures flex `json:"addr_failures"`
 		MaxLock      flex `json:"max_lock"`
 	} `json:"login_throttle"`
-	DavMaxFileBytes flex `json:"dav_max_file_bytes"`
-	QuotaBytes      flex `json:"quota_bytes"`
-	TrashDays       flex `json:"trash_days"`
+	MaxChunkedUploadBytes flex `json:"max_chunked_upload_bytes"`
+	ChunkSize             flex `json:"chunk_size"`
+	ChunkSessionTTL       flex `json:"chunk_session_ttl"`
+	QuotaBytes            flex `json:"quota_bytes"`
+	TrashDays             flex `json:"trash_days"`
+	DavMaxFileBytes       flex `json:"dav_max_file_bytes"`
 }
 
 // appField binds one key to its environment variable and its setter.
@@ -303,6 +321,9 @@ func (a *Config) fields(r *rawApp) []appField {
 		{"login_throttle.user_failures", "YUNPAN_LOGIN_THROTTLE_USER_FAILURES", &r.LoginThrottle.UserFailures, num(&a.LoginThrottle.UserFailures)},
 		{"login_throttle.addr_failures", "YUNPAN_LOGIN_THROTTLE_ADDR_FAILURES", &r.LoginThrottle.AddrFailures, num(&a.LoginThrottle.AddrFailures)},
 		{"login_throttle.max_lock", "YUNPAN_LOGIN_THROTTLE_MAX_LOCK", &r.LoginThrottle.MaxLock, secs(&a.LoginThrottle.MaxLock)},
+		{"max_chunked_upload_bytes", "YUNPAN_MAX_CHUNKED_UPLOAD_BYTES", &r.MaxChunkedUploadBytes, num64(&a.MaxChunkedUploadBytes)},
+		{"chunk_size", "YUNPAN_CHUNK_SIZE", &r.ChunkSize, num64(&a.ChunkSize)},
+		{"chunk_session_ttl", "YUNPAN_CHUNK_SESSION_TTL", &r.ChunkSessionTTL, secs(&a.ChunkSessionTTL)},
 		{"dav_max_file_bytes", "YUNPAN_DAV_MAX_FILE_BYTES", &r.DavMaxFileBytes, num64(&a.DavMaxFileBytes)},
 		{"quota_bytes", "YUNPAN_QUOTA_BYTES", &r.QuotaBytes, num64(&a.QuotaBytes)},
 		{"trash_days", "YUNPAN_TRASH_DAYS", &r.TrashDays, num(&a.TrashDays)},
@@ -403,6 +424,15 @@ func (a *Config) Validate() error {
 	}
 	if a.LoginThrottle.UserFailures < 1 || a.LoginThrottle.AddrFailures < 1 || a.LoginThrottle.MaxLock < time.Second {
 		return fmt.Errorf("login_throttle: user_failures and addr_failures must be >= 1, max_lock >= 1 s")
+	}
+	if a.MaxChunkedUploadBytes <= 0 {
+		return fmt.Errorf("max_chunked_upload_bytes must be positive")
+	}
+	if a.ChunkSize < MinChunkSize || a.ChunkSize > MaxChunkSize {
+		return fmt.Errorf("chunk_size %d: want %d..%d", a.ChunkSize, MinChunkSize, MaxChunkSize)
+	}
+	if a.ChunkSessionTTL < time.Minute {
+		return fmt.Errorf("chunk_session_ttl must be at least 60 s")
 	}
 	if a.QuotaBytes < 0 {
 		return fmt.Errorf("quota_bytes must be 0 (unlimited) or a size")

@@ -393,6 +393,8 @@ func TestAPI(t *testing.T) {
 		w.expect("019", "/dealsharefile?cmd=nosuch", alice.body("md5", sum, "filename", name))
 	})
 
+	t.Run("image host", func(t *testing.T) { imageHost(w.with(t), alice) }) // image_test.go
+
 	t.Run("delete", func(t *testing.T) {
 		w := w.with(t)
 		// Bob cannot delete Alice's entry (he has his own copies only).
@@ -407,7 +409,10 @@ func TestAPI(t *testing.T) {
 		require.Equal(t, 200, resp.StatusCode)
 		w.expect("013", "/dealfile?cmd=del", bob.body("md5", sum, "filename", name))
 		w.expect("013", "/dealfile?cmd=del", bob.body("md5", sum, "filename", "bob copy.pdf"))
-		// Now nobody does: the DFS file goes (possibly a moment later).
+		// Deleted entries wait in the trash; emptied, nobody references
+		// the content: the DFS file goes (possibly a moment later).
+		w.expect("053", "/trash?cmd=empty", alice.body())
+		w.expect("053", "/trash?cmd=empty", bob.body())
 		deadline := time.Now().Add(15 * time.Second)
 		for {
 			resp, err := httpClient.Get(url)

@@ -138,7 +138,9 @@ func checkLayout(t *testing.T, ctx context.Context, width int, where string) {
 }
 
 func webFlow(t *testing.T, width, height int, lang string) {
-	s := StartStack(t, Options{})
+	// Chunked uploads take files up to max_chunked_upload_bytes: here the
+	// same 50 MiB as /upload, so that huge.iso stays too large for both.
+	s := StartStack(t, Options{Cfg: map[string]any{"max_chunked_upload_bytes": "50m"}})
 	w := newWeb(t, s)
 	ctx := newBrowserSized(t, width, height)
 	art := artifacts(t)

@@ -36,7 +36,12 @@ func newScriptRun(t *testing.T, extra map[string]string) *scriptRun {
 	dir, err := os.MkdirTemp("", "yunpan-stack-")
 	require.NoError(t, err)
 	require.NoError(t, os.Chmod(dir, 0o755))
-	nFCGI := len(programs(t))
+	// The programs listen on FCGI_PORT + their offset (spawn/fcgi.list),
+	// which may leave gaps: the range covers the largest offset.
+	nFCGI := 0
+	for _, p := range programs(t) {
+		nFCGI = max(nFCGI, p.Offset+1)
+	}
 	fcgiBase := freeRange(t, "127.0.0.1", nFCGI)
 	// Each port free when drawn, and no two the same (nothing listens on
 	// them yet, so a second draw can give a port again).

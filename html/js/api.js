@@ -44,7 +44,7 @@ export function check(data) {
     onExpired();
     throw new ApiError('expired');
   }
-  if (['502', '503', '504'].includes(data.code) || (data.httpStatus === 429 && data.code !== '027')) throw new ApiError('busy');
+  if (['502', '503', '504'].includes(data.code) || (data.httpStatus === 429 && data.code !== '027' && data.code !== '070')) throw new ApiError('busy');
   if (data.code === '500') throw new ApiError('server');
   return data;
 }

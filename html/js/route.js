@@ -1,12 +1,16 @@
-// The URL keeps what the user looks at: #/<tab>?page=N&sort=S. Moving
-// between tabs and pages changes the hash (so back and forward work, and a
-// reload comes back to the same place); the store follows the hash.
+// The URL keeps what the user looks at: #/<tab>?page=N&sort=S, or
+// #/s/<token> for a share link's landing page. Moving between tabs and
+// pages changes the hash (so back and forward work, and a reload comes
+// back to the same place); the store follows the hash.
 import { set } from './store.js';
 
-export const TABS = ['files', 'share', 'rank', 'transfers', 'dav'];
+export const TABS = ['files', 'share', 'rank', 'links', 'transfers', 'dav'];
 export const SORTS = ['normal', 'pvdesc', 'pvasc'];
 
 export function parseRoute(hash) {
+  // #/s/<token>: a share link's landing page (views/links.js).
+  const link = /^#\/?s\/([A-Za-z0-9_-]{1,64})$/.exec(hash || '');
+  if (link) return { tab: 's', token: link[1], page: 1, sort: 'normal' };
   const m = /^#\/?([\w-]*)(?:\?(.*))?$/.exec(hash || '') || [];
   const tab = m[1] === 'register' ? 'register' : TABS.includes(m[1]) ? m[1] : 'files';
   const q = new URLSearchParams(m[2] || '');
@@ -16,6 +20,7 @@ export function parseRoute(hash) {
 }
 
 export function routeHash(r) {
+  if (r.tab === 's') return '#/s/' + r.token;
   const q = new URLSearchParams();
   if (r.page > 1) q.set('page', String(r.page));
   if (r.tab === 'files' && r.sort !== 'normal') q.set('sort', r.sort);

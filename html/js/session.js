@@ -4,7 +4,7 @@
 import { ApiError, call, humanError, whenExpired } from './api.js';
 import { t } from './i18n.js';
 import { newEpoch, sessionData, set, state } from './store.js';
-import { cancelAll } from './upload.js';
+import { cancelAll, loadUnfinished } from './upload.js';
 import { loadTransfers } from './data.js';
 
 function cookieUser() {
@@ -42,6 +42,7 @@ function signedIn(user) {
   newEpoch(); // nothing from before may land in this session
   set({ ...sessionData(), booting: false, session: { user }, loginMsg: null, prefill: null });
   loadTransfers(user);
+  loadUnfinished();
 }
 
 // signOut ends the session in the page: every list, the upload queue and

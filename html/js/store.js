@@ -28,6 +28,7 @@ export function sessionData() {
     transfers: [],   // the transfer log of the signed-in user
     notice: null,    // { text, kind } for the current tab
     lastDownload: null, // { url, name, md5 }
+    linkDialog: null,   // { file } while the share-link dialog is open (links.js)
   };
 }
 

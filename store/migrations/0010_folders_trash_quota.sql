@@ -115,11 +115,14 @@ CREATE TABLE IF NOT EXISTS trash (
 
 -- add_entry adds one file entry inside the caller's transaction: p_file_id
 -- '' links known content (status 3 when it is unknown), else records a new
--- DFS copy (queued in dfs_gc when the content was known). A name taken in
--- the folder by other content or a folder gets the first free
--- name_candidate; the same content under the same name is status 1 (no
--- change). Status 2: the user's quota (their own, else p_quota; 0
--- unlimited) cannot take p_size more bytes; 4: no such live folder.
+-- DFS copy (queued in dfs_gc when the content was known). The name is the
+-- first of p_name, name_candidate(p_name, 1), 2, … that the folder does not
+-- hold, or holds with this very content: then nothing changes and the
+-- status is 1 (o_name: that name), so that asking again is no new entry.
+-- Status 2: the user's quota (their own, else p_quota; 0 unlimited) cannot
+-- take the entry's bytes; 4: no such live folder. The user's row is
+-- locked first, as by every change of a user's entries, so no other
+-- transaction takes the name meanwhile.
 DROP PROCEDURE IF EXISTS add_entry;
 CREATE PROCEDURE add_entry(
     IN p_user VARCHAR(128), IN p_folder BIGINT, IN p_md5 CHAR(32), IN p_name VARCHAR(255),
@@ -131,7 +134,8 @@ body: BEGIN
     DECLARE v_quota BIGINT;
     DECLARE v_size BIGINT DEFAULT p_size;
     DECLARE v_i INT DEFAULT 0;
-    DECLARE v_taken INT;
+    DECLARE v_kind INT;
+    DECLARE v_md5 CHAR(32);
     SET o_status = 0, o_name = p_name, o_file_id = p_file_id, o_gc = 0;
     INSERT INTO user_file_count (user, count) VALUES (p_user, 0) ON DUPLICATE KEY UPDATE count = count;
     SELECT bytes, COALESCE(quota, p_quota) INTO v_bytes, v_quota FROM user_file_count WHERE user = p_user FOR UPDATE;
@@ -139,11 +143,23 @@ body: BEGIN
         SET o_status = 4;
         LEAVE body;
     END IF;
-    IF EXISTS (SELECT 1 FROM user_file_list WHERE user = p_user AND folder_id = p_folder AND file_name = p_name
-                AND trash_id = 0 AND kind = 0 AND md5 = p_md5) THEN
-        SET o_status = 1;
-        LEAVE body;
-    END IF;
+    name_loop: LOOP
+        SET v_kind = NULL, v_md5 = NULL;
+        SELECT kind, md5 INTO v_kind, v_md5 FROM user_file_list
+         WHERE user = p_user AND folder_id = p_folder AND file_name = o_name AND trash_id = 0 LIMIT 1;
+        IF v_kind IS NULL THEN
+            LEAVE name_loop;
+        END IF;
+        IF v_kind = 0 AND v_md5 = p_md5 THEN
+            SET o_status = 1;
+            LEAVE body;
+        END IF;
+        SET v_i = v_i + 1;
+        IF v_i > 10000 THEN
+            SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'add_entry: no free name';
+        END IF;
+        SET o_name = name_candidate(p_name, v_i);
+    END LOOP;
     IF p_file_id = '' THEN
         SET v_size = NULL;
         SELECT file_id, size INTO o_file_id, v_size FROM file_info WHERE md5 = p_md5 FOR UPDATE;
@@ -156,21 +172,7 @@ body: BEGIN
         SET o_status = 2;
         LEAVE body;
     END IF;
-    name_loop: LOOP
-        SET v_taken = 0;
-        BEGIN
-            DECLARE EXIT HANDLER FOR 1062 SET v_taken = 1;
-            INSERT INTO user_file_list (user, md5, file_name, folder_id, size) VALUES (p_user, p_md5, o_name, p_folder, v_size);
-        END;
-        IF v_taken = 0 THEN
-            LEAVE name_loop;
-        END IF;
-        SET v_i = v_i + 1;
-        IF v_i > 10000 THEN
-            SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'add_entry: no free name';
-        END IF;
-        SET o_name = name_candidate(p_name, v_i);
-    END LOOP;
+    INSERT INTO user_file_list (user, md5, file_name, folder_id, size) VALUES (p_user, p_md5, o_name, p_folder, v_size);
     IF p_file_id = '' THEN
         UPDATE file_info SET count = count + 1 WHERE md5 = p_md5;
     ELSE
@@ -185,15 +187,17 @@ body: BEGIN
     UPDATE user_file_count SET count = count + 1, bytes = bytes + v_size WHERE user = p_user;
 END;
 
--- add_upload records an upload in one round trip (add_entry in its own
--- transaction; store.AddUploaded has the semantics). Returns one row: the
+-- add_upload records an upload into folder p_folder (0: the root) in one
+-- round trip (add_entry in its own transaction; store.AddUploaded has the
+-- semantics). Returns one row: the
 -- file ID now referenced, the dfs_gc id of the new copy to delete (0:
 -- none), add_entry's status and the name recorded. Nothing changes unless
 -- the status is 0.
 DROP PROCEDURE IF EXISTS add_upload;
 CREATE PROCEDURE add_upload(
     IN p_user VARCHAR(128), IN p_md5 CHAR(32), IN p_name VARCHAR(255),
-    IN p_file_id VARCHAR(256), IN p_url VARCHAR(512), IN p_size BIGINT, IN p_type VARCHAR(32), IN p_quota BIGINT)
+    IN p_file_id VARCHAR(256), IN p_url VARCHAR(512), IN p_size BIGINT, IN p_type VARCHAR(32), IN p_quota BIGINT,
+    IN p_folder BIGINT)
 MODIFIES SQL DATA
 BEGIN
     DECLARE v_status INT;
@@ -207,14 +211,14 @@ BEGIN
     END;
     SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
     START TRANSACTION;
-    CALL add_entry(p_user, 0, p_md5, p_name, p_file_id, p_url, p_size, p_type, p_quota, v_status, v_name, v_file_id, v_gc);
+    CALL add_entry(p_user, p_folder, p_md5, p_name, p_file_id, p_url, p_size, p_type, p_quota, v_status, v_name, v_file_id, v_gc);
     COMMIT;
     SELECT v_file_id AS file_id, v_gc AS gc_id, v_status AS status, v_name AS file_name;
 END;
 
 -- add_uploads records several uploads in one transaction (group commit):
 -- p_batch is a JSON array of [user, md5, file_name, file_id, url, size,
--- type, quota] arrays. Returns one row, one line per item in order:
+-- type, quota, folder_id] arrays. Returns one row, one line per item in order:
 -- "<status> <gc_id> <file_id> <file_name>" (add_upload's columns; the
 -- name last, it may hold spaces). Any error rolls the whole batch back
 -- and is raised.
@@ -239,7 +243,7 @@ BEGIN
     START TRANSACTION;
     WHILE i < n DO
         SET v_item = JSON_EXTRACT(p_batch, CONCAT('$[', i, ']'));
-        CALL add_entry(JSON_UNQUOTE(JSON_EXTRACT(v_item, '$[0]')), 0,
+        CALL add_entry(JSON_UNQUOTE(JSON_EXTRACT(v_item, '$[0]')), CAST(JSON_EXTRACT(v_item, '$[8]') AS SIGNED),
             JSON_UNQUOTE(JSON_EXTRACT(v_item, '$[1]')), JSON_UNQUOTE(JSON_EXTRACT(v_item, '$[2]')),
             JSON_UNQUOTE(JSON_EXTRACT(v_item, '$[3]')), JSON_UNQUOTE(JSON_EXTRACT(v_item, '$[4]')),
             CAST(JSON_EXTRACT(v_item, '$[5]') AS SIGNED), JSON_UNQUOTE(JSON_EXTRACT(v_item, '$[6]')),

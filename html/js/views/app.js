@@ -10,12 +10,14 @@ import { Login, Register } from './auth.js';
 import { FilesView } from './files.js';
 import { RankView, ShareView } from './share.js';
 import { TransfersView } from './transfers.js';
+import { LandingView, LinkDialog, LinksView } from './links.js';
 import { DavView } from './dav.js';
 
 const TABS = [
   ['files', 'nav-myfiles', 'nav.files', FilesView],
   ['share', 'nav-share', 'nav.share', ShareView],
   ['rank', 'nav-rank', 'nav.rank', RankView],
+  ['links', 'nav-links', 'nav.links', LinksView],
   ['transfers', 'nav-transfer', 'nav.transfers', TransfersView],
   ['dav', 'nav-dav', 'nav.dav', DavView],
 ];
@@ -85,13 +87,16 @@ function Main({ s }) {
     <p class="lastdl">${t('lastDownload')} <a id="download-link" href=${s.lastDownload ? s.lastDownload.url : null}
       download=${s.lastDownload ? s.lastDownload.name : null} data-md5=${s.lastDownload ? s.lastDownload.md5 : null}
       rel="noopener">${s.lastDownload ? s.lastDownload.name : ''}</a></p>
+    <${LinkDialog} s=${s} />
   </section>`;
 }
 
 export function App({ s }) {
   const over = useDrop(!!s.session, s.route);
   let body;
-  if (s.booting) body = html`<p class="state loading" role="status">${t('loading')}</p>`;
+  // A share link's landing page works whether or not anyone is signed in.
+  if (s.route.tab === 's') body = html`<${LandingView} token=${s.route.token} />`;
+  else if (s.booting) body = html`<p class="state loading" role="status">${t('loading')}</p>`;
   else if (!s.session) body = s.route.tab === 'register' ? html`<${Register} />` : html`<${Login} s=${s} />`;
   else body = html`<${Main} s=${s} />`;
   return html`

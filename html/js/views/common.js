@@ -51,10 +51,17 @@ export function RowActions({ name, children }) {
       if (b) b.focus();
     }
   };
+  // Choosing an action closes the menu, so that it does not lie over the
+  // rows below; the first press of a two-press button (data-keep-open)
+  // leaves it open for the second.
+  const onPick = (e) => {
+    const b = e.target.closest('button');
+    if (open && b && !b.dataset.keepOpen) setOpen(false);
+  };
   return html`<div class="acts-wrap" ref=${wrap} onKeyDown=${onKey}>
     <button type="button" class="menu-btn light" aria-expanded=${open ? 'true' : 'false'}
       aria-label=${t('act.menu', { name })} onClick=${() => setOpen(!open)}>⋯</button>
-    <div class=${'acts' + (open ? ' open' : '')}>${children}</div>
+    <div class=${'acts' + (open ? ' open' : '')} onClick=${onPick}>${children}</div>
   </div>`;
 }
 

@@ -3,6 +3,7 @@ import { html, useEffect, useState } from '../lib.js';
 import { fmtDate, fmtNum, fmtSize, t } from '../i18n.js';
 import { go, SORTS } from '../route.js';
 import { deleteFile, download, fkey, fname, ftime, loadMyFiles, notice, shareFile } from '../data.js';
+import { openLinkDialog } from '../links.js';
 import { ListState, Msg, nextKeyOf, Pager, RowActions, useRowAction } from './common.js';
 import { Picker, Queue } from './upload.js';
 
@@ -41,7 +42,9 @@ function FileRow({ f, files }) {
       <${RowActions} name=${name}>
         <button type="button" class="act-download" aria-disabled=${ad} onClick=${() => run(() => download(f, 'mine'))}>${t('act.download')}</button>
         <button type="button" class="act-share light" aria-disabled=${ad} disabled=${shared} onClick=${() => run(() => shareFile(f))}>${t('act.share')}</button>
-        <button type="button" class="act-del danger" aria-disabled=${ad} data-armed=${armed ? '1' : null} onClick=${onDelete}>${t(armed ? 'act.confirmDelete' : 'act.delete')}</button>
+        <button type="button" class="act-link light" aria-disabled=${ad} aria-haspopup="dialog" disabled=${!f.id}
+          onClick=${() => { if (!busy) openLinkDialog(f); }}>${t('act.link')}</button>
+        <button type="button" class="act-del danger" aria-disabled=${ad} data-armed=${armed ? '1' : null} data-keep-open=${armed ? null : '1'} onClick=${onDelete}>${t(armed ? 'act.confirmDelete' : 'act.delete')}</button>
       <//>
     </td>
   </tr>`;

@@ -2,7 +2,7 @@
 // under a label that looks like a button) and the queue.
 import { html, useEffect, useRef } from '../lib.js';
 import { fmtDuration, fmtSize, t } from '../i18n.js';
-import { addFiles, cancel, clearFinished, remove, retry } from '../upload.js';
+import { addFiles, cancel, clearFinished, discard, remove, resumeWith, retry } from '../upload.js';
 
 export function Picker() {
   const onChange = (e) => {
@@ -17,14 +17,14 @@ export function Picker() {
   </div>`;
 }
 
-const ACTIVE = ['queued', 'checking', 'hashing', 'uploading'];
+const ACTIVE = ['queued', 'checking', 'hashing', 'uploading', 'waiting'];
 
 // removeItem takes a file off the list and gives the focus to the next
 // one (or the picker).
-function removeItem(e, id) {
+function removeItem(e, id, drop) {
   const li = e.currentTarget.closest('li');
   const next = li && (li.nextElementSibling || li.previousElementSibling);
-  remove(id);
+  (drop || remove)(id);
   setTimeout(() => {
     const b = next && next.isConnected ? next.querySelector('button') : null;
     (b || document.getElementById('upload-file')).focus();
@@ -50,7 +50,16 @@ function Item({ u }) {
   const rate = u.phase === 'uploading' && u.speed
     ? t('up.speed', { speed: fmtSize(u.speed) }) + ' · ' + t('up.left', { time: fmtDuration(u.eta) })
     : '';
+  const paused = u.phase === 'paused';
+  // A paused row is an unfinished upload of an earlier visit: the user
+  // picks its file again (the browser cannot reopen it by itself).
+  const onPick = (e) => {
+    const input = e.currentTarget;
+    resumeWith(u.id, (input.files || [])[0]);
+    input.value = '';
+  };
   return html`<li ref=${li} class=${'upload-item phase-' + u.phase} data-name=${u.name} data-phase=${u.phase}
+    data-resumed=${u.resumedFrom ? String(u.resumedFrom) : null}
     onFocusIn=${onFocusIn} onFocusOut=${onFocusOut}>
     <div class="up-head">
       <span class="up-name">${u.name}</span>
@@ -61,14 +70,20 @@ function Item({ u }) {
       <span class="up-phase">${t('up.phase.' + u.phase)}${active && u.phase !== 'queued' ? ' ' + pct + '%' : ''}</span>
       <span class="up-rate">${rate}</span>
     </div>
+    ${paused ? html`<p class="up-note" id=${'resume-hint-' + u.id}>${t('up.pickAgain', { name: u.name, done: fmtSize((u.size * (u.pct || 0)) / 100) })}</p>` : null}
     ${u.error ? html`<p class="up-error">${u.error}</p>` : null}
     <div class="up-acts">
+      ${paused ? html`<input id=${'resume-' + u.id} type="file" class="vh-input up-resume-input" onChange=${onPick}
+        aria-describedby=${'resume-hint-' + u.id} aria-label=${t('up.resumeOf', { name: u.name })} />
+        <label for=${'resume-' + u.id} class="button up-resume">${t('up.resume')}</label>
+        <button type="button" class="up-discard light" aria-label=${t('up.discardOf', { name: u.name })}
+          onClick=${(e) => removeItem(e, u.id, discard)}>${t('up.discard')}</button>` : null}
       ${active ? html`<button type="button" class="up-cancel light" aria-label=${t('up.cancelOf', { name: u.name })}
         onClick=${() => cancel(u.id)}>${t('up.cancel')}</button>` : null}
       ${(u.phase === 'failed' || u.phase === 'cancelled') && u.retryable !== false
         ? html`<button type="button" class="up-retry" aria-label=${t('up.retryOf', { name: u.name })}
           onClick=${() => retry(u.id)}>${t('up.retry')}</button>` : null}
-      ${!active ? html`<button type="button" class="up-remove light" aria-label=${t('up.removeOf', { name: u.name })}
+      ${!active && !paused ? html`<button type="button" class="up-remove light" aria-label=${t('up.removeOf', { name: u.name })}
         onClick=${(e) => removeItem(e, u.id)}>${t('up.remove')}</button>` : null}
     </div>
   </li>`;

@@ -1,0 +1,52 @@
+// Share links (docs/api.md §1.14): the owner's calls (create, the "My
+// links" list, revoke) and the landing page's (info, open). The download
+// itself is a plain GET of /link?cmd=download with the grant open gave.
+import { call } from './api.js';
+import { load, PAGE } from './data.js';
+import { set, state } from './store.js';
+
+// linkURL is the address to hand out: the landing page of this web client.
+export function linkURL(token) {
+  return location.href.split('#')[0] + '#/s/' + token;
+}
+
+export function openLinkDialog(f) { set({ linkDialog: { file: f } }); }
+export function closeLinkDialog() { set({ linkDialog: null }); }
+
+function userBody(extra) {
+  return { user: state.session ? state.session.user : '', ...extra };
+}
+
+// createLink asks for a link to entry id; code is '' (none), 'auto' or
+// four of a-z 0-9; days 0 (never), 1, 7 or 30. Resolves to the answer.
+export function createLink(id, code, days) {
+  return call('/link?cmd=create', userBody({ kind: 'file', id, code, expires_in_days: days }));
+}
+
+export function loadLinks() {
+  const pageNo = state.route.page;
+  return load('links', async () => {
+    const get = (p) => call('/link?cmd=list', userBody({ start: (p - 1) * PAGE, count: PAGE }));
+    let res = await get(pageNo);
+    if (res.code !== '062') throw Object.assign(new Error(res.code), { kind: 'server' });
+    const total = Number(res.total) || 0;
+    const pages = Math.max(1, Math.ceil(total / PAGE));
+    if (pageNo > pages) {
+      res = await get(pages); // the last page went away (revoked links stay, but just in case)
+      if (res.code !== '062') throw Object.assign(new Error(res.code), { kind: 'server' });
+    }
+    return { total, pages, page: Math.min(pageNo, pages), files: res.links || [] };
+  });
+}
+
+export function revokeLink(id) {
+  return call('/link?cmd=revoke', userBody({ id }));
+}
+
+export function linkInfo(token) {
+  return call('/link?cmd=info', { t: token });
+}
+
+export function openLink(token, code) {
+  return call('/link?cmd=open', { t: token, code });
+}
