@@ -141,7 +141,7 @@ func (s *Store) addBatch(ctx context.Context, batch []*addReq) {
 // upload, or an error for the whole batch (ErrCommitUnknown when CALL went
 // out and no answer came back).
 func (s *Store) callAddUploads(ctx context.Context, batch []*addReq) ([]addOutcome, error) {
-	items := make([][7]any, len(batch))
+	items := make([][8]any, len(batch))
 	for i, r := range batch {
 		f := r.f
 		for _, v := range []string{f.User, f.MD5, f.FileName, f.FileID, f.URL, f.Type} {
@@ -149,7 +149,7 @@ func (s *Store) callAddUploads(ctx context.Context, batch []*addReq) ([]addOutco
 				return nil, fmt.Errorf("add uploads: %w: not UTF-8", ErrInvalid)
 			}
 		}
-		items[i] = [7]any{f.User, f.MD5, f.FileName, f.FileID, f.URL, f.Size, f.Type}
+		items[i] = [8]any{f.User, f.MD5, f.FileName, f.FileID, f.URL, f.Size, f.Type, s.opt.Quota}
 	}
 	var js strings.Builder
 	enc := json.NewEncoder(&js)
@@ -175,9 +175,9 @@ func (s *Store) callAddUploads(ctx context.Context, batch []*addReq) ([]addOutco
 	}
 }
 
-// parseAddUploads reads add_uploads' answer: n lines "<dup> <gc_id>
-// <file_id>". The batch has committed by then: an answer that cannot be
-// read leaves every outcome unknown.
+// parseAddUploads reads add_uploads' answer: n lines "<status> <gc_id>
+// <file_id> <file_name>". The batch has committed by then: an answer that
+// cannot be read leaves every outcome unknown.
 func parseAddUploads(out string, n int) ([]addOutcome, error) {
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) != n {
@@ -185,19 +185,20 @@ func parseAddUploads(out string, n int) ([]addOutcome, error) {
 	}
 	res := make([]addOutcome, n)
 	for i, l := range lines {
-		f := strings.SplitN(l, " ", 3)
-		if len(f) != 3 {
+		f := strings.SplitN(l, " ", 4)
+		if len(f) != 4 {
 			return nil, fmt.Errorf("add uploads: %w (answer %q)", ErrCommitUnknown, l)
 		}
-		gc, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil {
+		status, err1 := strconv.Atoi(f[0])
+		gc, err2 := strconv.ParseInt(f[1], 10, 64)
+		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("add uploads: %w (answer %q)", ErrCommitUnknown, l)
 		}
-		if f[0] == "1" {
-			res[i].err = ErrExists
+		if err := addStatusErr(status); err != nil {
+			res[i].err = err
 			continue
 		}
-		res[i].res = AddResult{FileID: f[2], GCID: gc, Dup: gc > 0}
+		res[i].res = AddResult{FileID: f[2], GCID: gc, Dup: gc > 0, FileName: f[3]}
 	}
 	return res, nil
 }

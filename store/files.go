@@ -38,9 +38,36 @@ type NewFile struct {
 
 // AddResult tells the caller of AddUploaded what happened to its DFS file.
 type AddResult struct {
-	FileID string // the DFS file now holding the content
-	Dup    bool   // the content was already stored: the new DFS file is garbage
-	GCID   int64  // its dfs_gc row when Dup (delete the file, then GCDone)
+	FileID   string // the DFS file now holding the content
+	Dup      bool   // the content was already stored: the new DFS file is garbage
+	GCID     int64  // its dfs_gc row when Dup (delete the file, then GCDone)
+	FileName string // the name recorded: the one asked for, or a free "stem (n).ext" when it was taken
+}
+
+// add_entry's statuses (migration 0010).
+const (
+	addOK = iota
+	addExists
+	addQuota
+	addNoContent
+	addNoFolder
+)
+
+// addStatusErr is the error of an add_entry status.
+func addStatusErr(status int) error {
+	switch status {
+	case addOK:
+		return nil
+	case addExists:
+		return ErrExists
+	case addQuota:
+		return ErrQuota
+	case addNoContent:
+		return ErrNoContent
+	case addNoFolder:
+		return fmt.Errorf("%w: no such folder", ErrNotFound)
+	}
+	return fmt.Errorf("add entry: unknown status %d", status)
 }
 
 // Order is the sort of a user's list.
@@ -117,12 +144,15 @@ func (s *Store) FileByMD5(ctx context.Context, md5 string) (string, bool, error)
 	return id, true, nil
 }
 
-// AddUploaded records f after its upload to the DFS. When the content is
-// already known (a concurrent or earlier upload of the same bytes), the
-// existing file is referenced (count + 1) and f.FileID is queued in dfs_gc
-// in the same transaction; the caller deletes it and calls GCDone. With
-// ErrExists (the user already has this md5 under this name) nothing is
-// recorded and the caller deletes f.FileID itself.
+// AddUploaded records f after its upload to the DFS, in the user's root
+// folder. When the content is already known (a concurrent or earlier upload
+// of the same bytes), the existing file is referenced (count + 1) and
+// f.FileID is queued in dfs_gc in the same transaction; the caller deletes
+// it and calls GCDone. A name the root holds with other content (or as a
+// folder) is recorded under a free name "stem (n).ext" (AddResult.FileName).
+// With ErrExists (the user already has this md5 under this name in the
+// root) or ErrQuota (the user's quota cannot take f.Size more bytes)
+// nothing is recorded and the caller deletes f.FileID itself.
 // Concurrent calls share one transaction (addbatch.go).
 func (s *Store) AddUploaded(ctx context.Context, f NewFile) (AddResult, error) {
 	if err := checkNewRef(f.User, f.MD5, f.FileName); err != nil {
@@ -140,15 +170,17 @@ func (s *Store) AddUploaded(ctx context.Context, f NewFile) (AddResult, error) {
 func (s *Store) addOne(ctx context.Context, f NewFile) (AddResult, error) {
 	for attempt := 1; ; attempt++ {
 		res := AddResult{}
-		err := s.db.QueryRowContext(ctx, "CALL add_upload(?, ?, ?, ?, ?, ?, ?)",
-			f.User, f.MD5, f.FileName, f.FileID, f.URL, f.Size, f.Type).Scan(&res.FileID, &res.GCID)
+		var status int
+		err := s.db.QueryRowContext(ctx, "CALL add_upload(?, ?, ?, ?, ?, ?, ?, ?)",
+			f.User, f.MD5, f.FileName, f.FileID, f.URL, f.Size, f.Type, s.opt.Quota).Scan(&res.FileID, &res.GCID, &status, &res.FileName)
 		var me *mysql.MySQLError
 		switch {
 		case err == nil:
+			if err := addStatusErr(status); err != nil {
+				return AddResult{}, err
+			}
 			res.Dup = res.GCID > 0
 			return res, nil
-		case isDup(err):
-			return AddResult{}, ErrExists
 		case isDeadlock(err) && attempt < maxTxAttempts:
 			time.Sleep(time.Duration(rand.IntN(5*attempt)+1) * time.Millisecond)
 			continue
@@ -163,47 +195,65 @@ func (s *Store) addOne(ctx context.Context, f NewFile) (AddResult, error) {
 	}
 }
 
-func incUserCount(ctx context.Context, tx *sql.Tx, user string) error {
-	_, err := tx.ExecContext(ctx, "INSERT INTO user_file_count (user, count) VALUES (?, 1) ON DUPLICATE KEY UPDATE count = count + 1", user)
-	return err
-}
-
-// link adds (user, md5, name) referencing existing content: ErrExists when
-// the user has it, ErrNoContent when md5 is unknown.
-func link(ctx context.Context, tx *sql.Tx, user, md5, name string) error {
-	if _, err := tx.ExecContext(ctx, "INSERT INTO user_file_list (user, md5, file_name) VALUES (?, ?, ?)", user, md5, name); err != nil {
-		if isDup(err) {
-			return ErrExists
-		}
-		return err
+// addEntry links known content md5 as a new entry of user in folder
+// (add_entry inside tx): the name recorded (a free one when name is
+// taken by other content), ErrExists when the folder holds this content
+// under this name, ErrNoContent when md5 is unknown, ErrQuota.
+func (s *Store) addEntry(ctx context.Context, tx *sql.Tx, user string, folder int64, md5, name string) (string, error) {
+	if _, err := tx.ExecContext(ctx, "CALL add_entry(?, ?, ?, ?, '', '', 0, '', ?, @st, @nm, @fid, @gc)",
+		user, folder, md5, name, s.opt.Quota); err != nil {
+		return "", err
 	}
-	r, err := tx.ExecContext(ctx, "UPDATE file_info SET count = count + 1 WHERE md5 = ?", md5)
-	if err != nil {
-		return err
+	var status int
+	var got string
+	if err := tx.QueryRowContext(ctx, "SELECT @st, @nm").Scan(&status, &got); err != nil {
+		return "", err
 	}
-	if n, _ := r.RowsAffected(); n != 1 {
-		return ErrNoContent
-	}
-	return incUserCount(ctx, tx, user)
+	return got, addStatusErr(status)
 }
 
 // LinkExisting is the instant upload (/md5): reference content already
-// stored. ErrExists (code 005), ErrNoContent (007).
+// stored, in the root folder. ErrExists (code 005), ErrNoContent (007).
 func (s *Store) LinkExisting(ctx context.Context, user, md5, name string) error {
-	if err := checkNewRef(user, md5, name); err != nil {
-		return err
-	}
-	return s.tx(ctx, "instant upload", func(tx *sql.Tx) error { return link(ctx, tx, user, md5, name) })
+	_, err := s.LinkInto(ctx, user, 0, md5, name)
+	return err
 }
 
-// SaveShared copies a shared file into user's files (转存) by reference.
-// Only a currently shared (md5, name) can be saved: ErrNotFound otherwise,
-// ErrExists when the user already has it (which includes the sharer).
-func (s *Store) SaveShared(ctx context.Context, user, md5, name string) error {
+// LinkInto references content already stored as user's entry name in
+// folder (0: the root) and returns the name recorded: name, or a free
+// "stem (n).ext" when the folder holds name with other content.
+// ErrExists when it holds this content under this name, ErrNoContent,
+// ErrQuota, ErrNotFound for a folder that is not the user's live folder.
+func (s *Store) LinkInto(ctx context.Context, user string, folder int64, md5, name string) (string, error) {
 	if err := checkNewRef(user, md5, name); err != nil {
-		return err
+		return "", err
 	}
-	return s.tx(ctx, "save share", func(tx *sql.Tx) error {
+	var got string
+	err := s.tx(ctx, "instant upload", func(tx *sql.Tx) error {
+		var err error
+		got, err = s.addEntry(ctx, tx, user, folder, md5, name)
+		return err
+	})
+	return got, err
+}
+
+// SaveShared copies a shared file into user's root folder (转存) by
+// reference. Only a currently shared (md5, name) can be saved: ErrNotFound
+// otherwise, ErrExists when the user already has it (which includes the
+// sharer).
+func (s *Store) SaveShared(ctx context.Context, user, md5, name string) error {
+	_, err := s.SaveSharedInto(ctx, user, 0, md5, name)
+	return err
+}
+
+// SaveSharedInto is SaveShared into folder; it returns the name recorded
+// (a free "stem (n).ext" when name is taken there by other content).
+func (s *Store) SaveSharedInto(ctx context.Context, user string, folder int64, md5, name string) (string, error) {
+	if err := checkNewRef(user, md5, name); err != nil {
+		return "", err
+	}
+	var got string
+	err := s.tx(ctx, "save share", func(tx *sql.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, "SELECT id FROM share_file_list WHERE md5 = ? AND file_name = ? LOCK IN SHARE MODE", md5, name).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -212,12 +262,13 @@ func (s *Store) SaveShared(ctx context.Context, user, md5, name string) error {
 		if err != nil {
 			return err
 		}
-		err = link(ctx, tx, user, md5, name)
+		got, err = s.addEntry(ctx, tx, user, folder, md5, name)
 		if errors.Is(err, ErrNoContent) {
 			return ErrNotFound
 		}
 		return err
 	})
+	return got, err
 }
 
 // DeleteResult tells the caller of DeleteFile what to do next.
@@ -228,73 +279,84 @@ type DeleteResult struct {
 	Thumbs   string // ...and these thumbnail slaves of it (file_info.thumbs)
 }
 
-// DeleteFile removes user's entry (md5, name): its share if any, the user
-// counter, and one reference; at zero references the file_info row goes
-// and the DFS file is queued in dfs_gc in the same transaction, so a crash
-// before the DFS delete leaves a retryable record, not an orphan.
+// DeleteFile removes user's entry (md5, name) for good (the root's, else
+// one in a folder): its share if any, the user counters, and one reference;
+// at zero references the file_info row goes and the DFS file is queued in
+// dfs_gc in the same transaction, so a crash before the DFS delete leaves a
+// retryable record, not an orphan. (/dealfile?cmd=del moves the entry to
+// the trash instead: TrashFile.)
 func (s *Store) DeleteFile(ctx context.Context, user, md5, name string) (DeleteResult, error) {
 	if err := checkRef(user, md5, name); err != nil {
 		return DeleteResult{}, err
 	}
 	var res DeleteResult
-	var ver int64
+	var un []unshared
 	err := s.tx(ctx, "delete", func(tx *sql.Tx) error {
 		res = DeleteResult{}
-		var id int64
-		var shared int
-		err := tx.QueryRowContext(ctx, "SELECT id, shared_status FROM user_file_list WHERE user = ? AND md5 = ? AND file_name = ? FOR UPDATE",
-			user, md5, name).Scan(&id, &shared)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
+		if err := lockUser(ctx, tx, user); err != nil {
+			return err
 		}
+		e, err := courseEntry(ctx, tx, user, md5, name)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM user_file_list WHERE id = ?", id); err != nil {
-			return err
-		}
-		// Only this user's own share goes (the course removed anyone's).
-		r, err := tx.ExecContext(ctx, "DELETE FROM share_file_list WHERE user = ? AND md5 = ? AND file_name = ?", user, md5, name)
+		tid, u, err := s.trashTx(ctx, tx, user, e)
 		if err != nil {
 			return err
 		}
-		if n, _ := r.RowsAffected(); n > 0 {
-			res.Unshared = true
-			if err := addShareCount(ctx, tx, -1); err != nil {
-				return err
-			}
-			if _, ver, err = shareVersion(ctx, tx); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE file_info SET count = count - 1 WHERE md5 = ?", md5); err != nil {
+		un = u
+		gc, err := purgeTx(ctx, tx, user, tid)
+		if err != nil {
 			return err
 		}
-		var count int64
-		var fileID, thumbs string
-		err = tx.QueryRowContext(ctx, "SELECT count, file_id, thumbs FROM file_info WHERE md5 = ? FOR UPDATE", md5).Scan(&count, &fileID, &thumbs)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
+		res.Unshared = len(un) > 0
+		if len(gc) > 0 {
+			res.FileID, res.GCID, res.Thumbs = gc[0].FileID, gc[0].GCID, gc[0].Thumbs
 		}
-		if err == nil && count <= 0 {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM file_info WHERE md5 = ?", md5); err != nil {
-				return err
-			}
-			res.FileID, res.Thumbs = fileID, thumbs
-			if res.GCID, err = queueGC(ctx, tx, fileID, "delete"); err != nil {
-				return err
-			}
-		}
-		_, err = tx.ExecContext(ctx, "UPDATE user_file_count SET count = count - 1 WHERE user = ? AND count > 0", user)
-		return err
+		return nil
 	})
 	if err != nil {
 		return DeleteResult{}, err
 	}
-	if res.Unshared {
-		s.rankApply(ctx, ver, "rem", md5, name, 0)
-	}
+	s.applyUnshares(ctx, un)
 	return res, nil
+}
+
+// TrashFile moves user's entry (md5, name) (the root's, else one in a
+// folder) to the trash (/dealfile?cmd=del): Trash with the entry's id.
+func (s *Store) TrashFile(ctx context.Context, user, md5, name string) error {
+	if err := checkRef(user, md5, name); err != nil {
+		return err
+	}
+	var un []unshared
+	err := s.tx(ctx, "trash", func(tx *sql.Tx) error {
+		if err := lockUser(ctx, tx, user); err != nil {
+			return err
+		}
+		e, err := courseEntry(ctx, tx, user, md5, name)
+		if err != nil {
+			return err
+		}
+		_, un, err = s.trashTx(ctx, tx, user, e)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.applyUnshares(ctx, un)
+	return nil
+}
+
+// courseEntry locks user's live file entry (md5, name), the root's first:
+// the course's way of naming an entry.
+func courseEntry(ctx context.Context, tx *sql.Tx, user, md5, name string) (lockedEntry, error) {
+	var e lockedEntry
+	err := tx.QueryRowContext(ctx, "SELECT "+lockedCols+" FROM user_file_list WHERE user = ? AND md5 = ? AND file_name = ? AND kind = 0 AND trash_id = 0 ORDER BY folder_id <> 0, id LIMIT 1 FOR UPDATE",
+		user, md5, name).Scan(e.dest()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, ErrNotFound
+	}
+	return e, err
 }
 
 // AddPV adds one download to user's own entry (/dealfile?cmd=pv).
@@ -315,14 +377,11 @@ func (s *Store) addPV(ctx context.Context, user, md5, name string, seen []string
 	}
 	var counted bool
 	err := s.tx(ctx, "pv", func(tx *sql.Tx) error {
-		var id int64
-		err := tx.QueryRowContext(ctx, "SELECT id FROM user_file_list WHERE user = ? AND md5 = ? AND file_name = ? FOR UPDATE", user, md5, name).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
+		e, err := courseEntry(ctx, tx, user, md5, name)
 		if err != nil {
 			return err
 		}
+		id := e.ID
 		if counted, err = markSeen(ctx, tx, seen); err != nil || !counted {
 			return err
 		}
@@ -332,13 +391,11 @@ func (s *Store) addPV(ctx context.Context, user, md5, name string, seen []string
 	return counted, err
 }
 
-// UserFileCount is the user's number of entries (user_file_count).
+// UserFileCount is the number of the user's live files in the root folder
+// (what ListUserFiles lists).
 func (s *Store) UserFileCount(ctx context.Context, user string) (int64, error) {
 	var n int64
-	err := s.db.QueryRowContext(ctx, "SELECT count FROM user_file_count WHERE user = ?", user).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM user_file_list WHERE user = ? AND folder_id = 0 AND trash_id = 0 AND kind = 0", user).Scan(&n)
 	return n, wrapDB("user file count", err)
 }
 
@@ -354,8 +411,8 @@ func checkPage(start, count int) error {
 
 const itemCols = "DATE_FORMAT(%[1]s.create_time, '%%Y-%%m-%%d %%H:%%i:%%s'), %[1]s.file_name, %[1]s.pv, f.file_id, f.url, f.size, f.type, f.thumbs"
 
-// ListUserFiles returns a page of user's files. Ties are broken by id, so
-// pages are stable.
+// ListUserFiles returns a page of user's live files in the root folder
+// (the course's list). Ties are broken by id, so pages are stable.
 func (s *Store) ListUserFiles(ctx context.Context, user string, order Order, start, count int) ([]FileItem, error) {
 	if err := checkPage(start, count); err != nil {
 		return nil, err
@@ -368,7 +425,7 @@ func (s *Store) ListUserFiles(ctx context.Context, user string, order Order, sta
 		by = "u.pv DESC, u.id ASC"
 	}
 	q := "SELECT u.user, u.md5, u.shared_status, " + fmt.Sprintf(itemCols, "u") +
-		" FROM user_file_list u JOIN file_info f ON f.md5 = u.md5 WHERE u.user = ? ORDER BY " + by + " LIMIT ?, ?"
+		" FROM user_file_list u JOIN file_info f ON f.md5 = u.md5 WHERE u.user = ? AND u.folder_id = 0 AND u.trash_id = 0 AND u.kind = 0 ORDER BY " + by + " LIMIT ?, ?"
 	return s.items(ctx, q, user, start, count)
 }
 
@@ -400,13 +457,14 @@ func (s *Store) items(ctx context.Context, q string, args ...any) ([]FileItem, e
 	return out, wrapDB("list", rows.Err())
 }
 
-// UserFile returns user's entry (md5, name), or ErrNotFound.
+// UserFile returns user's live entry (md5, name) (the root's, else one in
+// a folder: the content is the same), or ErrNotFound.
 func (s *Store) UserFile(ctx context.Context, user, md5, name string) (FileItem, error) {
 	if err := checkRef(user, md5, name); err != nil {
 		return FileItem{}, err
 	}
 	q := "SELECT u.user, u.md5, u.shared_status, " + fmt.Sprintf(itemCols, "u") +
-		" FROM user_file_list u JOIN file_info f ON f.md5 = u.md5 WHERE u.user = ? AND u.md5 = ? AND u.file_name = ?"
+		" FROM user_file_list u JOIN file_info f ON f.md5 = u.md5 WHERE u.user = ? AND u.md5 = ? AND u.file_name = ? AND u.trash_id = 0 AND u.kind = 0 ORDER BY u.folder_id <> 0, u.id LIMIT 1"
 	it, err := s.items(ctx, q, user, md5, name)
 	if err != nil {
 		return FileItem{}, err

@@ -50,8 +50,9 @@ func Migrations() ([]Migration, error) {
 }
 
 // statements splits a migration into statements: each ends with ';' at the
-// end of a line; "--" comment lines are dropped. A CREATE PROCEDURE, whose
-// body has statements of its own, ends at a line "END;" in column 0.
+// end of a line; "--" comment lines are dropped. A CREATE PROCEDURE or
+// FUNCTION, whose body has statements of its own, ends at a line "END;" in
+// column 0.
 func statements(src string) []string {
 	var out []string
 	var cur strings.Builder
@@ -62,7 +63,8 @@ func statements(src string) []string {
 			continue
 		}
 		if cur.Len() == 0 {
-			routine = strings.HasPrefix(strings.ToUpper(t), "CREATE PROCEDURE")
+			up := strings.ToUpper(t)
+			routine = strings.HasPrefix(up, "CREATE PROCEDURE") || strings.HasPrefix(up, "CREATE FUNCTION")
 		}
 		cur.WriteString(line)
 		cur.WriteString("\n")

@@ -68,17 +68,15 @@ func (s *Store) Share(ctx context.Context, user, md5, name string) error {
 	}
 	var ver int64
 	err := s.tx(ctx, "share", func(tx *sql.Tx) error {
-		var id int64
-		var shared int
-		err := tx.QueryRowContext(ctx, "SELECT id, shared_status FROM user_file_list WHERE user = ? AND md5 = ? AND file_name = ? FOR UPDATE",
-			user, md5, name).Scan(&id, &shared)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
+		if err := lockUser(ctx, tx, user); err != nil {
+			return err
 		}
+		e, err := courseEntry(ctx, tx, user, md5, name)
 		if err != nil {
 			return err
 		}
-		if shared != 0 {
+		id := e.ID
+		if e.Shared != 0 {
 			return ErrAlreadyShared
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO share_file_list (user, md5, file_name, pv) VALUES (?, ?, ?, 0)", user, md5, name); err != nil {
@@ -113,7 +111,7 @@ func (s *Store) CancelShare(ctx context.Context, user, md5, name string) error {
 	err := s.tx(ctx, "cancel share", func(tx *sql.Tx) error {
 		// Lock order as everywhere: user_file_list, then share_file_list.
 		var ufl int64
-		err := tx.QueryRowContext(ctx, "SELECT id FROM user_file_list WHERE user = ? AND md5 = ? AND file_name = ? FOR UPDATE",
+		err := tx.QueryRowContext(ctx, "SELECT id FROM user_file_list WHERE user = ? AND md5 = ? AND file_name = ? AND shared_status = 1 LIMIT 1 FOR UPDATE",
 			user, md5, name).Scan(&ufl)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err

@@ -34,6 +34,8 @@ var (
 	ErrBadCredentials = errors.New("wrong user name or password")
 	ErrBadToken       = errors.New("invalid or expired token")
 	ErrInvalid        = errors.New("invalid argument")
+	// ErrQuota refuses a new entry the user's quota cannot take.
+	ErrQuota = errors.New("quota exceeded")
 	// ErrUnavailable wraps failures to reach MySQL, Redis (for the calls
 	// that need it) or the DFS: the caller answers 503.
 	ErrUnavailable = errors.New("service unavailable")
@@ -65,7 +67,12 @@ type Options struct {
 	// long without asking Redis again (at most MaxTokenCacheAge; 0: off).
 	// A logout in another process takes effect within that age.
 	TokenCacheAge time.Duration
-	Log           zerolog.Logger
+	// Quota is the bytes a user's entries (live and trashed) may hold
+	// unless the user has a quota of their own (SetQuota); 0: unlimited.
+	Quota int64
+	// TrashTTL is how long a trashed entry is kept (default 30 days).
+	TrashTTL time.Duration
+	Log      zerolog.Logger
 }
 
 // Store is safe for concurrent use.
@@ -114,6 +121,12 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	}
 	if opt.LoginMaxLock <= 0 {
 		opt.LoginMaxLock = 15 * time.Minute
+	}
+	if opt.TrashTTL <= 0 {
+		opt.TrashTTL = 30 * 24 * time.Hour
+	}
+	if opt.Quota < 0 {
+		opt.Quota = 0
 	}
 	mc := opt.MySQL.Clone()
 	if !dbNameRE.MatchString(mc.DBName) {
@@ -266,7 +279,7 @@ func isDup(err error) bool {
 // sentinel reports whether err is one of ours (passed through untouched).
 func sentinel(err error) bool {
 	for _, e := range []error{ErrExists, ErrNotFound, ErrForbidden, ErrAlreadyShared, ErrNoContent,
-		ErrBadCredentials, ErrBadToken, ErrInvalid, ErrUnavailable} {
+		ErrBadCredentials, ErrBadToken, ErrInvalid, ErrUnavailable, ErrQuota} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -520,14 +520,14 @@ func TestAddUploadsRound(t *testing.T) {
 	}, true)
 	require.NoError(t, err)
 	require.NoError(t, errs[0])
-	require.Equal(t, store.AddResult{FileID: "group1/M00/00/00/a.txt"}, res[0])
+	require.Equal(t, store.AddResult{FileID: "group1/M00/00/00/a.txt", FileName: odd}, res[0])
 	require.ErrorIs(t, errs[1], store.ErrExists)
 	require.NoError(t, errs[2])
 	require.True(t, res[2].Dup)
 	require.NotZero(t, res[2].GCID)
 	require.Equal(t, "group1/M00/00/00/a.txt", res[2].FileID)
 	require.NoError(t, errs[3])
-	require.Equal(t, store.AddResult{FileID: "group1/M00/00/00/d.txt"}, res[3])
+	require.Equal(t, store.AddResult{FileID: "group1/M00/00/00/d.txt", FileName: "<x>&y.txt"}, res[3])
 
 	names := func(user string) []string {
 		items, err := s.ListUserFiles(ctx, user, store.OrderNormal, 0, 10)

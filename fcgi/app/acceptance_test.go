@@ -90,6 +90,23 @@ func TestConcurrentSameContent(t *testing.T) {
 	for i := range users {
 		expect(t, res[i], http.StatusOK, CodeDelOK)
 	}
+	// In the trash the content is still referenced; everyone empties it at once.
+	_, err = cl.DownloadBytes(context.Background(), fileID, 0, 0)
+	require.NoError(t, err)
+	start = make(chan struct{})
+	for i := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			res[i] = envs[i%2].post("/trash?cmd=empty", map[string]any{"user": fmt.Sprintf("cc%02d", i), "token": toks[i]})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i := range users {
+		expect(t, res[i], http.StatusOK, CodeEmptyTrashOK)
+	}
 	_, err = cl.DownloadBytes(context.Background(), fileID, 0, 0)
 	require.Error(t, err)
 	require.Equal(t, proto.StatusENOENT, proto.StatusOf(err), "%v", err)
@@ -182,6 +199,7 @@ func TestDeleteRetriedByGC(t *testing.T) {
 	dead.TempDir = t.TempDir()
 	bad := newEnv(t, &dead)
 	expect(t, bad.post("/dealfile?cmd=del", map[string]any{"user": "gcu", "token": tok, "md5": sum(c), "filename": "x.bin"}), http.StatusOK, CodeDelOK)
+	expect(t, bad.post("/trash?cmd=empty", map[string]any{"user": "gcu", "token": tok}), http.StatusOK, CodeEmptyTrashOK)
 	db := good.a.st.DB()
 	var attempts int
 	var next int64

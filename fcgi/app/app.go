@@ -1,7 +1,8 @@
 // Package app holds the cloud disk's HTTP handlers, one per FastCGI
 // program (fcgi/<endpoint>/main.go): reg, login (+ logout), upload, md5,
-// myfiles, dealfile, sharefiles, dealsharefile, download and image (the
-// image host's links and thumbnails, thumbs.go). They keep the
+// myfiles, dealfile, sharefiles, dealsharefile and download; image (the
+// image host's links and thumbnails, thumbs.go); files and trash (folders,
+// the trash, quotas). They keep the
 // course's URLs, JSON field names and 3-digit string codes (see
 // docs/api.md), and add HTTP statuses, token checks everywhere a user's
 // data is touched, bounded bodies and server-side content hashing.
@@ -33,7 +34,7 @@ import (
 // Endpoints are the program names, each serving the path "/"+name
 // (login also serves /logout).
 var Endpoints = []string{"reg", "login", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download",
-	"image"}
+	"image", "files", "trash"}
 
 // MaxExecUploads bounds the fdfs_upload_file children one program runs at
 // once (exec mode).
@@ -205,6 +206,10 @@ func (a *App) Handler(name string) (http.Handler, error) {
 		h = a.handleDownload
 	case "image":
 		h = a.handleImage
+	case "files":
+		h = a.handleFiles
+	case "trash":
+		h = a.handleTrash
 	default:
 		return nil, fmt.Errorf("unknown endpoint %q (want one of %s)", name, strings.Join(Endpoints, ", "))
 	}
@@ -237,8 +242,9 @@ func (a *App) Drain(timeout time.Duration) bool {
 	}
 }
 
-// gcLoop retries the DFS deletes recorded in dfs_gc and purges expired
-// tokens, at start and then every interval, until Close.
+// gcLoop retries the DFS deletes recorded in dfs_gc, deletes the trash
+// older than trash_days for good and purges expired tokens, at start and
+// then every interval, until Close.
 func (a *App) gcLoop(every time.Duration) {
 	defer a.wg.Done()
 	t := time.NewTimer(0)
@@ -261,6 +267,13 @@ func (a *App) gcLoop(every time.Duration) {
 			a.log.Warn().Err(err).Msg("dfs gc pass failed")
 		} else if n > 0 {
 			a.log.Info().Int("deleted", n).Msg("dfs gc: queued files deleted")
+		}
+		if gc, err := a.st.PurgeExpired(ctx, 100); err != nil {
+			a.log.Warn().Err(err).Msg("trash purge failed")
+		} else {
+			for _, g := range gc {
+				a.discardContent(ctx, g)
+			}
 		}
 		if _, err := a.st.PurgeTokens(ctx); err != nil {
 			a.log.Warn().Err(err).Msg("token purge failed")
@@ -313,6 +326,14 @@ func (a *App) sourceUp(ctx context.Context, fileID string) bool {
 	}
 	fr, err := a.dfs.QueryFetch(ctx, fileID, true)
 	return err == nil && len(fr.Storages) > 0 && fr.Storages[0].IP == info.SourceIP
+}
+
+// discardContent deletes content whose last reference a purge removed:
+// its thumbnail slaves first, then the file (queued in dfs_gc as g.GCID,
+// so the collector retries what fails).
+func (a *App) discardContent(ctx context.Context, g store.GCFile) {
+	a.deleteThumbs(ctx, g.FileID, g.Thumbs)
+	a.discard(ctx, g.FileID, g.GCID, "delete")
 }
 
 // discard deletes a DFS file no row references (a duplicate upload, or one

@@ -200,7 +200,8 @@ func TestDealFile(t *testing.T) {
 	require.EqualValues(t, 1, files["one.txt"]["pv"])
 
 	// Bert saves the shared file, then Anna deletes hers (and her share):
-	// the content stays for Bert. When Bert deletes too, the DFS file goes.
+	// the content stays for Bert. When Bert deletes too and both trashes
+	// are emptied, the DFS file goes.
 	expect(t, s.post("/dealsharefile?cmd=save", s.fbody("bert", s.btok, s.c1, "one.txt")), http.StatusOK, CodeSaveOK)
 	fileID := s.fileID(sum(s.c1))
 	expect(t, deal("del", a1), http.StatusOK, CodeDelOK)
@@ -209,6 +210,11 @@ func TestDealFile(t *testing.T) {
 	_, err := cl.DownloadBytes(context.Background(), fileID, 0, 0)
 	require.NoError(t, err)
 	expect(t, deal("del", s.fbody("bert", s.btok, s.c1, "one.txt")), http.StatusOK, CodeDelOK)
+	// Both entries are in the trash: the content stays until it is emptied.
+	_, err = cl.DownloadBytes(context.Background(), fileID, 0, 0)
+	require.NoError(t, err)
+	expect(t, s.post("/trash?cmd=empty", map[string]any{"user": "anna", "token": s.atok}), http.StatusOK, CodeEmptyTrashOK)
+	expect(t, s.post("/trash?cmd=empty", map[string]any{"user": "bert", "token": s.btok}), http.StatusOK, CodeEmptyTrashOK)
 	_, err = cl.DownloadBytes(context.Background(), fileID, 0, 0)
 	require.Error(t, err)
 	require.Equal(t, proto.StatusENOENT, proto.StatusOf(err))

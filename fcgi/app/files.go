@@ -195,15 +195,9 @@ func (a *App) handleDealFile(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case "del":
-		var res store.DeleteResult
-		res, err = a.st.DeleteFile(ctx, user, m, name)
-		if err == nil && res.FileID != "" {
-			// The rows are gone and the file is queued in dfs_gc: delete it
-			// now; a failure is retried by the collector. Its thumbnails
-			// (slave files) go first.
-			a.deleteThumbs(ctx, res.FileID, res.Thumbs)
-			a.discard(ctx, res.FileID, res.GCID, "delete")
-		}
+		// To the trash (restorable for trash_days); the content is deleted
+		// when the trash is purged (trash.go).
+		err = a.st.TrashFile(ctx, user, m, name)
 	case "pv":
 		// Counted once per hour for the entry (store.AddPVOnce); a repeat
 		// is answered 016 all the same, with "counted": false.

@@ -81,7 +81,8 @@ const (
 )
 
 // fuzzEndpoints are the paths an input picks from (ep modulo the length).
-var fuzzEndpoints = []string{"reg", "login", "logout", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download", "image"}
+var fuzzEndpoints = []string{"reg", "login", "logout", "upload", "md5", "myfiles", "dealfile", "sharefiles", "dealsharefile", "download",
+	"image", "files", "trash"}
 
 var fuzzMethods = []string{http.MethodPost, http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodPatch}
 
@@ -98,11 +99,15 @@ var fuzzCodes = map[string]string{
 	"dealsharefile": "016 017 018 019 020 021 022 111",
 	"download":      "025 026 111",
 	"image":         "090 091 092 111",
+	"files":         "030 031 032 033 034 035 036 037 038 039 040 041 042 043 044 045 046 055 056 057 111",
+	"trash":         "047 048 049 050 051 052 053 054 055 057 111",
 }
 
 const (
-	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 110"     // only with 2xx
-	fuzzNot200  = "001 003 004 009 011 012 014 017 019 021 022 024 026 027 111" // never with 200
+	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 110" + // only with 2xx
+		" 030 032 035 037 039 041 043 045 047 049 051 053"
+	fuzzNot200 = "001 003 004 009 011 012 014 017 019 021 022 024 026 027 111" + // never with 200
+		" 031 033 034 036 038 040 042 044 046 048 050 052 054 055 056 057"
 )
 
 // Authorization choices (auth & 7); auth & 0x80 picks the exec-mode app.
@@ -331,7 +336,9 @@ func (fx *fuzzEnv) run(t *testing.T, in fuzzReq) {
 	t.Logf("%s → %d %s", what, rec.Code, code)
 
 	fx.relogin = fx.relogin || code == CodeLogoutOK
-	fx.relink = fx.relink || code == CodeDelOK
+	// A delete, a move, a rename or a purge may have taken the entry {F}
+	// away from the root.
+	fx.relink = fx.relink || code == CodeDelOK || (ep == "files" || ep == "trash") && rec.Code < 300
 	fx.restore(t, budget)
 	if fx.every == 1 || rec.Code < 300 || fx.n%fx.every == 0 {
 		fx.checkKept(t, budget)
@@ -370,17 +377,23 @@ func (fx *fuzzEnv) restore(t *testing.T, ctx context.Context) {
 // share counter, and no DFS file left to delete (every delete succeeded,
 // and no referenced file is queued).
 var fuzzDBChecks = []struct{ what, q string }{
-	{"file_info.count is not the number of entries", `SELECT CONCAT(f.md5, ' count ', f.count, ' entries ', COUNT(u.id))
+	{"file_info.count is not the number of entries (live and trashed)", `SELECT CONCAT(f.md5, ' count ', f.count, ' entries ', COUNT(u.id))
 		FROM file_info f LEFT JOIN user_file_list u ON u.md5 = f.md5 GROUP BY f.md5, f.count HAVING f.count <> COUNT(u.id) LIMIT 5`},
+	{"user_file_count.bytes is not the bytes of the entries", `SELECT CONCAT(c.user, ' bytes ', c.bytes)
+		FROM user_file_count c WHERE c.bytes <> (SELECT COALESCE(SUM(u.size), 0) FROM user_file_list u WHERE u.user = c.user AND u.kind = 0) LIMIT 5`},
+	{"trashed entry without its trash row", `SELECT CONCAT(u.user, ' ', u.file_name) FROM user_file_list u
+		WHERE u.trash_id <> 0 AND NOT EXISTS (SELECT 1 FROM trash t WHERE t.id = u.trash_id) LIMIT 5`},
+	{"two live entries of a folder share a name", `SELECT CONCAT(user, ' ', folder_id, ' ', file_name) FROM user_file_list
+		WHERE trash_id = 0 GROUP BY user, folder_id, file_name HAVING COUNT(*) > 1 LIMIT 5`},
 	{"entry without content", `SELECT CONCAT(u.user, ' ', u.md5, ' ', u.file_name) FROM user_file_list u
-		LEFT JOIN file_info f ON f.md5 = u.md5 WHERE f.id IS NULL LIMIT 5`},
+		LEFT JOIN file_info f ON f.md5 = u.md5 WHERE u.kind = 0 AND f.id IS NULL LIMIT 5`},
 	{"user_file_count is not the number of entries", `SELECT CONCAT(c.user, ' count ', c.count, ' entries ', COUNT(u.id))
-		FROM user_file_count c LEFT JOIN user_file_list u ON u.user = c.user GROUP BY c.user, c.count HAVING c.count <> COUNT(u.id) LIMIT 5`},
+		FROM user_file_count c LEFT JOIN user_file_list u ON u.user = c.user AND u.kind = 0 GROUP BY c.user, c.count HAVING c.count <> COUNT(u.id) LIMIT 5`},
 	{"entries without a user_file_count row", `SELECT DISTINCT u.user FROM user_file_list u
 		LEFT JOIN user_file_count c ON c.user = u.user WHERE c.id IS NULL LIMIT 5`},
 	{"share without its sharer's shared entry", `SELECT CONCAT(s.user, ' ', s.md5, ' ', s.file_name) FROM share_file_list s
-		LEFT JOIN user_file_list u ON u.user = s.user AND u.md5 = s.md5 AND u.file_name = s.file_name
-		WHERE u.id IS NULL OR u.shared_status <> 1 LIMIT 5`},
+		WHERE NOT EXISTS (SELECT 1 FROM user_file_list u WHERE u.user = s.user AND u.md5 = s.md5 AND u.file_name = s.file_name
+		AND u.shared_status = 1 AND u.trash_id = 0) LIMIT 5`},
 	{"shared entry without its share", `SELECT CONCAT(u.user, ' ', u.md5, ' ', u.file_name) FROM user_file_list u
 		LEFT JOIN share_file_list s ON s.user = u.user AND s.md5 = u.md5 AND s.file_name = u.file_name
 		WHERE u.shared_status <> 0 AND s.id IS NULL LIMIT 5`},
@@ -450,7 +463,7 @@ func (fx *fuzzEnv) checkDB(t *testing.T, ctx context.Context) {
 // replacers fill the placeholders in, as they are and URL-escaped (for the
 // query string).
 func (fx *fuzzEnv) replacers() (*strings.Replacer, *strings.Replacer) {
-	kv := []string{"{U}", fx.user, "{P}", fx.pwd, "{T}", fx.token, "{M}", fx.md5, "{F}", fx.name,
+	kv := []string{"{U}", fx.user, "{P}", fx.pwd, "{T}", fx.token, "{M}", fx.md5, "{F}", fx.name, "{E}", fx.id(qEntry), "{D}", fx.id(qTrashed), "{G}", fx.id(qFolder),
 		"{K}", fx.keepName, "{V}", fx.keeper, "{C}", string(fx.content), "{S}", strconv.Itoa(len(fx.content))}
 	q := make([]string, len(kv))
 	for i := range kv {
@@ -460,6 +473,23 @@ func (fx *fuzzEnv) replacers() (*strings.Replacer, *strings.Replacer) {
 		}
 	}
 	return strings.NewReplacer(kv...), strings.NewReplacer(q...)
+}
+
+// Placeholders for ids of the fuzzer's entries: {E} its root entry {F},
+// {D} the entry it trashed last, {G} one of its live folders.
+const (
+	qEntry   = "SELECT id FROM user_file_list WHERE user = ? AND file_name = ? AND folder_id = 0 AND trash_id = 0"
+	qTrashed = "SELECT entry_id FROM trash WHERE user = ? AND ? <> '' ORDER BY id DESC LIMIT 1"
+	qFolder  = "SELECT id FROM user_file_list WHERE user = ? AND ? <> '' AND kind = 1 AND trash_id = 0 ORDER BY id LIMIT 1"
+)
+
+// id runs one of the id queries for the fuzzer's user ("0" when none).
+func (fx *fuzzEnv) id(q string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var id int64
+	fx.apps[0].st.DB().QueryRowContext(ctx, q, fx.user, fx.name).Scan(&id)
+	return strconv.FormatInt(id, 10)
 }
 
 func trunc(b []byte) []byte {
@@ -718,6 +748,35 @@ func handlerSeeds() []handlerSeed {
 	add("image", get, "md5={M}&filename={F}&size=150x150", "", 0, "", "")
 	add("image", head, "md5={M}&filename={F}&size=800", "", authCookie, "bytes=0-3", "")
 	add("dealsharefile", post, "cmd=cancel", j, 0, "", ref(""))
+	// Folders and the trash ({E}: the id of the entry {F}).
+	tok := `"user":"{U}","token":"{T}"`
+	add("files", post, "cmd=list", j, 0, "", `{`+tok+`,"folder_id":0,"sort":"time","order":"desc","start":0,"count":10}`)
+	add("files", post, "cmd=mkdir", j, 0, "", `{`+tok+`,"name":"fz dir"}`)
+	add("files", post, "cmd=info", j, authBearer, "", `{"item":{"kind":"file","id":{E}}}`)
+	add("files", post, "cmd=rename", j, 0, "", `{`+tok+`,"item":{"kind":"file","id":{E}},"name":"{F} 2"}`)
+	add("files", post, "cmd=search", j, 0, "", `{`+tok+`,"q":"FZ","count":5}`)
+	add("files", post, "cmd=usage", j, authCookie, "", `{}`)
+	add("files", post, "cmd=move", j, 0, "", `{`+tok+`,"items":[{"kind":"file","id":{E}}],"dest":0}`)
+	add("files", post, "cmd=delete", j, 0, "", `{`+tok+`,"items":[{"kind":"file","id":{E}}]}`)
+	add("trash", post, "cmd=list", j, 0, "", `{`+tok+`}`)
+	add("trash", post, "cmd=restore", j, 0, "", `{`+tok+`,"items":[{"kind":"file","id":{D}}]}`)
+	add("files", post, "cmd=delete", j, 0, "", `{`+tok+`,"items":[{"kind":"file","id":{E}}]}`)
+	add("trash", post, "cmd=delete", j, 0, "", `{`+tok+`,"items":[{"kind":"file","id":{D}}]}`)
+	add("trash", post, "cmd=empty", j, 0, "", `{`+tok+`}`)
+	add("files", post, "cmd=mkdir", j, 0, "", `{`+tok+`,"folder_id":{G},"name":"below"}`)
+	add("files", post, "cmd=list", j, 0, "", `{`+tok+`,"folder_id":{G}}`)
+	add("files", post, "cmd=move", j, 0, "", `{`+tok+`,"items":[{"kind":"file","id":{E}}],"dest":{G}}`)
+	add("files", post, "cmd=move", j, 0, "", `{`+tok+`,"items":[{"kind":"folder","id":{G}}],"dest":{G}}`)
+	add("files", post, "cmd=delete", j, 0, "", `{`+tok+`,"items":[{"kind":"folder","id":{G}}]}`)
+	add("files", post, "cmd=move", j, 0, "", `{`+tok+`,"items":[{"kind":"file","id":-1},{"kind":"dir","id":"x"}],"dest":99999999999999999999}`)
+	add("files", post, "cmd=list", j, 0, "", `{`+tok+`,"folder_id":-5,"sort":"pv","order":"up","start":-1,"count":100000}`)
+	add("files", post, "cmd=search", j, 0, "", `{`+tok+`,"q":"%_\\'"}`)
+	add("files", post, "cmd=mkdir", j, 0, "", `{`+tok+`,"name":"../\u202e"}`)
+	add("files", post, "cmd=bogus", j, 0, "", `{`+tok+`}`)
+	add("files", get, "cmd=list", "", authBearer, "", ``)
+	add("trash", post, "cmd=restore", j, 0, "", `{`+tok+`,"items":[]}`)
+	add("trash", post, "cmd=delete", j, authBearerBad, "", `{"items":[{"kind":"file","id":1}]}`)
+	add("files", post, "cmd=delete", j, 0, "", `{"user":"{V}","token":"{T}","items":[{"kind":"file","id":1}]}`)
 	add("dealfile", post, "cmd=del", j, 0, "", ref(""))
 
 	// Hostile ones.

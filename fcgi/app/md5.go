@@ -95,13 +95,16 @@ func (a *App) handleMD5(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// link adds known content to user's files: 006, 005 when (md5, name) is
-// there already, 007 when the content went meanwhile.
+// link adds known content to user's root folder: 006, 005 when (md5,
+// name) is there already, 007 when the content went meanwhile, 009 when
+// the quota cannot take it.
 func (a *App) link(w http.ResponseWriter, r *http.Request, user, m, name string) {
-	err := a.st.LinkExisting(r.Context(), user, m, name)
+	got, err := a.st.LinkInto(r.Context(), user, 0, m, name)
 	switch {
 	case err == nil:
-		a.ok(w, CodeMD5OK, nil)
+		// file_name: the name recorded, a free "stem (n).ext" when the
+		// root holds name with other content.
+		a.ok(w, CodeMD5OK, map[string]any{"file_name": got})
 	case errors.Is(err, store.ErrExists):
 		a.ok(w, CodeMD5Exists, map[string]any{"msg": "already in your files"})
 	case errors.Is(err, store.ErrNoContent):

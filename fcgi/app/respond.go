@@ -119,6 +119,7 @@ const (
 	msgInternal    = "internal error"
 	msgUnavailable = "a storage service is unavailable, try again later"
 	msgStorageFull = "storage full: the file was not stored; try again later"
+	msgQuota       = "quota exceeded: the file does not fit in your storage quota; delete files or empty the trash"
 )
 
 // failErr answers err with the endpoint's failure code (or the code the
@@ -139,6 +140,8 @@ func (a *App) failErr(w http.ResponseWriter, r *http.Request, err error, code st
 		status, code, msg = http.StatusUnauthorized, CodeTokenBad, "invalid or missing token; log in again"
 	case errors.Is(err, store.ErrBadCredentials):
 		status, msg = http.StatusUnauthorized, "wrong user name or password"
+	case errors.Is(err, store.ErrQuota):
+		status, msg = http.StatusInsufficientStorage, msgQuota
 	case storageFull(err):
 		status, msg = http.StatusInsufficientStorage, msgStorageFull
 	case errors.Is(err, store.ErrInvalid):
@@ -159,6 +162,8 @@ func (a *App) failErr(w http.ResponseWriter, r *http.Request, err error, code st
 		status, msg = statusClientClosed, "request cancelled"
 	}
 	switch {
+	case errors.Is(err, store.ErrQuota):
+		a.log.Debug().Err(err).Str("uri", clip(r.URL.RequestURI(), 200)).Msg("quota exceeded: request refused")
 	case status == http.StatusInsufficientStorage:
 		a.log.Error().Err(err).Str("uri", clip(r.URL.RequestURI(), 200)).Msg("storage full: request refused")
 	case status >= 500:

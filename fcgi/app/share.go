@@ -123,7 +123,9 @@ func (a *App) handleDealShareFile(w http.ResponseWriter, r *http.Request) {
 	case "cancel":
 		err = a.st.CancelShare(ctx, user, m, name)
 	case "save":
-		err = a.st.SaveShared(ctx, user, m, name)
+		var got string
+		got, err = a.st.SaveSharedInto(ctx, user, 0, m, name)
+		extra = map[string]any{"file_name": got}
 		if errors.Is(err, store.ErrExists) {
 			a.fail(w, http.StatusConflict, CodeSaveExists, "already in your files")
 			return

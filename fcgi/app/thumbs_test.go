@@ -242,7 +242,11 @@ func testThumbnails(t *testing.T, mode string) {
 		return ids
 	}
 	ids, master := slaves(pmd5), e.fileID(pmd5)
+	// A delete moves the entry to the trash: the files stay until it is
+	// emptied.
 	expect(t, e.post("/dealfile?cmd=del", map[string]any{"user": "alice", "token": tok, "md5": pmd5, "filename": "photo.jpg"}), http.StatusOK, CodeDelOK)
+	require.True(t, dfsExists(t, ctx, e, ids[0]))
+	expect(t, e.post("/trash?cmd=empty", map[string]any{"user": "alice", "token": tok}), http.StatusOK, CodeEmptyTrashOK)
 	for _, id := range append(ids, master) {
 		require.False(t, dfsExists(t, ctx, e, id), id)
 	}

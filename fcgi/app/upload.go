@@ -139,7 +139,19 @@ func (a *App) checkToken(r *http.Request, up *upload) error {
 		return err
 	}
 	up.user, up.checked = user, true
-	return nil
+	return a.checkQuota(r, up)
+}
+
+// checkQuota refuses an upload the user's quota cannot take, before a
+// byte of it is stored: by the size claimed, else by the body's
+// Content-Length less the most its envelope may take (the file is at
+// least that long). The recording checks again, atomically (add_entry).
+func (a *App) checkQuota(r *http.Request, up *upload) error {
+	need := up.claimedSize
+	if need < 0 {
+		need = max(r.ContentLength-uploadOverhead, 0)
+	}
+	return a.st.CheckQuota(r.Context(), up.user, need)
 }
 
 // fileExt is the DFS extension for a user's file name ("" if none fits).
@@ -212,6 +224,7 @@ func (a *App) finishUpload(ctx context.Context, up *upload) (map[string]any, err
 		}
 		return nil, err
 	}
+	out["file_name"] = res.FileName
 	if res.Dup {
 		a.discard(ctx, up.fileID, res.GCID, "duplicate")
 	} else {
@@ -227,8 +240,10 @@ func (a *App) linkKnown(ctx context.Context, up *upload, out map[string]any) (bo
 	if _, known, err := a.st.FileByMD5(ctx, up.md5); err != nil || !known {
 		return false, err
 	}
-	switch err := a.st.LinkExisting(ctx, up.user, up.md5, up.name); {
+	got, err := a.st.LinkInto(ctx, up.user, 0, up.md5, up.name)
+	switch {
 	case err == nil:
+		out["file_name"] = got
 		return true, nil
 	case errors.Is(err, store.ErrExists):
 		out["msg"] = "already in your files"

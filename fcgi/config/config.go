@@ -43,6 +43,13 @@ type Config struct {
 	// 500 and 503 (a bug, a service down) keep their status.
 	HTTPStatusCodes bool
 	LoginThrottle   LoginThrottle
+	// QuotaBytes (quota_bytes, size suffixes allowed, default 10G) is what
+	// a user's files, live and trashed, may hold unless the user has a
+	// quota of their own; 0: unlimited.
+	QuotaBytes int64
+	// TrashDays (trash_days, default 30) is how long deleted entries stay
+	// in the trash before the collector deletes them for good.
+	TrashDays int
 
 	Dir string // directory of the loaded cfg.json ("" when built by hand)
 }
@@ -117,6 +124,8 @@ func Default() *Config {
 		LogLevel:         "info",
 		AntiSteal:        AntiSteal{CheckToken: true, TokenTTL: 900 * time.Second},
 		LoginThrottle:    LoginThrottle{UserFailures: 5, AddrFailures: 20, MaxLock: 15 * time.Minute},
+		QuotaBytes:       10 << 30,
+		TrashDays:        30,
 	}
 }
 
@@ -186,6 +195,8 @@ type rawApp struct {
 		AddrFailures flex `json:"addr_failures"`
 		MaxLock      flex `json:"max_lock"`
 	} `json:"login_throttle"`
+	QuotaBytes flex `json:"quota_bytes"`
+	TrashDays  flex `json:"trash_days"`
 }
 
 // appField binds one key to its environment variable and its setter.
@@ -287,6 +298,8 @@ func (a *Config) fields(r *rawApp) []appField {
 		{"login_throttle.user_failures", "YUNPAN_LOGIN_THROTTLE_USER_FAILURES", &r.LoginThrottle.UserFailures, num(&a.LoginThrottle.UserFailures)},
 		{"login_throttle.addr_failures", "YUNPAN_LOGIN_THROTTLE_ADDR_FAILURES", &r.LoginThrottle.AddrFailures, num(&a.LoginThrottle.AddrFailures)},
 		{"login_throttle.max_lock", "YUNPAN_LOGIN_THROTTLE_MAX_LOCK", &r.LoginThrottle.MaxLock, secs(&a.LoginThrottle.MaxLock)},
+		{"quota_bytes", "YUNPAN_QUOTA_BYTES", &r.QuotaBytes, num64(&a.QuotaBytes)},
+		{"trash_days", "YUNPAN_TRASH_DAYS", &r.TrashDays, num(&a.TrashDays)},
 	}
 }
 
@@ -381,6 +394,12 @@ func (a *Config) Validate() error {
 	}
 	if a.LoginThrottle.UserFailures < 1 || a.LoginThrottle.AddrFailures < 1 || a.LoginThrottle.MaxLock < time.Second {
 		return fmt.Errorf("login_throttle: user_failures and addr_failures must be >= 1, max_lock >= 1 s")
+	}
+	if a.QuotaBytes < 0 {
+		return fmt.Errorf("quota_bytes must be 0 (unlimited) or a size")
+	}
+	if a.TrashDays < 1 || a.TrashDays > 36500 {
+		return fmt.Errorf("trash_days %d: want 1..36500", a.TrashDays)
 	}
 	return nil
 }

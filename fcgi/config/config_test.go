@@ -155,3 +155,26 @@ func TestSecurityKeys(t *testing.T) {
 	_, err = Parse([]byte(`{"login_throttle": {"user_failures": 0}}`), "", secret)
 	require.ErrorContains(t, err, "login_throttle")
 }
+
+func TestQuotaAndTrashKeys(t *testing.T) {
+	env := func(k string) string {
+		return map[string]string{"YUNPAN_ANTI_STEAL_SECRET_KEY": "0123456789abcdef-_"}[k]
+	}
+	a, err := Parse([]byte(courseCfg), "", env)
+	require.NoError(t, err)
+	require.Equal(t, int64(10<<30), a.QuotaBytes)
+	require.Equal(t, 30, a.TrashDays)
+	require.Equal(t, 30*24*time.Hour, a.StoreOptions(zerolog.Nop()).TrashTTL)
+	a, err = Parse([]byte(`{"quota_bytes": "2G", "trash_days": "7"}`), "", env)
+	require.NoError(t, err)
+	require.Equal(t, int64(2<<30), a.QuotaBytes)
+	require.Equal(t, int64(2<<30), a.StoreOptions(zerolog.Nop()).Quota)
+	require.Equal(t, 7, a.TrashDays)
+	a, err = Parse([]byte(`{"quota_bytes": 0}`), "", env)
+	require.NoError(t, err)
+	require.Zero(t, a.QuotaBytes, "0: unlimited")
+	_, err = Parse([]byte(`{"quota_bytes": "-1"}`), "", env)
+	require.ErrorContains(t, err, "quota_bytes")
+	_, err = Parse([]byte(`{"trash_days": 0}`), "", env)
+	require.ErrorContains(t, err, "trash_days")
+}

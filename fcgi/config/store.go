@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/rs/zerolog"
@@ -37,5 +38,8 @@ func (a *Config) StoreOptions(log zerolog.Logger) store.Options {
 		LoginUserFailures: a.LoginThrottle.UserFailures,
 		LoginAddrFailures: a.LoginThrottle.AddrFailures,
 		LoginMaxLock:      a.LoginThrottle.MaxLock,
+
+		Quota:    a.QuotaBytes,
+		TrashTTL: time.Duration(a.TrashDays) * 24 * time.Hour,
 	}
 }
