@@ -1,24 +1,31 @@
-// The URL keeps what the user looks at: #/<tab>?page=N&sort=S. Moving
-// between tabs and pages changes the hash (so back and forward work, and a
-// reload comes back to the same place); the store follows the hash.
+// The URL keeps what the user looks at:
+// #/<tab>?page=N&sort=S, and for my files also folder=<id> and q=<search>.
+// Moving between tabs, folders and pages changes the hash (so back and
+// forward work, and a reload comes back to the same place); the store
+// follows the hash.
 import { set } from './store.js';
 
-export const TABS = ['files', 'share', 'rank', 'transfers'];
-export const SORTS = ['normal', 'pvdesc', 'pvasc'];
+export const TABS = ['files', 'share', 'rank', 'transfers', 'trash'];
+// Folder sorts: the column, "-desc" for the reverse (folders come first).
+export const SORTS = ['name', 'name-desc', 'time', 'time-desc', 'size', 'size-desc'];
 
 export function parseRoute(hash) {
   const m = /^#\/?([\w-]*)(?:\?(.*))?$/.exec(hash || '') || [];
   const tab = m[1] === 'register' ? 'register' : TABS.includes(m[1]) ? m[1] : 'files';
   const q = new URLSearchParams(m[2] || '');
   const page = Math.max(1, parseInt(q.get('page'), 10) || 1);
-  const sort = SORTS.includes(q.get('sort')) ? q.get('sort') : 'normal';
-  return { tab, page, sort };
+  const sort = SORTS.includes(q.get('sort')) ? q.get('sort') : 'name';
+  const folder = Math.max(0, parseInt(q.get('folder'), 10) || 0);
+  const search = (q.get('q') || '').slice(0, 255);
+  return { tab, page, sort, folder, q: search };
 }
 
 export function routeHash(r) {
   const q = new URLSearchParams();
+  if (r.tab === 'files' && r.q) q.set('q', r.q);
+  else if (r.tab === 'files' && r.folder > 0) q.set('folder', String(r.folder));
   if (r.page > 1) q.set('page', String(r.page));
-  if (r.tab === 'files' && r.sort !== 'normal') q.set('sort', r.sort);
+  if (r.tab === 'files' && r.sort && r.sort !== 'name') q.set('sort', r.sort);
   const s = q.toString();
   return '#/' + r.tab + (s ? '?' + s : '');
 }
@@ -28,6 +35,11 @@ export function go(r) {
   const h = routeHash(r);
   if (location.hash !== h) location.hash = h;
   else set({ route: parseRoute(h) });
+}
+
+// folderHash is the address of a folder of my files (0: the root).
+export function folderHash(id, sort) {
+  return routeHash({ tab: 'files', folder: id, page: 1, sort: sort || 'name', q: '' });
 }
 
 export function watchRoute() {

@@ -124,12 +124,14 @@ async function runOne(id, ep) {
     if (f.cancelled) throw new Cancelled();
     const res = await instant(file, md5);
     if (f.cancelled) throw new Cancelled();
+    if (overQuota(res)) throw Object.assign(new Error(), { text: t('up.quota', { name }) });
     let text;
     if (res.code === '005') text = t('up.exists', { name });
     else if (res.code === '006') text = t('up.instant', { name });
     else {
       const up = await send(id, f, md5);
       if (up.code === '008') text = up.msg ? t('up.exists', { name }) : t('up.uploaded', { name });
+      else if (overQuota(up)) throw Object.assign(new Error(), { text: t('up.quota', { name }) });
       else if (up.code === '413') throw Object.assign(new Error(), { text: t('up.tooBig', { name, max: fmtSize(MAX_UPLOAD) }) });
       else throw Object.assign(new Error(), { text: t('up.failed', { name, why: why(up) }) });
     }
@@ -150,6 +152,9 @@ async function runOne(id, ep) {
     f.xhr = null;
   }
 }
+
+// overQuota: the server refused the file for the user's storage quota.
+function overQuota(res) { return res.code === '009' && /^quota exceeded/.test(res.msg || ''); }
 
 async function instant(file, md5) {
   const ask = { user: state.session.user, md5, fileName: file.name, size: file.size };

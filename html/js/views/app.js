@@ -10,12 +10,14 @@ import { Login, Register } from './auth.js';
 import { FilesView } from './files.js';
 import { RankView, ShareView } from './share.js';
 import { TransfersView } from './transfers.js';
+import { TrashView } from './trash.js';
 
 const TABS = [
   ['files', 'nav-myfiles', 'nav.files', FilesView],
   ['share', 'nav-share', 'nav.share', ShareView],
   ['rank', 'nav-rank', 'nav.rank', RankView],
   ['transfers', 'nav-transfer', 'nav.transfers', TransfersView],
+  ['trash', 'nav-trash', 'nav.trash', TrashView],
 ];
 
 function Header({ s }) {
@@ -48,7 +50,7 @@ function useDrop(active, route) {
       setOver(false);
       const files = Array.from(e.dataTransfer.files || []);
       if (!files.length) return;
-      if (route.tab !== 'files') go({ tab: 'files', page: route.page, sort: route.sort });
+      if (route.tab !== 'files') go({ tab: 'files', page: 1, sort: route.sort, folder: 0, q: '' });
       addFiles(files);
     };
     document.addEventListener('dragover', onOver);
