@@ -192,7 +192,7 @@ func TestBrowserFolders(t *testing.T) {
 	// Search from anywhere: each match with its folder, which opens.
 	step(t, ctx, "search", 20*time.Second,
 		chromedp.SendKeys(chromedp.CSS("#search"), "e"+kb.Enter),
-		until(`location.hash === '#/files?q=e'`),
+		until(`location.hash === '#/files?folder=`+docs+`&q=e'`),
 		until(has(fb.Name)+` && `+has("gamma renamed.txt")+` && `+has("Inner")))
 	require.Equal(t, []string{"Inner", fb.Name, "gamma renamed.txt"},
 		eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#myfiles-table tbody tr')).map(r => r.dataset.name)`), "folders first, then by name")

@@ -17,9 +17,11 @@ export function ref(e) { return { kind: e.kind, id: Number(e.id) }; }
 export function ekey(e) { return e.kind + '/' + e.id; }
 
 // refused puts a refusal into words: a name taken in our own words, the
-// rest in the server's.
+// rest in the server's (in English; the Chinese table has its own words
+// for a folder moved into itself).
 function refused(res, name) {
   if (res.code === '034') return t('msg.nameTaken', { name });
+  if (res.code === '056') return t('msg.intoItself', { msg: why(res) });
   return why(res);
 }
 

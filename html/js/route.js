@@ -1,5 +1,6 @@
 // The URL keeps what the user looks at:
-// #/<tab>?page=N&sort=S, and for my files also folder=<id> and q=<search>.
+// #/<tab>?page=N&sort=S, and for my files also folder=<id> and q=<search>
+// (a search looks in every folder; the folder is where it goes back to).
 // Moving between tabs, folders and pages changes the hash (so back and
 // forward work, and a reload comes back to the same place); the store
 // follows the hash.
@@ -22,8 +23,8 @@ export function parseRoute(hash) {
 
 export function routeHash(r) {
   const q = new URLSearchParams();
+  if (r.tab === 'files' && r.folder > 0) q.set('folder', String(r.folder));
   if (r.tab === 'files' && r.q) q.set('q', r.q);
-  else if (r.tab === 'files' && r.folder > 0) q.set('folder', String(r.folder));
   if (r.page > 1) q.set('page', String(r.page));
   if (r.tab === 'files' && r.sort && r.sort !== 'name') q.set('sort', r.sort);
   const s = q.toString();

@@ -256,6 +256,8 @@ export function FilesView({ s }) {
   const [moving, setMoving] = useState(null); // { items, opener }
   useEffect(() => { setSel({}); setCreating(false); loadMyFiles(); }, [r.page, r.sort, r.folder, r.q]);
   const files = data ? data.files : [];
+  // A page emptied by moves or deletes: the one before it.
+  useEffect(() => { if (data && !data.files.length && data.page > 1 && data.page === r.page) go({ ...r, page: r.page - 1 }); }, [data]);
   // The selection holds only entries still on the page.
   useEffect(() => {
     const keys = new Set(files.map(ekey));

@@ -51,6 +51,7 @@ export function TrashView({ s }) {
   const [emptyArmed, setEmptyArmed] = useArmed();
   const [purgeArmed, setPurgeArmed] = useArmed();
   useEffect(() => { setSel({}); loadTrash(); }, [r.page]);
+  useEffect(() => { if (data && !data.files.length && data.page > 1 && data.page === r.page) go({ ...r, page: r.page - 1 }); }, [data]);
   useEffect(() => {
     const keys = new Set(files.map(ekey));
     setSel((old) => {
