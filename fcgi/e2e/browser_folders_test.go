@@ -318,4 +318,22 @@ func TestBrowserFolders(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#trash-empty-state")))
 	require.Equal(t, "回收站是空的。", text("#trash-empty-state"))
 	checkLayout(t, ctx, 390, "the trash in Chinese")
+
+	// Ten more folders (made through the API): two pages, next and back.
+	tok := w.login(a)
+	for i := 1; i <= 10; i++ {
+		w.check(w.post("/files?cmd=mkdir", tok.body("name", fmt.Sprintf("p%02d", i))), "032", "mkdir p%02d", i)
+	}
+	step(t, ctx, "the root, two pages", 20*time.Second,
+		chromedp.Click(chromedp.CSS("#nav-myfiles")),
+		until(has("p09")),
+		until(`!document.getElementById('page-next').disabled && document.getElementById('page-prev').disabled`))
+	require.Equal(t, 10, eval[int](t, ctx, `document.querySelectorAll('#myfiles-table tbody tr').length`))
+	step(t, ctx, "next page", 20*time.Second,
+		chromedp.Click(chromedp.CSS("#page-next")),
+		until(`location.hash === '#/files?page=2'`),
+		until(has("p10")+` && `+has(fb.Name)),
+		until(`document.getElementById('page-next').disabled`))
+	require.Equal(t, "第 2 页", text("#page-info"))
+	checkLayout(t, ctx, 390, "the second page")
 }

@@ -61,17 +61,25 @@ function refusal(res) {
 // paths caches folder id → its crumbs from the root (the root left out,
 // the folder itself last), or null for a folder that is not live. A move,
 // rename or delete of folders clears it (forgetPaths).
+// The cache belongs to a session: a sign-out (a new epoch) empties it.
 let paths = new Map();
-export function forgetPaths() { paths = new Map(); }
+let pathsEpoch = epoch;
+export function forgetPaths() { paths = new Map(); pathsEpoch = epoch; }
+
+function cachedPaths() {
+  if (pathsEpoch !== epoch) forgetPaths();
+  return paths;
+}
 
 export async function folderPath(id) {
   if (!id) return [];
-  if (paths.has(id)) return paths.get(id);
+  if (cachedPaths().has(id)) return paths.get(id);
+  const ep = epoch;
   const res = await call('/files?cmd=info', userBody({ item: { kind: 'folder', id } }));
   const p = res.code === '045' && res.item
     ? [...(res.path || []).slice(1), { id, name: res.item.name }]
     : res.code === '055' ? null : undefined;
-  if (p !== undefined) paths.set(id, p);
+  if (p !== undefined && ep === epoch) cachedPaths().set(id, p);
   return p === undefined ? null : p;
 }
 
@@ -82,12 +90,13 @@ export function sortParams(sort) {
 }
 
 async function folderPage(r) {
+  const ep = epoch;
   const res = await call('/files?cmd=list', userBody({
     folder_id: r.folder, ...sortParams(r.sort), start: (r.page - 1) * PAGE, count: PAGE,
   }));
   if (res.code !== '030') throw refusal(res);
   const path = (res.path || []).map((c) => ({ id: Number(c.id), name: c.name }));
-  paths.set(r.folder, r.folder ? path.slice(1) : []);
+  if (ep === epoch) cachedPaths().set(r.folder, r.folder ? path.slice(1) : []);
   return {
     folder: r.folder, page: r.page, more: !!res.more, folderCount: Number(res.folder_count) || 0,
     path, files: res.items || [],

@@ -297,7 +297,7 @@ export function FilesView({ s }) {
       <button id="mkdir-btn" type="button" class="light" disabled=${search} onClick=${() => setCreating(true)}>${t('act.mkdir')}</button>
       <span class="sortbox">
         <label for="sort">${t('sort.label')}</label>
-        <select id="sort" value=${r.sort} onChange=${(ev) => go({ ...r, sort: ev.currentTarget.value, page: 1 })}>
+        <select id="sort" value=${r.sort} disabled=${search} onChange=${(ev) => go({ ...r, sort: ev.currentTarget.value, page: 1 })}>
           ${SORTS.map((v) => html`<option value=${v}>${t('sort.' + v)}</option>`)}
         </select>
       </span>
