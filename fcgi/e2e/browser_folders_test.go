@@ -92,7 +92,8 @@ func TestBrowserFolders(t *testing.T) {
 		chromedp.Click(chromedp.CSS(row("Docs")+" a.open-folder")),
 		until(`location.hash === '#/files?folder=`+docs+`'`),
 		chromedp.WaitVisible(chromedp.CSS("#myfiles-empty")),
-		until(`document.querySelector('#crumbs [aria-current]').textContent === 'Docs'`))
+		until(`document.querySelector('#crumbs [aria-current]').textContent === 'Docs'`),
+		until(`document.activeElement.matches('#crumbs [aria-current]')`))
 	require.Contains(t, text("#myfiles-empty"), "This folder is empty")
 	mkdir("Inner")
 	step(t, ctx, "breadcrumb to the root", 20*time.Second,

@@ -66,7 +66,7 @@ function Crumb({ c, last, sort }) {
   const [over, drop] = useDropTarget(c.id);
   const label = c.id === 0 ? t('nav.files') : c.name;
   return html`<li class=${over ? 'drop-over' : ''}>
-    ${last ? html`<span class="crumb" aria-current="location" data-id=${c.id}>${label}</span>`
+    ${last ? html`<span class="crumb" aria-current="location" data-id=${c.id} tabindex="-1">${label}</span>`
       : html`<a class="crumb" href=${folderHash(c.id, sort)} data-id=${c.id} ...${drop}>${label}</a>`}
   </li>`;
 }
@@ -283,6 +283,16 @@ export function FilesView({ s }) {
   const inFolder = r.folder > 0 && !search;
   const emptyText = search ? t('empty.search', { q: r.q }) : inFolder ? t('empty.folder') : t('empty.files');
   const onMoved = () => { setSel({}); };
+  // A folder opened (its link went with the old rows): the focus goes to
+  // where the page now is, the last breadcrumb.
+  const shown = data && !data.search ? data.folder : null;
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) { first.current = false; return; }
+    const a = document.activeElement;
+    const c = document.querySelector('#crumbs [aria-current]');
+    if (shown !== null && c && (!a || a === document.body)) c.focus();
+  }, [shown]);
   return html`<div id="tab-myfiles" class="card tabpane">
     <h2 id="files-h" class="vh" tabindex="-1">${t('nav.files')}</h2>
     <${QuotaBar} list=${s.lists.usage} />
