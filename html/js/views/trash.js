@@ -70,6 +70,14 @@ export function TrashView({ s }) {
   const some = files.some((e) => sel[ekey(e)]);
   const allBox = useRef(null);
   useEffect(() => { if (allBox.current) allBox.current.indeterminate = some && !all; });
+  // One action on the selection at a time (a second press would find the
+  // entries gone).
+  const [busy, setBusy] = useState(false);
+  const once = (fn) => {
+    if (busy) return;
+    setBusy(true);
+    fn().finally(() => { setBusy(false); setSel({}); focusHead(); });
+  };
   const focusHead = () => setTimeout(() => { const h = document.getElementById('trash-h'); if (h) h.focus(); }, 0);
   const onEmpty = () => {
     if (!emptyArmed) { setEmptyArmed(true); notice(t('msg.confirmEmpty'), ''); return; }
@@ -77,9 +85,10 @@ export function TrashView({ s }) {
     emptyTrash().then(focusHead);
   };
   const onPurgeSel = () => {
+    if (busy) return;
     if (!purgeArmed) { setPurgeArmed(true); notice(t('msg.confirmPurgeN', { n }), ''); return; }
     setPurgeArmed(false);
-    purge(items).then(() => { setSel({}); focusHead(); });
+    once(() => purge(items));
   };
   return html`<div id="tab-trash" class="card tabpane">
     <h2 id="trash-h" class="vh" tabindex="-1">${t('nav.trash')}</h2>
@@ -94,8 +103,8 @@ export function TrashView({ s }) {
     <p id="trash-sel-status" class="vh" aria-live="polite">${n ? t('sel.count', { n }) : ''}</p>
     <div id="trash-selbar" class="selbar" hidden=${!n}>
       <span id="trash-sel-count">${t('sel.count', { n })}</span>
-      <button id="trash-sel-restore" type="button" onClick=${() => restore(items).then(() => { setSel({}); focusHead(); })}>${t('act.restore')}</button>
-      <button id="trash-sel-purge" type="button" class="danger" data-armed=${purgeArmed ? '1' : null}
+      <button id="trash-sel-restore" type="button" aria-disabled=${busy ? 'true' : null} onClick=${() => once(() => restore(items))}>${t('act.restore')}</button>
+      <button id="trash-sel-purge" type="button" class="danger" aria-disabled=${busy ? 'true' : null} data-armed=${purgeArmed ? '1' : null}
         onClick=${onPurgeSel}>${t(purgeArmed ? 'act.confirmPurge' : 'act.purge')}</button>
       <button id="trash-sel-clear" type="button" class="light" onClick=${() => setSel({})}>${t('sel.clear')}</button>
     </div>
