@@ -56,8 +56,9 @@ export async function rename(e, name) {
   return err;
 }
 
-// move puts entries into folder dest: null on success, else the reason.
-export async function move(entries, dest) {
+// move puts entries into folder dest: null on success, else the reason,
+// which the page says unless the caller does (quiet: the move dialog).
+export async function move(entries, dest, quiet) {
   let err = null;
   await act(async () => {
     const res = await call('/files?cmd=move', userBody({ items: entries.map(ref), dest }));
@@ -67,7 +68,7 @@ export async function move(entries, dest) {
     notice(entries.length === 1 ? t('msg.movedOne', { name: entries[0].name, place }) : t('msg.movedN', { n: entries.length, place }), 'ok');
     await loadMyFiles();
   });
-  if (err) notice(t('msg.moveFailed', { why: err }), 'err');
+  if (err && !quiet) notice(t('msg.moveFailed', { why: err }), 'err');
   return err;
 }
 

@@ -54,7 +54,7 @@ export function MoveDialog({ items, start, onClose }) {
     if (busy || !at) return;
     setBusy(true);
     setMsg({ text: t('move.busy') });
-    const err = await move(items, here);
+    const err = await move(items, here, true);
     setBusy(false);
     if (err) { setMsg({ text: err, kind: 'err' }); return; }
     dlg.current.close();
