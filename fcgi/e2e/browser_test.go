@@ -316,9 +316,9 @@ func TestBrowserFlow(t *testing.T) {
 		until(`document.getElementById('upload-status').textContent.includes('already in your files')`),
 	)
 	require.Equal(t, 1, eval[int](t, ctx, `document.querySelectorAll('tr.file-row').length`))
-	// Sorting by downloads keeps the list.
+	// Sorting by size keeps the list.
 	step(t, ctx, "sort", 20*time.Second,
-		chromedp.SetValue(chromedp.CSS("#sort"), "pvdesc"),
+		chromedp.SetValue(chromedp.CSS("#sort"), "size-desc"),
 		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 			_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('sort').dispatchEvent(new Event('change'))`))
 			return err

@@ -291,11 +291,11 @@ func webFlow(t *testing.T, width, height int, lang string) {
 		chromedp.Reload(),
 		until(`!!document.getElementById('whoami') && document.getElementById('whoami').textContent === `+jsString(user)),
 		chromedp.WaitVisible(chromedp.CSS(rowSel("share-row", notes.Name))))
-	step(t, ctx, "sorted by downloads, in the URL", 20*time.Second,
-		chromedp.Navigate(s.URL+"/#/files?sort=pvdesc"),
+	step(t, ctx, "sorted by name from Z, in the URL", 20*time.Second,
+		chromedp.Navigate(s.URL+"/#/files?sort=name-desc"),
 		chromedp.WaitVisible(chromedp.CSS(rowSel("file-row", notes.Name))))
-	require.Equal(t, "pvdesc", eval[string](t, ctx, `document.getElementById('sort').value`))
-	require.Equal(t, notes.Name, eval[string](t, ctx, `document.querySelector('tr.file-row').dataset.name`), "most downloaded first")
+	require.Equal(t, "name-desc", eval[string](t, ctx, `document.getElementById('sort').value`))
+	require.Equal(t, notes.Name, eval[string](t, ctx, `document.querySelector('tr.file-row').dataset.name`), "notes.txt before movie.bin")
 	step(t, ctx, "transfers", 20*time.Second,
 		chromedp.Click(chromedp.CSS("#nav-transfer")),
 		chromedp.WaitVisible(chromedp.CSS("#transfer-log li")))
@@ -464,7 +464,7 @@ func TestBrowserWebSessionEnds(t *testing.T) {
 	w.check(w.upload(a, "kept.txt", []byte("kept file")), "008", "upload")
 	logIn(t, ctx, s.URL, a.name, pwd)
 	step(t, ctx, "sorted list", 20*time.Second,
-		chromedp.Navigate(s.URL+"/#/files?sort=pvdesc"),
+		chromedp.Navigate(s.URL+"/#/files?sort=time-desc"),
 		chromedp.WaitVisible(chromedp.CSS(rowSel("file-row", "kept.txt"))))
 
 	// The browser's own token (HttpOnly: only DevTools can read it) is
@@ -485,14 +485,14 @@ func TestBrowserWebSessionEnds(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#refresh-btn")),
 		chromedp.WaitVisible(chromedp.CSS("#login-btn")),
 		until(`document.getElementById('login-msg').textContent.includes('session has ended')`))
-	require.Equal(t, "#/files?sort=pvdesc", eval[string](t, ctx, `location.hash`))
+	require.Equal(t, "#/files?sort=time-desc", eval[string](t, ctx, `location.hash`))
 	require.Equal(t, 0, eval[int](t, ctx, `document.querySelectorAll('tr.file-row').length`))
 	step(t, ctx, "log in again", 20*time.Second,
 		chromedp.SendKeys(chromedp.CSS("#login-user"), a.name),
 		chromedp.SendKeys(chromedp.CSS("#login-pwd"), pwd),
 		chromedp.Click(chromedp.CSS("#login-btn")),
 		chromedp.WaitVisible(chromedp.CSS(rowSel("file-row", "kept.txt"))))
-	require.Equal(t, "pvdesc", eval[string](t, ctx, `document.getElementById('sort').value`))
+	require.Equal(t, "time-desc", eval[string](t, ctx, `document.getElementById('sort').value`))
 }
 
 // TestBrowserWebStaleAnswers: of two loads of one list, only the later

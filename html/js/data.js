@@ -49,9 +49,89 @@ async function page(path, countPath, pageNo, body) {
   return { total, pages, page: p, files: res.files || [] };
 }
 
+// ---- my files: a folder's page, or a search (docs/api.md §1.12) ----
+
+// refusal turns an answer that is not okCode into an error the list
+// shows: a folder that is gone says so, anything else in the server's words.
+function refusal(res) {
+  if (res.code === '055') return Object.assign(new Error(res.code), { kind: 'nofolder' });
+  return Object.assign(new Error(res.code), { kind: 'server' });
+}
+
+// paths caches folder id → its crumbs from the root (the root left out,
+// the folder itself last), or null for a folder that is not live. A move,
+// rename or delete of folders clears it (forgetPaths).
+// The cache belongs to a session: a sign-out (a new epoch) empties it.
+let paths = new Map();
+let pathsEpoch = epoch;
+export function forgetPaths() { paths = new Map(); pathsEpoch = epoch; }
+
+function cachedPaths() {
+  if (pathsEpoch !== epoch) forgetPaths();
+  return paths;
+}
+
+export async function folderPath(id) {
+  if (!id) return [];
+  if (cachedPaths().has(id)) return paths.get(id);
+  const ep = epoch;
+  const res = await call('/files?cmd=info', userBody({ item: { kind: 'folder', id } }));
+  const p = res.code === '045' && res.item
+    ? [...(res.path || []).slice(1), { id, name: res.item.name }]
+    : res.code === '055' ? null : undefined;
+  if (p !== undefined && ep === epoch) cachedPaths().set(id, p);
+  return p === undefined ? null : p;
+}
+
+// sortParams turns a route sort ("size-desc") into the API's sort and order.
+export function sortParams(sort) {
+  const [by, dir] = (sort || 'name').split('-');
+  return { sort: by, order: dir === 'desc' ? 'desc' : 'asc' };
+}
+
+async function folderPage(r) {
+  const ep = epoch;
+  const res = await call('/files?cmd=list', userBody({
+    folder_id: r.folder, ...sortParams(r.sort), start: (r.page - 1) * PAGE, count: PAGE,
+  }));
+  if (res.code !== '030') throw refusal(res);
+  const path = (res.path || []).map((c) => ({ id: Number(c.id), name: c.name }));
+  if (ep === epoch) cachedPaths().set(r.folder, r.folder ? path.slice(1) : []);
+  return {
+    folder: r.folder, page: r.page, more: !!res.more, folderCount: Number(res.folder_count) || 0,
+    path, files: res.items || [],
+  };
+}
+
+// searchPage asks one entry more than a page to know whether another
+// follows, and finds each result's folder path.
+async function searchPage(r) {
+  const res = await call('/files?cmd=search', userBody({ q: r.q, start: (r.page - 1) * PAGE, count: PAGE + 1 }));
+  if (res.code !== '041') throw refusal(res);
+  const items = (res.items || []).slice(0, PAGE);
+  const ids = [...new Set(items.map((e) => Number(e.folder_id) || 0))];
+  const found = await Promise.all(ids.map((id) => folderPath(id)));
+  const byId = new Map(ids.map((id, i) => [id, found[i]]));
+  return {
+    search: r.q, page: r.page, more: (res.items || []).length > PAGE, folderCount: 0, path: [],
+    files: items.map((e) => ({ ...e, place: byId.get(Number(e.folder_id) || 0) })),
+  };
+}
+
+// loadMyFiles shows the route's folder page (or search) and refreshes the
+// usage, which every change of the files may have moved.
 export function loadMyFiles() {
   const r = state.route;
-  return load('files', () => page('/myfiles?cmd=' + r.sort, '/myfiles?cmd=count', r.page, userBody({})));
+  loadUsage();
+  return load('files', () => (r.q ? searchPage(r) : folderPage(r)));
+}
+
+export function loadUsage() {
+  return load('usage', async () => {
+    const res = await call('/files?cmd=usage', userBody({}));
+    if (res.code !== '043') throw refusal(res);
+    return { used: Number(res.used) || 0, quota: Number(res.quota) || 0, trash: Number(res.trash) || 0, files: [] };
+  });
 }
 
 export function loadShared() {
@@ -93,7 +173,7 @@ export function clearTransfers() {
 
 // ---- row actions: each resolves to a message and refreshes its list ----
 
-async function act(fn) {
+export async function act(fn) {
   const ep = epoch;
   try {
     await fn();
@@ -112,13 +192,15 @@ export function shareFile(f) {
   });
 }
 
+// deleteFile moves one entry (file or folder) to the trash.
 export function deleteFile(f) {
   const name = fname(f);
   return act(async () => {
-    const res = await call('/dealfile?cmd=del', userBody({ md5: f.md5, filename: name }));
-    const ok = res.code === '013';
-    notice(t(ok ? 'msg.deleted' : 'msg.deleteFailed', { name }), ok ? 'ok' : 'err');
+    const res = await call('/files?cmd=delete', userBody({ items: [{ kind: f.kind || 'file', id: f.id }] }));
+    const ok = res.code === '039';
+    notice(ok ? t('msg.deleted', { name }) : t('msg.deleteFailed', { name }) + ' ' + why(res), ok ? 'ok' : 'err');
     record(t('tr.delete', { name, result: ok ? t('tr.ok') : why(res) }));
+    if (f.kind === 'folder') forgetPaths();
     await loadMyFiles();
   });
 }

@@ -12,7 +12,7 @@ export let epoch = 0;
 export let state = {
   booting: true,     // checking the session cookie
   session: null,     // { user } once signed in
-  route: { tab: 'files', page: 1, sort: 'normal' },
+  route: { tab: 'files', page: 1, sort: 'name', folder: 0, q: '' },
   lang: 'en',
   loginMsg: null,    // { text, kind } on the login page
   prefill: null,     // { user, pwd } after registering

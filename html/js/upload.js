@@ -198,6 +198,7 @@ async function runOne(id, ep) {
       if (f.cancelled) throw new Cancelled();
       res = await instant(file, md5);
       if (f.cancelled) throw new Cancelled();
+      if (overQuota(res)) throw Object.assign(new Error(), { text: t('up.quota', { name }) });
     }
     let text;
     if (res.code === '005') text = t('up.exists', { name });
@@ -205,6 +206,7 @@ async function runOne(id, ep) {
     else {
       const up = inChunks ? await sendChunks(id, f, md5) : await send(id, f, md5);
       if (up.code === '008') text = up.msg ? t('up.exists', { name }) : t('up.uploaded', { name });
+      else if (overQuota(up)) throw Object.assign(new Error(), { text: t('up.quota', { name }) });
       else if (up.code === '413' || up.code === '087') throw tooBig();
       else throw Object.assign(new Error(), { text: t('up.failed', { name, why: why(up) }) });
     }
@@ -227,6 +229,9 @@ async function runOne(id, ep) {
     f.xhr = null;
   }
 }
+
+// overQuota: the server refused the file for the user's storage quota.
+function overQuota(res) { return res.code === '009' && /^quota exceeded/.test(res.msg || ''); }
 
 async function instant(file, md5) {
   const ask = { user: state.session.user, md5, fileName: file.name, size: file.size };

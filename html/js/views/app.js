@@ -12,6 +12,7 @@ import { RankView, ShareView } from './share.js';
 import { TransfersView } from './transfers.js';
 import { LandingView, LinkDialog, LinksView } from './links.js';
 import { DavView } from './dav.js';
+import { TrashView } from './trash.js';
 
 const TABS = [
   ['files', 'nav-myfiles', 'nav.files', FilesView],
@@ -19,6 +20,7 @@ const TABS = [
   ['rank', 'nav-rank', 'nav.rank', RankView],
   ['links', 'nav-links', 'nav.links', LinksView],
   ['transfers', 'nav-transfer', 'nav.transfers', TransfersView],
+  ['trash', 'nav-trash', 'nav.trash', TrashView],
   ['dav', 'nav-dav', 'nav.dav', DavView],
 ];
 
@@ -52,7 +54,7 @@ function useDrop(active, route) {
       setOver(false);
       const files = Array.from(e.dataTransfer.files || []);
       if (!files.length) return;
-      if (route.tab !== 'files') go({ tab: 'files', page: route.page, sort: route.sort });
+      if (route.tab !== 'files') go({ tab: 'files', page: 1, sort: route.sort, folder: 0, q: '' });
       addFiles(files);
     };
     document.addEventListener('dragover', onOver);
