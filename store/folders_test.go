@@ -330,6 +330,44 @@ func TestQuota(t *testing.T) {
 	checkCounts(t, s)
 }
 
+// Uploads racing for the last of a quota: exactly as many as fit are
+// recorded, whatever their order, and the usage is their sum.
+func TestQuotaConcurrent(t *testing.T) {
+	db := mdb.NewDatabase(t)
+	_, opt := open(t, rds.Addr())
+	opt.MySQL = mdb.AppMySQL(db).Driver()
+	opt.Quota = 30
+	s, err := store.Open(ctxT(t), opt)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	var ok, refused atomic.Int32
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			content := fmt.Sprintf("%03d", i) // 3 bytes each, all different
+			_, err := s.AddUploaded(ctx, store.NewFile{User: "quo", MD5: sum(content), FileName: content, FileID: "g/" + content, Size: 3})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, store.ErrQuota):
+				refused.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	require.EqualValues(t, 10, ok.Load())
+	require.EqualValues(t, 10, refused.Load())
+	u, err := s.Usage(ctx, "quo")
+	require.NoError(t, err)
+	require.Equal(t, int64(30), u.Used)
+	checkCounts(t, s)
+}
+
 // checkCounts asserts the counters are exact: file_info.count is the
 // number of file rows (live and trashed), user_file_count.count and bytes
 // the user's, every trash row's entries are there.
