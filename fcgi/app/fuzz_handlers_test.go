@@ -98,15 +98,15 @@ var fuzzCodes = map[string]string{
 	"sharefiles":    "000 015",
 	"dealsharefile": "016 017 018 019 020 021 022 111",
 	"download":      "025 026 111",
-	"image":         "090 091 092 111",
+	"image":         "090 091 092 093 094 111",
 	"link":          "060 061 062 063 064 065 066 067 068 069 070 071 072 111",
 }
 
 const (
 	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 110" + // only with 2xx
-		" 060 062 064 066 068"
+		" 060 062 064 066 068 093"
 	fuzzNot200 = "001 003 004 009 011 012 014 017 019 021 022 024 026 027 111" + // never with 200
-		" 061 063 065 067 069 070 071 072"
+		" 061 063 065 067 069 070 071 072 094"
 )
 
 // Authorization choices (auth & 7); auth & 0x80 picks the exec-mode app.
@@ -778,6 +778,8 @@ func handlerSeeds() []handlerSeed {
 	add("image", get, "md5={M}&filename={F}", "", authBearer, "", "")
 	add("image", get, "md5={M}&filename={F}&size=150x150", "", 0, "", "")
 	add("image", head, "md5={M}&filename={F}&size=800", "", authCookie, "bytes=0-3", "")
+	add("image", post, "cmd=gallery", j, 0, "", `{"token":"{T}","start":0,"count":10}`)
+	add("image", post, "cmd=gallery", j, authBearer, "", `{"start":"0","count":"100"}`)
 	add("dealsharefile", post, "cmd=cancel", j, 0, "", ref(""))
 	add("dealfile", post, "cmd=del", j, 0, "", ref(""))
 	add("link", post, "cmd=create", j, 0, "", `{"token":"{T}","kind":"file","id":{I},"code":"auto","expires_in_days":7}`)
@@ -875,6 +877,12 @@ func handlerSeeds() []handlerSeed {
 	add("link", post, "cmd=download&t={L}&g={G}", j, 0, "", "")
 	add("link", get, "cmd=info&t={L}", "", 0, "", "")
 	add("link", post, "cmd=what", j, 0, "", `{"token":"{T}"}`)
+	// The gallery: another's token in a cookie, hostile pages, the wrong method and cmd.
+	add("image", post, "cmd=gallery", j, authCookieOtherUser, "", `{"start":0,"count":10}`)
+	add("image", post, "cmd=gallery", j, 0, "", `{"token":"{T}","start":"-1","count":"101"}`)
+	add("image", post, "cmd=gallery", j, 0, "", `{"token":"{T}","start":99999999999999999999,"count":[1]}`)
+	add("image", get, "cmd=gallery&md5={M}&filename={F}", "", authBearer, "", "")
+	add("image", post, "cmd=what&md5={M}&filename={F}", j, 0, "", `{"token":"{T}"}`)
 	return out
 }
 
