@@ -4,7 +4,7 @@
 // back to the same place); the store follows the hash.
 import { set } from './store.js';
 
-export const TABS = ['files', 'share', 'rank', 'links', 'transfers'];
+export const TABS = ['files', 'gallery', 'share', 'rank', 'links', 'transfers'];
 export const SORTS = ['normal', 'pvdesc', 'pvasc'];
 
 export function parseRoute(hash) {

@@ -4,6 +4,7 @@ import { fmtDate, fmtNum, fmtSize, t } from '../i18n.js';
 import { go, SORTS } from '../route.js';
 import { deleteFile, download, fkey, fname, ftime, loadMyFiles, notice, shareFile } from '../data.js';
 import { openLinkDialog } from '../links.js';
+import { openPreview, previewKind } from '../preview.js';
 import { ListState, Msg, nextKeyOf, Pager, RowActions, useRowAction } from './common.js';
 import { Picker, Queue } from './upload.js';
 
@@ -40,6 +41,7 @@ function FileRow({ f, files }) {
       <span class=${'badge' + (shared ? ' on' : '')} data-shared=${shared ? '1' : '0'}>${t(shared ? 'badge.shared' : 'badge.private')}</span></td>
     <td class="acts-cell">
       <${RowActions} name=${name}>
+        ${previewKind(f) ? html`<button type="button" class="act-preview light" aria-haspopup="dialog" onClick=${(e) => openPreview(f, e.currentTarget)}>${t('act.preview')}</button>` : null}
         <button type="button" class="act-download" aria-disabled=${ad} onClick=${() => run(() => download(f, 'mine'))}>${t('act.download')}</button>
         <button type="button" class="act-share light" aria-disabled=${ad} disabled=${shared} onClick=${() => run(() => shareFile(f))}>${t('act.share')}</button>
         <button type="button" class="act-link light" aria-disabled=${ad} aria-haspopup="dialog" disabled=${!f.id}
