@@ -18,10 +18,10 @@ function Tile({ f }) {
   };
   const e = shared ? embeds(f) : null;
   return html`<li class="g-item" data-name=${name} data-md5=${f.md5} data-shared=${shared ? '1' : '0'}>
-    <button type="button" class="g-open" aria-haspopup="dialog" aria-label=${t('gal.open', { name })}
+    <button type="button" class="g-open" aria-haspopup="dialog" aria-label=${f.thumb ? t('gal.open', { name }) : null}
       onClick=${(ev) => openPreview(f, ev.currentTarget)}>
       ${f.thumb ? html`<img class="g-thumb" src=${f.thumb} alt=${name} loading="lazy" width="150" height="150" />`
-        : html`<span class="g-thumb g-ph" role="img" aria-label=${t('gal.noThumb', { name })}>${t('gal.noThumbShort')}</span>`}
+        : html`<span class="vh">${t('gal.open', { name })}: </span><span class="g-thumb g-ph">${t('gal.noThumb')}</span>`}
     </button>
     <span class="g-name fname">${name}</span>
     ${shared ? html`<div class="g-copy" role="group" aria-label=${t('gal.embedOf', { name })}>

@@ -113,6 +113,9 @@ export function PreviewDialog({ s }) {
       dlg.close();
     }
   }, [p]);
+  // "close" is a task queued after the dialog closed: by then another
+  // preview may have opened it again, which this one must not close.
+  const onClose = (e) => { if (!e.currentTarget.open) closePreview(); };
   const item = p ? p.item : null;
   const kind = item ? previewKind(item) : '';
   const name = item ? fname(item) : '';
@@ -144,7 +147,7 @@ export function PreviewDialog({ s }) {
     else if (kind === 'text') body = html`<${TextBody} key=${key} item=${item} />`;
   }
   return html`<dialog id="preview-dialog" ref=${ref} aria-labelledby="preview-h"
-    data-kind=${kind || null} onClose=${closePreview}>
+    data-kind=${kind || null} onClose=${onClose}>
     <div class="pv-head">
       <h2 id="preview-h" class="fname">${name}</h2>
       <button id="preview-close" type="button" class="light" onClick=${closePreview} aria-label=${t('pv.close')}>✕</button>
