@@ -109,24 +109,34 @@ func TestBrowserGallery(t *testing.T) {
 	require.Equal(t, photo, eval[string](t, ctx, `document.getElementById('preview-h').textContent`))
 	axeCheck(t, ctx, "the image's preview")
 	screenshot(t, ctx, art, "gallery-preview.png")
-	// The "close" event of a dialog comes as a task after it closed: by
-	// then the next preview may have opened it again (a quick Escape and
-	// click), which must stay open.
-	require.True(t, eval[bool](t, ctx, `new Promise((r) => {
-		const d = document.getElementById('preview-dialog');
-		const later = (f) => requestAnimationFrame(() => setTimeout(f, 0));
-		d.addEventListener('close', () => later(() => later(() => r(d.open))), { once: true });
-		d.close();
-		d.showModal();
-	})`), "a late close event closed the preview opened since")
 	step(t, ctx, "Escape closes the preview, the focus goes back to the tile", 10*time.Second,
 		chromedp.KeyEvent(kb.Escape),
 		until(`!document.getElementById('preview-dialog').open`),
 		until(`document.activeElement === document.querySelector(`+jsString(tile+" .g-open")+`)`))
 
+	// The "close" event of a dialog comes as a task after it closed: by
+	// then the next preview may be on its way (a quick Escape and click) or
+	// open, and must stay. Here the image's preview closes and the broken
+	// image's opens at once; then the dialog closes and opens again.
+	step(t, ctx, "the image's preview again", 20*time.Second,
+		chromedp.Click(chromedp.CSS(tile+" .g-open")),
+		until(dialogOpen))
+	later := `const later = (f) => requestAnimationFrame(() => setTimeout(f, 0));`
+	require.Equal(t, "broken.png", eval[string](t, ctx, `new Promise((r) => {
+		const d = document.getElementById('preview-dialog');
+		`+later+`
+		d.addEventListener('close', () => later(() => later(() => r(d.open ? document.getElementById('preview-h').textContent : 'closed'))), { once: true });
+		d.close();
+		document.querySelector('.g-item[data-name="broken.png"] .g-open').click();
+	})`), "a late close event ended the preview opened since")
+	require.True(t, eval[bool](t, ctx, `new Promise((r) => {
+		const d = document.getElementById('preview-dialog');
+		`+later+`
+		d.addEventListener('close', () => later(() => later(() => r(d.open))), { once: true });
+		d.close();
+		d.showModal();
+	})`), "a late close event closed the dialog opened again")
 	step(t, ctx, "an image that does not show says so", 20*time.Second,
-		chromedp.Click(chromedp.CSS(`.g-item[data-name="broken.png"] .g-open`)),
-		until(dialogOpen),
 		chromedp.WaitVisible(chromedp.CSS("#preview-error")),
 		chromedp.KeyEvent(kb.Escape),
 		until(`!document.getElementById('preview-dialog').open`))

@@ -111,19 +111,23 @@ export async function copyText(text) {
 
 // The element that opened the preview gets the focus back when it closes.
 let opener = null;
+// Each preview opened gets a number: the dialog's late "close" event
+// ends only the one it showed (views/preview.js).
+let seq = 0;
 
 // openPreview shows item in the preview dialog; opener (the button
 // pressed, by default the focused element) gets the focus back.
 export function openPreview(item, from) {
   if (!previewKind(item)) return;
   opener = from || document.activeElement;
-  set({ preview: { item } });
+  set({ preview: { item, seq: ++seq } });
 }
 
 // closePreview closes the dialog and puts the focus back on the opener,
-// or, when a closed row menu hides it, on that menu's button.
-export function closePreview() {
-  if (!state.preview) return;
+// or, when a closed row menu hides it, on that menu's button. With n, only
+// if the preview shown is still number n.
+export function closePreview(n) {
+  if (!state.preview || (typeof n === 'number' && state.preview.seq !== n)) return;
   set({ preview: null });
   const o = opener;
   opener = null;
@@ -138,5 +142,5 @@ export function closePreview() {
 
 // updatePreview replaces the item shown (after sharing it).
 export function updatePreview(item) {
-  if (state.preview) set({ preview: { item } });
+  if (state.preview) set({ preview: { ...state.preview, item } });
 }

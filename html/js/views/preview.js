@@ -101,6 +101,7 @@ function Embeds({ item, onMsg }) {
 export function PreviewDialog({ s }) {
   const p = s.preview;
   const ref = useRef(null);
+  const shown = useRef(0); // the number of the preview the dialog shows (js/preview.js)
   const [msg, setMsg] = useState(null);
   const [busy, setBusy] = useState(false);
   useEffect(() => {
@@ -108,14 +109,16 @@ export function PreviewDialog({ s }) {
     if (!dlg) return;
     if (p && !dlg.open) {
       setMsg(null);
+      shown.current = p.seq;
       dlg.showModal();
     } else if (!p && dlg.open) {
       dlg.close();
     }
   }, [p]);
-  // "close" is a task queued after the dialog closed: by then another
-  // preview may have opened it again, which this one must not close.
-  const onClose = (e) => { if (!e.currentTarget.open) closePreview(); };
+  // "close" is a task queued after the dialog closed (Escape, or a button):
+  // by then another preview may be on its way or open, which it must not
+  // close. It ends the preview the dialog showed, if that is still the one.
+  const onClose = (e) => { if (!e.currentTarget.open) closePreview(shown.current); };
   const item = p ? p.item : null;
   const kind = item ? previewKind(item) : '';
   const name = item ? fname(item) : '';
@@ -150,7 +153,7 @@ export function PreviewDialog({ s }) {
     data-kind=${kind || null} onClose=${onClose}>
     <div class="pv-head">
       <h2 id="preview-h" class="fname">${name}</h2>
-      <button id="preview-close" type="button" class="light" onClick=${closePreview} aria-label=${t('pv.close')}>✕</button>
+      <button id="preview-close" type="button" class="light" onClick=${() => closePreview()} aria-label=${t('pv.close')}>✕</button>
     </div>
     ${item ? html`<p class="hint pv-facts">${t('pv.facts', { size: fmtSize(item.size), when: fmtDate(ftime(item)) })}</p>` : null}
     <div class="pv-body">${body}</div>
@@ -159,7 +162,7 @@ export function PreviewDialog({ s }) {
       ${kind === 'image' && !shared && item.id ? html`<button id="preview-share" type="button" class="light" disabled=${busy}
         onClick=${share}>${t('pv.share')}</button>` : null}
       <button id="preview-download" type="button" class="light" onClick=${() => download(item, 'mine')}>${t(kind === 'pdf' ? 'pv.downloadInstead' : 'act.download')}</button>
-      <button id="preview-done" type="button" onClick=${closePreview}>${t('link.close')}</button>
+      <button id="preview-done" type="button" onClick=${() => closePreview()}>${t('link.close')}</button>
     </div>` : null}
     <${Msg} id="preview-msg" msg=${msg} />
   </dialog>`;
