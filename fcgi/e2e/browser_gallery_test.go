@@ -220,4 +220,18 @@ func TestBrowserGallery(t *testing.T) {
 	require.True(t, strings.Contains(eval[string](t, ctx, `document.getElementById('gallery-count').textContent`), "2"))
 	axeCheck(t, ctx, "the gallery on a phone, in Chinese")
 	screenshot(t, ctx, art, "gallery-phone-zh.png")
+
+	// On a phone a row's Preview is in its menu, which closes when chosen:
+	// the focus goes back to the menu's button.
+	step(t, ctx, "my files on a phone", 20*time.Second,
+		chromedp.Click(chromedp.CSS("#nav-myfiles")),
+		chromedp.WaitVisible(chromedp.CSS(rowSel("file-row", notes)+" .menu-btn")))
+	press(t, ctx, rowSel("file-row", notes), "button.act-preview")
+	step(t, ctx, "the text on a phone", 20*time.Second, until(dialogOpen), chromedp.WaitVisible(chromedp.CSS("#preview-text")))
+	checkLayout(t, ctx, 390, "the text's preview on a phone")
+	screenshot(t, ctx, art, "preview-text-phone-zh.png")
+	step(t, ctx, "Escape: the focus goes back to the row's menu", 10*time.Second,
+		chromedp.KeyEvent(kb.Escape),
+		until(`!document.getElementById('preview-dialog').open`),
+		until(`document.activeElement.matches(`+jsString(rowSel("file-row", notes)+" .menu-btn")+`)`))
 }
