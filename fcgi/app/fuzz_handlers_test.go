@@ -98,7 +98,7 @@ var fuzzCodes = map[string]string{
 	"sharefiles":    "000 015",
 	"dealsharefile": "016 017 018 019 020 021 022 111",
 	"download":      "025 026 111",
-	"image":         "090 091 092 111",
+	"image":         "090 091 092 093 094 111",
 	"link":          "060 061 062 063 064 065 066 067 068 069 070 071 072 111",
 	"chunk":         "008 080 081 082 083 084 085 086 087 089 111",
 	"files":         "030 031 032 033 034 035 036 037 038 039 040 041 042 043 044 045 046 055 056 057 111",
@@ -108,10 +108,10 @@ var fuzzCodes = map[string]string{
 
 const (
 	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 110" + // only with 2xx
-		" 060 062 064 066 068 080 030 032 035 037 039 041 043 045 047 049 051 053 100"
+		" 060 062 064 066 068 080 030 032 035 037 039 041 043 045 047 049 051 053 100 093"
 	fuzzNot200 = "001 003 004 009 011 012 014 017 019 021 022 024 026 027 111" + // never with 200
 		" 061 063 065 067 069 070 071 072 081 082 083 084 085 086 087 089" +
-		" 031 033 034 036 038 040 042 044 046 048 050 052 054 055 056 057 101"
+		" 031 033 034 036 038 040 042 044 046 048 050 052 054 055 056 057 101 094"
 )
 
 // Authorization choices (auth & 7); auth & 0x80 picks the exec-mode app.
@@ -824,6 +824,8 @@ func handlerSeeds() []handlerSeed {
 	add("apppass", post, "cmd=list", j, authBearer, "", `{}`)
 	add("apppass", post, "cmd=revoke", j, 0, "", `{"user":"{U}","token":"{T}","id":"1"}`)
 	add("apppass", post, "cmd=create", j, 0, "", `{"user":"{U}","token":"{T}","label":"\u202e"}`)
+	add("image", post, "cmd=gallery", j, 0, "", `{"token":"{T}","start":0,"count":10}`)
+	add("image", post, "cmd=gallery", j, authBearer, "", `{"start":"0","count":"100"}`)
 	add("dealsharefile", post, "cmd=cancel", j, 0, "", ref(""))
 	// Folders and the trash ({E}: the id of the entry {F}).
 	tok := `"user":"{U}","token":"{T}"`
@@ -953,6 +955,12 @@ func handlerSeeds() []handlerSeed {
 	add("link", post, "cmd=download&t={L}&g={G}", j, 0, "", "")
 	add("link", get, "cmd=info&t={L}", "", 0, "", "")
 	add("link", post, "cmd=what", j, 0, "", `{"token":"{T}"}`)
+	// The gallery: another's token in a cookie, hostile pages, the wrong method and cmd.
+	add("image", post, "cmd=gallery", j, authCookieOtherUser, "", `{"start":0,"count":10}`)
+	add("image", post, "cmd=gallery", j, 0, "", `{"token":"{T}","start":"-1","count":"101"}`)
+	add("image", post, "cmd=gallery", j, 0, "", `{"token":"{T}","start":99999999999999999999,"count":[1]}`)
+	add("image", get, "cmd=gallery&md5={M}&filename={F}", "", authBearer, "", "")
+	add("image", post, "cmd=what&md5={M}&filename={F}", j, 0, "", `{"token":"{T}"}`)
 	return out
 }
 

@@ -24,6 +24,10 @@ import (
 // shared computer after logout, nor in any shared cache. ETag is the md5
 // (the slave's file ID for a thumbnail); If-None-Match answers 304.
 func (a *App) handleImage(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Has("cmd") { // the gallery's calls (gallery.go)
+		a.handleImageCmd(w, r)
+		return
+	}
 	if !a.method(w, r, CodeImageFail, http.MethodGet, http.MethodHead) {
 		return
 	}

@@ -6,7 +6,7 @@
 // back to the same place); the store follows the hash.
 import { set } from './store.js';
 
-export const TABS = ['files', 'share', 'rank', 'links', 'transfers', 'trash', 'dav'];
+export const TABS = ['files', 'gallery', 'share', 'rank', 'links', 'transfers', 'trash', 'dav'];
 // Folder sorts: the column, "-desc" for the reverse (folders come first).
 export const SORTS = ['name', 'name-desc', 'time', 'time-desc', 'size', 'size-desc'];
 

@@ -29,6 +29,7 @@ export function sessionData() {
     notice: null,    // { text, kind } for the current tab
     lastDownload: null, // { url, name, md5 }
     linkDialog: null,   // { file } while the share-link dialog is open (links.js)
+    preview: null,      // { item } while the preview dialog is open (preview.js)
   };
 }
 

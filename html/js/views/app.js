@@ -13,9 +13,12 @@ import { TransfersView } from './transfers.js';
 import { LandingView, LinkDialog, LinksView } from './links.js';
 import { DavView } from './dav.js';
 import { TrashView } from './trash.js';
+import { GalleryView } from './gallery.js';
+import { PreviewDialog } from './preview.js';
 
 const TABS = [
   ['files', 'nav-myfiles', 'nav.files', FilesView],
+  ['gallery', 'nav-gallery', 'nav.gallery', GalleryView],
   ['share', 'nav-share', 'nav.share', ShareView],
   ['rank', 'nav-rank', 'nav.rank', RankView],
   ['links', 'nav-links', 'nav.links', LinksView],
@@ -90,6 +93,7 @@ function Main({ s }) {
       download=${s.lastDownload ? s.lastDownload.name : null} data-md5=${s.lastDownload ? s.lastDownload.md5 : null}
       rel="noopener">${s.lastDownload ? s.lastDownload.name : ''}</a></p>
     <${LinkDialog} s=${s} />
+    <${PreviewDialog} s=${s} />
   </section>`;
 }
 

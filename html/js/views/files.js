@@ -8,6 +8,7 @@ import { folderHash, go, SORTS } from '../route.js';
 import { deleteFile, download, fname, ftime, loadMyFiles, notice, shareFile } from '../data.js';
 import { ekey, mkdir, move, rename, trash } from '../folders.js';
 import { openLinkDialog } from '../links.js';
+import { openPreview, previewKind } from '../preview.js';
 import { keepFocus, ListState, Msg, nextKeyOf, RowActions, useRowAction } from './common.js';
 import { MoveDialog } from './move.js';
 import { Picker, Queue } from './upload.js';
@@ -167,6 +168,7 @@ function EntryRow({ e, files, sel, onSelect, onMove, sort, search }) {
     <td class="acts-cell">
       <${RowActions} name=${name}>
         ${folder ? null : html`
+        ${previewKind(e) ? html`<button type="button" class="act-preview light" aria-haspopup="dialog" onClick=${(ev) => openPreview(e, ev.currentTarget)}>${t('act.preview')}</button>` : null}
         <button type="button" class="act-download" aria-disabled=${ad} onClick=${() => run(() => download(e, 'mine'))}>${t('act.download')}</button>
         <button type="button" class="act-share light" aria-disabled=${ad} disabled=${shared} onClick=${() => run(() => shareFile(e))}>${t('act.share')}</button>
         <button type="button" class="act-link light" aria-disabled=${ad} aria-haspopup="dialog" disabled=${!e.id}
