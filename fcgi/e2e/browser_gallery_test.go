@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -71,11 +73,16 @@ func TestBrowserGallery(t *testing.T) {
 	a := w.login(w.register("gl_"+suffix(), pwd))
 	jpg := thumbtest.JPEG(600, 300, 0)
 	const photo, tone, notes, doc, blob = "holiday [1].jpg", "tone.wav", "notes.txt", "paper.pdf", "data.bin"
+	// clip.webm: 1.5 s of VP8 at 64x48, 5 KB, made with
+	// ffmpeg -f lavfi -i testsrc=size=64x48:rate=10:duration=1.5 -c:v libvpx -b:v 40k -an clip.webm
+	const clip = "clip.webm"
+	webm, err := os.ReadFile(filepath.Join("testdata", clip))
+	require.NoError(t, err)
 	const broken = "broken.png" // a PNG's name, not its bytes: no thumbnail
 	text := "first line\n<b>not bold</b> & <img src=x onerror=alert(1)>\n"
 	pdf := []byte("%PDF-1.1\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj " +
 		"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 100]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
-	for name, b := range map[string][]byte{photo: jpg, tone: toneWAV(1), notes: []byte(text), doc: pdf, blob: patterned(3000, 7),
+	for name, b := range map[string][]byte{photo: jpg, tone: toneWAV(1), clip: webm, notes: []byte(text), doc: pdf, blob: patterned(3000, 7),
 		broken: []byte("not a picture at all")} {
 		w.check(w.upload(a, name, b), "008", "upload %s", name)
 	}
@@ -182,6 +189,12 @@ func TestBrowserGallery(t *testing.T) {
 		chromedp.KeyEvent(kb.Escape),
 		until(`!document.getElementById('preview-dialog').open`),
 		until(`document.activeElement.matches(`+jsString(rowSel("file-row", tone)+" .act-preview")+`)`))
+	press(t, ctx, rowSel("file-row", clip), "button.act-preview")
+	step(t, ctx, "the video loads", 20*time.Second,
+		until(dialogOpen),
+		until(`(m => !!m && m.tagName === 'VIDEO' && m.readyState >= 1 && m.videoWidth === 64 && m.duration > 1)(document.getElementById('preview-media'))`))
+	screenshot(t, ctx, art, "preview-video.png")
+	step(t, ctx, "close the video", 10*time.Second, chromedp.KeyEvent(kb.Escape), until(`!document.getElementById('preview-dialog').open`))
 	press(t, ctx, rowSel("file-row", notes), "button.act-preview")
 	step(t, ctx, "the text shows", 20*time.Second,
 		until(dialogOpen),
