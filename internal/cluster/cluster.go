@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"yunpan/dfs/proto"
@@ -48,7 +49,10 @@ func FreePort(tb TB, ipOpt ...string) int {
 		ip = ipOpt[0]
 	}
 	for range 100 {
-		p := 20000 + rand.IntN(12000)
+		p, ok := leasedPort()
+		if !ok {
+			p = 20000 + rand.IntN(12000)
+		}
 		if !givePort(p) {
 			continue
 		}
@@ -64,6 +68,54 @@ func FreePort(tb TB, ipOpt ...string) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Ports are handed out from blocks of portBlock that a test process
+// leases with an flock on a file under the temp dir, so that two test
+// binaries running at once (go test runs packages in parallel) never hand
+// out the same port: a port checked free in one and bound a moment later
+// by a daemon of the other made a program fail to start. The kernel
+// releases the lock when the process ends, however it ends.
+const (
+	portBase  = 20000
+	portBlock = 250
+	portSpan  = 12000 // below the ephemeral range
+)
+
+var lease struct {
+	sync.Mutex
+	next, end int
+	held      []*os.File // the locked block files, open until the process ends
+}
+
+// leasedPort is the next port of this process's leased block, leasing a
+// new block when it is used up; false when no block can be leased.
+func leasedPort() (int, bool) {
+	lease.Lock()
+	defer lease.Unlock()
+	if lease.next < lease.end {
+		lease.next++
+		return lease.next - 1, true
+	}
+	dir := filepath.Join(os.TempDir(), "yunpan-test-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return 0, false
+	}
+	blocks := portSpan / portBlock
+	for _, b := range rand.Perm(blocks) {
+		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(b)+".lock"), os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			return 0, false
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close()
+			continue
+		}
+		lease.held = append(lease.held, f)
+		lease.next, lease.end = portBase+b*portBlock+1, portBase+(b+1)*portBlock
+		return portBase + b*portBlock, true
+	}
+	return 0, false
 }
 
 // givenPorts are the ports FreePort handed out in this process: nothing
