@@ -19,7 +19,7 @@ import (
 // is refused a wrong code, downloads the file with the right one byte for
 // byte; the owner sees the download in "My links" and revokes the link,
 // after which the landing page and the old download address refuse. Then
-// a folder link, in Chinese: the guest gives its code, goes into a
+// a folder link made on a folder's row, in Chinese: the guest gives its code, goes into a
 // subfolder by keyboard, downloads a file there byte for byte and climbs
 // back by the breadcrumbs, which never show what is above the shared folder.
 func TestBrowserShareLink(t *testing.T) {
@@ -147,10 +147,21 @@ func TestBrowserShareLink(t *testing.T) {
 	deep := patterned(70000, 9)
 	w.check(w.upload(a, "top.txt", []byte("top"), "folder_id", fmt.Sprint(album)), "008", "upload top.txt")
 	w.check(w.upload(a, "deep.bin", deep, "folder_id", fmt.Sprint(inner)), "008", "upload deep.bin")
-	r := w.expect("060", "/link?cmd=create", a.body("kind", "folder", "id", album, "code", "auto", "expires_in_days", 1))
-	code := r.str("extract_code")
+	// The owner makes it with "Share link" on the folder's row (a random code).
+	step(t, ctx, "the folder's row", 20*time.Second,
+		chromedp.Navigate(s.URL+"/#/files?folder="+fmt.Sprint(outer)),
+		chromedp.WaitVisible(chromedp.CSS(rowSel("folder-row", "album"))))
+	press(t, ctx, rowSel("folder-row", "album"), "button.act-link")
+	step(t, ctx, "the dialog makes a folder link", 20*time.Second,
+		until(`document.getElementById('link-dialog').open`),
+		chromedp.Click(chromedp.CSS("#link-create")),
+		chromedp.WaitVisible(chromedp.CSS("#link-url")))
+	folderURL := eval[string](t, ctx, `document.getElementById('link-url').value`)
+	code := eval[string](t, ctx, `document.getElementById('link-code').value`)
+	require.Regexp(t, `^[a-z0-9]{4}$`, code)
+	step(t, ctx, "close the dialog", 10*time.Second, chromedp.KeyEvent(kb.Escape), until(`!document.getElementById('link-dialog').open`))
 	step(t, guest, "open the folder link", 30*time.Second,
-		chromedp.Navigate(r.str("url")),
+		chromedp.Navigate(folderURL),
 		chromedp.WaitVisible(chromedp.CSS("#landing-code")))
 	require.Equal(t, "分享的文件夹", eval[string](t, guest, `document.getElementById('landing-h').textContent`))
 	require.Equal(t, "album", eval[string](t, guest, `document.getElementById('landing-name').textContent`))
