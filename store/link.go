@@ -21,8 +21,13 @@ import (
 // expires, and while the entry it points to is there; every other state
 // answers ErrNotFound alike, so that nobody learns what became of a link.
 
-// LinkKindFile is a link to a file entry (user_file_list.id).
-const LinkKindFile = "file"
+// The kinds of links: to a file entry or to a folder entry (both
+// user_file_list.id). A folder link reaches the folder and everything
+// live below it, never above it.
+const (
+	LinkKindFile   = "file"
+	LinkKindFolder = "folder"
+)
 
 // LinkCodeLen is the length of an extraction code: [a-z0-9], as Baidu's.
 const LinkCodeLen = 4
@@ -30,7 +35,7 @@ const LinkCodeLen = 4
 // NewLink is a link to create.
 type NewLink struct {
 	User      string
-	Kind      string // LinkKindFile
+	Kind      string // LinkKindFile or LinkKindFolder
 	ItemID    int64
 	Code      string        // "" for none, else LinkCodeLen of [a-z0-9]
 	ExpiresIn time.Duration // 0: never
@@ -50,7 +55,7 @@ type Link struct {
 	Downloads  int64
 	Views      int64
 	CreateTime string // "YYYY-mm-dd HH:MM:SS"
-	// The entry, unless Gone.
+	// The entry, unless Gone (a folder's name only).
 	Gone     bool
 	FileName string
 	MD5      string
@@ -150,10 +155,12 @@ func (l Link) CheckCode(code string) bool {
 	return hmac.Equal([]byte(got), []byte(l.codeHash))
 }
 
-// fileEntries is the one query that says which entries file links reach:
-// user's live files among ids, with their content. An entry in the trash
-// is not reached (its link answers "gone" until it is restored).
-func fileEntries(ctx context.Context, q interface {
+// linkEntries is the one query that says which entries links reach:
+// user's live entries among ids, files with their content and folders by
+// name, with their kind. An entry in the trash is not reached (its link
+// answers "gone" until it is restored); a trashed folder's whole subtree
+// carries its trash id, so a live folder's ancestors are live too.
+func linkEntries(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, user string, ids []int64) (map[int64]Link, error) {
 	out := map[int64]Link{}
@@ -164,27 +171,35 @@ func fileEntries(ctx context.Context, q interface {
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	rows, err := q.QueryContext(ctx, "SELECT u.id, u.file_name, u.md5, f.file_id, f.size, f.type FROM user_file_list u JOIN file_info f ON f.md5 = u.md5"+
-		" WHERE u.user = ? AND u.trash_id = 0 AND u.kind = 0 AND u.id IN (?"+strings.Repeat(", ?", len(ids)-1)+")", args...)
+	rows, err := q.QueryContext(ctx, "SELECT u.id, u.kind, u.file_name, u.md5, COALESCE(f.file_id, ''), COALESCE(f.size, 0), COALESCE(f.type, '')"+
+		" FROM user_file_list u LEFT JOIN file_info f ON f.md5 = u.md5 AND u.kind = 0"+
+		" WHERE u.user = ? AND u.trash_id = 0 AND u.id IN (?"+strings.Repeat(", ?", len(ids)-1)+")"+
+		" AND (u.kind = 1 OR f.md5 IS NOT NULL)", args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
+		var kind Kind
 		var e Link
-		if err := rows.Scan(&id, &e.FileName, &e.MD5, &e.FileID, &e.Size, &e.Type); err != nil {
+		if err := rows.Scan(&id, &kind, &e.FileName, &e.MD5, &e.FileID, &e.Size, &e.Type); err != nil {
 			return nil, err
+		}
+		e.Kind = LinkKindFile
+		if kind == KindFolder {
+			e.Kind, e.MD5 = LinkKindFolder, ""
 		}
 		out[id] = e
 	}
 	return out, rows.Err()
 }
 
-// withEntry fills in l's entry from es, or marks it Gone.
+// withEntry fills in l's entry from es, or marks it Gone: an entry of
+// another kind than the link's is not its entry.
 func (l *Link) withEntry(es map[int64]Link) {
 	e, ok := es[l.ItemID]
-	if !ok || l.Kind != LinkKindFile {
+	if !ok || e.Kind != l.Kind {
 		l.Gone = true
 		return
 	}
@@ -197,8 +212,8 @@ func (s *Store) CreateLink(ctx context.Context, nl NewLink) (Link, error) {
 	switch {
 	case nl.User == "":
 		return Link{}, fmt.Errorf("%w: no user", ErrInvalid)
-	case nl.Kind != LinkKindFile:
-		return Link{}, fmt.Errorf("%w: kind must be %q", ErrInvalid, LinkKindFile)
+	case nl.Kind != LinkKindFile && nl.Kind != LinkKindFolder:
+		return Link{}, fmt.Errorf("%w: kind must be %q or %q", ErrInvalid, LinkKindFile, LinkKindFolder)
 	case nl.Code != "" && !ValidLinkCode(nl.Code):
 		return Link{}, fmt.Errorf("%w: the extraction code is %d of a-z and 0-9", ErrInvalid, LinkCodeLen)
 	case nl.ExpiresIn < 0:
@@ -209,14 +224,13 @@ func (s *Store) CreateLink(ctx context.Context, nl NewLink) (Link, error) {
 		l.ExpireTime = time.Now().Add(nl.ExpiresIn).Unix()
 	}
 	err := s.tx(ctx, "create link", func(tx *sql.Tx) error {
-		es, err := fileEntries(ctx, tx, nl.User, []int64{nl.ItemID})
+		es, err := linkEntries(ctx, tx, nl.User, []int64{nl.ItemID})
 		if err != nil {
 			return err
 		}
-		if _, ok := es[nl.ItemID]; !ok {
+		if l.withEntry(es); l.Gone {
 			return ErrNotFound
 		}
-		l.withEntry(es)
 		for attempt := 0; ; attempt++ {
 			b := make([]byte, 16)
 			rand.Read(b)
@@ -283,15 +297,13 @@ func (s *Store) ListLinks(ctx context.Context, user string, start, count int) ([
 			return nil, 0, wrapDB("list links", err)
 		}
 		out = append(out, l)
-		if l.Kind == LinkKindFile {
-			ids = append(ids, l.ItemID)
-		}
+		ids = append(ids, l.ItemID)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, 0, wrapDB("list links", err)
 	}
-	es, err := fileEntries(ctx, s.db, user, ids)
+	es, err := linkEntries(ctx, s.db, user, ids)
 	if err != nil {
 		return nil, 0, wrapDB("list links", err)
 	}
@@ -336,7 +348,7 @@ func (s *Store) OpenLink(ctx context.Context, token string) (Link, error) {
 		return Link{}, wrapDB("open link", err)
 	}
 	l.Nick = nick
-	es, err := fileEntries(ctx, s.db, l.User, []int64{l.ItemID})
+	es, err := linkEntries(ctx, s.db, l.User, []int64{l.ItemID})
 	if err != nil {
 		return Link{}, wrapDB("open link", err)
 	}

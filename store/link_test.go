@@ -23,10 +23,10 @@ func TestShareLinks(t *testing.T) {
 	require.NoError(t, err)
 	id := count(t, s, "SELECT id FROM user_file_list WHERE user = 'lina'")
 
-	// Only one's own entry, only files, only a well-formed code.
+	// Only one's own entry, only known kinds, only a well-formed code.
 	_, err = s.CreateLink(ctx, store.NewLink{User: "omar", Kind: store.LinkKindFile, ItemID: id})
 	require.ErrorIs(t, err, store.ErrNotFound)
-	_, err = s.CreateLink(ctx, store.NewLink{User: "lina", Kind: "folder", ItemID: id})
+	_, err = s.CreateLink(ctx, store.NewLink{User: "lina", Kind: "album", ItemID: id})
 	require.ErrorIs(t, err, store.ErrInvalid)
 	_, err = s.CreateLink(ctx, store.NewLink{User: "lina", Kind: store.LinkKindFile, ItemID: id, Code: "AB12"})
 	require.ErrorIs(t, err, store.ErrInvalid)

@@ -99,7 +99,7 @@ var fuzzCodes = map[string]string{
 	"dealsharefile": "016 017 018 019 020 021 022 111",
 	"download":      "025 026 111",
 	"image":         "090 091 092 093 094 111",
-	"link":          "060 061 062 063 064 065 066 067 068 069 070 071 072 111",
+	"link":          "060 061 062 063 064 065 066 067 068 069 070 071 072 073 074 075 111",
 	"chunk":         "008 080 081 082 083 084 085 086 087 089 111",
 	"files":         "030 031 032 033 034 035 036 037 038 039 040 041 042 043 044 045 046 055 056 057 111",
 	"trash":         "047 048 049 050 051 052 053 054 055 057 111",
@@ -108,9 +108,9 @@ var fuzzCodes = map[string]string{
 
 const (
 	fuzzOKCodes = "000 002 005 006 007 008 010 013 016 018 020 023 025 110" + // only with 2xx
-		" 060 062 064 066 068 080 030 032 035 037 039 041 043 045 047 049 051 053 100 093"
+		" 060 062 064 066 068 073 080 030 032 035 037 039 041 043 045 047 049 051 053 100 093"
 	fuzzNot200 = "001 003 004 009 011 012 014 017 019 021 022 024 026 027 111" + // never with 200
-		" 061 063 065 067 069 070 071 072 081 082 083 084 085 086 087 089" +
+		" 061 063 065 067 069 070 071 072 074 075 081 082 083 084 085 086 087 089" +
 		" 031 033 034 036 038 040 042 044 046 048 050 052 054 055 056 057 101 094"
 )
 
@@ -871,6 +871,14 @@ func handlerSeeds() []handlerSeed {
 	add("link", get, "cmd=download&t={L}&g={G}", "", 0, "", "")
 	add("link", get, "cmd=download&t={L}&g={G}", "", 0, "bytes=2-5", "")
 	add("link", head, "cmd=download&t={L}&g={G}", "", 0, "", "")
+	// Folder links: the fuzzer's own folder {O}; the grant {G} is the
+	// keeper's file link's, which browse refuses and download ignores id for.
+	add("link", post, "cmd=create", j, 0, "", `{"token":"{T}","kind":"folder","id":{O},"code":"","expires_in_days":1}`)
+	add("link", post, "cmd=browse", j, 0, "", `{"t":"{L}","g":"{G}"}`)
+	add("link", post, "cmd=browse", j, 0, "", `{"t":"{Q}","g":"{G}","folder_id":{O},"start":0,"count":100}`)
+	add("link", post, "cmd=browse", j, 0, "", `{"t":"{L}","g":"{G}","folder_id":-1,"count":1000}`)
+	add("link", get, "cmd=download&t={L}&g={G}&id={I}", "", 0, "", "")
+	add("link", get, "cmd=download&t={Q}&g={G}&id={O}", "", 0, "", "")
 
 	// Hostile ones.
 	add("reg", post, "", j, 0, "", `{"userName":"a' OR 1=1 -- ","nickName":"x","firstPwd":"p"}`)

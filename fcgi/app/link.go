@@ -17,9 +17,11 @@ import (
 )
 
 // Share links (docs/api.md §1.14): /link?cmd=create|list|revoke for the
-// owner (token checked first), info|open|download for anyone holding the
-// link. open checks the extraction code and hands out a grant, an HMAC
-// bound to the link and expiring, that download takes.
+// owner (token checked first), info|open|browse|download for anyone
+// holding the link. open checks the extraction code and hands out a grant,
+// an HMAC bound to the link and expiring, that browse and download take.
+// A link is to a file or to a folder: a folder link's holder browses the
+// folder and the folders below it and downloads the files in them.
 
 // The codes of /link (docs/api.md §1.1).
 const (
@@ -36,6 +38,9 @@ const (
 	CodeLinkThrottled  = "070" // too many wrong codes: try again in retry_after seconds
 	CodeLinkDLFail     = "071"
 	CodeLinkBadGrant   = "072" // grant missing, forged or expired: open the link again
+	CodeLinkBrowse     = "073"
+	CodeLinkBrowseFail = "074" // also browsing a file link
+	CodeLinkNoEntry    = "075" // a folder link does not reach that entry: outside, trashed or none, alike
 )
 
 const (
@@ -79,10 +84,12 @@ func (a *App) handleLink(w http.ResponseWriter, r *http.Request) {
 		a.linkInfo(w, r)
 	case "open":
 		a.linkOpen(w, r)
+	case "browse":
+		a.linkBrowse(w, r)
 	case "download":
 		a.linkDownload(w, r)
 	default:
-		a.fail(w, http.StatusBadRequest, CodeLinkCreateFail, "unknown cmd (want create, list, revoke, info, open or download)")
+		a.fail(w, http.StatusBadRequest, CodeLinkCreateFail, "unknown cmd (want create, list, revoke, info, open, browse or download)")
 	}
 }
 
@@ -115,7 +122,7 @@ func (a *App) LinkURL(token string) string {
 	return "http://" + host + "/#/s/" + token
 }
 
-// linkCreate: {token, kind:"file", id, code: ""|"auto"|"abcd",
+// linkCreate: {token, kind:"file"|"folder", id, code: ""|"auto"|"abcd",
 // expires_in_days: 0|1|7|30} → 060 with the link and its code.
 func (a *App) linkCreate(w http.ResponseWriter, r *http.Request) {
 	user, q, ok := a.linkOwner(w, r, CodeLinkCreateFail)
@@ -128,8 +135,8 @@ func (a *App) linkCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	code := strings.ToLower(strings.TrimSpace(q.Code))
 	switch {
-	case kind != store.LinkKindFile:
-		a.fail(w, http.StatusBadRequest, CodeLinkCreateFail, `kind: only "file" links can be made`)
+	case kind != store.LinkKindFile && kind != store.LinkKindFolder:
+		a.fail(w, http.StatusBadRequest, CodeLinkCreateFail, `kind: "file" or "folder"`)
 		return
 	case !q.ID.set || q.ID.n <= 0:
 		a.fail(w, http.StatusBadRequest, CodeLinkCreateFail, "id: the entry's id is required")
@@ -145,11 +152,15 @@ func (a *App) linkCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := a.st.CreateLink(r.Context(), store.NewLink{User: user, Kind: kind, ItemID: int64(q.ID.n), Code: code,
 		ExpiresIn: time.Duration(q.ExpiresInDays.n) * 24 * time.Hour})
+	if errors.Is(err, store.ErrNotFound) {
+		a.fail(w, http.StatusNotFound, CodeLinkCreateFail, "no such "+kind)
+		return
+	}
 	if err != nil {
 		a.failErr(w, r, err, CodeLinkCreateFail)
 		return
 	}
-	a.ok(w, CodeLinkCreated, map[string]any{"id": l.ID, "token": l.Token, "url": a.LinkURL(l.Token),
+	a.ok(w, CodeLinkCreated, map[string]any{"id": l.ID, "token": l.Token, "url": a.LinkURL(l.Token), "kind": l.Kind,
 		"extract_code": code, "expire_time": l.ExpireTime, "file_name": l.FileName})
 }
 
@@ -227,9 +238,10 @@ func (a *App) linkPublic(w http.ResponseWriter, r *http.Request, failCode string
 	return l, &q, true
 }
 
-// linkInfo: {t} → 066 with what the landing page shows: the name, size,
-// type, owner's nickname, expiry and whether a code is needed (never the
-// md5 or the DFS file ID); 067 (404) otherwise.
+// linkInfo: {t} → 066 with what the landing page shows: the kind, the
+// name, size and type (a folder's size is 0, its type empty), owner's
+// nickname, expiry and whether a code is needed (never the md5 or the
+// DFS file ID); 067 (404) otherwise.
 func (a *App) linkInfo(w http.ResponseWriter, r *http.Request) {
 	l, _, ok := a.linkPublic(w, r, CodeLinkNotFound)
 	if !ok {
@@ -362,24 +374,113 @@ func (a *App) checkGrant(ctx context.Context, token, g string) (bool, error) {
 	return hmac.Equal([]byte(mac), []byte(grantMAC(key, token, e))), nil
 }
 
-// linkDownload: GET|HEAD ?t=<token>&g=<grant> streams the entry as
-// /download does (attachment, nosniff, sandbox, one Range); 072 (403) for
-// a missing, forged or expired grant, 067 (404) for a link that cannot be
-// used. A GET from the first byte counts one download per client address
-// per hour.
+// grantOK checks the grant g of the link token before anything else is
+// looked at; on failure it has answered (072, 403, for a grant missing,
+// forged, of another link or expired).
+func (a *App) grantOK(w http.ResponseWriter, r *http.Request, token, g, failCode string) bool {
+	ok, err := a.checkGrant(r.Context(), token, g)
+	if err != nil {
+		a.failErr(w, r, err, failCode)
+		return false
+	}
+	if !ok {
+		a.fail(w, http.StatusForbidden, CodeLinkBadGrant, "the download grant is missing or has expired: open the link again")
+	}
+	return ok
+}
+
+// linkNoEntry is the one answer for an entry a folder link does not
+// reach, whatever the reason.
+func (a *App) linkNoEntry(w http.ResponseWriter) {
+	a.fail(w, http.StatusNotFound, CodeLinkNoEntry, "no such entry in the shared folder")
+}
+
+// browseItem is an entry of a shared folder: what a stranger may see of
+// it (never the md5 or the DFS file ID).
+type browseItem struct {
+	ID   int64  `json:"id"`
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+	Time string `json:"time"`
+}
+
+// linkBrowse: {t, g, folder_id, start, count} → 073 with a page of a
+// folder link's folder (folder_id 0 or absent: the shared folder itself)
+// by name, folders first, and the path from the shared folder down to it;
+// 072 (403) without a good grant, 067 (404) for a link that cannot be
+// used, 074 (400) for a file link or a bad field, 075 (404) for a folder
+// the link does not reach (outside the shared folder, trashed, another
+// user's or none).
+func (a *App) linkBrowse(w http.ResponseWriter, r *http.Request) {
+	if !a.method(w, r, CodeLinkBrowseFail, http.MethodPost) {
+		return
+	}
+	var q req
+	if err := readJSON(w, r, &q, false); err != nil {
+		a.failErr(w, r, err, CodeLinkBrowseFail)
+		return
+	}
+	tok := strings.TrimSpace(q.T)
+	if !a.grantOK(w, r, tok, q.G, CodeLinkBrowseFail) {
+		return
+	}
+	ctx := r.Context()
+	l, err := a.st.OpenLink(ctx, tok)
+	if errors.Is(err, store.ErrNotFound) {
+		a.linkNotFound(w)
+		return
+	}
+	if err != nil {
+		a.failErr(w, r, err, CodeLinkBrowseFail)
+		return
+	}
+	start, count := q.page()
+	switch {
+	case l.Kind != store.LinkKindFolder:
+		a.fail(w, http.StatusBadRequest, CodeLinkBrowseFail, "this link is to a file: download it")
+		return
+	case q.FolderID.n < 0:
+		a.fail(w, http.StatusBadRequest, CodeLinkBrowseFail, "folder_id: 0 (the shared folder) or a folder in it")
+		return
+	case count > maxLinkPage:
+		a.fail(w, http.StatusBadRequest, CodeLinkBrowseFail, fmt.Sprintf("count: at most %d", maxLinkPage))
+		return
+	}
+	pg, err := a.st.ListLinkFolder(ctx, l, int64(q.FolderID.n), start, count)
+	if errors.Is(err, store.ErrNotInLink) {
+		a.linkNoEntry(w)
+		return
+	}
+	if err != nil {
+		a.failErr(w, r, err, CodeLinkBrowseFail)
+		return
+	}
+	items := make([]browseItem, len(pg.Items))
+	for i, e := range pg.Items {
+		items[i] = browseItem{ID: e.ID, Kind: e.Kind.String(), Name: e.FileName, Size: e.Size, Time: e.CreateTime}
+	}
+	path := make([]map[string]any, len(pg.Path))
+	for i, c := range pg.Path {
+		path[i] = map[string]any{"id": c.ID, "name": c.Name}
+	}
+	a.ok(w, CodeLinkBrowse, map[string]any{"folder_id": pg.Path[len(pg.Path)-1].ID, "path": path,
+		"folder_count": pg.Folders, "more": pg.More, "items": items})
+}
+
+// linkDownload: GET|HEAD ?t=<token>&g=<grant> (and &id=<file entry id>
+// for a folder link) streams the entry as /download does (attachment,
+// nosniff, sandbox, one Range); 072 (403) for a missing, forged or expired
+// grant, 067 (404) for a link that cannot be used, 075 (404) for a file a
+// folder link does not reach. A GET from the first byte counts one
+// download of the link per client address per hour.
 func (a *App) linkDownload(w http.ResponseWriter, r *http.Request) {
 	if !a.method(w, r, CodeLinkDLFail, http.MethodGet, http.MethodHead) {
 		return
 	}
 	v := r.URL.Query()
 	tok := v.Get("t")
-	ok, err := a.checkGrant(r.Context(), tok, v.Get("g"))
-	if err != nil {
-		a.failErr(w, r, err, CodeLinkDLFail)
-		return
-	}
-	if !ok {
-		a.fail(w, http.StatusForbidden, CodeLinkBadGrant, "the download grant is missing or has expired: open the link again")
+	if !a.grantOK(w, r, tok, v.Get("g"), CodeLinkDLFail) {
 		return
 	}
 	l, err := a.st.OpenLink(r.Context(), tok)
@@ -391,10 +492,27 @@ func (a *App) linkDownload(w http.ResponseWriter, r *http.Request) {
 		a.failErr(w, r, err, CodeLinkDLFail)
 		return
 	}
+	f := l.File()
+	if l.Kind == store.LinkKindFolder {
+		id, perr := strconv.ParseInt(v.Get("id"), 10, 64)
+		if perr != nil || id <= 0 {
+			a.fail(w, http.StatusBadRequest, CodeLinkDLFail, "id: the file's id in the shared folder is required")
+			return
+		}
+		f, err = a.st.LinkFile(r.Context(), l, id)
+		if errors.Is(err, store.ErrNotInLink) {
+			a.linkNoEntry(w)
+			return
+		}
+		if err != nil {
+			a.failErr(w, r, err, CodeLinkDLFail)
+			return
+		}
+	}
 	if rg := r.Header.Get("Range"); r.Method == http.MethodGet && (rg == "" || strings.HasPrefix(rg, "bytes=0-")) {
 		if _, err := a.st.CountLinkDownload(r.Context(), l.ID, clientAddr(r)); err != nil {
 			a.log.Warn().Err(err).Int64("link", l.ID).Msg("link download not counted")
 		}
 	}
-	a.stream(w, r, l.File(), CodeLinkDLFail)
+	a.stream(w, r, f, CodeLinkDLFail)
 }

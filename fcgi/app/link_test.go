@@ -80,7 +80,7 @@ func TestLinkOwnerCalls(t *testing.T) {
 	for _, bad := range []map[string]any{
 		{"token": s.atok},
 		{"token": s.atok, "id": -1},
-		{"token": s.atok, "id": s.id, "kind": "folder"},
+		{"token": s.atok, "id": s.id, "kind": "album"},
 		{"token": s.atok, "id": s.id, "code": "abc"},
 		{"token": s.atok, "id": s.id, "code": "ab-1"},
 		{"token": s.atok, "id": s.id, "code": "abcde"},

@@ -269,6 +269,8 @@ type req struct {
 	ID            flexInt `json:"id"`
 	Code          string  `json:"code"` // an extraction code, "auto" on create
 	ExpiresInDays flexInt `json:"expires_in_days"`
+	G             string  `json:"g"`         // browse: the grant of open
+	FolderID      flexInt `json:"folder_id"` // browse: a folder in the shared one (0: itself)
 }
 
 func (q *req) name() string {

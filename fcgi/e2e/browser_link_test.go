@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -17,7 +18,10 @@ import (
 // the share-link dialog; a fresh browser that is not logged in opens it,
 // is refused a wrong code, downloads the file with the right one byte for
 // byte; the owner sees the download in "My links" and revokes the link,
-// after which the landing page and the old download address refuse.
+// after which the landing page and the old download address refuse. Then
+// a folder link made on a folder's row, in Chinese: the guest gives its code, goes into a
+// subfolder by keyboard, downloads a file there byte for byte and climbs
+// back by the breadcrumbs, which never show what is above the shared folder.
 func TestBrowserShareLink(t *testing.T) {
 	s := StartStack(t, Options{})
 	w := newWeb(t, s)
@@ -131,4 +135,66 @@ func TestBrowserShareLink(t *testing.T) {
 	resp, got = get(href)
 	require.Equal(t, http.StatusNotFound, resp.StatusCode, "%s", got)
 	require.Contains(t, string(got), `"code":"067"`)
+
+	// A folder link: /outer/album/{top.txt, inner/{deep.bin}}.
+	mkdir := func(parent any, name string) any {
+		r := w.expect("032", "/files?cmd=mkdir", a.body("folder_id", parent, "name", name))
+		return r.obj["item"].(map[string]any)["id"]
+	}
+	outer := mkdir(0, "outer")
+	album := mkdir(outer, "album")
+	inner := mkdir(album, "inner")
+	deep := patterned(70000, 9)
+	w.check(w.upload(a, "top.txt", []byte("top"), "folder_id", fmt.Sprint(album)), "008", "upload top.txt")
+	w.check(w.upload(a, "deep.bin", deep, "folder_id", fmt.Sprint(inner)), "008", "upload deep.bin")
+	// The owner makes it with "Share link" on the folder's row (a random code).
+	step(t, ctx, "the folder's row", 20*time.Second,
+		chromedp.Navigate(s.URL+"/#/files?folder="+fmt.Sprint(outer)),
+		chromedp.WaitVisible(chromedp.CSS(rowSel("folder-row", "album"))))
+	press(t, ctx, rowSel("folder-row", "album"), "button.act-link")
+	step(t, ctx, "the dialog makes a folder link", 20*time.Second,
+		until(`document.getElementById('link-dialog').open`),
+		chromedp.Click(chromedp.CSS("#link-create")),
+		chromedp.WaitVisible(chromedp.CSS("#link-url")))
+	folderURL := eval[string](t, ctx, `document.getElementById('link-url').value`)
+	code := eval[string](t, ctx, `document.getElementById('link-code').value`)
+	require.Regexp(t, `^[a-z0-9]{4}$`, code)
+	step(t, ctx, "close the dialog", 10*time.Second, chromedp.KeyEvent(kb.Escape), until(`!document.getElementById('link-dialog').open`))
+	step(t, guest, "open the folder link", 30*time.Second,
+		chromedp.Navigate(folderURL),
+		chromedp.WaitVisible(chromedp.CSS("#landing-code")))
+	require.Equal(t, "分享的文件夹", eval[string](t, guest, `document.getElementById('landing-h').textContent`))
+	require.Equal(t, "album", eval[string](t, guest, `document.getElementById('landing-name').textContent`))
+	step(t, guest, "the code, by keyboard", 20*time.Second,
+		chromedp.SendKeys(chromedp.CSS("#landing-code"), code),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS("#shared-table")),
+		until(`document.activeElement.id === 'shared-h'`))
+	names := `Array.from(document.querySelectorAll('tr.shared-row')).map(r => r.dataset.name).join('/')`
+	crumbs := `Array.from(document.querySelectorAll('#shared-crumbs li')).map(li => li.textContent).join('/')`
+	require.Equal(t, "inner/top.txt", eval[string](t, guest, names), "folders first")
+	require.Equal(t, "", eval[string](t, guest, crumbs), "no breadcrumbs in the shared folder itself")
+	require.Equal(t, "album", eval[string](t, guest, `document.getElementById('shared-h').textContent`))
+	require.False(t, eval[bool](t, guest, `/[0-9a-f]{32}|group1/.test(document.body.innerHTML)`), "no md5 or file ID on the page")
+	axeCheck(t, guest, "a shared folder, in Chinese")
+	screenshot(t, guest, art, "link-folder.png")
+	eval[bool](t, guest, `(a => { a.focus(); return true; })(document.querySelector('tr.shared-row[data-name="inner"] a.open-folder'))`)
+	step(t, guest, "into the subfolder, by keyboard", 20*time.Second,
+		chromedp.KeyEvent(kb.Enter),
+		until(`document.querySelectorAll('#shared-crumbs li').length === 2 && !!document.querySelector('tr.shared-row[data-name="deep.bin"]')`),
+		until(`document.activeElement.id === 'shared-h' && document.activeElement.textContent === 'inner'`))
+	require.Equal(t, "album/inner", eval[string](t, guest, crumbs), "nothing above the shared folder")
+	require.Equal(t, "下载 deep.bin", eval[string](t, guest, `document.querySelector('tr.shared-row[data-name="deep.bin"] a.act-download').getAttribute('aria-label')`))
+	axeCheck(t, guest, "a shared subfolder")
+	screenshot(t, guest, art, "link-subfolder.png")
+	href = eval[string](t, guest, `document.querySelector('tr.shared-row[data-name="deep.bin"] a.act-download').href`)
+	require.True(t, strings.HasPrefix(href, s.URL+"/link?cmd=download&t="), href)
+	resp, got = get(href)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", got)
+	require.True(t, bytes.Equal(deep, got), "downloaded bytes differ (%d vs %d bytes)", len(got), len(deep))
+	require.Contains(t, resp.Header.Get("Content-Disposition"), "attachment")
+	step(t, guest, "back up by the breadcrumbs", 20*time.Second,
+		chromedp.Click(chromedp.CSS("#shared-crumbs a.crumb")),
+		until(`!document.getElementById('shared-crumbs') && !!document.querySelector('tr.shared-row[data-name="top.txt"]')`),
+		until(`document.activeElement.id === 'shared-h' && document.activeElement.textContent === 'album'`))
 }

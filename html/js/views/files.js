@@ -170,9 +170,9 @@ function EntryRow({ e, files, sel, onSelect, onMove, sort, search }) {
         ${folder ? null : html`
         ${previewKind(e) ? html`<button type="button" class="act-preview light" aria-haspopup="dialog" onClick=${(ev) => openPreview(e, ev.currentTarget)}>${t('act.preview')}</button>` : null}
         <button type="button" class="act-download" aria-disabled=${ad} onClick=${() => run(() => download(e, 'mine'))}>${t('act.download')}</button>
-        <button type="button" class="act-share light" aria-disabled=${ad} disabled=${shared} onClick=${() => run(() => shareFile(e))}>${t('act.share')}</button>
+        <button type="button" class="act-share light" aria-disabled=${ad} disabled=${shared} onClick=${() => run(() => shareFile(e))}>${t('act.share')}</button>`}
         <button type="button" class="act-link light" aria-disabled=${ad} aria-haspopup="dialog" disabled=${!e.id}
-          onClick=${() => { if (!busy) openLinkDialog(e); }}>${t('act.link')}</button>`}
+          onClick=${() => { if (!busy) openLinkDialog(e); }}>${t('act.link')}</button>
         <button type="button" class="act-rename light" aria-disabled=${ad} onClick=${() => !busy && setEditing(true)}>${t('act.rename')}</button>
         <button type="button" class="act-move light" aria-disabled=${ad} onClick=${(ev) => !busy && onMove([e], ev.currentTarget)}>${t('act.move')}</button>
         <button type="button" class="act-del danger" aria-disabled=${ad} data-armed=${armed ? '1' : null} data-keep-open=${armed ? null : '1'} onClick=${onDelete}>${t(armed ? 'act.confirmDelete' : 'act.delete')}</button>

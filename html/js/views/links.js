@@ -1,6 +1,6 @@
-// Share links: the dialog that makes one for a file, the "My links" tab,
-// and the landing page #/s/<token> that anyone with the link opens,
-// signed in or not.
+// Share links: the dialog that makes one for a file or a folder, the "My
+// links" tab, and the landing page #/s/<token> that anyone with the link
+// opens, signed in or not (a folder's listing: sharedfolder.js).
 import { html, useEffect, useRef, useState } from '../lib.js';
 import { fmtNum, fmtSize, t } from '../i18n.js';
 import { humanError, why } from '../api.js';
@@ -9,6 +9,7 @@ import { go } from '../route.js';
 import { state } from '../store.js';
 import { closeLinkDialog, createLink, linkInfo, linkURL, loadLinks, openLink, revokeLink } from '../links.js';
 import { ListState, Msg, nextKeyOf, Pager, RowActions, useRowAction } from './common.js';
+import { SharedFolder } from './sharedfolder.js';
 
 const EXPIRIES = [1, 7, 30, 0]; // days; 0: never
 
@@ -57,7 +58,7 @@ function CopyField({ id, label, value, onMsg }) {
   </div>`;
 }
 
-// LinkDialog makes a link to the file in s.linkDialog: the code (none,
+// LinkDialog makes a link to the file or folder in s.linkDialog: the code (none,
 // drawn by the server, or one's own), the expiry; then shows the address
 // and the code to copy. A modal <dialog>: Escape closes it and the focus
 // goes back to the row's button.
@@ -81,7 +82,8 @@ export function LinkDialog({ s }) {
     }
   }, [d]);
   const f = d ? d.file : null;
-  const name = f ? fname(f) : '';
+  const name = f ? fname(f) || f.name || '' : '';
+  const kind = f && f.kind === 'folder' ? 'folder' : 'file';
   const submit = async (e) => {
     e.preventDefault();
     const form = e.currentTarget;
@@ -94,7 +96,7 @@ export function LinkDialog({ s }) {
     setBusy(true);
     setMsg({ text: t('link.creating') });
     try {
-      const res = await createLink(f.id, mode === 'none' ? '' : mode === 'auto' ? 'auto' : custom, Number(form.elements.expiry.value));
+      const res = await createLink(kind, f.id, mode === 'none' ? '' : mode === 'auto' ? 'auto' : custom, Number(form.elements.expiry.value));
       if (res.code !== '060') {
         setMsg({ text: t('link.createFailed', { why: why(res) }), kind: 'err' });
         return;
@@ -110,7 +112,7 @@ export function LinkDialog({ s }) {
   };
   return html`<dialog id="link-dialog" ref=${ref} aria-labelledby="link-dialog-h" onClose=${closeLinkDialog}>
     <h2 id="link-dialog-h">${t('link.title')}</h2>
-    <p class="link-file">${name}</p>
+    <p class="link-file">${kind === 'folder' ? html`<span class="vh">${t('kind.folder')}: </span>` : null}${name}</p>
     ${!made ? html`<form id="link-form" onSubmit=${submit}>
       <fieldset>
         <legend>${t('link.codeLegend')}</legend>
@@ -153,7 +155,8 @@ function LinkRow({ l, links }) {
     const timer = setTimeout(() => setArmed(false), 5000);
     return () => clearTimeout(timer);
   }, [armed]);
-  const name = l.file_name || t('link.fileGone');
+  const folder = l.kind === 'folder';
+  const name = l.file_name || t(folder ? 'link.folderGone' : 'link.fileGone');
   const active = l.state === 'active';
   const ad = busy ? 'true' : null;
   const copy = () => run(async () => {
@@ -180,13 +183,14 @@ function LinkRow({ l, links }) {
     });
   };
   return html`<tr class="link-row" data-key=${key} data-id=${l.id} data-token=${l.token} data-name=${l.file_name}
-    data-state=${l.state} aria-busy=${ad}>
-    <td class="name" data-label=${t('col.name')}><span class="fname">${name}</span></td>
+    data-state=${l.state} data-kind=${l.kind} aria-busy=${ad}>
+    <td class="name" data-label=${t('col.name')}><span class="fname">${name}</span>
+      ${folder ? html` <span class="badge">${t('kind.folder')}</span>` : null}</td>
     <td class="code" data-label=${t('link.colCode')}>${t(l.need_code ? 'link.withCode' : 'link.noCode')}</td>
     <td class="time" data-label=${t('link.colExpires')}>${fmtExpiry(l.expire_time)}</td>
     <td class="num pv" data-label=${t('col.downloads')}>${fmtNum(l.downloads || 0)}</td>
     <td class="state-cell" data-label=${t('link.colState')}>
-      <span class=${'badge' + (active ? ' on' : '')}>${t('link.state.' + l.state)}</span></td>
+      <span class=${'badge' + (active ? ' on' : '')}>${t(folder && l.state === 'gone' ? 'link.state.folderGone' : 'link.state.' + l.state)}</span></td>
     <td class="acts-cell">
       <${RowActions} name=${name}>
         <button type="button" class="act-copy" aria-disabled=${ad} disabled=${!active} onClick=${copy}>${t('link.copyLink')}</button>
@@ -225,38 +229,30 @@ export function LinksView({ s }) {
   </div>`;
 }
 
-// LandingView is #/s/<token>: the file a link shares, the code when it
-// needs one, then the download. Works signed in or not.
+// LandingView is #/s/<token>: what a link shares and the code when it
+// needs one; then a file's download, or a folder's listing (a folder
+// without a code opens at once). Works signed in or not.
 export function LandingView({ token }) {
   const [info, setInfo] = useState({ loading: true });
   const [msg, setMsg] = useState(null);
   const [busy, setBusy] = useState(false);
   const [dl, setDl] = useState('');
+  const [grant, setGrant] = useState('');
   const codeRef = useRef(null);
-  const fetchInfo = async () => {
-    setInfo({ loading: true });
-    setDl('');
-    setMsg(null);
-    try {
-      const res = await linkInfo(token);
-      if (res.code === '066') setInfo({ data: res });
-      else if (res.code === '067') setInfo({ gone: true });
-      else setInfo({ error: why(res) });
-    } catch (e) {
-      setInfo({ error: humanError(e) });
-    }
-  };
-  useEffect(() => { fetchInfo(); }, [token]);
-  useEffect(() => { if (codeRef.current) codeRef.current.focus(); }, [info.data]);
-  const f = info.data;
-  const submit = async (e) => {
-    e.preventDefault();
-    const code = f.need_code ? e.currentTarget.elements.code.value.trim() : '';
+  const byForm = useRef(false);
+  // open asks for a grant for link f with code: a file's download
+  // starts, a folder's listing shows.
+  const open = async (f, code) => {
     setBusy(true);
     setMsg({ text: t('land.opening') });
     try {
       const res = await openLink(token, code);
       if (res.code === '068') {
+        if (f.kind === 'folder') {
+          setGrant(res.grant);
+          setMsg(null);
+          return;
+        }
         setDl(res.download_url);
         setMsg({ text: t('land.started', { name: f.file_name }), kind: 'ok' });
         setTimeout(() => { const a = document.getElementById('landing-dl'); if (a) a.click(); }, 0);
@@ -268,13 +264,46 @@ export function LandingView({ token }) {
       } else if (res.code === '067') {
         setInfo({ gone: true });
       } else {
-        setMsg({ text: t('land.failed', { why: why(res) }), kind: 'err' });
+        setMsg({ text: t(f.kind === 'folder' ? 'land.openFailed' : 'land.failed', { why: why(res) }), kind: 'err' });
       }
     } catch (ex) {
       setMsg({ text: humanError(ex), kind: 'err' });
     } finally {
       setBusy(false);
     }
+  };
+  const fetchInfo = async () => {
+    setInfo({ loading: true });
+    setDl('');
+    setGrant('');
+    setMsg(null);
+    try {
+      const res = await linkInfo(token);
+      if (res.code === '066') {
+        setInfo({ data: res });
+        if (res.kind === 'folder' && !res.need_code) open(res, '');
+      } else if (res.code === '067') setInfo({ gone: true });
+      else setInfo({ error: why(res) });
+    } catch (e) {
+      setInfo({ error: humanError(e) });
+    }
+  };
+  useEffect(() => { fetchInfo(); }, [token]);
+  useEffect(() => { if (codeRef.current) codeRef.current.focus(); }, [info.data, grant]);
+  const f = info.data;
+  const folder = !!f && f.kind === 'folder';
+  const submit = (e) => {
+    e.preventDefault();
+    byForm.current = true;
+    open(f, f.need_code ? e.currentTarget.elements.code.value.trim() : '');
+  };
+  // The grant ran out (a folder stays open for a while): a link without a
+  // code opens again at once, one with a code asks for it again.
+  const lost = (code) => {
+    setGrant('');
+    if (code === '067') setInfo({ gone: true });
+    else if (!f.need_code) open(f, '');
+    else setMsg({ text: t('land.reopen'), kind: 'err' });
   };
   let body;
   if (info.loading) body = html`<p class="state loading" role="status">${t('loading')}</p>`;
@@ -283,23 +312,25 @@ export function LandingView({ token }) {
     body = html`<div class="state err" role="alert"><p>${info.error}</p>
       <button type="button" class="light retry-load" onClick=${fetchInfo}>${t('refresh')}</button></div>`;
   } else {
+    const showForm = !folder || (!grant && (f.need_code || !busy));
     body = html`<dl id="landing-file" class="facts">
-        <dt>${t('col.name')}</dt><dd id="landing-name" class="fname">${f.file_name}</dd>
-        <dt>${t('col.size')}</dt><dd>${fmtSize(f.size)}</dd>
+        <dt>${t(folder ? 'kind.folder' : 'col.name')}</dt><dd id="landing-name" class="fname">${f.file_name}</dd>
+        ${folder ? null : html`<dt>${t('col.size')}</dt><dd>${fmtSize(f.size)}</dd>`}
         <dt>${t('land.owner')}</dt><dd id="landing-owner">${f.owner}</dd>
         <dt>${t('link.colExpires')}</dt><dd>${fmtExpiry(f.expire_time)}</dd>
       </dl>
-      <form id="landing-form" onSubmit=${submit}>
+      ${showForm ? html`<form id="landing-form" onSubmit=${submit}>
         ${f.need_code ? html`<label for="landing-code">${t('land.code')}</label>
           <input id="landing-code" name="code" ref=${codeRef} required minlength="4" maxlength="4" autocomplete="off"
             autocapitalize="none" spellcheck="false" aria-describedby="landing-code-hint" />
           <span id="landing-code-hint" class="hint">${t('land.codeHint')}</span>` : null}
-        <button id="landing-btn" type="submit" disabled=${busy}>${t('land.download')}</button>
-      </form>
-      ${dl ? html`<p class="hint">${t('land.notStarted')} <a id="landing-dl" href=${dl} download=${f.file_name}>${f.file_name}</a></p>` : null}`;
+        <button id="landing-btn" type="submit" disabled=${busy}>${t(folder ? 'land.open' : 'land.download')}</button>
+      </form>` : null}
+      ${dl ? html`<p class="hint">${t('land.notStarted')} <a id="landing-dl" href=${dl} download=${f.file_name}>${f.file_name}</a></p>` : null}
+      ${folder && grant ? html`<${SharedFolder} token=${token} grant=${grant} onLost=${lost} autoFocus=${byForm.current} />` : null}`;
   }
-  return html`<section id="view-landing" class="card narrow" aria-labelledby="landing-h">
-    <h1 id="landing-h">${t('land.title')}</h1>
+  return html`<section id="view-landing" class=${'card narrow' + (folder ? ' wide' : '')} aria-labelledby="landing-h">
+    <h1 id="landing-h">${t(folder ? 'land.folderTitle' : 'land.title')}</h1>
     ${body}
     <${Msg} id="landing-msg" msg=${msg} />
     <p><a id="landing-home" href="#/files">${t(state.session ? 'land.home' : 'land.login')}</a></p>
