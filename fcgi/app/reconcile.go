@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -179,11 +178,7 @@ summary line.
 func ReconcileMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := os.Getenv("YUNPAN_CFG")
-	if def == "" {
-		def = "conf/cfg.json"
-	}
-	cfgPath := fs.String("conf", def, "cfg.json path (env YUNPAN_CFG)")
+	cfgPath := fs.String("conf", defaultConf(), "cfg.json path (env YUNPAN_CFG)")
 	grace := fs.Duration("grace", DefaultReconcileGrace, "leave files younger than this alone (in-flight uploads)")
 	dryRun := fs.Bool("dry-run", false, "only count and print what would be queued")
 	gc := fs.Bool("gc", false, "run a collector pass after queueing")

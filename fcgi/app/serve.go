@@ -90,11 +90,17 @@ type serveOptions struct {
 
 // newServeOptions are the defaults: the config at $YUNPAN_CFG, else
 // conf/cfg.json; FastCGI on fd 0; no metrics, no access log.
-func newServeOptions(name string) *serveOptions {
-	o := &serveOptions{Name: name, Conf: os.Getenv("YUNPAN_CFG")}
-	if o.Conf == "" {
-		o.Conf = "conf/cfg.json"
+// defaultConf is the cfg.json path when -conf is not given: $YUNPAN_CFG,
+// else conf/cfg.json.
+func defaultConf() string {
+	if p := os.Getenv("YUNPAN_CFG"); p != "" {
+		return p
 	}
+	return "conf/cfg.json"
+}
+
+func newServeOptions(name string) *serveOptions {
+	o := &serveOptions{Name: name, Conf: defaultConf()}
 	return o
 }
 

@@ -98,11 +98,7 @@ content is recorded as it is done: an interrupted run resumes on the next.
 func ThumbsMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("thumbs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := os.Getenv("YUNPAN_CFG")
-	if def == "" {
-		def = "conf/cfg.json"
-	}
-	cfgPath := fs.String("conf", def, "cfg.json path (env YUNPAN_CFG)")
+	cfgPath := fs.String("conf", defaultConf(), "cfg.json path (env YUNPAN_CFG)")
 	workers := fs.Int("workers", 2, "images decoded at once (each may take 200 MB)")
 	dryRun := fs.Bool("dry-run", false, "only list what would be examined")
 	fs.Usage = func() {
