@@ -11,9 +11,6 @@ import (
 	"io"
 	"net/http"
 	"testing"
-
-	"yunpan/conf"
-	"yunpan/dfs/client"
 )
 
 // benchChunkedSize is the file BenchmarkWebChunked sends per operation.
@@ -32,16 +29,7 @@ const benchChunkedSize = 1 << 30
 func BenchmarkWebChunked(b *testing.B) {
 	var raw float64
 	b.Run("raw", func(b *testing.B) {
-		in := sharedInfra(b)
-		cc, err := conf.LoadClient(in.dfs.ClientConf)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cl, err := client.New(cc)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer cl.Close()
+		cl := dfsClient(b, sharedInfra(b))
 		base := chunkBase()
 		b.SetBytes(benchChunkedSize)
 		settleDisk()

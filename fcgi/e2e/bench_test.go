@@ -48,16 +48,7 @@ func BenchmarkWeb(b *testing.B) {
 	}
 	rawRuns := func(group string) {
 		b.Run(group, func(b *testing.B) {
-			in := sharedInfra(b)
-			cc, err := conf.LoadClient(in.dfs.ClientConf)
-			if err != nil {
-				b.Fatal(err)
-			}
-			cl, err := client.New(cc)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cl.Close()
+			cl := dfsClient(b, sharedInfra(b))
 			if group == "raw" {
 				warmUp(b, cl)
 			}
@@ -126,6 +117,21 @@ func warmUp(b *testing.B, cl *client.Client) {
 type benchResult struct {
 	ops float64
 	cpu map[string]float64
+}
+
+// dfsClient is a client library instance on in's DFS, closed at tb's end.
+func dfsClient(tb testing.TB, in *shared) *client.Client {
+	tb.Helper()
+	cc, err := conf.LoadClient(in.dfs.ClientConf)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cl, err := client.New(cc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(cl.Close)
+	return cl
 }
 
 // reportVersusRaw adds the web run's rate as a share of the raw client's

@@ -8,9 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"yunpan/conf"
-	"yunpan/dfs/client"
 )
 
 // BenchmarkWebDAV copies a tree of 1,000 small files and one file of
@@ -45,16 +42,9 @@ func BenchmarkWebDAV(b *testing.B) {
 	const bigSize = 1 << 30
 	writeRandomFile(b, big, bigSize)
 
-	cc, err := conf.LoadClient(s.Infra.dfs.ClientConf)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cl, err := client.New(cc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
+	cl := dfsClient(b, s.Infra)
 	ctx := context.Background()
+	var err error
 
 	timed := func(f func()) float64 {
 		start := time.Now()
