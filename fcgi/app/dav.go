@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/net/webdav"
 
@@ -167,21 +168,81 @@ func (w *davSafeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // refresh or remove another's locks (memory lock tokens are guessable).
 type davLockSystems struct {
 	mu sync.Mutex
-	m  map[string]webdav.LockSystem
+	m  map[string]*davLocks
 }
 
 func (l *davLockSystems) of(user string) webdav.LockSystem {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.m == nil {
-		l.m = map[string]webdav.LockSystem{}
+		l.m = map[string]*davLocks{}
 	}
 	ls, ok := l.m[user]
 	if !ok {
-		ls = webdav.NewMemLS()
+		ls = &davLocks{LockSystem: webdav.NewMemLS(), expiry: map[string]time.Time{}}
 		l.m[user] = ls
 	}
 	return ls
+}
+
+// WebDAV lock bounds: a lock lasts at most davLockMax (a client asking
+// for longer, or for ever, gets that and refreshes it), and a user holds at
+// most davLockCount at once, so that the program's memory stays bounded.
+const (
+	davLockMax   = time.Hour
+	davLockCount = 1000
+)
+
+// davLocks is one user's lock table with those bounds.
+type davLocks struct {
+	webdav.LockSystem
+	mu     sync.Mutex
+	expiry map[string]time.Time // token → when it lapses
+}
+
+func capLock(d time.Duration) time.Duration {
+	if d <= 0 || d > davLockMax {
+		return davLockMax
+	}
+	return d
+}
+
+func (l *davLocks) Create(now time.Time, details webdav.LockDetails) (string, error) {
+	details.Duration = capLock(details.Duration)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for tok, t := range l.expiry {
+		if now.After(t) {
+			delete(l.expiry, tok)
+		}
+	}
+	if len(l.expiry) >= davLockCount {
+		return "", webdav.ErrLocked
+	}
+	tok, err := l.LockSystem.Create(now, details)
+	if err == nil {
+		l.expiry[tok] = now.Add(details.Duration)
+	}
+	return tok, err
+}
+
+func (l *davLocks) Refresh(now time.Time, token string, d time.Duration) (webdav.LockDetails, error) {
+	d = capLock(d)
+	ld, err := l.LockSystem.Refresh(now, token, d)
+	if err == nil {
+		l.mu.Lock()
+		l.expiry[token] = now.Add(d)
+		l.mu.Unlock()
+	}
+	return ld, err
+}
+
+func (l *davLocks) Unlock(now time.Time, token string) error {
+	err := l.LockSystem.Unlock(now, token)
+	l.mu.Lock()
+	delete(l.expiry, token)
+	l.mu.Unlock()
+	return err
 }
 
 // handleAppPass is /apppass?cmd=create|list|revoke: the app passwords of
