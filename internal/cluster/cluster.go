@@ -82,6 +82,11 @@ const (
 	portSpan  = 12000 // below the ephemeral range
 )
 
+// PortLeaseDir is the folder under the temp dir that holds the lease
+// files (dfs/internal/leakcheck does not count them as leaked
+// descriptors).
+const PortLeaseDir = "yunpan-test-ports"
+
 var lease struct {
 	sync.Mutex
 	next, end int
@@ -97,7 +102,7 @@ func leasedPort() (int, bool) {
 		lease.next++
 		return lease.next - 1, true
 	}
-	dir := filepath.Join(os.TempDir(), "yunpan-test-ports")
+	dir := filepath.Join(os.TempDir(), PortLeaseDir)
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return 0, false
 	}
