@@ -97,6 +97,7 @@ func (c *davClient) lsPaths(t testing.TB, remote string) []string {
 }
 
 func TestWebDAV(t *testing.T) {
+	t.Parallel() // long and mostly waiting (on processes, timeouts): run beside the other such tests
 	s := StartStack(t, Options{UploadMode: "inprocess"})
 	w := newWeb(t, s)
 	defer func() {

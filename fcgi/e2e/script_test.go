@@ -98,6 +98,7 @@ func (r *scriptRun) path(elem ...string) string {
 // then spawn/stack.sh stop, after which no process of that RUN_DIR is left;
 // a second start reuses the secrets the first one generated.
 func TestStackScript(t *testing.T) {
+	t.Parallel() // long and mostly waiting (on processes, timeouts): run beside the other such tests
 	needStack(t)
 	r := newScriptRun(t, nil)
 	t.Cleanup(func() { os.RemoveAll(r.dir) })

@@ -249,6 +249,7 @@ func privateRedis(t *testing.T) *shared {
 // Point 5: password guessing is slowed per account and per address, with
 // Redis down too, and a refused attempt is answered 027 with retry_after.
 func TestSecurityLoginThrottle(t *testing.T) {
+	t.Parallel() // long and mostly waiting (on processes, timeouts): run beside the other such tests
 	in := privateRedis(t)
 	s := StartStack(t, Options{infra: in})
 	w := newWeb(t, s)
@@ -345,6 +346,7 @@ func tokenKey(t testing.TB, s *Stack, token string) string {
 // Point 6: a logged-out token stays dead when Redis crashes and reloads a
 // snapshot that still holds it, and logout works while Redis is down.
 func TestSecurityLogoutFinal(t *testing.T) {
+	t.Parallel() // long and mostly waiting (on processes, timeouts): run beside the other such tests
 	in := privateRedis(t)
 	s := StartStack(t, Options{infra: in})
 	w := newWeb(t, s)
@@ -404,6 +406,7 @@ func TestSecurityLogoutFinal(t *testing.T) {
 // which trusts a token it accepted for a moment without asking Redis
 // (store.Options.TokenCacheAge), and in both upload modes.
 func TestSecurityLogoutStopsUploads(t *testing.T) {
+	t.Parallel() // long and mostly waiting (on processes, timeouts): run beside the other such tests
 	for _, mode := range []string{"exec", "inprocess"} {
 		t.Run(mode, func(t *testing.T) {
 			s := StartStack(t, Options{UploadMode: mode})
