@@ -225,7 +225,7 @@ func getStatus(t *testing.T, u string) (int, []byte) {
 // (signed, until it expires); a shared file's URL stops working once the
 // share is cancelled, within the URL lifetime.
 func TestSecurityPrivateURLs(t *testing.T) {
-	t.Parallel() // long and mostly waiting (on processes, timeouts): run beside the other such tests
+	t.Parallel()  // long and mostly waiting (on processes, timeouts): run beside the other such tests
 	const ttl = 8 // seconds a handed-out URL works
 	s := StartStack(t, Options{URLTTL: ttl})
 	w := newWeb(t, s)
