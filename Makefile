@@ -4,7 +4,7 @@
 
 GO      ?= go
 BIN     := $(CURDIR)/bin
-FUZZTIME ?= 5s
+FUZZTIME ?= 2s
 BENCHTIME ?= 5s
 
 .PHONY: all deps build run stop status test lint vet fmt-check tidy-check imports-check staticcheck shellcheck unit fuzz-brief fuzz bench bench-vs-fastdfs soak clean

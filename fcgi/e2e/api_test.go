@@ -24,6 +24,7 @@ import (
 // http_status_codes on, refusals come with fitting 4xx statuses (the
 // course's all-200 rule: security_api_test.go, courseclient_test.go).
 func TestAPI(t *testing.T) {
+	t.Parallel() // its own stack: runs beside the other such tests
 	s := StartStack(t, Options{Cfg: map[string]any{"http_status_codes": true}})
 	w := newWeb(t, s)
 	defer func() {

@@ -157,6 +157,7 @@ func rawGet(t testing.TB, addr, path string, hdr ...string) string {
 // success and error path of the course's API and requires HTTP 200 with the
 // code the client branches on.
 func TestCourseClientReplay(t *testing.T) {
+	t.Parallel() // its own stack: runs beside the other such tests
 	s := StartStack(t, Options{})
 	defer func() {
 		if t.Failed() {

@@ -76,6 +76,7 @@ func (w *web) instantUpload(a account, name string, data []byte) reply {
 // both spellings of the name and time; the token comes from the body, the
 // bearer header or the cookie alike.
 func TestSecurityCourseClientStatuses(t *testing.T) {
+	t.Parallel() // its own stack: runs beside the other such tests
 	s := StartStack(t, Options{})
 	w := newWeb(t, s)
 	sfx := suffix()
@@ -172,6 +173,7 @@ func TestSecurityCourseClientStatuses(t *testing.T) {
 // by answering a challenge, and the answers do not tell whether anyone
 // holds the content.
 func TestSecurityInstantUploadProof(t *testing.T) {
+	t.Parallel() // its own stack: runs beside the other such tests
 	s := StartStack(t, Options{})
 	w := newWeb(t, s)
 	sfx := suffix()
@@ -529,6 +531,7 @@ func TestSecurityStorageFullDFS(t *testing.T) {
 // Point 11: user names are unique in any case; invisible characters are
 // refused in user, nick and file names.
 func TestSecurityNames(t *testing.T) {
+	t.Parallel() // its own stack: runs beside the other such tests
 	s := StartStack(t, Options{})
 	w := newWeb(t, s)
 	sfx := suffix()
@@ -556,6 +559,7 @@ func TestSecurityNames(t *testing.T) {
 
 // Point 12: calling pv in a loop does not push a share up the ranking.
 func TestSecurityPVPumping(t *testing.T) {
+	t.Parallel() // its own stack: runs beside the other such tests
 	s := StartStack(t, Options{})
 	w := newWeb(t, s)
 	sfx := suffix()

@@ -312,6 +312,7 @@ func TestSecurityProgramRestart(t *testing.T) {
 // with a growing back-off (0, 1, 2, 4 s ...), not in a tight loop, and
 // still comes back.
 func TestSecurityCrashLoop(t *testing.T) {
+	t.Parallel() // its own stack: runs beside the other such tests
 	r := securityStack(t)
 	const name = "md5"
 	pid, ok := programPid(r, name)

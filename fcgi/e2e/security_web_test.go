@@ -332,6 +332,7 @@ func spoolFiles(t *testing.T, dirs ...string) []string {
 // max_upload_bytes for a file, and nothing read or stored for a stranger's
 // upload.
 func TestSecurityBodyLimits(t *testing.T) {
+	t.Parallel() // its own stack: runs beside the other such tests
 	for _, mode := range []string{"exec", "inprocess"} {
 		t.Run(mode, func(t *testing.T) { testBodyLimits(t, mode) })
 	}
