@@ -330,6 +330,30 @@ func TestQuota(t *testing.T) {
 	checkCounts(t, s)
 }
 
+// Free names: many files of one name get "stem (n).ext" in turn; the
+// search for this content among them is literal (LIKE's % and _ in a name
+// match only themselves).
+func TestFreeNames(t *testing.T) {
+	s, _ := open(t, rds.Addr())
+	ctx := ctxT(t)
+	for i := range 30 {
+		want := "x.bin"
+		if i > 0 {
+			want = fmt.Sprintf("x (%d).bin", i)
+		}
+		require.Equal(t, want, upload(t, s, "fn", "x.bin", fmt.Sprint("content ", i)).FileName)
+	}
+	_, err := s.AddUploaded(ctx, store.NewFile{User: "fn", MD5: sum("content 17"), FileName: "x.bin", FileID: "group1/M00/00/00/z.bin", Size: 10})
+	require.ErrorIs(t, err, store.ErrExists, "found under the free name it got")
+
+	require.Equal(t, "axb (1).txt", upload(t, s, "fn", "axb (1).txt", "one").FileName)
+	require.Equal(t, "a_b.txt", upload(t, s, "fn", "a_b.txt", "two").FileName)
+	require.Equal(t, "a_b (1).txt", upload(t, s, "fn", "a_b.txt", "one").FileName, "not the content of axb (1).txt")
+	require.Equal(t, "100%", upload(t, s, "fn", "100%", "three").FileName, "a name without an extension")
+	require.Equal(t, "100% (1)", upload(t, s, "fn", "100%", "four").FileName)
+	checkCounts(t, s)
+}
+
 // Uploads racing for the last of a quota: exactly as many as fit are
 // recorded, whatever their order, and the usage is their sum.
 func TestQuotaConcurrent(t *testing.T) {

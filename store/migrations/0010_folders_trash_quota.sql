@@ -115,10 +115,11 @@ CREATE TABLE IF NOT EXISTS trash (
 
 -- add_entry adds one file entry inside the caller's transaction: p_file_id
 -- '' links known content (status 3 when it is unknown), else records a new
--- DFS copy (queued in dfs_gc when the content was known). The name is the
--- first of p_name, name_candidate(p_name, 1), 2, … that the folder does not
--- hold, or holds with this very content: then nothing changes and the
--- status is 1 (o_name: that name), so that asking again is no new entry.
+-- DFS copy (queued in dfs_gc when the content was known). The name is
+-- p_name when the folder does not hold it, else a free name_candidate of
+-- it; when the folder holds this very content under p_name or one of its
+-- candidates, nothing changes and the status is 1 (o_name: that name), so
+-- that asking again is no new entry.
 -- Status 2: the user's quota (their own, else p_quota; 0 unlimited) cannot
 -- take the entry's bytes; 4: no such live folder. The user's row is
 -- locked first, as by every change of a user's entries, so no other
@@ -136,6 +137,10 @@ body: BEGIN
     DECLARE v_i INT DEFAULT 0;
     DECLARE v_kind INT;
     DECLARE v_md5 CHAR(32);
+    DECLARE v_rev INT DEFAULT LOCATE('.', REVERSE(p_name));
+    DECLARE v_dot INT DEFAULT 0;
+    DECLARE v_like VARCHAR(1024) CHARSET utf8mb4 COLLATE utf8mb4_bin;
+    DECLARE v_same VARCHAR(255) CHARSET utf8mb4 COLLATE utf8mb4_bin;
     SET o_status = 0, o_name = p_name, o_file_id = p_file_id, o_gc = 0;
     INSERT INTO user_file_count (user, count) VALUES (p_user, 0) ON DUPLICATE KEY UPDATE count = count;
     SELECT bytes, COALESCE(quota, p_quota) INTO v_bytes, v_quota FROM user_file_count WHERE user = p_user FOR UPDATE;
@@ -143,23 +148,43 @@ body: BEGIN
         SET o_status = 4;
         LEAVE body;
     END IF;
-    name_loop: LOOP
-        SET v_kind = NULL, v_md5 = NULL;
-        SELECT kind, md5 INTO v_kind, v_md5 FROM user_file_list
-         WHERE user = p_user AND folder_id = p_folder AND file_name = o_name AND trash_id = 0 LIMIT 1;
-        IF v_kind IS NULL THEN
-            LEAVE name_loop;
-        END IF;
+    -- The free names of p_name are "stem (n).ext" (name_candidate): v_like
+    -- matches them, so that one look at the index finds this content under
+    -- any of them, and the count of them is where the search for a free one
+    -- starts (not at 1: a folder may hold thousands of "photo (n).jpg").
+    IF v_rev > 0 THEN
+        SET v_dot = CHAR_LENGTH(p_name) - v_rev + 1;
+    END IF;
+    SET v_like = IF(v_dot > 1,
+        CONCAT(REPLACE(REPLACE(REPLACE(LEFT(p_name, v_dot - 1), '\\', '\\\\'), '%', '\\%'), '_', '\\_'), ' (%)',
+               REPLACE(REPLACE(REPLACE(SUBSTRING(p_name, v_dot), '\\', '\\\\'), '%', '\\%'), '_', '\\_')),
+        CONCAT(REPLACE(REPLACE(REPLACE(p_name, '\\', '\\\\'), '%', '\\%'), '_', '\\_'), ' (%)'));
+    SELECT kind, md5 INTO v_kind, v_md5 FROM user_file_list
+     WHERE user = p_user AND folder_id = p_folder AND file_name = p_name AND trash_id = 0 LIMIT 1;
+    IF v_kind IS NOT NULL THEN
         IF v_kind = 0 AND v_md5 = p_md5 THEN
             SET o_status = 1;
             LEAVE body;
         END IF;
-        SET v_i = v_i + 1;
-        IF v_i > 10000 THEN
-            SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'add_entry: no free name';
+        SET v_same = NULL;
+        SELECT file_name INTO v_same FROM user_file_list
+         WHERE user = p_user AND md5 = p_md5 AND folder_id = p_folder AND trash_id = 0 AND kind = 0
+           AND file_name LIKE v_like LIMIT 1;
+        IF v_same IS NOT NULL THEN
+            SET o_status = 1, o_name = v_same;
+            LEAVE body;
         END IF;
-        SET o_name = name_candidate(p_name, v_i);
-    END LOOP;
+        SELECT COUNT(*) INTO v_i FROM user_file_list
+         WHERE user = p_user AND folder_id = p_folder AND file_name LIKE v_like AND trash_id = 0;
+        name_loop: LOOP
+            SET v_i = v_i + 1;
+            SET o_name = name_candidate(p_name, v_i);
+            IF NOT EXISTS (SELECT 1 FROM user_file_list
+                            WHERE user = p_user AND folder_id = p_folder AND file_name = o_name AND trash_id = 0) THEN
+                LEAVE name_loop;
+            END IF;
+        END LOOP;
+    END IF;
     IF p_file_id = '' THEN
         SET v_size = NULL;
         SELECT file_id, size INTO o_file_id, v_size FROM file_info WHERE md5 = p_md5 FOR UPDATE;
