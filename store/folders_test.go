@@ -292,17 +292,24 @@ func TestTrash(t *testing.T) {
 	checkCounts(t, s)
 }
 
-func TestQuota(t *testing.T) {
-	db := mdb.NewDatabase(t)
+// openWithQuota is a store on a fresh database whose default quota is
+// quota bytes.
+func openWithQuota(t *testing.T, quota int64) *store.Store {
+	t.Helper()
 	_, opt := open(t, rds.Addr())
-	opt.MySQL = mdb.AppMySQL(db).Driver()
-	opt.Quota = 10
+	opt.MySQL = mdb.AppMySQL(mdb.NewDatabase(t)).Driver()
+	opt.Quota = quota
 	s, err := store.Open(ctxT(t), opt)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestQuota(t *testing.T) {
+	s := openWithQuota(t, 10)
 	ctx := ctxT(t)
 	upload(t, s, "ann", "six", "123456")
-	_, err = s.AddUploaded(ctx, store.NewFile{User: "ann", MD5: sum("12345"), FileName: "five", FileID: "g/5", Size: 5})
+	_, err := s.AddUploaded(ctx, store.NewFile{User: "ann", MD5: sum("12345"), FileName: "five", FileID: "g/5", Size: 5})
 	require.ErrorIs(t, err, store.ErrQuota)
 	require.ErrorIs(t, s.CheckQuota(ctx, "ann", 5), store.ErrQuota)
 	require.NoError(t, s.CheckQuota(ctx, "ann", 4))
@@ -357,13 +364,7 @@ func TestFreeNames(t *testing.T) {
 // Uploads racing for the last of a quota: exactly as many as fit are
 // recorded, whatever their order, and the usage is their sum.
 func TestQuotaConcurrent(t *testing.T) {
-	db := mdb.NewDatabase(t)
-	_, opt := open(t, rds.Addr())
-	opt.MySQL = mdb.AppMySQL(db).Driver()
-	opt.Quota = 30
-	s, err := store.Open(ctxT(t), opt)
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	s := openWithQuota(t, 30)
 	ctx := ctxT(t)
 	var wg sync.WaitGroup
 	var ok, refused atomic.Int32
