@@ -27,11 +27,7 @@ func TestAPI(t *testing.T) {
 	t.Parallel() // its own stack: runs beside the other such tests
 	s := StartStack(t, Options{Cfg: map[string]any{"http_status_codes": true}})
 	w := newWeb(t, s)
-	defer func() {
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", tail(s.Logs(), 8000))
-		}
-	}()
+	logsOnFailure(t, s)
 	suffix := fmt.Sprint(time.Now().UnixNano() % 1e6)
 	alice := w.login(w.register("alice"+suffix, "alice-password"))
 	bob := w.login(w.register("bob"+suffix, "bob-password"))

@@ -26,11 +26,7 @@ func TestBrowserWebChunkedResume(t *testing.T) {
 	w := newWeb(t, s)
 	ctx := newBrowserSized(t, 1280, 800)
 	art := artifacts(t)
-	defer func() {
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", tail(s.Logs(), 6000))
-		}
-	}()
+	logsOnFailure(t, s)
 	const pwd = "chunk-resume-pw"
 	a := w.register("cr_"+suffix(), pwd)
 	logIn(t, ctx, s.URL, a.name, pwd)

@@ -27,11 +27,7 @@ func TestBrowserShareLink(t *testing.T) {
 	w := newWeb(t, s)
 	ctx := newBrowserSized(t, 1280, 800)
 	art := artifacts(t)
-	defer func() {
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", tail(s.Logs(), 6000))
-		}
-	}()
+	logsOnFailure(t, s)
 	const pwd = "link-owner-pw"
 	a := w.login(w.register("ln_"+suffix(), pwd))
 	name := "shared report.html"

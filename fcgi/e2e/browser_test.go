@@ -227,11 +227,7 @@ func TestBrowserFlow(t *testing.T) {
 	s := StartStack(t, Options{})
 	ctx := newBrowser(t)
 	art := artifacts(t)
-	defer func() {
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", tail(s.Logs(), 6000))
-		}
-	}()
+	logsOnFailure(t, s)
 
 	user := fmt.Sprintf("web_%d", time.Now().UnixNano()%1e9)
 	const pwd = "s3cret-pass"

@@ -146,11 +146,7 @@ func webFlow(t *testing.T, width, height int, lang string) {
 	art := artifacts(t)
 	tx := webText[lang]
 	shot := func(name string) { screenshot(t, ctx, art, fmt.Sprintf("web-%s-%d-%s.png", lang, width, name)) }
-	defer func() {
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", tail(s.Logs(), 6000))
-		}
-	}()
+	logsOnFailure(t, s)
 	sfx := suffix()
 	user := "wf_" + sfx
 	const pwd = "s3cret-pass"

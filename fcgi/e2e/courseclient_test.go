@@ -159,11 +159,7 @@ func rawGet(t testing.TB, addr, path string, hdr ...string) string {
 func TestCourseClientReplay(t *testing.T) {
 	t.Parallel() // its own stack: runs beside the other such tests
 	s := StartStack(t, Options{})
-	defer func() {
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", tail(s.Logs(), 8000))
-		}
-	}()
+	logsOnFailure(t, s)
 	sfx := fmt.Sprint(time.Now().UnixNano() % 1e6)
 	alice := newQt(t, s, "qt_alice"+sfx, "alice-password")
 	bob := newQt(t, s, "qt_bob"+sfx, "bob-password")

@@ -100,11 +100,7 @@ func TestWebDAV(t *testing.T) {
 	t.Parallel() // long and mostly waiting (on processes, timeouts): run beside the other such tests
 	s := StartStack(t, Options{UploadMode: "inprocess"})
 	w := newWeb(t, s)
-	defer func() {
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", tail(s.Logs(), 8000))
-		}
-	}()
+	logsOnFailure(t, s)
 	suffix := fmt.Sprint(time.Now().UnixNano() % 1e6)
 	alice := w.login(w.register("dava"+suffix, "alice-password"))
 	bob := w.login(w.register("davb"+suffix, "bob-password"))

@@ -54,11 +54,7 @@ func TestMySQLRestartUnderLoad(t *testing.T) {
 	in := &shared{db: cluster.StartMariaDB(t), redis: cluster.StartRedis(t), dfs: cluster.StartDFS(t)}
 	s := StartStack(t, Options{infra: in})
 	w := newWeb(t, s)
-	defer func() {
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", tail(s.Logs(), 12000))
-		}
-	}()
+	logsOnFailure(t, s)
 	pids := map[string]int{}
 	for name, p := range s.fcgi {
 		pids[name] = p.cmd.Process.Pid

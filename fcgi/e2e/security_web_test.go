@@ -97,11 +97,7 @@ func TestSecurityStoredXSS(t *testing.T) {
 	s := StartStack(t, Options{})
 	storage := startStorageNginx(t, s)
 	w := newWeb(t, s)
-	defer func() {
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", tail(s.Logs(), 6000))
-		}
-	}()
+	logsOnFailure(t, s)
 	alice := w.login(w.register("xss_alice", "alice-pass-1"))
 	const bobPwd = "bob-pass-1"
 	bob := w.login(w.register("xss_bob", bobPwd))
@@ -342,11 +338,7 @@ func testBodyLimits(t *testing.T, mode string) {
 	const max = 1 << 20
 	s := StartStack(t, Options{MaxBody: "1m", UploadMode: mode})
 	w := newWeb(t, s)
-	defer func() {
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", tail(s.Logs(), 6000))
-		}
-	}()
+	logsOnFailure(t, s)
 	alice := w.login(w.register("limit_alice", "alice-pass-1"))
 
 	// JSON endpoints: a 1 MB body is refused by Nginx.

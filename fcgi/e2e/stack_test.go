@@ -349,6 +349,16 @@ func StartStack(tb testing.TB, o Options) *Stack {
 	return s
 }
 
+// logsOnFailure prints the tail of s's logs when t has failed, before
+// the stack stops.
+func logsOnFailure(t testing.TB, s *Stack) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stack logs:\n%s", tail(s.Logs(), 8000))
+		}
+	})
+}
+
 // NginxErrors returns Nginx's error log.
 func (s *Stack) NginxErrors() string {
 	b, _ := os.ReadFile(filepath.Join(s.NginxDir, "logs", "error.log"))
