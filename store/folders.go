@@ -407,28 +407,60 @@ func (s *Store) Rename(ctx context.Context, user string, ref ItemRef, name strin
 		if err != nil {
 			return err
 		}
-		if e.Name == name {
-			return nil
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE user_file_list SET file_name = ? WHERE id = ?", name, e.ID); err != nil {
-			if isDup(err) {
-				return fmt.Errorf("%w: the folder holds an entry of that name", ErrExists)
-			}
-			return err
-		}
-		if e.Shared == 0 {
-			return nil
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE share_file_list SET file_name = ? WHERE user = ? AND md5 = ? AND file_name = ?",
-			name, user, e.MD5, e.Name); err != nil {
-			if isDup(err) {
-				return ErrAlreadyShared
-			}
-			return err
-		}
-		// The ranking cache is rebuilt at its next read.
-		return addShareCount(ctx, tx, 0)
+		return placeTx(ctx, tx, user, e, e.FolderID, name)
 	})
+}
+
+// placeTx puts the locked live entry e into folder dest under name (both
+// may be its own): ErrExists when dest holds another entry of that name; a
+// shared file's share is renamed with it (ErrAlreadyShared when a public
+// file has that md5 and name).
+func placeTx(ctx context.Context, tx *sql.Tx, user string, e lockedEntry, dest int64, name string) error {
+	if e.FolderID == dest && e.Name == name {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE user_file_list SET folder_id = ?, file_name = ? WHERE id = ?", dest, name, e.ID); err != nil {
+		if isDup(err) {
+			return fmt.Errorf("%w: the folder holds an entry named %q", ErrExists, name)
+		}
+		return err
+	}
+	if e.Shared == 0 || e.Name == name {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE share_file_list SET file_name = ? WHERE user = ? AND md5 = ? AND file_name = ?",
+		name, user, e.MD5, e.Name); err != nil {
+		if isDup(err) {
+			return ErrAlreadyShared
+		}
+		return err
+	}
+	// The ranking cache is rebuilt at its next read.
+	return addShareCount(ctx, tx, 0)
+}
+
+// intoTx checks that dest (0: the root) is the user's live folder and
+// returns it and its ancestors: where no moved folder may go.
+func (s *Store) intoTx(ctx context.Context, tx *sql.Tx, user string, dest int64) (map[int64]bool, error) {
+	above := map[int64]bool{}
+	if dest == 0 {
+		return above, nil
+	}
+	ok, err := liveFolder(ctx, tx, user, dest)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNoFolder
+	}
+	path, err := s.folderPathTx(ctx, tx, user, dest)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range path {
+		above[c.ID] = true
+	}
+	return above, nil
 }
 
 // Move moves the user's live entries into folder dest (0: the root), all
@@ -446,23 +478,9 @@ func (s *Store) Move(ctx context.Context, user string, refs []ItemRef, dest int6
 		if err := lockUser(ctx, tx, user); err != nil {
 			return err
 		}
-		// dest and its ancestors: where no moved folder may go.
-		above := map[int64]bool{}
-		if dest != 0 {
-			ok, err := liveFolder(ctx, tx, user, dest)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return ErrNoFolder
-			}
-			path, err := s.folderPathTx(ctx, tx, user, dest)
-			if err != nil {
-				return err
-			}
-			for _, c := range path {
-				above[c.ID] = true
-			}
+		above, err := s.intoTx(ctx, tx, user, dest)
+		if err != nil {
+			return err
 		}
 		for _, ref := range refs {
 			e, err := lockLive(ctx, tx, user, ref)
@@ -472,13 +490,7 @@ func (s *Store) Move(ctx context.Context, user string, refs []ItemRef, dest int6
 			if e.Kind == KindFolder && above[e.ID] {
 				return ErrIntoItself
 			}
-			if e.FolderID == dest {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, "UPDATE user_file_list SET folder_id = ? WHERE id = ?", dest, e.ID); err != nil {
-				if isDup(err) {
-					return fmt.Errorf("%w: the folder holds an entry named %q", ErrExists, e.Name)
-				}
+			if err := placeTx(ctx, tx, user, e, dest, e.Name); err != nil {
 				return err
 			}
 		}

@@ -70,8 +70,8 @@ func (s *Store) Children(ctx context.Context, user string, folder int64) ([]Entr
 }
 
 // MoveTo moves the user's live entry ref into folder dest (0: the root)
-// under name, in one transaction: ErrExists when dest holds that name,
-// ErrIntoItself, ErrNotFound (Move and Rename in one step).
+// under name, in one transaction (Move and Rename in one step): ErrExists
+// when dest holds that name, ErrIntoItself, ErrNotFound, ErrNoFolder.
 func (s *Store) MoveTo(ctx context.Context, user string, ref ItemRef, dest int64, name string) error {
 	if err := checkUser(user); err != nil {
 		return err
@@ -83,40 +83,18 @@ func (s *Store) MoveTo(ctx context.Context, user string, ref ItemRef, dest int64
 		if err := lockUser(ctx, tx, user); err != nil {
 			return err
 		}
+		above, err := s.intoTx(ctx, tx, user, dest)
+		if err != nil {
+			return err
+		}
 		e, err := lockLive(ctx, tx, user, ref)
 		if err != nil {
 			return err
 		}
-		if e.Shared != 0 && e.Name != name {
-			// A public file is listed by its name: rename it where shares
-			// are handled (Rename), not here.
-			return fmt.Errorf("%w: cancel the share of %q before renaming it", ErrInvalid, e.Name)
+		if e.Kind == KindFolder && above[e.ID] {
+			return ErrIntoItself
 		}
-		if dest != 0 {
-			ok, err := liveFolder(ctx, tx, user, dest)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("%w: no such folder", ErrNotFound)
-			}
-			if e.Kind == KindFolder {
-				path, err := s.folderPathTx(ctx, tx, user, dest)
-				if err != nil {
-					return err
-				}
-				for _, c := range path {
-					if c.ID == e.ID {
-						return ErrIntoItself
-					}
-				}
-			}
-		}
-		_, err = tx.ExecContext(ctx, "UPDATE user_file_list SET folder_id = ?, file_name = ? WHERE id = ?", dest, name, e.ID)
-		if isDup(err) {
-			return fmt.Errorf("%w: the folder holds an entry named %q", ErrExists, name)
-		}
-		return err
+		return placeTx(ctx, tx, user, e, dest, name)
 	})
 }
 
