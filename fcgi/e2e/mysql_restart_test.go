@@ -270,6 +270,12 @@ func (l *mrLoad) do(ep, method, uri, ctype string, body []byte) (mrHit, map[stri
 	req, err := http.NewRequest(method, l.url+uri, bytes.NewReader(body))
 	if err == nil {
 		req.Header.Set("Content-Type", ctype)
+		// An upload refused before its body is read (MySQL away: 503 at
+		// once) leaves Nginx a connection it cannot keep, and whether its
+		// answer says "Connection: close" depends on timing: the worker's
+		// next call could go out on a socket Nginx is closing (a list
+		// failed with EOF that way). Each upload has its own connection.
+		req.Close = ep == "upload"
 		var resp *http.Response
 		if resp, err = mrClient.Do(req); err == nil {
 			var b []byte
