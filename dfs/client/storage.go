@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
@@ -17,6 +18,10 @@ const maxMetaBody = 16 << 20
 
 // copyBuf is the streaming buffer size for uploads and downloads.
 const copyBuf = 64 << 10
+
+// copyBufs holds download buffers: one a download would otherwise be
+// garbage for every file.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
 
 // UploadOptions tune UploadWith.
 type UploadOptions struct {
@@ -269,7 +274,9 @@ func (c *Client) Download(ctx context.Context, fileID string, offset, length int
 		if err != nil {
 			return err
 		}
-		n, err = io.CopyBuffer(w, io.LimitReader(cn, h.PkgLen), make([]byte, min(copyBuf, max(h.PkgLen, 1))))
+		bp := copyBufs.Get().(*[]byte)
+		n, err = io.CopyBuffer(w, io.LimitReader(cn, h.PkgLen), *bp)
+		copyBufs.Put(bp)
 		if err == nil && n < h.PkgLen {
 			err = io.ErrUnexpectedEOF
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -230,16 +231,23 @@ func benchUpload(b *testing.B, s *Stack, a account, size int) benchResult {
 	b.ResetTimer()
 	var failed atomic.Value
 	b.RunParallel(func(pb *testing.PB) {
-		body, ctype := uploadBody(a, fmt.Sprintf("b%d.bin", benchSeq.Add(1)), base)
+		// A fixed-width name, rewritten in place for each upload: users
+		// upload distinct names (each repeat of one name in a folder is
+		// stored as the next free "name (n).ext").
+		name := fmt.Sprintf("b%016x.bin", 0)
+		body, ctype := uploadBody(a, name, base)
 		req := append(fmt.Appendf(nil, "POST /upload HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n",
 			s.Addr, ctype, len(body)), body...)
 		data := req[bytes.Index(req, base):][:size]
+		nameAt := req[bytes.Index(req, []byte(name))+1:][:16]
 		var lc leanClient
 		defer lc.close()
 		for pb.Next() {
 			// Distinct content each time: the stamp makes a new md5.
-			binary.LittleEndian.PutUint64(data, benchSeq.Add(1))
+			seq := benchSeq.Add(1)
+			binary.LittleEndian.PutUint64(data, seq)
 			binary.LittleEndian.PutUint64(data[8:], uint64(time.Now().UnixNano()))
+			hex.Encode(nameAt, binary.BigEndian.AppendUint64(nil, seq))
 			if err := lc.upload(s.Addr, req); err != nil {
 				failed.Store(err)
 				return
