@@ -237,4 +237,3 @@ func (s *Storage) damaged(remote string, got, want uint32) error {
 		Int64("corrupt_total", s.corrupt.Load()).Msg("file damaged on disk: content does not match its name's CRC32, not served")
 	return proto.Errf(proto.StatusEIO, "download %s: content CRC32 %08X, name says %08X", remote, got, want)
 }
-

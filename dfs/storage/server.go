@@ -424,4 +424,3 @@ func lingerClose(c net.Conn, timeout time.Duration) {
 	c.SetReadDeadline(time.Now().Add(min(timeout, 2*time.Second)))
 	io.CopyN(io.Discard, c, 4*maxDrain)
 }
-
