@@ -108,11 +108,13 @@ bench: build
 # Side by side with a reference C FastDFS built elsewhere (not needed by
 # test or bench): both on a tmpfs, then on disk, the same load against each
 # in alternation, 3 rounds; prints medians, ratios and peak RSS.
-# make bench-vs-fastdfs FASTDFS_BIN=/usr/bin [VS_TIME=3s]
+# make bench-vs-fastdfs FASTDFS_BIN=/usr/bin [VS_TIME=3s] [VS_FLAGS=-vs-trunk]
+# (-vs-trunk: both in trunk mode, the small-file cases only)
 VS_TIME ?= 3s
+VS_FLAGS ?=
 bench-vs-fastdfs: build
 	@test -n "$(FASTDFS_BIN)" || { echo "usage: make bench-vs-fastdfs FASTDFS_BIN=<folder with fdfs_trackerd and fdfs_storaged>"; exit 2; }
-	$(BIN)/fdfs_bench -bin $(BIN) -vs-fastdfs $(FASTDFS_BIN) -time $(VS_TIME)
+	$(BIN)/fdfs_bench -bin $(BIN) -vs-fastdfs $(FASTDFS_BIN) -time $(VS_TIME) $(VS_FLAGS)
 
 # Soak test (not part of `make test`): mixed DFS and web load on a 2-group,
 # 2-replica cluster while storages are killed and restarted, then a check

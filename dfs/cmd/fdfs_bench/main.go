@@ -56,6 +56,7 @@ func main() {
 	vsBin := flag.String("vs-fastdfs", "", "folder with a reference C FastDFS's fdfs_trackerd and fdfs_storaged: run the side-by-side comparison (vs.go) instead")
 	vsTmpfs := flag.String("vs-tmpfs", "/dev/shm", "with -vs-fastdfs: a folder on a tmpfs for both stores (empty: skip)")
 	vsDisk := flag.String("vs-disk", "/var/tmp", "with -vs-fastdfs: a folder on a disk for both stores (empty: skip)")
+	vsTrunk := flag.Bool("vs-trunk", false, "with -vs-fastdfs: both clusters in trunk mode (use_trunk_file), small-file cases only")
 	flag.Parse()
 
 	r := &cluster.Runner{}
@@ -72,7 +73,7 @@ func main() {
 		if err != nil {
 			r.Fatal(err)
 		}
-		if err := vsMain(r, *vsBin, ourBin, media, *dur, *only); err != nil {
+		if err := vsMain(r, *vsBin, ourBin, media, *dur, *only, *vsTrunk); err != nil {
 			r.Fatal(err)
 		}
 		return

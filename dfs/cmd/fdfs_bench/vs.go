@@ -45,6 +45,18 @@ var vsCases = []benchCase{
 	{name: "download 64 MiB x1", size: 64 << 20, conns: 1, target: 1.2},
 }
 
+// vsTrunkCases are the loads compared in trunk mode (-vs-trunk): small
+// files, which trunk files pack.
+var vsTrunkCases = vsCases[:4]
+
+// vsTrunkKeys turn trunk mode on in both trackers (storages learn it from
+// their tracker): small files packed into 64 MiB trunk files, slots from
+// 256 bytes to 1 MiB.
+var vsTrunkKeys = [][2]string{
+	{"use_trunk_file", "true"}, {"slot_min_size", "256"}, {"slot_max_size", "1MB"},
+	{"trunk_file_size", "64MB"}, {"trunk_create_file_advance", "false"},
+}
+
 // vsRSSTarget is the most peak RSS ours may use, as a multiple of C's.
 const vsRSSTarget = 2.0
 
@@ -65,7 +77,7 @@ type vsSystem struct {
 // vsMedium is where both systems keep their files.
 type vsMedium struct{ name, dir string }
 
-func vsMain(r *cluster.Runner, fastdfsBin, ourBin string, media []vsMedium, d time.Duration, only string) error {
+func vsMain(r *cluster.Runner, fastdfsBin, ourBin string, media []vsMedium, d time.Duration, only string, trunk bool) error {
 	for _, b := range []string{"fdfs_trackerd", "fdfs_storaged"} {
 		if _, err := os.Stat(filepath.Join(fastdfsBin, b)); err != nil {
 			return fmt.Errorf("-vs-fastdfs %s: %w", fastdfsBin, err)
@@ -76,7 +88,7 @@ func vsMain(r *cluster.Runner, fastdfsBin, ourBin string, media []vsMedium, d ti
 	go func() { <-sig; r.Fatal("interrupted") }() // stops the daemons
 	defer signal.Stop(sig)
 	for _, m := range media {
-		if err := vsMedium1(r, fastdfsBin, ourBin, m, d, only); err != nil {
+		if err := vsMedium1(r, fastdfsBin, ourBin, m, d, only, trunk); err != nil {
 			return fmt.Errorf("%s: %w", m.name, err)
 		}
 	}
@@ -84,7 +96,7 @@ func vsMain(r *cluster.Runner, fastdfsBin, ourBin string, media []vsMedium, d ti
 	return nil
 }
 
-func vsMedium1(r *cluster.Runner, fastdfsBin, ourBin string, m vsMedium, d time.Duration, only string) error {
+func vsMedium1(r *cluster.Runner, fastdfsBin, ourBin string, m vsMedium, d time.Duration, only string, trunk bool) error {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(m.dir, &st); err != nil {
 		return err
@@ -93,16 +105,20 @@ func vsMedium1(r *cluster.Runner, fastdfsBin, ourBin string, m vsMedium, d time.
 	if st.Type == tmpfsMagic {
 		kind = "tmpfs"
 	}
-	fmt.Printf("\n== %s: %s (%s) ==\n", m.name, m.dir, kind)
+	cases, mode := vsCases, ""
+	if trunk {
+		cases, mode = vsTrunkCases, ", trunk mode"
+	}
+	fmt.Printf("\n== %s: %s (%s)%s ==\n", m.name, m.dir, kind, mode)
 	if (m.name == "tmpfs") != (kind == "tmpfs") {
 		fmt.Printf("warning: %s is not on a %s\n", m.dir, m.name)
 	}
-	ref, err := startC(r, fastdfsBin, m.dir, "127.0.0.52", "127.0.0.53")
+	ref, err := startC(r, fastdfsBin, m.dir, "127.0.0.52", "127.0.0.53", trunk)
 	if err != nil {
 		return fmt.Errorf("reference C FastDFS: %w", err)
 	}
 	defer ref.stop()
-	ours, err := startOurs(r, ourBin, m.dir, "127.0.0.62", "127.0.0.63")
+	ours, err := startOurs(r, ourBin, m.dir, "127.0.0.62", "127.0.0.63", trunk)
 	if err != nil {
 		return fmt.Errorf("ours: %w", err)
 	}
@@ -116,7 +132,7 @@ func vsMedium1(r *cluster.Runner, fastdfsBin, ourBin string, m vsMedium, d time.
 		if round%2 == 1 {
 			order = []*vsSystem{ours, ref} // alternate who goes first
 		}
-		for _, bc := range vsCases {
+		for _, bc := range cases {
 			if only != "" && !strings.Contains(bc.name, only) {
 				continue
 			}
@@ -137,6 +153,11 @@ func vsMedium1(r *cluster.Runner, fastdfsBin, ourBin string, m vsMedium, d time.
 		}
 		fmt.Printf("round %d of %d done\n", round+1, vsRounds)
 	}
+	if trunk {
+		for _, sys := range systems {
+			fmt.Printf("%s: %s\n", sys.name, trunkResident(sys.c))
+		}
+	}
 	for _, sys := range systems {
 		sys.trRSS, sys.stRSS = vmHWM(sys.trPid()), vmHWM(sys.stPid())
 		// The peak counts the mapped program too (a Go binary's text is
@@ -148,7 +169,7 @@ func vsMedium1(r *cluster.Runner, fastdfsBin, ourBin string, m vsMedium, d time.
 	}
 
 	fmt.Printf("%-20s %12s %12s %10s %10s %7s %7s  %s\n", "case", "C op/s", "ours op/s", "C MiB/s", "ours MiB/s", "ratio", "target", "rounds C | ours")
-	for _, bc := range vsCases {
+	for _, bc := range cases {
 		res := results[bc.name]
 		if res == nil {
 			continue
@@ -165,7 +186,7 @@ func vsMedium1(r *cluster.Runner, fastdfsBin, ourBin string, m vsMedium, d time.
 	// Where the time goes: CPU per operation of each daemon and of the load
 	// generator (the same client for both), medians of the rounds.
 	fmt.Printf("\n%-20s %40s %40s\n", "CPU µs per op", "C tracker/storage/client (switches)", "ours tracker/storage/client (switches)")
-	for _, bc := range vsCases {
+	for _, bc := range cases {
 		c := cpus[bc.name]
 		if c == nil {
 			continue
@@ -177,6 +198,25 @@ func vsMedium1(r *cluster.Runner, fastdfsBin, ourBin string, m vsMedium, d time.
 		ratio(ours.stRSS, ref.stRSS), ratio(ours.trRSS, ref.trRSS), vsRSSTarget)
 	fmt.Printf("RSS %s; %s\n", ref.rssNote, ours.rssNote)
 	return nil
+}
+
+// trunkResident says whether a 4 KiB upload lands in a trunk file: its
+// remote name is then 60 characters (M00/HH/HH/, 27 of the name's own
+// record, 16 of its place in the trunk, the 7 of the extension) instead of
+// 44.
+func trunkResident(c *client.Client) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := c.UploadBuffer(ctx, make([]byte, 4<<10), "bin")
+	if err != nil {
+		return fmt.Sprintf("a 4 KiB upload failed: %v", err)
+	}
+	defer c.Delete(ctx, id)
+	_, remote, _ := strings.Cut(id, "/")
+	if len(remote) == 60 {
+		return id + " (in a trunk file)"
+	}
+	return id + " (NOT in a trunk file: trunk mode is off)"
 }
 
 // cpuUse is CPU time (user + system) of a system's tracker, its storage
@@ -333,7 +373,7 @@ func pidFile(base, name string) int {
 }
 
 // startOurs runs our tracker and storage with their base paths under dir.
-func startOurs(r *cluster.Runner, bin, dir, trIP, stIP string) (*vsSystem, error) {
+func startOurs(r *cluster.Runner, bin, dir, trIP, stIP string, trunk bool) (*vsSystem, error) {
 	os.Setenv("YUNPAN_BIN", bin)
 	old, had := os.LookupEnv("TMPDIR")
 	os.Setenv("TMPDIR", dir) // the harness makes base paths with os.MkdirTemp
@@ -344,7 +384,14 @@ func startOurs(r *cluster.Runner, bin, dir, trIP, stIP string) (*vsSystem, error
 			os.Unsetenv("TMPDIR")
 		}
 	}()
-	tr := cluster.StartTracker(r, trIP, nil)
+	var trKeys map[string]string
+	if trunk {
+		trKeys = map[string]string{}
+		for _, kv := range vsTrunkKeys {
+			trKeys[kv[0]] = kv[1]
+		}
+	}
+	tr := cluster.StartTracker(r, trIP, trKeys)
 	st := cluster.StartStorage(r, stIP, "group1", []*cluster.Proc{tr}, map[string]string{
 		"subdir_count_per_path": "256", "max_connections": "1024",
 	})
@@ -376,7 +423,7 @@ func newPooledClient(path string) (*client.Client, error) {
 // paths under dir. They daemonize and chdir to /, so every path is
 // absolute, and each is found again through its pid file. The C storage
 // refuses a tracker on 127.0.0.1, hence other loopback addresses.
-func startC(r *cluster.Runner, bin, dir, trIP, stIP string) (*vsSystem, error) {
+func startC(r *cluster.Runner, bin, dir, trIP, stIP string, trunk bool) (*vsSystem, error) {
 	base, err := os.MkdirTemp(dir, "fastdfs-ref-")
 	if err != nil {
 		return nil, err
@@ -395,7 +442,11 @@ func startC(r *cluster.Runner, bin, dir, trIP, stIP string) (*vsSystem, error) {
 		{"log_level", "warn"}, {"use_connection_pool", "true"}, {"allow_hosts", "*"},
 	}
 	trConf := filepath.Join(trBase, "tracker.conf")
-	err = writeKV(trConf, append(slices.Clone(common),
+	trKeys := slices.Clone(common)
+	if trunk {
+		trKeys = append(trKeys, vsTrunkKeys...)
+	}
+	err = writeKV(trConf, append(trKeys,
 		[2]string{"bind_addr", trIP}, [2]string{"port", strconv.Itoa(trPort)}, [2]string{"base_path", trBase},
 		[2]string{"store_lookup", "0"}, [2]string{"reserved_storage_space", "1%"},
 		[2]string{"min_buff_size", "8KB"}, [2]string{"max_buff_size", "128KB"}))
