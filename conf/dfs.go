@@ -130,6 +130,8 @@ type Storage struct {
 	Transfer Transfer // min_transfer_rate and its grace: slow senders and readers are cut off (conf/transfer.go)
 
 	ScrubPeriod time.Duration // scrub_period (yunpan extension, conf/scrub.go): every file is read and checked once per period; 0 = off
+
+	VerifyInterval time.Duration // verify_interval (yunpan extension, conf/scrub.go): a download's CRC32 check of a file stands this long; 0 = every download
 }
 
 // Client is client.conf (docs/protocol.md §8.4).

@@ -53,6 +53,7 @@ func DefaultStorage() *Storage {
 		Cluster:                   Cluster{SyncAckReplicas: 1},
 		HTTP:                      DefaultStorageHTTP(),
 		Transfer:                  Transfer{MinRate: DefaultMinTransferRate},
+		VerifyInterval:            DefaultVerifyInterval,
 	}
 }
 
@@ -196,6 +197,7 @@ func StorageFromFile(f *File) (*Storage, error) {
 	st.MetricsAddr = r.metricsAddr()
 	st.Transfer = r.transfer()
 	st.ScrubPeriod = r.scrubPeriod()
+	st.VerifyInterval = r.verifyInterval()
 
 	if err := r.err("storage config"); err != nil {
 		return nil, err

@@ -225,8 +225,8 @@ func checkAppenderNameLen(op string, n int64) error {
 // were written; a read failure is errAbort, a write failure keeps its errno.
 func (sess *session) receiveAtOffset(f *os.File, off, n int64, totalBytes int) (int64, error) {
 	s := sess.s
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
+	bp := copyBufs.get()
+	defer copyBufs.put(bp)
 	buf := *bp
 	var written, unsynced int64
 	for written < n {

@@ -76,8 +76,8 @@ func fileCRC32(path string) (uint32, error) {
 	}
 	defer f.Close()
 	h := crc32.NewIEEE()
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
+	bp := copyBufs.get()
+	defer copyBufs.put(bp)
 	if _, err := io.CopyBuffer(h, f, *bp); err != nil {
 		return 0, err
 	}

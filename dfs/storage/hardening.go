@@ -55,10 +55,11 @@ func (sp *storePath) writable() bool {
 	return time.Now().UnixNano() >= sp.badUntil.Load()
 }
 
-// verifyMaxSize bounds the files whose CRC32 is checked before a range is
-// downloaded: that reads the whole file first, cheap while it is small (and
-// then usually in the page cache), not for large ones. Whole files are
-// checked as they stream, whatever their size (download.go).
+// verifyMaxSize bounds the files whose CRC32 is checked before they are
+// sent, whole or a range: that reads the whole file first, cheap while it is
+// small (and then usually in the page cache), not for large ones. Larger
+// whole files are checked as they stream (sendVerified); ranges of them are
+// left to the scrubber.
 const verifyMaxSize = 64 << 20
 
 // verifyWhole checks, before a range of a file is downloaded, that the
@@ -84,10 +85,16 @@ func (s *Storage) verifyWhole(remote string, fd int, size int64) error {
 	return nil
 }
 
+// checkBufSize is the piece crcOfFD reads at a time: small enough to stay
+// in the CPU's cache between the read and the CRC32.
+const checkBufSize = 64 << 10
+
+var checkBufs = newFreeList(checkBufSize, 8)
+
 // crcOfFD is the CRC32 of the first size bytes of fd, read with pread.
 func crcOfFD(fd int, size int64) (uint32, error) {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
+	bp := checkBufs.get()
+	defer checkBufs.put(bp)
 	var crc uint32
 	for off := int64(0); off < size; {
 		b := (*bp)[:min(int64(len(*bp)), size-off)]

@@ -66,33 +66,70 @@ func TestDamagedFileNotServed(t *testing.T) {
 	activeOK(t, s)
 }
 
-// A damaged file larger than one buffer is checked while it streams: the
-// answer announces the whole file, but the connection closes before its
-// last chunk, so no client takes the bytes as a complete file. Intact, it
-// arrives whole, with and without the check.
-func TestCorruptLargeFileCutShort(t *testing.T) {
-	// One buffer and a bit, several, many.
-	for _, size := range []int{copyBufSize + 1000, 3*copyBufSize + 1234, 8*copyBufSize + 5} {
-		t.Run(strconv.Itoa(size), func(t *testing.T) { corruptCutShort(t, size) })
+// A file larger than one buffer, up to verifyMaxSize, is checked before
+// its header is sent: intact, it arrives whole, and the check is
+// remembered for this version of the file, so a range reads it no more;
+// damaged (a rewrite, which changes its ctime), it is answered EIO.
+func TestCorruptFileRefusedBeforeHeader(t *testing.T) {
+	for _, size := range []int{copyBufSize + 1000, 3*copyBufSize + 1234} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			s := start(t, testOpts(t))
+			c := dial(t, s)
+			data := make([]byte, size)
+			rand.Read(data)
+			remote := upload(t, c, 0, "bin", data)
+			h, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
+			require.Zero(t, h.Status)
+			require.Equal(t, data, got)
+			h, got = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 5, 0))
+			require.Zero(t, h.Status)
+			require.Equal(t, data[5:], got)
+			s.verified.mu.Lock()
+			require.Len(t, s.verified.m, 1)
+			s.verified.mu.Unlock()
+
+			flipOnDisk(t, s, remote)
+			h, got = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
+			require.Equal(t, proto.StatusEIO, h.Status)
+			require.Empty(t, got)
+			require.EqualValues(t, 1, s.corrupt.Load())
+			activeOK(t, s)
+		})
 	}
 }
 
-func corruptCutShort(t *testing.T, size int) {
+// With verify_interval 0 nothing is remembered: every download reads and
+// checks its file.
+func TestVerifyEveryDownload(t *testing.T) {
+	o := testOpts(t)
+	o.VerifyInterval = 0
+	s := start(t, o)
+	c := dial(t, s)
+	data := make([]byte, 100<<10)
+	rand.Read(data)
+	remote := upload(t, c, 0, "bin", data)
+	for range 2 {
+		h, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
+		require.Zero(t, h.Status)
+		require.Equal(t, data, got)
+	}
+	s.verified.mu.Lock()
+	require.Empty(t, s.verified.m)
+	s.verified.mu.Unlock()
+}
+
+// A whole file above verifyMaxSize is checked while it streams: the answer
+// announces the whole file, but the connection closes before its last
+// chunk, so no client takes the bytes as a complete file.
+func TestCorruptLargeFileCutShort(t *testing.T) {
 	s := start(t, testOpts(t))
 	c := dial(t, s)
-	data := make([]byte, size)
+	data := make([]byte, verifyMaxSize+5)
 	rand.Read(data)
 	remote := upload(t, c, 0, "bin", data)
 	h, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
 	require.Zero(t, h.Status)
 	require.Equal(t, data, got)
-	h, got = roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 5, 0))
-	require.Zero(t, h.Status)
-	require.Equal(t, data[5:], got)
-	// That range read the file once; further ranges of it need not.
-	s.verified.mu.Lock()
-	require.Len(t, s.verified.m, 1)
-	s.verified.mu.Unlock()
 
 	flipOnDisk(t, s, remote)
 	require.NoError(t, proto.WritePacket(c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0)))

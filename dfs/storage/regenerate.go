@@ -106,8 +106,8 @@ func renameUnique(path, dir string, block func(try int) string, ext7 string) (st
 // appenderCRC is the IEEE CRC32 and length of the whole of f.
 func appenderCRC(f *os.File) (uint32, int64, error) {
 	h := crc32.NewIEEE()
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
+	bp := copyBufs.get()
+	defer copyBufs.put(bp)
 	n, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, 1<<62), *bp)
 	if err != nil {
 		return 0, 0, err

@@ -205,8 +205,8 @@ func crcPaced(path string, size int64, pace func(n int64) bool) (crc uint32, ali
 		return 0, true, err
 	}
 	defer syscall.Close(fd)
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
+	bp := copyBufs.get()
+	defer copyBufs.put(bp)
 	for off := int64(0); off < size; {
 		b := (*bp)[:min(int64(len(*bp)), size-off)]
 		if err := preadFull(fd, b, off); err != nil {

@@ -317,8 +317,8 @@ func (sess *session) sendFile(f *os.File, off, n int64) error {
 // copy it saved.
 func (sess *session) sendVerified(f *os.File, n int64, want uint32, remote string, hdr proto.Header) error {
 	s := sess.s
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
+	bp := copyBufs.get()
+	defer copyBufs.put(bp)
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err

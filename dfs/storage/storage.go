@@ -114,6 +114,7 @@ func New(opts *conf.Storage, log zerolog.Logger) (*Storage, error) {
 		return nil, errors.New("storage: base_path is required")
 	}
 	s := &Storage{
+		verified:     verifiedCache{ttl: opts.VerifyInterval},
 		opts:         opts,
 		log:          log,
 		group:        opts.GroupName,

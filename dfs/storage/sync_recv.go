@@ -274,8 +274,8 @@ func (sess *session) receiveSyncTemp(sp *storePath, size, ts int64) (string, err
 // aborts the connection; a write failure carries the errno.
 func (sess *session) copyContent(w io.Writer, n int64) error {
 	s := sess.s
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
+	bp := copyBufs.get()
+	defer copyBufs.put(bp)
 	buf := *bp
 	var done int64
 	for done < n {

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
@@ -22,30 +21,30 @@ const uploadFixedLen = 1 + 8 + proto.ExtLen
 // copyBufSize bounds the memory one upload uses, whatever the file size.
 const copyBufSize = 256 << 10
 
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+var copyBufs = newFreeList(copyBufSize, 8)
 
 // smallBufSize is the buffer of small files: a 4 KiB upload or download
-// taking a 256 KiB buffer would have the pool (emptied at every garbage
-// collection) allocate and clear 64 times what it uses.
+// taking a 256 KiB buffer would, past the buffers kept, allocate and clear
+// 64 times what it uses.
 const smallBufSize = 16 << 10
 
-var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallBufSize); return &b }}
+var smallBufs = newFreeList(smallBufSize, 32)
 
 // getBuf returns a pooled buffer of at least n bytes when n fits a small
 // one, else of copyBufSize; putBuf gives it back to its pool.
 func getBuf(n int64) *[]byte {
 	if n <= smallBufSize {
-		return smallBufs.Get().(*[]byte)
+		return smallBufs.get()
 	}
-	return copyBufs.Get().(*[]byte)
+	return copyBufs.get()
 }
 
 func putBuf(bp *[]byte) {
 	if cap(*bp) == smallBufSize {
-		smallBufs.Put(bp)
+		smallBufs.put(bp)
 		return
 	}
-	copyBufs.Put(bp)
+	copyBufs.put(bp)
 }
 
 func (sess *session) upload(h proto.Header, _ []byte) (*reply, error) {
