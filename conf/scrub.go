@@ -14,15 +14,7 @@ import (
 // reading off.
 
 // scrubPeriod reads scrub_period.
-func (r *fields) scrubPeriod() time.Duration {
-	v := strings.TrimSpace(r.s.String("scrub_period", "0"))
-	d, err := ParsePeriod(v)
-	if err != nil {
-		r.fail("scrub_period: %v", err)
-		return 0
-	}
-	return d
-}
+func (r *fields) scrubPeriod() time.Duration { return r.period("scrub_period", "0") }
 
 // verify_interval (yunpan extension): a download checks a file against the
 // CRC32 in its name before it is sent, and that check stands for this
@@ -34,11 +26,13 @@ func (r *fields) scrubPeriod() time.Duration {
 const DefaultVerifyInterval = 10 * time.Minute
 
 // verifyInterval reads verify_interval.
-func (r *fields) verifyInterval() time.Duration {
-	v := strings.TrimSpace(r.s.String("verify_interval", "10m"))
-	d, err := ParsePeriod(v)
+func (r *fields) verifyInterval() time.Duration { return r.period("verify_interval", "10m") }
+
+// period reads a duration key in ParsePeriod's form.
+func (r *fields) period(key, def string) time.Duration {
+	d, err := ParsePeriod(strings.TrimSpace(r.s.String(key, def)))
 	if err != nil {
-		r.fail("verify_interval: %v", err)
+		r.fail("%s: %v", key, err)
 		return 0
 	}
 	return d

@@ -20,3 +20,15 @@ func TestParseScrubPeriod(t *testing.T) {
 		require.Error(t, err, in)
 	}
 }
+
+func TestVerifyInterval(t *testing.T) {
+	for text, want := range map[string]time.Duration{
+		"": DefaultVerifyInterval, "verify_interval = 0\n": 0, "verify_interval = 1h\n": time.Hour,
+	} {
+		st, err := storageFrom(t, minStorage+text)
+		require.NoError(t, err, text)
+		require.Equal(t, want, st.VerifyInterval, text)
+	}
+	_, err := storageFrom(t, minStorage+"verify_interval = soon\n")
+	require.ErrorContains(t, err, "verify_interval")
+}
