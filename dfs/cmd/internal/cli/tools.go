@@ -47,7 +47,9 @@ func atol(s string) int64 {
 // Upload is fdfs_upload_file (§9.1): the file ID on stdout; errors on
 // stderr with the errno as exit code.
 func Upload(args []string, stdout, stderr io.Writer) int {
-	return Run(args, 2, UploadUsage, stdout, stderr, func(ctx context.Context, c *client.Client) int {
+	// An upload from a file leaves nothing behind when it is killed (the
+	// storage drops a request cut short).
+	return RunUncaught(args, 2, UploadUsage, stdout, stderr, func(ctx context.Context, c *client.Client) int {
 
 		local := args[1]
 		addr, pathIndex, code := storageArg(args, stderr)
