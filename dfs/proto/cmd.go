@@ -80,3 +80,15 @@ const (
 	CmdStorageGetGroupName       = 109
 	CmdActiveTest                = 111
 )
+
+// Trunk storage commands (docs/protocol.md §5.8): storage ↔ trunk server,
+// and the tracker asking storages about their trunk binlogs.
+const (
+	CmdTrunkAllocSpace        = 27
+	CmdTrunkAllocConfirm      = 28
+	CmdTrunkFreeSpace         = 29
+	CmdTrunkSyncBinlog        = 30
+	CmdTrunkGetBinlogSize     = 31
+	CmdTrunkDeleteBinlogMarks = 32
+	CmdTrunkTruncateBinlog    = 33
+)
