@@ -1,0 +1,293 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"yunpan/conf"
+	"yunpan/dfs/client"
+	"yunpan/dfs/fileid"
+	"yunpan/dfs/proto"
+	"yunpan/internal/cluster"
+)
+
+// trunkTracker is tracker.conf with trunk storage on and small trunk files,
+// so a few uploads fill one and start the next.
+var trunkTracker = map[string]string{
+	"use_trunk_file":  "true",
+	"slot_min_size":   "256",
+	"slot_max_size":   "16KB",
+	"trunk_file_size": "4MB",
+	"store_lookup":    "2",
+}
+
+type trunkCluster struct {
+	tr   *cluster.Proc
+	sts  []*cluster.Proc
+	conf string
+	c    *client.Client
+}
+
+// startTrunkCluster starts a trunk-mode tracker and n storages of group1.
+func startTrunkCluster(t *testing.T, trIP string, stIPs ...string) *trunkCluster {
+	tc := &trunkCluster{tr: cluster.StartTracker(t, trIP, trunkTracker)}
+	port := cluster.SharedPort(t, stIPs...)
+	for _, ip := range stIPs {
+		tc.sts = append(tc.sts, cluster.StartStorage(t, ip, "group1", []*cluster.Proc{tc.tr}, map[string]string{"port": strconv.Itoa(port)}))
+	}
+	for _, st := range tc.sts {
+		cluster.WaitStatus(t, tc.tr, "group1", st, proto.StatusActive, 30*time.Second)
+	}
+	tc.conf = cluster.ClientConf(t, []*cluster.Proc{tc.tr}, nil)
+	cfg, err := conf.LoadClient(tc.conf)
+	require.NoError(t, err)
+	tc.c, err = client.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(tc.c.Close)
+	return tc
+}
+
+// trunkServer waits until the tracker names a trunk server other than not
+// and returns it.
+func (tc *trunkCluster) trunkServer(t *testing.T, not *cluster.Proc) *cluster.Proc {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		list, err := tc.c.ListStorage(tctx(t), tc.tr.Addr(), "group1", "")
+		if err == nil {
+			for _, s := range list {
+				if !s.IfTrunkServer || s.Status != proto.StatusActive {
+					continue
+				}
+				for _, st := range tc.sts {
+					if st.IP == s.ID && st != not {
+						return st
+					}
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no trunk server elected\n%s", tc.tr.Log())
+	return nil
+}
+
+// fetchFrom downloads a file from one storage; ENOENT gives nil, nil.
+func fetchFrom(addr, fileID string) ([]byte, error) {
+	group, remote, err := fileid.Split(fileID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	body := (&proto.Buf{}).I64(0).I64(0).Fixed(group, proto.GroupNameLen).String(remote).B
+	if err := proto.WritePacket(c, proto.CmdDownloadFile, 0, body); err != nil {
+		return nil, err
+	}
+	h, err := proto.ReadHeader(c)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, h.PkgLen)
+	if _, err := io.ReadFull(c, b); err != nil {
+		return nil, err
+	}
+	if h.Status == proto.StatusENOENT {
+		return nil, nil
+	}
+	if h.Status != 0 {
+		return nil, fmt.Errorf("download %s from %s: status %d", fileID, addr, h.Status)
+	}
+	return b, nil
+}
+
+// waitContent polls a storage until it serves want for fileID (want nil:
+// until it answers ENOENT).
+func waitContent(t *testing.T, st *cluster.Proc, fileID string, want []byte) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var got []byte
+	var err error
+	for time.Now().Before(deadline) {
+		got, err = fetchFrom(st.Addr(), fileID)
+		if err == nil && (want == nil && got == nil || want != nil && bytes.Equal(got, want)) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s on %s: got %d bytes (err %v), want %d bytes\n%s", fileID, st.Addr(), len(got), err, len(want), st.Log())
+}
+
+// isTrunkID reports whether a file ID names a trunk-resident file.
+func isTrunkID(id string) (fileid.TrunkInfo, bool) {
+	_, remote, err := fileid.Split(id)
+	if err != nil {
+		return fileid.TrunkInfo{}, false
+	}
+	_, ti, err := fileid.ParseTrunk(remote)
+	return ti, err == nil
+}
+
+func TestTrunkUploadReadDeleteReuse(t *testing.T) {
+	tc := startTrunkCluster(t, "127.0.0.200", "127.0.0.201", "127.0.0.202")
+	ts := tc.trunkServer(t, nil)
+	ctx := tctx(t)
+
+	// Small files go into trunk slots, a large one is a normal file.
+	files := map[string][]byte{}
+	var ids []string
+	for i := range 12 {
+		b := randBytes(1000 + i*700)
+		id, err := tc.c.UploadBuffer(ctx, b, "txt")
+		require.NoError(t, err)
+		ti, ok := isTrunkID(id)
+		require.True(t, ok, "%s is not a trunk name", id)
+		require.GreaterOrEqual(t, int64(ti.SlotSize), int64(len(b)+24))
+		files[id] = b
+		ids = append(ids, id)
+	}
+	big := randBytes(40 << 10)
+	bigID, err := tc.c.UploadBuffer(ctx, big, "bin")
+	require.NoError(t, err)
+	_, ok := isTrunkID(bigID)
+	require.False(t, ok)
+	require.Len(t, strings.SplitN(bigID, "/", 2)[1], fileid.NormalRemoteLen)
+	files[bigID] = big
+
+	// Every file is readable from both storages (the other one got it by
+	// the normal sync), through the tracker and with the CLI tools.
+	for id, b := range files {
+		for _, st := range tc.sts {
+			waitContent(t, st, id, b)
+		}
+		got, _ := download(t, tc.conf, id)
+		require.Equal(t, b, got)
+	}
+	out, errOut, code := run(t, "fdfs_file_info", tc.conf, ids[3])
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "file type: normal\n") // trunk files are normal to the tools
+	require.Contains(t, out, fmt.Sprintf("file size: %d\n", len(files[ids[3]])))
+	require.NoError(t, tc.c.SetMetadata(ctx, ids[3], []proto.Meta{{Name: "k", Value: "v"}}, 'O'))
+	meta, err := tc.c.GetMetadata(ctx, ids[3])
+	require.NoError(t, err)
+	require.Equal(t, []proto.Meta{{Name: "k", Value: "v"}}, meta)
+
+	// The trunk binlog reached the other storage.
+	other := tc.sts[0]
+	if other == ts {
+		other = tc.sts[1]
+	}
+	tsLog := filepath.Join(ts.Base, "data", "trunk", "binlog")
+	otherLog := filepath.Join(other.Base, "data", "trunk", "binlog")
+	require.Eventually(t, func() bool {
+		a, err1 := os.ReadFile(tsLog)
+		b, err2 := os.ReadFile(otherLog)
+		return err1 == nil && err2 == nil && len(a) > 0 && bytes.Equal(a, b)
+	}, 10*time.Second, 50*time.Millisecond, "trunk binlog not copied")
+
+	// Deletes free the slots on both storages; new uploads reuse them.
+	freed := map[[2]int32]bool{}
+	for _, id := range ids[:6] {
+		require.NoError(t, tc.c.Delete(ctx, id))
+		ti, _ := isTrunkID(id)
+		freed[[2]int32{ti.TrunkID, ti.Offset}] = true
+		for _, st := range tc.sts {
+			waitContent(t, st, id, nil)
+		}
+		_, err := tc.c.GetMetadata(ctx, id)
+		require.Error(t, err)
+	}
+	reused := 0
+	for range 6 {
+		b := randBytes(900)
+		id, err := tc.c.UploadBuffer(ctx, b, "txt")
+		require.NoError(t, err)
+		ti, ok := isTrunkID(id)
+		require.True(t, ok)
+		if freed[[2]int32{ti.TrunkID, ti.Offset}] {
+			reused++
+		}
+		files[id] = b
+	}
+	require.Positive(t, reused, "no freed slot was reused")
+	// The files that were kept are intact.
+	for _, id := range ids[6:] {
+		for _, st := range tc.sts {
+			waitContent(t, st, id, files[id])
+		}
+	}
+}
+
+// Killing the trunk server (kill -9) while uploads run loses no
+// acknowledged file, and the other storage takes over as trunk server.
+func TestTrunkServerCrash(t *testing.T) {
+	tc := startTrunkCluster(t, "127.0.0.203", "127.0.0.204", "127.0.0.205")
+	ts := tc.trunkServer(t, nil)
+	ctx := tctx(t)
+
+	var mu sync.Mutex
+	acked := map[string][]byte{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				b := randBytes(500 + (w*131+i*97)%6000)
+				id, err := tc.c.UploadBuffer(ctx, b, "dat")
+				if err != nil {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				mu.Lock()
+				acked[id] = b
+				mu.Unlock()
+			}
+		}()
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	require.Eventually(t, func() bool { return count() >= 30 }, 20*time.Second, 10*time.Millisecond)
+	ts.Kill()
+	next := tc.trunkServer(t, ts)
+	before := count()
+	require.Eventually(t, func() bool { return count() >= before+30 }, 30*time.Second, 10*time.Millisecond,
+		"uploads did not resume after the trunk server died\n%s", next.Log())
+	close(stop)
+	wg.Wait()
+
+	// The killed storage comes back; then every acknowledged file is
+	// intact on both (no slot was handed out twice).
+	ts.Start(t)
+	cluster.WaitStatus(t, tc.tr, "group1", ts, proto.StatusActive, 30*time.Second)
+	trunkFiles := 0
+	for id, b := range acked {
+		if _, ok := isTrunkID(id); ok {
+			trunkFiles++
+		}
+		for _, st := range tc.sts {
+			waitContent(t, st, id, b)
+		}
+	}
+	require.Greater(t, trunkFiles, 30)
+}

@@ -1,0 +1,592 @@
+package storage
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"yunpan/dfs/proto"
+)
+
+// The trunk allocator is the trunk server's view of the group's trunk files
+// (docs/trunk.md): which trunk files exist and which of their byte ranges
+// are free. It changes only through the trunk binlog, one line per change:
+//
+//	<unix time> <op> <store path> <high> <low> <trunk id> <offset> <size>
+//
+// op 'A' makes the range free, 'D' makes it used. Both set a state rather
+// than move it, so replaying a suffix of the binlog twice gives the same
+// state: a peer that got some lines twice (a resent push) still rebuilds the
+// right free space.
+//
+// An allocation is only held in memory until the writer confirms it: the
+// 'D' line is written (and synced) at confirmation. A writer or trunk server
+// that dies in between leaves nothing on disk to undo; the slot is free again
+// after the hold expires or the trunk server restarts.
+
+const (
+	trunkOpFree = 'A'
+	trunkOpUsed = 'D'
+)
+
+// slotInfo is the 15-byte TrunkInfo record of §5.8: where a slot is.
+type slotInfo struct {
+	path, high, low int
+	id, off, size   int32
+}
+
+const slotInfoLen = 15
+
+func (si slotInfo) append(w *proto.Buf) *proto.Buf {
+	return w.U8(byte(si.path)).U8(byte(si.high)).U8(byte(si.low)).I32(si.id).I32(si.off).I32(si.size)
+}
+
+func decodeSlotInfo(b []byte) slotInfo {
+	r := &proto.Reader{B: b}
+	return slotInfo{path: int(r.U8()), high: int(r.U8()), low: int(r.U8()), id: r.I32(), off: r.I32(), size: r.I32()}
+}
+
+func (si slotInfo) String() string {
+	return fmt.Sprintf("M%02X/%02X/%02X/%06d@%d+%d", si.path, si.high, si.low, si.id, si.off, si.size)
+}
+
+// extent is a byte range of a trunk file.
+type extent struct{ off, size int32 }
+
+func (e extent) end() int32 { return e.off + e.size }
+
+// trunkFile is one trunk file and its free ranges (sorted, disjoint, never
+// adjacent: neighbours are merged).
+type trunkFile struct {
+	path, high, low int
+	id              int32
+	free            []extent
+}
+
+// addFree makes [e.off, e.end()) free, merging with what is free already.
+func (f *trunkFile) addFree(e extent) {
+	if e.size <= 0 {
+		return
+	}
+	lo, hi := e.off, e.end()
+	out := f.free[:0:0]
+	placed := false
+	for _, x := range f.free {
+		switch {
+		case x.end() < lo:
+			out = append(out, x)
+		case x.off > hi:
+			if !placed {
+				out = append(out, extent{lo, hi - lo})
+				placed = true
+			}
+			out = append(out, x)
+		default: // overlapping or adjacent: absorb
+			lo, hi = min(lo, x.off), max(hi, x.end())
+		}
+	}
+	if !placed {
+		out = append(out, extent{lo, hi - lo})
+	}
+	f.free = out
+}
+
+// removeFree makes [e.off, e.end()) used.
+func (f *trunkFile) removeFree(e extent) {
+	lo, hi := e.off, e.end()
+	out := f.free[:0:0]
+	for _, x := range f.free {
+		if x.end() <= lo || x.off >= hi {
+			out = append(out, x)
+			continue
+		}
+		if x.off < lo {
+			out = append(out, extent{x.off, lo - x.off})
+		}
+		if x.end() > hi {
+			out = append(out, extent{hi, x.end() - hi})
+		}
+	}
+	f.free = out
+}
+
+// isFree reports whether any byte of e is free.
+func (f *trunkFile) overlapsFree(e extent) bool {
+	for _, x := range f.free {
+		if x.off < e.end() && e.off < x.end() {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *trunkFile) freeBytes() int64 {
+	var n int64
+	for _, x := range f.free {
+		n += int64(x.size)
+	}
+	return n
+}
+
+// pendingSlot is an allocation waiting for its confirmation.
+type pendingSlot struct {
+	si    slotInfo
+	until time.Time
+}
+
+// trunkAllocConfig are the cluster's trunk settings (PARAMETER_REQ).
+type trunkAllocConfig struct {
+	fileSize int32 // trunk_file_size
+	slotMin  int32 // slot_min_size
+	slotMax  int32 // slot_max_size
+	align    int32 // trunk_alloc_alignment_size, 0: none
+	subdirs  int
+	paths    int
+	hold     time.Duration // how long an unconfirmed allocation is held
+}
+
+// trunkAlloc is the allocator of a trunk server. Its methods are safe for
+// concurrent use.
+type trunkAlloc struct {
+	cfg  trunkAllocConfig
+	path string // the trunk binlog file
+
+	mu      sync.Mutex
+	files   map[int32]*trunkFile
+	nextID  int32
+	pending map[slotKey]pendingSlot
+	closed  bool
+	blSize  int64
+	lines   int           // lines in the binlog
+	grownCh chan struct{} // closed and replaced when the binlog grew
+}
+
+type slotKey struct{ id, off int32 }
+
+// trunkBinlogPath is the trunk binlog under base_path/data.
+func trunkBinlogPath(dataDir string) string { return filepath.Join(dataDir, "trunk", "binlog") }
+
+// openTrunkAlloc rebuilds the allocator from the trunk binlog at path (none
+// is an empty one) and opens that binlog for appending.
+func openTrunkAlloc(path string, cfg trunkAllocConfig) (*trunkAlloc, error) {
+	a := &trunkAlloc{cfg: cfg, path: path, files: map[int32]*trunkFile{}, nextID: 1,
+		pending: map[slotKey]pendingSlot{}, grownCh: make(chan struct{})}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("trunk binlog dir: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open trunk binlog: %w", err)
+	}
+	good, err := a.replay(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	// A torn last line (a crash while appending) is cut off: it was never
+	// acknowledged.
+	if err := f.Truncate(good); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("trunk binlog: cut torn tail: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("trunk binlog: %w", err)
+	}
+	a.blSize = good
+	return a, nil
+}
+
+// replay applies every complete line of r and returns the length of the
+// complete, well-formed prefix.
+func (a *trunkAlloc) replay(r io.Reader) (int64, error) {
+	br := bufio.NewReader(r)
+	var good int64
+	for {
+		line, err := br.ReadString('\n')
+		if err == io.EOF {
+			return good, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read trunk binlog: %w", err)
+		}
+		op, si, ok := parseTrunkLine(line)
+		if !ok {
+			return good, nil
+		}
+		a.apply(op, si)
+		good += int64(len(line))
+		a.lines++
+	}
+}
+
+// parseTrunkLine parses one binlog line (with its newline).
+func parseTrunkLine(line string) (byte, slotInfo, bool) {
+	f := strings.Fields(line)
+	if len(f) != 8 || len(f[1]) != 1 || (f[1][0] != trunkOpFree && f[1][0] != trunkOpUsed) {
+		return 0, slotInfo{}, false
+	}
+	var v [6]int64
+	for i := range v {
+		n, err := strconv.ParseInt(f[i+2], 10, 32)
+		if err != nil || n < 0 {
+			return 0, slotInfo{}, false
+		}
+		v[i] = n
+	}
+	if v[0] > 255 || v[1] > 255 || v[2] > 255 || v[5] <= 0 || v[4]+v[5] > 1<<31-1 {
+		return 0, slotInfo{}, false
+	}
+	return f[1][0], slotInfo{path: int(v[0]), high: int(v[1]), low: int(v[2]),
+		id: int32(v[3]), off: int32(v[4]), size: int32(v[5])}, true
+}
+
+func formatTrunkLine(ts int64, op byte, si slotInfo) string {
+	return fmt.Sprintf("%d %c %d %d %d %d %d %d\n", ts, op, si.path, si.high, si.low, si.id, si.off, si.size)
+}
+
+// apply changes the state by one binlog line.
+func (a *trunkAlloc) apply(op byte, si slotInfo) {
+	f := a.files[si.id]
+	if f == nil {
+		f = &trunkFile{path: si.path, high: si.high, low: si.low, id: si.id}
+		a.files[si.id] = f
+	}
+	if si.id >= a.nextID {
+		a.nextID = si.id + 1
+	}
+	e := extent{si.off, si.size}
+	if op == trunkOpFree {
+		f.addFree(e)
+	} else {
+		f.removeFree(e)
+	}
+}
+
+// append writes lines to the binlog and syncs it: a confirmed allocation
+// or a free is acknowledged only once on disk. The file is opened for each
+// append (the fsync costs far more), so no descriptor stays open.
+func (a *trunkAlloc) append(lines string) error {
+	if a.closed {
+		return errors.New("trunk binlog closed")
+	}
+	f, err := os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("open trunk binlog: %w", err)
+	}
+	_, err = f.WriteString(lines)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		// Cut a partial line so that the next append starts clean.
+		os.Truncate(a.path, a.blSize)
+		return fmt.Errorf("write trunk binlog: %w", err)
+	}
+	a.blSize += int64(len(lines))
+	a.lines += strings.Count(lines, "\n")
+	close(a.grownCh)
+	a.grownCh = make(chan struct{})
+	return nil
+}
+
+// grown returns a channel closed when the binlog next grows.
+func (a *trunkAlloc) grown() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.grownCh
+}
+
+// slotSize is the slot a file of n bytes takes: header and content,
+// at least slot_min_size, rounded up to the alignment.
+func (c trunkAllocConfig) slotSize(n int64) int64 {
+	need := max(n+trunkHeaderLen, int64(c.slotMin))
+	if c.align > 0 {
+		need = (need + int64(c.align) - 1) / int64(c.align) * int64(c.align)
+	}
+	return need
+}
+
+// fits reports whether a file of n bytes goes into a trunk slot.
+func (c trunkAllocConfig) fits(n int64) bool {
+	return n >= 0 && c.slotSize(n) <= int64(c.slotMax) && c.slotSize(n) <= int64(c.fileSize)
+}
+
+// alloc reserves a slot for a file of n bytes in store path pathIdx (any
+// path when it has no trunk file with room and pathIdx is out of range). A
+// new trunk file is created (logged 'A' whole) when none has room. mkfile
+// creates the trunk file on disk before it is logged.
+func (a *trunkAlloc) alloc(n int64, pathIdx int, now time.Time, mkfile func(slotInfo) error) (slotInfo, error) {
+	c := a.cfg
+	if !c.fits(n) {
+		return slotInfo{}, proto.Errf(proto.StatusEINVAL, "trunk alloc: %d bytes do not fit a slot (max %d)", n, c.slotMax)
+	}
+	if pathIdx < 0 || pathIdx >= c.paths {
+		pathIdx = 0
+	}
+	need := int32(c.slotSize(n))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.expireLocked(now)
+	f, x := a.findLocked(pathIdx, need)
+	if f == nil {
+		var err error
+		if f, err = a.newFileLocked(pathIdx, now, mkfile); err != nil {
+			return slotInfo{}, err
+		}
+		x = f.free[0]
+	}
+	// A rest too small for any slot goes along with this one.
+	take := need
+	if x.size-need < c.slotMin {
+		take = x.size
+	}
+	si := slotInfo{path: f.path, high: f.high, low: f.low, id: f.id, off: x.off, size: take}
+	f.removeFree(extent{si.off, si.size})
+	a.pending[slotKey{si.id, si.off}] = pendingSlot{si: si, until: now.Add(c.hold)}
+	return si, nil
+}
+
+// findLocked returns the trunk file of pathIdx with the lowest ID that has a
+// free range of at least need bytes, and the first such range.
+func (a *trunkAlloc) findLocked(pathIdx int, need int32) (*trunkFile, extent) {
+	ids := make([]int32, 0, len(a.files))
+	for id, f := range a.files {
+		if f.path == pathIdx {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		f := a.files[id]
+		for _, x := range f.free {
+			if x.size >= need {
+				return f, x
+			}
+		}
+	}
+	return nil, extent{}
+}
+
+// newFileLocked creates and logs a new, wholly free trunk file.
+func (a *trunkAlloc) newFileLocked(pathIdx int, now time.Time, mkfile func(slotInfo) error) (*trunkFile, error) {
+	id := a.nextID
+	sub := max(a.cfg.subdirs, 1)
+	si := slotInfo{path: pathIdx, high: int(id/int32(sub)) % sub, low: int(id % int32(sub)), id: id, off: 0, size: a.cfg.fileSize}
+	if mkfile != nil {
+		if err := mkfile(si); err != nil {
+			return nil, fmt.Errorf("create trunk file %v: %w", si, err)
+		}
+	}
+	if err := a.append(formatTrunkLine(now.Unix(), trunkOpFree, si)); err != nil {
+		return nil, err
+	}
+	a.nextID = id + 1
+	a.apply(trunkOpFree, si)
+	return a.files[id], nil
+}
+
+// raiseNextID makes new trunk files take IDs above id (the tracker's
+// record of the group's last one, §4.7).
+func (a *trunkAlloc) raiseNextID(id int32) {
+	a.mu.Lock()
+	if id >= a.nextID {
+		a.nextID = id + 1
+	}
+	a.mu.Unlock()
+}
+
+// confirm ends an allocation: kept and logged 'D' when ok, given back
+// otherwise. An allocation no longer held (expired, or made by an earlier
+// trunk server) is ENOENT: the writer must not use the slot.
+func (a *trunkAlloc) confirm(si slotInfo, ok bool, now time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k := slotKey{si.id, si.off}
+	p, held := a.pending[k]
+	if !held || p.si != si {
+		return proto.Errf(proto.StatusENOENT, "trunk confirm %v: not allocated here", si)
+	}
+	delete(a.pending, k)
+	f := a.files[si.id]
+	if !ok {
+		f.addFree(extent{si.off, si.size})
+		return nil
+	}
+	if err := a.append(formatTrunkLine(now.Unix(), trunkOpUsed, si)); err != nil {
+		f.addFree(extent{si.off, si.size})
+		return err
+	}
+	return nil
+}
+
+// free gives a used slot back and logs 'A'. A slot of an unknown trunk
+// file or already free (a repeated free) is EINVAL / done.
+func (a *trunkAlloc) free(si slotInfo, now time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f := a.files[si.id]
+	if f == nil || f.path != si.path || f.high != si.high || f.low != si.low ||
+		si.size <= 0 || si.off < 0 || int64(si.off)+int64(si.size) > int64(a.cfg.fileSize) {
+		return proto.Errf(proto.StatusEINVAL, "trunk free %v: no such trunk slot", si)
+	}
+	if _, held := a.pending[slotKey{si.id, si.off}]; held {
+		return proto.Errf(proto.StatusEBUSY, "trunk free %v: allocation not confirmed yet", si)
+	}
+	e := extent{si.off, si.size}
+	if f.overlapsFree(e) {
+		return nil
+	}
+	if err := a.append(formatTrunkLine(now.Unix(), trunkOpFree, si)); err != nil {
+		return err
+	}
+	f.addFree(e)
+	return nil
+}
+
+// expireLocked gives back allocations whose writer never confirmed.
+func (a *trunkAlloc) expireLocked(now time.Time) {
+	for k, p := range a.pending {
+		if now.After(p.until) {
+			delete(a.pending, k)
+			a.files[p.si.id].addFree(extent{p.si.off, p.si.size})
+		}
+	}
+}
+
+// stats returns the free bytes over all trunk files and the highest trunk
+// file ID.
+func (a *trunkAlloc) stats() (free int64, lastID int32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, f := range a.files {
+		free += f.freeBytes()
+	}
+	return free, a.nextID - 1
+}
+
+// used lists every used range (neither free nor held) of every trunk file.
+func (a *trunkAlloc) used() []slotInfo {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []slotInfo
+	for _, f := range a.files {
+		var pos int32
+		emit := func(to int32) {
+			if to > pos {
+				out = append(out, slotInfo{path: f.path, high: f.high, low: f.low, id: f.id, off: pos, size: to - pos})
+			}
+		}
+		for _, x := range f.free {
+			emit(x.off)
+			pos = x.end()
+		}
+		emit(a.cfg.fileSize)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].id < out[j].id || out[i].id == out[j].id && out[i].off < out[j].off
+	})
+	return out
+}
+
+// size is the binlog's length.
+func (a *trunkAlloc) size() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.blSize
+}
+
+// compact rewrites the binlog as the shortest one giving the current state:
+// per trunk file one 'D' of the whole file, then an 'A' per free range.
+// Held allocations count as free (they are not logged yet). It runs when the
+// binlog has many more lines than that.
+func (a *trunkAlloc) compact(now time.Time) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var b strings.Builder
+	n := 0
+	ids := make([]int32, 0, len(a.files))
+	for id := range a.files {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	held := map[int32][]extent{}
+	for _, p := range a.pending {
+		held[p.si.id] = append(held[p.si.id], extent{p.si.off, p.si.size})
+	}
+	for _, id := range ids {
+		f := a.files[id]
+		whole := slotInfo{path: f.path, high: f.high, low: f.low, id: id, size: a.cfg.fileSize}
+		b.WriteString(formatTrunkLine(now.Unix(), trunkOpUsed, whole))
+		n++
+		free := &trunkFile{free: append([]extent(nil), f.free...)}
+		for _, e := range held[id] {
+			free.addFree(e)
+		}
+		for _, x := range free.free {
+			si := whole
+			si.off, si.size = x.off, x.size
+			b.WriteString(formatTrunkLine(now.Unix(), trunkOpFree, si))
+			n++
+		}
+	}
+	if a.lines <= 2*n+64 {
+		return false, nil
+	}
+	if err := writeFileAtomic(a.path, []byte(b.String()), true); err != nil {
+		return false, fmt.Errorf("compact trunk binlog: %w", err)
+	}
+	a.blSize, a.lines = int64(b.Len()), n
+	return true, nil
+}
+
+// close closes the binlog; the allocator is unusable afterwards.
+func (a *trunkAlloc) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closed = true
+}
+
+// readTrunkBinlog returns the bytes of the trunk binlog at path from off
+// (at most max); none when it does not exist.
+func readTrunkBinlog(path string, off, max int64) ([]byte, int64, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	size := fi.Size()
+	if off >= size {
+		return nil, size, nil
+	}
+	b := make([]byte, min(max, size-off))
+	n, err := f.ReadAt(b, off)
+	if n < len(b) {
+		return nil, size, fmt.Errorf("read trunk binlog: %v", err)
+	}
+	// Whole lines only.
+	if i := strings.LastIndexByte(string(b), '\n'); i >= 0 {
+		b = b[:i+1]
+	} else {
+		b = nil
+	}
+	return b, size, nil
+}
