@@ -42,7 +42,7 @@ type trunkPeer struct {
 	id      string
 	addr    string
 	c       net.Conn
-	mark    int64 // bytes of our trunk binlog the member has; -1: unknown
+	mark    int64 // bytes of our trunk binlog sent to the member; -1: none yet
 	retryAt time.Time
 	closed  bool
 }
@@ -187,7 +187,12 @@ func (r *trunkRole) pushAll(a *trunkAlloc, retry bool) {
 	}
 	var todo []*trunkPeer
 	for _, m := range members {
-		if m.ID == me || m.ID == "" || (m.Status != proto.StatusActive && m.Status != proto.StatusOnline) {
+		// Members still syncing count too (the view may be older than
+		// their going ACTIVE); those the trackers see down get the whole
+		// binlog when they are back.
+		switch {
+		case m.ID == me || m.ID == "", m.Status == proto.StatusOffline, m.Status == proto.StatusDeleted,
+			m.Status == proto.StatusIPChanged, m.Status == proto.StatusNone:
 			continue
 		}
 		p := r.peers[m.ID]
@@ -210,8 +215,11 @@ func (r *trunkRole) pushAll(a *trunkAlloc, retry bool) {
 	wg.Wait()
 }
 
-// pushPeer sends one member what it lacks of the trunk binlog: first a
-// truncate (33) when its copy is of unknown length, then whole lines (30).
+// pushPeer sends one member what it lacks of the trunk binlog (30). The
+// member's copy is never truncated: a binlog sets states, so lines it gets
+// twice (all of them on first contact, or after a push whose answer was
+// lost) change nothing, while a copy emptied and refilled would be missing
+// lines if this storage died in between.
 func (r *trunkRole) pushPeer(a *trunkAlloc, p *trunkPeer, retry bool) {
 	s := r.s
 	p.mu.Lock()
@@ -229,9 +237,6 @@ func (r *trunkRole) pushPeer(a *trunkAlloc, p *trunkPeer, retry bool) {
 		}
 		timeout := min(s.timeout, trunkPushTimeout)
 		if p.mark < 0 {
-			if _, err := peerCall(p.c, timeout, proto.CmdTrunkTruncateBinlog, 0, nil); err != nil {
-				return err
-			}
 			p.mark = 0
 		}
 		for {
@@ -239,9 +244,9 @@ func (r *trunkRole) pushPeer(a *trunkAlloc, p *trunkPeer, retry bool) {
 			if err != nil {
 				return err
 			}
-			if size < p.mark { // compacted: start over
-				p.mark = -1
-				return errors.New("trunk binlog compacted, resending")
+			if size < p.mark { // compacted: the new binlog from its start
+				p.mark = 0
+				continue
 			}
 			if len(b) == 0 {
 				return nil
@@ -260,7 +265,6 @@ func (r *trunkRole) pushPeer(a *trunkAlloc, p *trunkPeer, retry bool) {
 		if p.retryAt.IsZero() || time.Now().After(p.retryAt) {
 			s.log.Warn().Err(err).Str("peer", p.id).Msg("trunk binlog push")
 		}
-		p.mark = -1
 		p.retryAt = time.Now().Add(trunkRetry)
 		return
 	}
