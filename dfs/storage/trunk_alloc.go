@@ -253,8 +253,14 @@ func formatTrunkLine(ts int64, op byte, si slotInfo) string {
 	return fmt.Sprintf("%d %c %d %d %d %d %d %d\n", ts, op, si.path, si.high, si.low, si.id, si.off, si.size)
 }
 
-// apply changes the state by one binlog line.
+// apply changes the state by one binlog line. A range beyond the trunk
+// file size (a binlog of another trunk_file_size) is ignored: no slot is
+// ever handed out past the end of a trunk file.
 func (a *trunkAlloc) apply(op byte, si slotInfo) {
+	if int64(si.off)+int64(si.size) > int64(a.cfg.fileSize) || si.path >= a.cfg.paths ||
+		si.high >= max(a.cfg.subdirs, 1) || si.low >= max(a.cfg.subdirs, 1) {
+		return
+	}
 	f := a.files[si.id]
 	if f == nil {
 		f = &trunkFile{path: si.path, high: si.high, low: si.low, id: si.id}
