@@ -166,8 +166,14 @@ type trunkAlloc struct {
 	pending map[slotKey]pendingSlot
 	closed  bool
 	blSize  int64
-	lines   int           // lines in the binlog
-	grownCh chan struct{} // closed and replaced when the binlog grew
+	lines   int                       // lines in the binlog
+	usedAt  map[int32][]stampedExtent // when ranges were last marked used (the trunk check's age test)
+}
+
+// stampedExtent is a range marked used at ts.
+type stampedExtent struct {
+	extent
+	ts int64
 }
 
 type slotKey struct{ id, off int32 }
@@ -179,7 +185,7 @@ func trunkBinlogPath(dataDir string) string { return filepath.Join(dataDir, "tru
 // is an empty one) and opens that binlog for appending.
 func openTrunkAlloc(path string, cfg trunkAllocConfig) (*trunkAlloc, error) {
 	a := &trunkAlloc{cfg: cfg, path: path, files: map[int32]*trunkFile{}, nextID: 1,
-		pending: map[slotKey]pendingSlot{}, grownCh: make(chan struct{})}
+		pending: map[slotKey]pendingSlot{}, usedAt: map[int32][]stampedExtent{}}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("trunk binlog dir: %w", err)
 	}
@@ -218,35 +224,42 @@ func (a *trunkAlloc) replay(r io.Reader) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("read trunk binlog: %w", err)
 		}
-		op, si, ok := parseTrunkLine(line)
+		op, si, ts, ok := parseTrunkLine(line)
 		if !ok {
 			return good, nil
 		}
 		a.apply(op, si)
+		if op == trunkOpUsed {
+			a.noteUsed(si, ts)
+		}
 		good += int64(len(line))
 		a.lines++
 	}
 }
 
 // parseTrunkLine parses one binlog line (with its newline).
-func parseTrunkLine(line string) (byte, slotInfo, bool) {
+func parseTrunkLine(line string) (byte, slotInfo, int64, bool) {
 	f := strings.Fields(line)
 	if len(f) != 8 || len(f[1]) != 1 || (f[1][0] != trunkOpFree && f[1][0] != trunkOpUsed) {
-		return 0, slotInfo{}, false
+		return 0, slotInfo{}, 0, false
+	}
+	ts, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, slotInfo{}, 0, false
 	}
 	var v [6]int64
 	for i := range v {
 		n, err := strconv.ParseInt(f[i+2], 10, 32)
 		if err != nil || n < 0 {
-			return 0, slotInfo{}, false
+			return 0, slotInfo{}, 0, false
 		}
 		v[i] = n
 	}
 	if v[0] > 255 || v[1] > 255 || v[2] > 255 || v[5] <= 0 || v[4]+v[5] > 1<<31-1 {
-		return 0, slotInfo{}, false
+		return 0, slotInfo{}, 0, false
 	}
 	return f[1][0], slotInfo{path: int(v[0]), high: int(v[1]), low: int(v[2]),
-		id: int32(v[3]), off: int32(v[4]), size: int32(v[5])}, true
+		id: int32(v[3]), off: int32(v[4]), size: int32(v[5])}, ts, true
 }
 
 func formatTrunkLine(ts int64, op byte, si slotInfo) string {
@@ -302,16 +315,7 @@ func (a *trunkAlloc) append(lines string) error {
 	}
 	a.blSize += int64(len(lines))
 	a.lines += strings.Count(lines, "\n")
-	close(a.grownCh)
-	a.grownCh = make(chan struct{})
 	return nil
-}
-
-// grown returns a channel closed when the binlog next grows.
-func (a *trunkAlloc) grown() <-chan struct{} {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.grownCh
 }
 
 // slotSize is the slot a file of n bytes takes: header and content,
@@ -434,7 +438,71 @@ func (a *trunkAlloc) confirm(si slotInfo, ok bool, now time.Time) error {
 		f.addFree(extent{si.off, si.size})
 		return err
 	}
+	a.noteUsed(si, now.Unix())
 	return nil
+}
+
+// noteUsed records when a range was marked used.
+func (a *trunkAlloc) noteUsed(si slotInfo, ts int64) {
+	if a.files[si.id] == nil {
+		return // an ignored line
+	}
+	a.usedAt[si.id] = append(a.usedAt[si.id], stampedExtent{extent{si.off, si.size}, ts})
+}
+
+// unreferenced returns the used ranges no slot of live covers (live: per
+// trunk file, the slots of the files this storage knows to exist), split
+// into those marked used at notAfter or before and the number of bytes of the
+// younger ones (their files may still be on their way here).
+func (a *trunkAlloc) unreferenced(live map[int32][]extent, notAfter int64) (old []slotInfo, young int64) {
+	used := a.used()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id := range live {
+		sort.Slice(live[id], func(i, j int) bool { return live[id][i].off < live[id][j].off })
+	}
+	for _, u := range used {
+		if _, held := a.pending[slotKey{u.id, u.off}]; held {
+			continue
+		}
+		emit := func(lo, hi int32) {
+			if hi <= lo {
+				return
+			}
+			g := u
+			g.off, g.size = lo, hi-lo
+			if a.lastUsedLocked(g) <= notAfter {
+				old = append(old, g)
+			} else {
+				young += int64(g.size)
+			}
+		}
+		pos, end := u.off, u.off+u.size
+		for _, x := range live[u.id] {
+			if x.end() <= pos || x.off >= end {
+				continue
+			}
+			emit(pos, x.off)
+			pos = max(pos, x.end())
+		}
+		emit(pos, end)
+	}
+	return old, young
+}
+
+// lastUsedLocked is the latest time a part of g was marked used; a range
+// never seen marked used (held allocations) counts as now.
+func (a *trunkAlloc) lastUsedLocked(g slotInfo) int64 {
+	last := int64(-1)
+	for _, x := range a.usedAt[g.id] {
+		if x.off < g.off+g.size && g.off < x.end() {
+			last = max(last, x.ts)
+		}
+	}
+	if last < 0 {
+		return 1 << 62
+	}
+	return last
 }
 
 // free gives a used slot back and logs 'A'. A slot of an unknown trunk
@@ -554,6 +622,8 @@ func (a *trunkAlloc) compact(now time.Time) (bool, error) {
 		return false, fmt.Errorf("compact trunk binlog: %w", err)
 	}
 	a.blSize, a.lines = int64(b.Len()), n
+	// The whole-file lines carry the compaction time: ranges used before
+	// keep their older stamps for the trunk check.
 	return true, nil
 }
 

@@ -190,12 +190,13 @@ func TestSlotHeaderAndLines(t *testing.T) {
 	require.Equal(t, "4600000400000003e8deadbeef6553f100383132", hexs(b[:20]))
 	require.Equal(t, h, decodeSlotHeader(b[:]))
 	si := slotInfo{path: 1, high: 2, low: 3, id: 4, off: 5, size: 600}
-	op, got, ok := parseTrunkLine(formatTrunkLine(1700000000, trunkOpUsed, si))
+	op, got, ts, ok := parseTrunkLine(formatTrunkLine(1700000000, trunkOpUsed, si))
+	require.EqualValues(t, 1700000000, ts)
 	require.True(t, ok)
 	require.Equal(t, byte(trunkOpUsed), op)
 	require.Equal(t, si, got)
 	for _, bad := range []string{"", "1 X 0 0 0 1 0 10\n", "1 A 0 0 0 1 0 0\n", "1 A 0 0 0 1 -5 10\n", "1 A 300 0 0 1 0 10\n", "1 A 0 0 0 1 2147483000 1000\n", "1 A 0 0 0 1 0\n"} {
-		_, _, ok := parseTrunkLine(bad)
+		_, _, _, ok := parseTrunkLine(bad)
 		require.False(t, ok, bad)
 	}
 	w := si.append(&proto.Buf{}).B
