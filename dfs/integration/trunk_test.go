@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,18 +34,23 @@ var trunkTracker = map[string]string{
 }
 
 type trunkCluster struct {
-	tr   *cluster.Proc
-	sts  []*cluster.Proc
-	conf string
-	c    *client.Client
+	tr    *cluster.Proc
+	sts   []*cluster.Proc
+	https map[*cluster.Proc]int // http.server_port of each storage
+	conf  string
+	c     *client.Client
 }
 
 // startTrunkCluster starts a trunk-mode tracker and n storages of group1.
 func startTrunkCluster(t *testing.T, trIP string, stIPs ...string) *trunkCluster {
-	tc := &trunkCluster{tr: cluster.StartTracker(t, trIP, trunkTracker)}
+	tc := &trunkCluster{tr: cluster.StartTracker(t, trIP, trunkTracker), https: map[*cluster.Proc]int{}}
 	port := cluster.SharedPort(t, stIPs...)
 	for _, ip := range stIPs {
-		tc.sts = append(tc.sts, cluster.StartStorage(t, ip, "group1", []*cluster.Proc{tc.tr}, map[string]string{"port": strconv.Itoa(port)}))
+		hp := cluster.FreePort(t, ip)
+		st := cluster.StartStorage(t, ip, "group1", []*cluster.Proc{tc.tr},
+			map[string]string{"port": strconv.Itoa(port), "http.server_port": strconv.Itoa(hp)})
+		tc.sts = append(tc.sts, st)
+		tc.https[st] = hp
 	}
 	for _, st := range tc.sts {
 		cluster.WaitStatus(t, tc.tr, "group1", st, proto.StatusActive, 30*time.Second)
@@ -178,6 +184,33 @@ func TestTrunkUploadReadDeleteReuse(t *testing.T) {
 		got, _ := download(t, tc.conf, id)
 		require.Equal(t, b, got)
 	}
+	// The storages' HTTP endpoint serves trunk-resident files, ranges too.
+	for _, st := range tc.sts {
+		url := fmt.Sprintf("http://%s:%d/%s", st.IP, tc.https[st], ids[2])
+		resp, err := http.Get(url)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode, url)
+		require.Equal(t, files[ids[2]], body)
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Range", "bytes=10-19")
+		resp, err = http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, 206, resp.StatusCode)
+		require.Equal(t, files[ids[2]][10:20], body)
+	}
+	// A slave of a trunk-resident master is a normal file beside it.
+	slaveContent := randBytes(3000)
+	slaveID, err := tc.c.UploadSlaveBuffer(ctx, ids[4], "_s", "txt", slaveContent)
+	require.NoError(t, err)
+	require.Equal(t, strings.TrimSuffix(ids[4], ".txt")+"_s.txt", slaveID)
+	for _, st := range tc.sts {
+		waitContent(t, st, slaveID, slaveContent)
+	}
+
 	out, errOut, code := run(t, "fdfs_file_info", tc.conf, ids[3])
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "file type: normal\n") // trunk files are normal to the tools
