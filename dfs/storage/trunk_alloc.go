@@ -18,20 +18,22 @@ import (
 )
 
 // The trunk allocator is the trunk server's view of the group's trunk files
-// (docs/trunk.md): which trunk files exist and which of their byte ranges
-// are free. It changes only through the trunk binlog, one line per change:
+// (docs/trunk.md): which trunk files exist and their free blocks. It changes
+// only through the trunk binlog, one line per change, as FastDFS writes it:
 //
 //	<unix time> <op> <store path> <high> <low> <trunk id> <offset> <size>
 //
-// op 'A' makes the range free, 'D' makes it used. Both set a state rather
-// than move it, so replaying a suffix of the binlog twice gives the same
-// state: a peer that got some lines twice (a resent push) still rebuilds the
-// right free space.
+// op 'A' adds a free block, 'D' removes one. An allocation removes the block
+// it takes from ('D'), adds back the rest ('A') and adds the slot as a block
+// of its own ('A'); the writer's confirmation removes that block ('D'). So
+// a slot never confirmed is free after a replay, and a C trunk server
+// replaying this binlog finds the same blocks. Replaying is tolerant of lines
+// seen twice (a resent push): 'A' adds the range as one block, replacing
+// whatever blocks it overlaps, and 'D' removes the range from the blocks it
+// overlaps, so the free space comes out the same.
 //
-// An allocation is only held in memory until the writer confirms it: the
-// 'D' line is written (and synced) at confirmation. A writer or trunk server
-// that dies in between leaves nothing on disk to undo; the slot is free again
-// after the hold expires or the trunk server restarts.
+// In memory an allocation is held (not free) until it is confirmed, given
+// back, or its hold expires; the binlog says free meanwhile.
 
 const (
 	trunkOpFree = 'A'
@@ -64,43 +66,30 @@ type extent struct{ off, size int32 }
 
 func (e extent) end() int32 { return e.off + e.size }
 
-// trunkFile is one trunk file and its free ranges (sorted, disjoint, never
-// adjacent: neighbours are merged).
+// trunkFile is one trunk file and its free blocks (sorted, disjoint;
+// neighbours stay separate blocks, as FastDFS keeps them without
+// trunk_free_space_merge).
 type trunkFile struct {
 	path, high, low int
 	id              int32
 	free            []extent
 }
 
-// addFree makes [e.off, e.end()) free, merging with what is free already.
+// addFree adds [e.off, e.end()) as one free block, replacing the parts of
+// blocks it overlaps.
 func (f *trunkFile) addFree(e extent) {
 	if e.size <= 0 {
 		return
 	}
-	lo, hi := e.off, e.end()
-	out := f.free[:0:0]
-	placed := false
-	for _, x := range f.free {
-		switch {
-		case x.end() < lo:
-			out = append(out, x)
-		case x.off > hi:
-			if !placed {
-				out = append(out, extent{lo, hi - lo})
-				placed = true
-			}
-			out = append(out, x)
-		default: // overlapping or adjacent: absorb
-			lo, hi = min(lo, x.off), max(hi, x.end())
-		}
-	}
-	if !placed {
-		out = append(out, extent{lo, hi - lo})
-	}
-	f.free = out
+	f.removeFree(e)
+	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].off > e.off })
+	f.free = append(f.free, extent{})
+	copy(f.free[i+1:], f.free[i:])
+	f.free[i] = e
 }
 
-// removeFree makes [e.off, e.end()) used.
+// removeFree makes [e.off, e.end()) used: a block equal to it goes, blocks
+// it overlaps are cut.
 func (f *trunkFile) removeFree(e extent) {
 	lo, hi := e.off, e.end()
 	out := f.free[:0:0]
@@ -151,7 +140,8 @@ type trunkAllocConfig struct {
 	align    int32 // trunk_alloc_alignment_size, 0: none
 	subdirs  int
 	paths    int
-	hold     time.Duration // how long an unconfirmed allocation is held
+	hold     time.Duration          // how long an unconfirmed allocation is held
+	subdir   func() (high, low int) // HH/HH of a new trunk file; nil: 00/00
 }
 
 // trunkAlloc is the allocator of a trunk server. Its methods are safe for
@@ -168,6 +158,7 @@ type trunkAlloc struct {
 	blSize  int64
 	lines   int                       // lines in the binlog
 	usedAt  map[int32][]stampedExtent // when ranges were last marked used (the trunk check's age test)
+	baseTS  int64                     // time of the binlog's first line: ranges used with no line of their own were used by then
 }
 
 // stampedExtent is a range marked used at ts.
@@ -227,6 +218,9 @@ func (a *trunkAlloc) replay(r io.Reader) (int64, error) {
 		op, si, ts, ok := parseTrunkLine(line)
 		if !ok {
 			return good, nil
+		}
+		if a.lines == 0 {
+			a.baseTS = ts
 		}
 		a.apply(op, si)
 		if op == trunkOpUsed {
@@ -290,10 +284,10 @@ func (a *trunkAlloc) apply(op byte, si slotInfo) {
 	}
 }
 
-// append writes lines to the binlog and syncs it: a confirmed allocation
-// or a free is acknowledged only once on disk. The file is opened for each
-// append (the fsync costs far more), so no descriptor stays open.
-func (a *trunkAlloc) append(lines string) error {
+// append writes lines to the binlog, synced when sync: a confirmed
+// allocation or a free is acknowledged only once on disk. The file is opened
+// for each append (the fsync costs far more), so no descriptor stays open.
+func (a *trunkAlloc) append(lines string, sync bool) error {
 	if a.closed {
 		return errors.New("trunk binlog closed")
 	}
@@ -302,7 +296,7 @@ func (a *trunkAlloc) append(lines string) error {
 		return fmt.Errorf("open trunk binlog: %w", err)
 	}
 	_, err = f.WriteString(lines)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -333,10 +327,13 @@ func (c trunkAllocConfig) fits(n int64) bool {
 	return n >= 0 && c.slotSize(n) <= int64(c.slotMax) && c.slotSize(n) <= int64(c.fileSize)
 }
 
-// alloc reserves a slot for a file of n bytes in store path pathIdx (any
-// path when it has no trunk file with room and pathIdx is out of range). A
-// new trunk file is created (logged 'A' whole) when none has room. mkfile
-// creates the trunk file on disk before it is logged.
+// alloc reserves a slot for a file of n bytes in store path pathIdx (path 0
+// when out of range): the smallest free block that fits, in a new trunk file
+// (logged 'A' whole) when none does. mkfile creates the trunk file on disk
+// before it is logged; it fails for an ID whose file exists already (made by
+// an earlier trunk server whose lines this binlog lacks), and the next ID is
+// tried. The split is logged at once (not synced: the confirmation's sync
+// covers it).
 func (a *trunkAlloc) alloc(n int64, pathIdx int, now time.Time, mkfile func(slotInfo) error) (slotInfo, error) {
 	c := a.cfg
 	if !c.fits(n) {
@@ -362,49 +359,73 @@ func (a *trunkAlloc) alloc(n int64, pathIdx int, now time.Time, mkfile func(slot
 	if x.size-need < c.slotMin {
 		take = x.size
 	}
-	si := slotInfo{path: f.path, high: f.high, low: f.low, id: f.id, off: x.off, size: take}
-	f.removeFree(extent{si.off, si.size})
+	block := slotInfo{path: f.path, high: f.high, low: f.low, id: f.id, off: x.off, size: x.size}
+	si := block
+	si.size = take
+	lines := formatTrunkLine(now.Unix(), trunkOpUsed, block)
+	if take < x.size {
+		rest := block
+		rest.off, rest.size = x.off+take, x.size-take
+		lines += formatTrunkLine(now.Unix(), trunkOpFree, rest)
+	}
+	lines += formatTrunkLine(now.Unix(), trunkOpFree, si)
+	if err := a.append(lines, false); err != nil {
+		return slotInfo{}, err
+	}
+	f.removeFree(extent{x.off, x.size})
+	if take < x.size {
+		f.addFree(extent{x.off + take, x.size - take})
+	}
 	a.pending[slotKey{si.id, si.off}] = pendingSlot{si: si, until: now.Add(c.hold)}
 	return si, nil
 }
 
-// findLocked returns the trunk file of pathIdx with the lowest ID that has a
-// free range of at least need bytes, and the first such range.
+// findLocked returns the smallest free block of at least need bytes in a
+// trunk file of pathIdx (the lowest trunk ID and offset among equals).
 func (a *trunkAlloc) findLocked(pathIdx int, need int32) (*trunkFile, extent) {
-	ids := make([]int32, 0, len(a.files))
-	for id, f := range a.files {
-		if f.path == pathIdx {
-			ids = append(ids, id)
+	var bf *trunkFile
+	var bx extent
+	for _, f := range a.files {
+		if f.path != pathIdx {
+			continue
 		}
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
-		f := a.files[id]
 		for _, x := range f.free {
-			if x.size >= need {
-				return f, x
+			if x.size < need {
+				continue
+			}
+			if bf == nil || x.size < bx.size || x.size == bx.size && (f.id < bf.id || f.id == bf.id && x.off < bx.off) {
+				bf, bx = f, x
 			}
 		}
 	}
-	return nil, extent{}
+	return bf, bx
 }
 
 // newFileLocked creates and logs a new, wholly free trunk file.
 func (a *trunkAlloc) newFileLocked(pathIdx int, now time.Time, mkfile func(slotInfo) error) (*trunkFile, error) {
-	id := a.nextID
-	sub := max(a.cfg.subdirs, 1)
-	si := slotInfo{path: pathIdx, high: int(id/int32(sub)) % sub, low: int(id % int32(sub)), id: id, off: 0, size: a.cfg.fileSize}
-	if mkfile != nil {
-		if err := mkfile(si); err != nil {
-			return nil, fmt.Errorf("create trunk file %v: %w", si, err)
+	for tries := 0; ; tries++ {
+		id := a.nextID
+		high, low := 0, 0
+		if a.cfg.subdir != nil {
+			high, low = a.cfg.subdir()
 		}
+		si := slotInfo{path: pathIdx, high: high, low: low, id: id, off: 0, size: a.cfg.fileSize}
+		if mkfile != nil {
+			if err := mkfile(si); err != nil {
+				if errors.Is(err, fs.ErrExist) && tries < 100 {
+					a.nextID = id + 1
+					continue
+				}
+				return nil, fmt.Errorf("create trunk file %v: %w", si, err)
+			}
+		}
+		if err := a.append(formatTrunkLine(now.Unix(), trunkOpFree, si), false); err != nil {
+			return nil, err
+		}
+		a.nextID = id + 1
+		a.apply(trunkOpFree, si)
+		return a.files[id], nil
 	}
-	if err := a.append(formatTrunkLine(now.Unix(), trunkOpFree, si)); err != nil {
-		return nil, err
-	}
-	a.nextID = id + 1
-	a.apply(trunkOpFree, si)
-	return a.files[id], nil
 }
 
 // raiseNextID makes new trunk files take IDs above id (the tracker's
@@ -434,7 +455,7 @@ func (a *trunkAlloc) confirm(si slotInfo, ok bool, now time.Time) error {
 		f.addFree(extent{si.off, si.size})
 		return nil
 	}
-	if err := a.append(formatTrunkLine(now.Unix(), trunkOpUsed, si)); err != nil {
+	if err := a.append(formatTrunkLine(now.Unix(), trunkOpUsed, si), true); err != nil {
 		f.addFree(extent{si.off, si.size})
 		return err
 	}
@@ -458,23 +479,43 @@ func (a *trunkAlloc) unreferenced(live map[int32][]extent, notAfter int64) (old 
 	used := a.used()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// Held allocations are as good as live: their writers are at work.
+	for _, p := range a.pending {
+		live[p.si.id] = append(live[p.si.id], extent{p.si.off, p.si.size})
+	}
 	for id := range live {
 		sort.Slice(live[id], func(i, j int) bool { return live[id][i].off < live[id][j].off })
 	}
 	for _, u := range used {
-		if _, held := a.pending[slotKey{u.id, u.off}]; held {
-			continue
-		}
 		emit := func(lo, hi int32) {
 			if hi <= lo {
 				return
 			}
-			g := u
-			g.off, g.size = lo, hi-lo
-			if a.lastUsedLocked(g) <= notAfter {
-				old = append(old, g)
-			} else {
-				young += int64(g.size)
+			// Pieces marked used at different times are judged apart.
+			cuts := []int32{lo, hi}
+			for _, x := range a.usedAt[u.id] {
+				for _, c := range []int32{x.off, x.end()} {
+					if c > lo && c < hi {
+						cuts = append(cuts, c)
+					}
+				}
+			}
+			sort.Slice(cuts, func(i, j int) bool { return cuts[i] < cuts[j] })
+			for i := 0; i+1 < len(cuts); i++ {
+				if cuts[i] == cuts[i+1] {
+					continue
+				}
+				g := u
+				g.off, g.size = cuts[i], cuts[i+1]-cuts[i]
+				if a.lastUsedLocked(g) > notAfter {
+					young += int64(g.size)
+					continue
+				}
+				if n := len(old); n > 0 && old[n-1].id == g.id && old[n-1].off+old[n-1].size == g.off {
+					old[n-1].size += g.size
+				} else {
+					old = append(old, g)
+				}
 			}
 		}
 		pos, end := u.off, u.off+u.size
@@ -500,7 +541,7 @@ func (a *trunkAlloc) lastUsedLocked(g slotInfo) int64 {
 		}
 	}
 	if last < 0 {
-		return 1 << 62
+		return a.baseTS
 	}
 	return last
 }
@@ -522,7 +563,7 @@ func (a *trunkAlloc) free(si slotInfo, now time.Time) error {
 	if f.overlapsFree(e) {
 		return nil
 	}
-	if err := a.append(formatTrunkLine(now.Unix(), trunkOpFree, si)); err != nil {
+	if err := a.append(formatTrunkLine(now.Unix(), trunkOpFree, si), true); err != nil {
 		return err
 	}
 	f.addFree(e)
@@ -581,10 +622,12 @@ func (a *trunkAlloc) size() int64 {
 	return a.blSize
 }
 
-// compact rewrites the binlog as the shortest one giving the current state:
-// per trunk file one 'D' of the whole file, then an 'A' per free range.
-// Held allocations count as free (they are not logged yet). It runs when the
-// binlog has many more lines than that.
+// compact rewrites the binlog as the shortest one giving the current free
+// blocks: an 'A' per block (held allocations count as free: they are not
+// confirmed). A trunk file with no free block is left out; new trunk files
+// never take its ID (the tracker keeps the last one, and an existing trunk
+// file is never created again). It runs when the binlog has many more lines
+// than that.
 func (a *trunkAlloc) compact(now time.Time) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -601,16 +644,12 @@ func (a *trunkAlloc) compact(now time.Time) (bool, error) {
 	}
 	for _, id := range ids {
 		f := a.files[id]
-		whole := slotInfo{path: f.path, high: f.high, low: f.low, id: id, size: a.cfg.fileSize}
-		b.WriteString(formatTrunkLine(now.Unix(), trunkOpUsed, whole))
-		n++
 		free := &trunkFile{free: append([]extent(nil), f.free...)}
 		for _, e := range held[id] {
 			free.addFree(e)
 		}
 		for _, x := range free.free {
-			si := whole
-			si.off, si.size = x.off, x.size
+			si := slotInfo{path: f.path, high: f.high, low: f.low, id: id, off: x.off, size: x.size}
 			b.WriteString(formatTrunkLine(now.Unix(), trunkOpFree, si))
 			n++
 		}
@@ -621,9 +660,7 @@ func (a *trunkAlloc) compact(now time.Time) (bool, error) {
 	if err := writeFileAtomic(a.path, []byte(b.String()), true); err != nil {
 		return false, fmt.Errorf("compact trunk binlog: %w", err)
 	}
-	a.blSize, a.lines = int64(b.Len()), n
-	// The whole-file lines carry the compaction time: ranges used before
-	// keep their older stamps for the trunk check.
+	a.blSize, a.lines, a.baseTS = int64(b.Len()), n, now.Unix()
 	return true, nil
 }
 

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +35,7 @@ func TestTrunkAllocConfirmFreeReplay(t *testing.T) {
 	s1, err := a.alloc(1000, 1, now, mk)
 	require.NoError(t, err)
 	require.Len(t, made, 1)
-	require.Equal(t, slotInfo{path: 1, high: 0, low: 1, id: 1, off: 0, size: 1024}, s1)
+	require.Equal(t, slotInfo{path: 1, id: 1, off: 0, size: 1024}, s1)
 	s2, err := a.alloc(100, 1, now, mk) // slot_min_size
 	require.NoError(t, err)
 	require.Equal(t, int32(1024), s2.off)
@@ -42,6 +43,13 @@ func TestTrunkAllocConfirmFreeReplay(t *testing.T) {
 	// Too large for a slot.
 	_, err = a.alloc(16<<10, 1, now, mk)
 	require.Equal(t, proto.StatusEINVAL, proto.StatusOf(err))
+	// The lines FastDFS writes: the new file, then per allocation the
+	// block taken, the rest and the slot.
+	lines, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "1700000000 A 1 0 0 1 0 65536\n"+
+		"1700000000 D 1 0 0 1 0 65536\n1700000000 A 1 0 0 1 1024 64512\n1700000000 A 1 0 0 1 0 1024\n"+
+		"1700000000 D 1 0 0 1 1024 64512\n1700000000 A 1 0 0 1 1280 64256\n1700000000 A 1 0 0 1 1024 256\n", string(lines))
 
 	require.NoError(t, a.confirm(s1, true, now))
 	require.NoError(t, a.confirm(s2, false, now)) // the writer failed: free again
@@ -50,15 +58,16 @@ func TestTrunkAllocConfirmFreeReplay(t *testing.T) {
 	require.EqualValues(t, 64<<10-1024, free)
 	require.EqualValues(t, 1, last)
 
-	// A held allocation is free again after a restart (nothing was logged)
-	// and after the hold.
-	s3, err := a.alloc(500, 1, now, mk)
+	// The freed block is the best fit for a small file; a held allocation
+	// is free again after a restart (its slot is logged free until
+	// confirmed) and after the hold.
+	s3, err := a.alloc(200, 1, now, mk)
 	require.NoError(t, err)
-	require.Equal(t, int32(1024), s3.off, "the failed slot is reused")
+	require.Equal(t, s2, s3, "the given-back slot is reused")
 	b := openTestAlloc(t, path)
 	free, _ = b.stats()
 	require.EqualValues(t, 64<<10-1024, free)
-	s4, err := a.alloc(500, 1, now.Add(2*time.Minute), mk)
+	s4, err := a.alloc(200, 1, now.Add(2*time.Minute), mk)
 	require.NoError(t, err)
 	require.Equal(t, s3, s4, "an expired hold is handed out again")
 
@@ -70,9 +79,8 @@ func TestTrunkAllocConfirmFreeReplay(t *testing.T) {
 
 	// The binlog replays to the same state, also with its lines twice.
 	require.NoError(t, a.confirm(s4, true, now))
-	lines, err := os.ReadFile(path)
+	lines, err = os.ReadFile(path)
 	require.NoError(t, err)
-	require.Equal(t, 4, strings.Count(string(lines), "\n")) // new file, D s1, A s1, D s4
 	c := openTestAlloc(t, path)
 	require.Equal(t, []slotInfo{s4}, c.used())
 	require.Equal(t, a.used(), c.used())
@@ -81,7 +89,43 @@ func TestTrunkAllocConfirmFreeReplay(t *testing.T) {
 	d := openTestAlloc(t, twice)
 	require.Equal(t, c.used(), d.used())
 	free, _ = d.stats()
-	require.EqualValues(t, 64<<10-524, free)
+	require.EqualValues(t, 64<<10-256, free)
+}
+
+// A binlog as the reference FastDFS 6.16.1 wrote it (three uploads of
+// 1000, 1500 and 300 bytes into a 4 MiB trunk file, the second deleted,
+// then one of 700 bytes) replays to its free blocks.
+func TestTrunkAllocReplaysFastDFSBinlog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "binlog")
+	require.NoError(t, os.WriteFile(path, []byte(`1796666336 A 0 0 0 1 0 4194304
+1796666336 D 0 0 0 1 0 4194304
+1796666336 A 0 0 0 1 1024 4193280
+1796666336 A 0 0 0 1 0 1024
+1796666336 D 0 0 0 1 0 1024
+1796666336 D 0 0 0 1 1024 4193280
+1796666336 A 0 0 0 1 2548 4191756
+1796666336 A 0 0 0 1 1024 1524
+1796666336 D 0 0 0 1 1024 1524
+1796666336 D 0 0 0 1 2548 4191756
+1796666336 A 0 0 0 1 2872 4191432
+1796666336 A 0 0 0 1 2548 324
+1796666336 D 0 0 0 1 2548 324
+1796666378 A 0 0 0 1 1024 1524
+1796666380 D 0 0 0 1 1024 1524
+1796666380 A 0 0 0 1 1748 800
+1796666380 A 0 0 0 1 1024 724
+1796666380 D 0 0 0 1 1024 724
+`), 0o644))
+	cfg := testTrunkConfig()
+	cfg.fileSize, cfg.paths = 4<<20, 1
+	a, err := openTrunkAlloc(path, cfg)
+	require.NoError(t, err)
+	defer a.close()
+	require.Equal(t, []extent{{1748, 800}, {2872, 4191432}}, a.files[1].free)
+	// The next small file takes the 800-byte block, as FastDFS would.
+	si, err := a.alloc(500, 0, time.Unix(1796666400, 0), nil)
+	require.NoError(t, err)
+	require.Equal(t, slotInfo{id: 1, off: 1748, size: 524}, si)
 }
 
 func TestTrunkAllocNewFilesAndPaths(t *testing.T) {
@@ -117,6 +161,16 @@ func TestTrunkAllocNewFilesAndPaths(t *testing.T) {
 	si, err = a2.alloc(100, 0, now, nil)
 	require.NoError(t, err)
 	require.EqualValues(t, 42, si.id)
+	// An ID whose trunk file exists already is skipped.
+	a3 := openTestAlloc(t, filepath.Join(t.TempDir(), "binlog"))
+	si, err = a3.alloc(100, 0, now, func(si slotInfo) error {
+		if si.id < 3 {
+			return fs.ErrExist
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, si.id)
 }
 
 func TestTrunkAllocCompactAndTornTail(t *testing.T) {
@@ -173,15 +227,17 @@ func TestTrunkExtents(t *testing.T) {
 	f := &trunkFile{}
 	f.addFree(extent{100, 50})
 	f.addFree(extent{0, 50})
-	f.addFree(extent{50, 50}) // joins both
-	require.Equal(t, []extent{{0, 150}}, f.free)
+	f.addFree(extent{50, 50}) // neighbours stay blocks of their own
+	require.Equal(t, []extent{{0, 50}, {50, 50}, {100, 50}}, f.free)
 	f.removeFree(extent{20, 10})
-	require.Equal(t, []extent{{0, 20}, {30, 120}}, f.free)
-	f.addFree(extent{140, 100}) // overlapping
-	require.Equal(t, []extent{{0, 20}, {30, 210}}, f.free)
+	require.Equal(t, []extent{{0, 20}, {30, 20}, {50, 50}, {100, 50}}, f.free)
+	f.addFree(extent{140, 100}) // overlapping: replaces the overlapped part
+	require.Equal(t, []extent{{0, 20}, {30, 20}, {50, 50}, {100, 40}, {140, 100}}, f.free)
+	f.removeFree(extent{50, 50}) // an exact block
+	require.Equal(t, []extent{{0, 20}, {30, 20}, {100, 40}, {140, 100}}, f.free)
 	require.True(t, f.overlapsFree(extent{10, 15}))
 	require.False(t, f.overlapsFree(extent{20, 10}))
-	require.EqualValues(t, 230, f.freeBytes())
+	require.EqualValues(t, 180, f.freeBytes())
 }
 
 func TestSlotHeaderAndLines(t *testing.T) {
@@ -211,4 +267,33 @@ func hexs(b []byte) string {
 		out = append(out, d[c>>4], d[c&15])
 	}
 	return string(out)
+}
+
+func TestTrunkUnreferenced(t *testing.T) {
+	a := openTestAlloc(t, filepath.Join(t.TempDir(), "binlog"))
+	now := time.Unix(1700000000, 0)
+	alloc := func(n int64, confirm bool, at time.Time) slotInfo {
+		si, err := a.alloc(n, 0, at, nil)
+		require.NoError(t, err)
+		if confirm {
+			require.NoError(t, a.confirm(si, true, at))
+		}
+		return si
+	}
+	lost := alloc(1000, true, now)                      // confirmed, no file names it
+	alloc(1000, false, now)                             // held: a writer at work
+	kept := alloc(1000, true, now)                      // a live file
+	young := alloc(1000, true, now.Add(30*time.Second)) // too recent to judge
+	lost2 := alloc(1000, true, now)                     // beside the young one
+	live := func() map[int32][]extent { return map[int32][]extent{kept.id: {{kept.off, kept.size}}} }
+	old, youngBytes := a.unreferenced(live(), now.Unix())
+	require.Equal(t, []slotInfo{lost, lost2}, old)
+	require.EqualValues(t, young.size, youngBytes)
+	// All old enough: the young one too, joined with its neighbour; never
+	// the held or the live one.
+	old, youngBytes = a.unreferenced(live(), now.Add(time.Minute).Unix()-1)
+	joined := young
+	joined.size += lost2.size
+	require.Equal(t, []slotInfo{lost, joined}, old)
+	require.Zero(t, youngBytes)
 }

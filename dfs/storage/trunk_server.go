@@ -113,7 +113,7 @@ func (r *trunkRole) becomeLocked() error {
 		return errors.New("use_trunk_file is off")
 	}
 	cfg := p.trunk
-	cfg.subdirs, cfg.paths, cfg.hold = s.subdirs, len(s.paths), trunkHold
+	cfg.subdirs, cfg.paths, cfg.hold, cfg.subdir = s.subdirs, len(s.paths), trunkHold, s.dist.next
 	a, err := openTrunkAlloc(trunkBinlogPath(s.dataDir), cfg)
 	if err != nil {
 		return err
@@ -350,15 +350,8 @@ func (sess *session) trunkAllocSpace(h proto.Header, body []byte) (*reply, error
 
 // trunkAllocLocal allocates on this trunk server.
 func (s *Storage) trunkAllocLocal(a *trunkAlloc, size int64, path int) (slotInfo, error) {
-	last := a.size()
-	si, err := a.alloc(size, path, wallNow(), s.createTrunkFile)
-	if err != nil {
-		return si, err
-	}
-	if a.size() != last { // a new trunk file was logged
-		s.trunk.pushAll(a, false)
-	}
-	return si, nil
+	// The lines of the split reach the members with the confirmation's.
+	return a.alloc(size, path, wallNow(), s.createTrunkFile)
 }
 
 // trunkFreeLocal frees a slot on this trunk server.
@@ -414,8 +407,8 @@ func (sess *session) trunkSyncBinlog(h proto.Header, body []byte) (*reply, error
 	if s.trunk.allocator() != nil {
 		return nil, proto.Errf(proto.StatusEINVAL, "trunk sync binlog: this storage is the trunk server")
 	}
-	if len(body) == 0 || body[len(body)-1] != '\n' {
-		return nil, proto.Errf(proto.StatusEINVAL, "trunk sync binlog: %d bytes, not whole lines", len(body))
+	if len(body) == 0 {
+		return nil, nil
 	}
 	path := trunkBinlogPath(s.dataDir)
 	if err := os.MkdirAll(s.dataDir+"/trunk", 0o755); err != nil {

@@ -197,8 +197,8 @@ func (w *offsetWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// clearSlot marks the slot of ref free on this storage (type 0, the rest of
-// the header kept) if it still holds ref's file; false when it did not.
+// clearSlot marks the slot of ref free on this storage (its header zeroed,
+// as FastDFS does) if it still holds ref's file; false when it did not.
 func clearSlot(ref *trunkRef) (bool, error) {
 	f, err := os.OpenFile(ref.file, os.O_RDWR, 0)
 	if err != nil {
@@ -218,17 +218,24 @@ func clearSlot(ref *trunkRef) (bool, error) {
 	if !ref.matches(decodeSlotHeader(b[:])) {
 		return false, nil
 	}
-	if _, err := f.WriteAt([]byte{slotTypeFree}, int64(ref.slot.off)); err != nil {
+	var zero [trunkHeaderLen]byte
+	if _, err := f.WriteAt(zero[:], int64(ref.slot.off)); err != nil {
 		return false, fmt.Errorf("clear slot: %w", err)
 	}
 	return true, f.Sync()
 }
 
-// createTrunkFile makes the trunk file of si (its whole size, sparse) on
-// this storage unless it exists.
+// createTrunkFile makes the trunk file of a new trunk ID (its whole size,
+// sparse) on the trunk server. A file of that name existing already is
+// fs.ErrExist: the ID was used by an earlier trunk server.
 func (s *Storage) createTrunkFile(si slotInfo) error {
 	path := s.trunkFilePath(si)
-	f, err := openTrunkForWrite(path)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		}
+	}
 	if err != nil {
 		return err
 	}
