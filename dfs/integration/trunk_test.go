@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,17 +128,22 @@ func fetchFrom(addr, fileID string) ([]byte, error) {
 // until it answers ENOENT).
 func waitContent(t *testing.T, st *cluster.Proc, fileID string, want []byte) {
 	t.Helper()
+	waitContentAt(t, st.Addr(), st.Log, fileID, want)
+}
+
+func waitContentAt(t *testing.T, addr string, log func() string, fileID string, want []byte) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	var got []byte
 	var err error
 	for time.Now().Before(deadline) {
-		got, err = fetchFrom(st.Addr(), fileID)
+		got, err = fetchFrom(addr, fileID)
 		if err == nil && (want == nil && got == nil || want != nil && bytes.Equal(got, want)) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s on %s: got %d bytes (err %v), want %d bytes\n%s", fileID, st.Addr(), len(got), err, len(want), st.Log())
+	t.Fatalf("%s on %s: got %d bytes (err %v), want %d bytes\n%s", fileID, addr, len(got), err, len(want), log())
 }
 
 // isTrunkID reports whether a file ID names a trunk-resident file.
@@ -385,7 +392,7 @@ func TestTrunkWriterCrashAndCheck(t *testing.T) {
 		require.Zero(t, h.Status)
 		return b
 	}
-	slot := call(proto.CmdTrunkAllocSpace, 0, (&proto.Buf{}).Fixed("group1", proto.GroupNameLen).I32(1000).U8(0).B)
+	slot := call(proto.CmdTrunkAllocSpace, 0, (&proto.Buf{}).Fixed("group1", proto.GroupNameLen).I32(1000+24).U8(0).B)
 	require.Len(t, slot, 15)
 	call(proto.CmdTrunkAllocConfirm, 0, append((&proto.Buf{}).Fixed("group1", proto.GroupNameLen).B, slot...))
 	c.Close()
@@ -458,4 +465,314 @@ func TestTrunkWriterCrashAndCheck(t *testing.T) {
 		waitContent(t, w, id, b)
 		waitContent(t, ts, id, b)
 	}
+}
+
+// --- Both ways with the reference C FastDFS (skipped without it) ---
+
+// cFastDFS returns the folder of the reference C FastDFS programs: env
+// FASTDFS_BIN, else /usr/bin when its fdfs_storaged is the C one. Without
+// them the test is skipped.
+func cFastDFS(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("FASTDFS_BIN")
+	if dir == "" {
+		dir = "/usr/bin"
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "fdfs_storaged"))
+	if err != nil || bytes.Contains(b, []byte("yunpan/dfs")) {
+		t.Skipf("reference C FastDFS not found in %s (set FASTDFS_BIN to the folder with its fdfs_trackerd, fdfs_storaged and tools): C interoperability not checked", dir)
+	}
+	return dir
+}
+
+// cDaemon is a C fdfs_trackerd or fdfs_storaged started by a test.
+type cDaemon struct {
+	name, base, conf, addr string
+	once                   sync.Once
+}
+
+func (d *cDaemon) pid() int {
+	b, err := os.ReadFile(filepath.Join(d.base, "data", d.name+".pid"))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+func (d *cDaemon) stop() {
+	d.once.Do(d.stopNow)
+}
+
+func (d *cDaemon) stopNow() {
+	if pid := d.pid(); pid > 0 {
+		p, err := os.FindProcess(pid)
+		if err == nil {
+			p.Signal(syscall.SIGTERM)
+			deadline := time.Now().Add(15 * time.Second)
+			for p.Signal(syscall.Signal(0)) == nil && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			p.Signal(syscall.SIGKILL)
+		}
+	}
+}
+
+func (d *cDaemon) log() string {
+	b, _ := os.ReadFile(filepath.Join(d.base, "logs", strings.TrimPrefix(d.name, "fdfs_")+".log"))
+	return string(b)
+}
+
+// startC starts a C daemon (it forks into the background) with kv as its
+// config (absolute paths: it changes to /), and stops it at cleanup.
+func startC(t *testing.T, bin, name, ip string, port int, kv [][2]string) *cDaemon {
+	t.Helper()
+	base := t.TempDir()
+	d := &cDaemon{name: name, base: base, conf: filepath.Join(base, name+".conf"), addr: net.JoinHostPort(ip, strconv.Itoa(port))}
+	kv = append(kv, [2]string{"base_path", base}, [2]string{"bind_addr", ip}, [2]string{"port", strconv.Itoa(port)},
+		[2]string{"log_level", "info"}, [2]string{"connect_timeout", "5"}, [2]string{"network_timeout", "30"})
+	if name == "fdfs_storaged" {
+		kv = append(kv, [2]string{"store_path_count", "1"}, [2]string{"store_path0", base},
+			[2]string{"subdir_count_per_path", "16"}, [2]string{"heart_beat_interval", "1"},
+			[2]string{"stat_report_interval", "1"}, [2]string{"sync_binlog_buff_interval", "1"},
+			[2]string{"thread_stack_size", "512KB"})
+	}
+	var b strings.Builder
+	for _, e := range kv {
+		fmt.Fprintf(&b, "%s = %s\n", e[0], e[1])
+	}
+	require.NoError(t, os.WriteFile(d.conf, []byte(b.String()), 0o644))
+	out, err := exec.Command(filepath.Join(bin, name), d.conf, "start").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Cleanup(d.stop)
+	require.NoError(t, cluster.WaitTCP(d.addr, 60*time.Second, nil), d.log())
+	return d
+}
+
+// cTrunkTrackerKV is trunkTracker for a C tracker.
+func cTrunkTrackerKV() [][2]string {
+	var kv [][2]string
+	for k, v := range trunkTracker {
+		kv = append(kv, [2]string{k, v})
+	}
+	return kv
+}
+
+// runC runs a C tool and returns its output and exit code.
+func runC(t *testing.T, bin, tool string, args ...string) (string, int) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(bin, tool), args...).CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", tool, err)
+	}
+	return string(out), code
+}
+
+// The C tools against our trunk cluster, and our storage with a C storage
+// in one trunk group, each of the two the trunk server in turn (the one
+// ACTIVE first is elected): files written on either side are read on both.
+func TestTrunkWithCStorageAndTools(t *testing.T) {
+	cbin := cFastDFS(t)
+	for _, tc := range []struct {
+		name             string
+		trIP, ourIP, cIP string
+		cTrunk           bool
+	}{
+		{"our trunk server", "127.0.0.209", "127.0.0.210", "127.0.0.211", false},
+		{"C trunk server", "127.0.0.215", "127.0.0.216", "127.0.0.217", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { trunkMixedGroup(t, cbin, tc.trIP, tc.ourIP, tc.cIP, tc.cTrunk) })
+	}
+}
+
+func trunkMixedGroup(t *testing.T, cbin, trIP, ourIP, cIP string, cTrunk bool) {
+	tr := cluster.StartTracker(t, trIP, trunkTracker)
+	port := cluster.SharedPort(t, ourIP, cIP)
+	confPath := cluster.ClientConf(t, []*cluster.Proc{tr}, nil)
+	cfg, err := conf.LoadClient(confPath)
+	require.NoError(t, err)
+	c, err := client.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	ctx := tctx(t)
+	active := func(n int, trunk string) func() bool {
+		return func() bool {
+			list, err := c.ListStorage(ctx, tr.Addr(), "group1", "")
+			k, ts := 0, ""
+			for _, s := range list {
+				if s.Status == proto.StatusActive {
+					k++
+				}
+				if s.IfTrunkServer {
+					ts = s.ID
+				}
+			}
+			return err == nil && k == n && ts == trunk
+		}
+	}
+	startOurs := func() *cluster.Proc {
+		return cluster.StartStorage(t, ourIP, "group1", []*cluster.Proc{tr}, map[string]string{"port": strconv.Itoa(port)})
+	}
+	startCSt := func() *cDaemon {
+		return startC(t, cbin, "fdfs_storaged", cIP, port, [][2]string{{"tracker_server", tr.Addr()}, {"group_name", "group1"}})
+	}
+	var ours *cluster.Proc
+	var cst *cDaemon
+	first := ourIP
+	if cTrunk {
+		first = cIP
+		cst = startCSt()
+		require.Eventually(t, active(1, first), 60*time.Second, 100*time.Millisecond, "C storage not ACTIVE\n%s", cst.log())
+		ours = startOurs()
+		t.Cleanup(cst.stop) // before our storage is checked for leftover connections
+	} else {
+		ours = startOurs()
+		require.Eventually(t, active(1, first), 60*time.Second, 100*time.Millisecond, "our storage not ACTIVE\n%s", ours.Log())
+		cst = startCSt()
+	}
+	require.Eventually(t, active(2, first), 60*time.Second, 100*time.Millisecond, "group not ACTIVE\n%s\n%s", cst.log(), ours.Log())
+
+	files := map[string][]byte{}
+	for i, addr := range []string{ours.Addr(), cst.addr, ours.Addr(), cst.addr} {
+		b := randBytes(1500 + i*100)
+		id, err := c.UploadTo(ctx, addr, -1, bytes.NewReader(b), int64(len(b)), "txt")
+		require.NoError(t, err, "upload to %s", addr)
+		_, ok := isTrunkID(id)
+		require.True(t, ok, "%s from %s is not trunk-resident\n%s", id, addr, ours.Log())
+		files[id] = b
+	}
+	// The C upload tool into our cluster.
+	src := filepath.Join(t.TempDir(), "c.txt")
+	cb := randBytes(2500)
+	require.NoError(t, os.WriteFile(src, cb, 0o644))
+	out, code := runC(t, cbin, "fdfs_upload_file", confPath, src)
+	require.Equal(t, 0, code, out)
+	files[strings.TrimSpace(out)] = cb
+	for id, b := range files {
+		waitContent(t, ours, id, b)
+		waitContentAt(t, cst.addr, cst.log, id, b)
+		dst := filepath.Join(t.TempDir(), "dl")
+		out, code := runC(t, cbin, "fdfs_download_file", confPath, id, dst)
+		require.Equal(t, 0, code, out)
+		got, _ := os.ReadFile(dst)
+		require.Equal(t, b, got)
+		out, code = runC(t, cbin, "fdfs_file_info", confPath, id)
+		require.Equal(t, 0, code, out)
+		require.Contains(t, out, fmt.Sprintf("file size: %d", len(b)))
+	}
+	for id := range files {
+		out, code := runC(t, cbin, "fdfs_delete_file", confPath, id)
+		require.Equal(t, 0, code, out)
+		waitContent(t, ours, id, nil)
+		waitContentAt(t, cst.addr, cst.log, id, nil)
+	}
+	if !cTrunk {
+		return
+	}
+
+	// The C trunk server dies (kill -9): ours takes over from the trunk
+	// binlog the C one pushed to it, and hands out no slot that a file
+	// written before holds.
+	files = map[string][]byte{}
+	for i := range 20 {
+		addr := ours.Addr()
+		if i%2 == 0 {
+			addr = cst.addr
+		}
+		b := randBytes(400 + i*53)
+		id, err := c.UploadTo(ctx, addr, -1, bytes.NewReader(b), int64(len(b)), "dat")
+		require.NoError(t, err)
+		files[id] = b
+	}
+	for id, b := range files {
+		waitContent(t, ours, id, b)
+	}
+	p, err := os.FindProcess(cst.pid())
+	require.NoError(t, err)
+	require.NoError(t, p.Signal(syscall.SIGKILL))
+	require.Eventually(t, active(1, ourIP), 60*time.Second, 100*time.Millisecond, "our storage did not take over\n%s", ours.Log())
+	// Until ours hears of its election (next beat), uploads are stored as
+	// normal files.
+	require.Eventually(t, func() bool {
+		b := randBytes(500)
+		id, err := c.UploadTo(ctx, ours.Addr(), -1, bytes.NewReader(b), int64(len(b)), "dat")
+		if err != nil {
+			return false
+		}
+		files[id] = b
+		_, ok := isTrunkID(id)
+		return ok
+	}, 30*time.Second, 50*time.Millisecond)
+	for i := range 30 {
+		b := randBytes(300 + i*71)
+		id, err := c.UploadTo(ctx, ours.Addr(), -1, bytes.NewReader(b), int64(len(b)), "dat")
+		require.NoError(t, err, ours.Log())
+		ti, ok := isTrunkID(id)
+		require.True(t, ok, id)
+		// Into the C server's trunk file: its free blocks were known here.
+		require.EqualValues(t, 1, ti.TrunkID, id)
+		files[id] = b
+	}
+	for id, b := range files {
+		waitContent(t, ours, id, b)
+	}
+}
+
+// Our tools against a C trunk cluster: upload, download, file info and
+// delete of trunk-resident files, and our storage joining the C group.
+func TestTrunkOurToolsAndStorageWithCCluster(t *testing.T) {
+	cbin := cFastDFS(t)
+	trPort := cluster.FreePort(t, "127.0.0.212")
+	ctr := startC(t, cbin, "fdfs_trackerd", "127.0.0.212", trPort, cTrunkTrackerKV())
+	trAddr := ctr.addr
+	port := cluster.SharedPort(t, "127.0.0.213", "127.0.0.214")
+	cst := startC(t, cbin, "fdfs_storaged", "127.0.0.213", port, [][2]string{{"tracker_server", trAddr}, {"group_name", "group1"}})
+	dir := t.TempDir()
+	confPath := filepath.Join(dir, "client.conf")
+	require.NoError(t, os.WriteFile(confPath, []byte("connect_timeout = 5\nnetwork_timeout = 30\nbase_path = "+dir+"\ntracker_server = "+trAddr+"\n"), 0o644))
+	src := filepath.Join(dir, "a.txt")
+	content := randBytes(3000)
+	require.NoError(t, os.WriteFile(src, content, 0o644))
+	var id string
+	require.Eventually(t, func() bool {
+		out, _, code := run(t, "fdfs_upload_file", confPath, src)
+		id = strings.TrimSpace(out)
+		return code == 0
+	}, 60*time.Second, 200*time.Millisecond, "C cluster takes no upload\n%s", cst.log())
+	_, ok := isTrunkID(id)
+	require.True(t, ok, "%s is not trunk-resident", id)
+	got, _ := download(t, confPath, id)
+	require.Equal(t, content, got)
+	out, _, code := run(t, "fdfs_file_info", confPath, id)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, fmt.Sprintf("file size: %d", len(content)))
+
+	// Our storage joins the C group and gets the C storage's trunk files.
+	trProc := &cluster.Proc{IP: "127.0.0.212", Port: trPort}
+	ours := cluster.StartStorage(t, "127.0.0.214", "group1", []*cluster.Proc{trProc}, map[string]string{"port": strconv.Itoa(port)})
+	// The C daemons stop before our storage is checked for leftover
+	// connections (cleanups run last first).
+	t.Cleanup(cst.stop)
+	t.Cleanup(ctr.stop)
+	waitContent(t, ours, id, content)
+	b := randBytes(1800)
+	cfg, err := conf.LoadClient(confPath)
+	require.NoError(t, err)
+	c, err := client.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	var id2 string
+	require.Eventually(t, func() bool {
+		id2, err = c.UploadTo(tctx(t), ours.Addr(), -1, bytes.NewReader(b), int64(len(b)), "txt")
+		return err == nil
+	}, 60*time.Second, 200*time.Millisecond)
+	_, ok = isTrunkID(id2)
+	require.True(t, ok, "%s written by our storage in a C trunk group is not trunk-resident", id2)
+	waitContentAt(t, cst.addr, cst.log, id2, b)
+	_, _, code = run(t, "fdfs_delete_file", confPath, id)
+	require.Equal(t, 0, code)
+	waitContent(t, ours, id, nil)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -203,7 +204,25 @@ func (r *trunkRole) pushAll(a *trunkAlloc, retry bool) {
 		p.addr = net.JoinHostPort(m.IP, strconv.Itoa(int(m.Port)))
 		todo = append(todo, p)
 	}
+	// Members gone down or away lose their connection (a socket to a
+	// stopped peer would linger half closed); they start over when back.
+	var gone []*trunkPeer
+	for id, p := range r.peers {
+		if !slices.Contains(todo, p) {
+			gone = append(gone, p)
+			delete(r.peers, id)
+		}
+	}
 	r.mu.Unlock()
+	for _, p := range gone {
+		p.mu.Lock()
+		if p.c != nil {
+			s.closeTracked(p.c)
+			p.c = nil
+		}
+		p.closed = true
+		p.mu.Unlock()
+	}
 	var wg sync.WaitGroup
 	for _, p := range todo {
 		wg.Add(1)
@@ -332,16 +351,20 @@ func (sess *session) trunkServerAlloc(cmd byte, body []byte, want int) (*trunkAl
 	return a, nil
 }
 
-// trunkAllocSpace serves TRUNK_ALLOC_SPACE (27): group, i32 file size, u8
-// store path → TrunkInfo.
+// trunkAllocSpace serves TRUNK_ALLOC_SPACE (27): group, i32 size (the
+// file's size plus the slot header, as FastDFS writers ask), u8 store path
+// → TrunkInfo with the slot's size.
 func (sess *session) trunkAllocSpace(h proto.Header, body []byte) (*reply, error) {
 	a, err := sess.trunkServerAlloc(h.Cmd, body, proto.GroupNameLen+5)
 	if err != nil {
 		return nil, err
 	}
 	r := &proto.Reader{B: body[proto.GroupNameLen:]}
-	size, path := int64(r.I32()), int(r.U8())
-	si, err := sess.s.trunkAllocLocal(a, size, path)
+	need, path := int64(r.I32()), int(r.U8())
+	if need < trunkHeaderLen {
+		return nil, proto.Errf(proto.StatusEINVAL, "trunk alloc: %d bytes, less than the slot header", need)
+	}
+	si, err := sess.s.trunkAllocLocal(a, need-trunkHeaderLen, path)
 	if err != nil {
 		return nil, err
 	}

@@ -24,49 +24,56 @@ import (
 var errNoTrunk = errors.New("trunk storage unavailable")
 
 // trunkCall makes one request to the trunk server over a pooled connection.
+// A pooled connection the trunk server closed meanwhile is replaced once.
 func (s *Storage) trunkCall(cmd, status byte, body []byte) ([]byte, error) {
 	_, addr, _ := s.trunk.server()
 	if addr == "" {
 		return nil, fmt.Errorf("%w: no trunk server known", errNoTrunk)
 	}
-	var c net.Conn
 	t := s.trunk
-	t.mu.Lock()
-	if t.connsAddr != addr {
-		t.drainConnsLocked()
-		t.connsAddr = addr
-	}
-	select {
-	case c = <-t.conns:
-	default:
-	}
-	t.mu.Unlock()
-	if c == nil {
-		var err error
-		if c, err = s.dialTracked(addr); err != nil {
-			return nil, fmt.Errorf("%w: connect %s: %v", errNoTrunk, addr, err)
+	for try := 0; ; try++ {
+		var c net.Conn
+		t.mu.Lock()
+		if t.connsAddr != addr {
+			t.drainConnsLocked()
+			t.connsAddr = addr
 		}
-	}
-	resp, err := peerCall(c, s.timeout, cmd, status, body)
-	var se proto.StatusError
-	if err != nil && !errors.As(err, &se) {
-		s.closeTracked(c)
-		return nil, err
-	}
-	t.mu.Lock()
-	put := t.connsAddr == addr
-	if put {
 		select {
-		case t.conns <- c:
+		case c = <-t.conns:
 		default:
-			put = false
 		}
+		t.mu.Unlock()
+		pooled := c != nil
+		if c == nil {
+			var err error
+			if c, err = s.dialTracked(addr); err != nil {
+				return nil, fmt.Errorf("%w: connect %s: %v", errNoTrunk, addr, err)
+			}
+		}
+		resp, err := peerCall(c, s.timeout, cmd, status, body)
+		var se proto.StatusError
+		if err != nil && !errors.As(err, &se) {
+			s.closeTracked(c)
+			if pooled && try == 0 {
+				continue
+			}
+			return nil, err
+		}
+		t.mu.Lock()
+		put := t.connsAddr == addr
+		if put {
+			select {
+			case t.conns <- c:
+			default:
+				put = false
+			}
+		}
+		t.mu.Unlock()
+		if !put {
+			s.closeTracked(c)
+		}
+		return resp, err
 	}
-	t.mu.Unlock()
-	if !put {
-		s.closeTracked(c)
-	}
-	return resp, err
 }
 
 // trunkAllocate gets a slot for size bytes, preferably in store path path.
@@ -74,8 +81,14 @@ func (s *Storage) trunkAllocate(size int64, path int) (slotInfo, error) {
 	if a := s.trunk.allocator(); a != nil {
 		return s.trunkAllocLocal(a, size, path)
 	}
-	body := (&proto.Buf{}).Fixed(s.group, proto.GroupNameLen).I32(int32(size)).U8(byte(path)).B
+	body := (&proto.Buf{}).Fixed(s.group, proto.GroupNameLen).I32(int32(size + trunkHeaderLen)).U8(byte(path)).B
 	resp, err := s.trunkCall(proto.CmdTrunkAllocSpace, 0, body)
+	var se proto.StatusError
+	if err != nil && !errors.Is(err, errNoTrunk) && !errors.As(err, &se) {
+		// The trunk server went away: nothing is allocated for this upload
+		// (a slot it held for us expires there).
+		err = fmt.Errorf("%w: %v", errNoTrunk, err)
+	}
 	if err != nil {
 		return slotInfo{}, fmt.Errorf("trunk alloc: %w", err)
 	}
