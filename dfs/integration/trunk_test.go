@@ -634,6 +634,16 @@ func trunkMixedGroup(t *testing.T, cbin, trIP, ourIP, cIP string, cTrunk bool) {
 		cst = startCSt()
 	}
 	require.Eventually(t, active(2, first), 60*time.Second, 100*time.Millisecond, "group not ACTIVE\n%s\n%s", cst.log(), ours.Log())
+	// The C monitor asks our tracker (94): the trunk server stays.
+	out, code := runC(t, cbin, "fdfs_monitor", confPath, "set_trunk_server", "group1")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "new trunk server: "+first)
+	other := ourIP
+	if !cTrunk {
+		other = cIP
+	}
+	out, _ = runC(t, cbin, "fdfs_monitor", confPath, "set_trunk_server", "group1", other)
+	require.NotContains(t, out, "new trunk server: "+other)
 
 	files := map[string][]byte{}
 	for i, addr := range []string{ours.Addr(), cst.addr, ours.Addr(), cst.addr} {
@@ -648,7 +658,7 @@ func trunkMixedGroup(t *testing.T, cbin, trIP, ourIP, cIP string, cTrunk bool) {
 	src := filepath.Join(t.TempDir(), "c.txt")
 	cb := randBytes(2500)
 	require.NoError(t, os.WriteFile(src, cb, 0o644))
-	out, code := runC(t, cbin, "fdfs_upload_file", confPath, src)
+	out, code = runC(t, cbin, "fdfs_upload_file", confPath, src)
 	require.Equal(t, 0, code, out)
 	files[strings.TrimSpace(out)] = cb
 	for id, b := range files {
