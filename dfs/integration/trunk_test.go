@@ -555,7 +555,7 @@ func cTrunkTrackerKV() [][2]string {
 	for k, v := range trunkTracker {
 		kv = append(kv, [2]string{k, v})
 	}
-	return kv
+	return append(kv, [2]string{"check_active_interval", "5"})
 }
 
 // runC runs a C tool and returns its output and exit code.
@@ -785,4 +785,43 @@ func TestTrunkOurToolsAndStorageWithCCluster(t *testing.T) {
 	_, _, code = run(t, "fdfs_delete_file", confPath, id)
 	require.Equal(t, 0, code)
 	waitContent(t, ours, id, nil)
+
+	// The C trunk server dies (kill -9): the C tracker makes ours the trunk
+	// server, which goes on from the binlog the C one pushed to it.
+	kept := map[string][]byte{id2: b}
+	for i := range 10 {
+		b := randBytes(600 + 37*i)
+		id, err := c.UploadTo(tctx(t), cst.addr, -1, bytes.NewReader(b), int64(len(b)), "dat")
+		require.NoError(t, err)
+		kept[id] = b
+	}
+	for id, b := range kept {
+		waitContent(t, ours, id, b)
+	}
+	p, err := os.FindProcess(cst.pid())
+	require.NoError(t, err)
+	require.NoError(t, p.Signal(syscall.SIGKILL))
+	var ids []string
+	require.Eventually(t, func() bool {
+		b := randBytes(700)
+		id, err := c.UploadTo(tctx(t), ours.Addr(), -1, bytes.NewReader(b), int64(len(b)), "dat")
+		if err != nil {
+			return false
+		}
+		kept[id] = b
+		ti, ok := isTrunkID(id)
+		if ok {
+			ids = append(ids, id)
+		}
+		return ok && ti.TrunkID == 1
+	}, 60*time.Second, 100*time.Millisecond, "our storage did not take over as trunk server in trunk file 1\n%s\n%s", ours.Log(), ctr.log())
+	for range 20 {
+		b := randBytes(500)
+		id, err := c.UploadTo(tctx(t), ours.Addr(), -1, bytes.NewReader(b), int64(len(b)), "dat")
+		require.NoError(t, err)
+		kept[id] = b
+	}
+	for id, b := range kept {
+		waitContent(t, ours, id, b)
+	}
 }
