@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -248,7 +249,7 @@ func (r *trunkRole) pushPeer(a *trunkAlloc, p *trunkPeer, retry bool) {
 	}
 	err := func() error {
 		if p.c == nil {
-			c, err := s.dialTracked(p.addr)
+			c, err := s.dialTrunkPeer(p.addr)
 			if err != nil {
 				return err
 			}
@@ -290,9 +291,29 @@ func (r *trunkRole) pushPeer(a *trunkAlloc, p *trunkPeer, retry bool) {
 	p.retryAt = time.Time{}
 }
 
-// trunkTickServer is the trunk server's periodic work, run from the
-// reporters' loops: catch up members that missed pushes, compact the binlog
-// now and then, and give up allocations never confirmed.
+// dialTrunkPeer is dialTracked with a connect timeout of at most
+// trunkPushTimeout: a confirmation waits for it.
+func (s *Storage) dialTrunkPeer(addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, min(s.connTimeout, trunkPushTimeout))
+	c, err := s.dialer().DialContext(ctx, "tcp", addr)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	if !s.track(c) {
+		c.Close()
+		return nil, errors.New("exiting")
+	}
+	if err := s.repl.authConn(c); err != nil {
+		s.closeTracked(c)
+		return nil, err
+	}
+	return c, nil
+}
+
+// tick is the trunk server's periodic work, run from the reporters' loops:
+// catch up members that missed pushes and compact the binlog now and then.
+// (Allocations never confirmed are given up by the next allocation.)
 func (r *trunkRole) tick(a *trunkAlloc) {
 	r.mu.Lock()
 	compact := time.Since(r.lastCompac) > time.Minute
