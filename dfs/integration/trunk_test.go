@@ -680,17 +680,39 @@ func trunkMixedGroup(t *testing.T, cbin, trIP, ourIP, cIP string, cTrunk bool) {
 		waitContentAt(t, cst.addr, cst.log, id, nil)
 	}
 	if !cTrunk {
+		// Ours dies: the C storage takes over from the binlog ours pushed.
+		trunkTakeover(t, c, ours.Addr(), cst.addr, ours.Kill, active(1, cIP), func(id string, b []byte) {
+			waitContentAt(t, cst.addr, cst.log, id, b)
+		}, ours.Log)
 		return
 	}
 
 	// The C trunk server dies (kill -9): ours takes over from the trunk
 	// binlog the C one pushed to it, and hands out no slot that a file
 	// written before holds.
-	files = map[string][]byte{}
+	killC := func() {
+		p, err := os.FindProcess(cst.pid())
+		require.NoError(t, err)
+		require.NoError(t, p.Signal(syscall.SIGKILL))
+	}
+	trunkTakeover(t, c, cst.addr, ours.Addr(), killC, active(1, ourIP), func(id string, b []byte) {
+		waitContent(t, ours, id, b)
+	}, ours.Log)
+}
+
+// trunkTakeover writes files through both storages, kills the trunk server
+// (kill -9), waits for the other to be elected (elected) and to allocate
+// in trunk file 1 from the binlog the dead one pushed to it, then checks
+// that every file is intact on the survivor.
+func trunkTakeover(t *testing.T, c *client.Client, deadAddr, liveAddr string, kill func(), elected func() bool,
+	check func(id string, b []byte), log func() string) {
+	t.Helper()
+	ctx := tctx(t)
+	files := map[string][]byte{}
 	for i := range 20 {
-		addr := ours.Addr()
+		addr := deadAddr
 		if i%2 == 0 {
-			addr = cst.addr
+			addr = liveAddr
 		}
 		b := randBytes(400 + i*53)
 		id, err := c.UploadTo(ctx, addr, -1, bytes.NewReader(b), int64(len(b)), "dat")
@@ -698,36 +720,30 @@ func trunkMixedGroup(t *testing.T, cbin, trIP, ourIP, cIP string, cTrunk bool) {
 		files[id] = b
 	}
 	for id, b := range files {
-		waitContent(t, ours, id, b)
+		check(id, b)
 	}
-	p, err := os.FindProcess(cst.pid())
-	require.NoError(t, err)
-	require.NoError(t, p.Signal(syscall.SIGKILL))
-	require.Eventually(t, active(1, ourIP), 60*time.Second, 100*time.Millisecond, "our storage did not take over\n%s", ours.Log())
-	// Until ours hears of its election (next beat), uploads are stored as
-	// normal files.
+	kill()
+	require.Eventually(t, elected, 60*time.Second, 100*time.Millisecond, "no new trunk server\n%s", log())
 	require.Eventually(t, func() bool {
 		b := randBytes(500)
-		id, err := c.UploadTo(ctx, ours.Addr(), -1, bytes.NewReader(b), int64(len(b)), "dat")
+		id, err := c.UploadTo(ctx, liveAddr, -1, bytes.NewReader(b), int64(len(b)), "dat")
 		if err != nil {
 			return false
 		}
 		files[id] = b
-		_, ok := isTrunkID(id)
-		return ok
-	}, 30*time.Second, 50*time.Millisecond)
+		ti, ok := isTrunkID(id)
+		return ok && ti.TrunkID == 1
+	}, 30*time.Second, 50*time.Millisecond, "no upload into trunk file 1 after the takeover")
 	for i := range 30 {
 		b := randBytes(300 + i*71)
-		id, err := c.UploadTo(ctx, ours.Addr(), -1, bytes.NewReader(b), int64(len(b)), "dat")
-		require.NoError(t, err, ours.Log())
+		id, err := c.UploadTo(ctx, liveAddr, -1, bytes.NewReader(b), int64(len(b)), "dat")
+		require.NoError(t, err)
 		ti, ok := isTrunkID(id)
-		require.True(t, ok, id)
-		// Into the C server's trunk file: its free blocks were known here.
-		require.EqualValues(t, 1, ti.TrunkID, id)
+		require.True(t, ok && ti.TrunkID == 1, id)
 		files[id] = b
 	}
 	for id, b := range files {
-		waitContent(t, ours, id, b)
+		check(id, b)
 	}
 }
 
