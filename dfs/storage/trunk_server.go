@@ -199,10 +199,10 @@ func (r *trunkRole) pushAll(a *trunkAlloc, retry bool) {
 		}
 		p := r.peers[m.ID]
 		if p == nil {
-			p = &trunkPeer{id: m.ID, mark: -1}
+			// The address is fixed per ID (an IP change makes a new member).
+			p = &trunkPeer{id: m.ID, addr: net.JoinHostPort(m.IP, strconv.Itoa(int(m.Port))), mark: -1}
 			r.peers[m.ID] = p
 		}
-		p.addr = net.JoinHostPort(m.IP, strconv.Itoa(int(m.Port)))
 		todo = append(todo, p)
 	}
 	// Members gone down or away lose their connection (a socket to a
