@@ -102,7 +102,12 @@ func ListLiveFiles(syncDir string, storePaths []string) ([]LiveFile, ListStats, 
 			st.Malformed++
 			continue
 		}
-		fi, err := os.Lstat(filepath.Join(storePaths[r.StorePath], "data", filepath.FromSlash(r.RelPath())))
+		rel := r.RelPath()
+		if _, t, err := fileid.ParseTrunk(name); err == nil {
+			// A trunk-resident file lives in its trunk file.
+			rel = fileid.TrunkFileRelPath(r.High, r.Low, t.TrunkID)
+		}
+		fi, err := os.Lstat(filepath.Join(storePaths[r.StorePath], "data", filepath.FromSlash(rel)))
 		if errors.Is(err, fs.ErrNotExist) {
 			st.Missing++
 			continue

@@ -93,3 +93,22 @@ func TestListFilesBinlogReplay(t *testing.T) {
 	_, _, err = ListLiveFiles(filepath.Join(base, "nope"), paths)
 	require.Error(t, err)
 }
+
+// A trunk-resident file is live while its trunk file is on disk.
+func TestListFilesTrunk(t *testing.T) {
+	base := t.TempDir()
+	syncDir := filepath.Join(base, "data", "sync")
+	require.NoError(t, os.MkdirAll(syncDir, 0o755))
+	info := fileid.Info{SourceIP: "127.0.0.1", Timestamp: 1000, SizeField: fileid.TrunkSizeField(100, 7)}
+	trunk := func(id int32) string {
+		return fileid.TrunkRemoteName(0, 1, 2, info, fileid.TrunkInfo{TrunkID: id, Offset: 0, SlotSize: 256}, "1234567")
+	}
+	kept, gone := trunk(1), trunk(2)
+	require.NoError(t, os.MkdirAll(filepath.Join(base, "data", "01", "02"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(base, "data", "01", "02", "000001"), nil, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(syncDir, "binlog.000"), []byte("1000 C "+kept+"\n1000 c "+gone+"\n"), 0o644))
+	files, st, err := ListLiveFiles(syncDir, []string{base})
+	require.NoError(t, err)
+	require.Equal(t, []LiveFile{{Remote: kept, Created: 1000}}, files)
+	require.Equal(t, 1, st.Missing)
+}

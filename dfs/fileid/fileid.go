@@ -234,3 +234,43 @@ func DecodeTrunk(remote string) (TrunkInfo, error) {
 		SlotSize: int32(binary.BigEndian.Uint32(b[8:12])),
 	}, nil
 }
+
+// TrunkRemoteName is the 60-character remote filename of a trunk-resident
+// file: "Mxx/HH/HH/" + the 27-character block of i (whose size field must
+// carry FlagTrunk) + the 16-character block of t + the 7-character extension
+// part (§6.9). HH/HH is the trunk file's directory.
+func TrunkRemoteName(storePath, high, low int, i Info, t TrunkInfo, ext7 string) string {
+	return "M" + hex2(storePath) + "/" + hex2(high) + "/" + hex2(low) + "/" + EncodeBlock(i) + EncodeTrunk(t) + ext7
+}
+
+// Valid reports whether t can name a slot: a non-negative trunk ID and
+// offset and a slot large enough for the 24-byte slot header, the slot
+// ending inside the signed 32-bit offsets trunk files use.
+func (t TrunkInfo) Valid() bool {
+	return t.TrunkID >= 0 && t.Offset >= 0 && t.SlotSize >= TrunkHeaderLen &&
+		int64(t.Offset)+int64(t.SlotSize) <= 1<<31-1
+}
+
+// TrunkHeaderLen is the size of the header at the start of every trunk slot
+// (§5.8).
+const TrunkHeaderLen = 24
+
+// ParseTrunk decodes a trunk-resident remote filename: its record (which
+// must carry the trunk flag) and its slot. Any other name is EINVAL.
+func ParseTrunk(remote string) (Info, TrunkInfo, error) {
+	i, k, err := Decode(remote)
+	if err != nil {
+		return Info{}, TrunkInfo{}, err
+	}
+	if k != KindTrunk {
+		return Info{}, TrunkInfo{}, proto.Errf(proto.StatusEINVAL, "remote filename %q is %v, not trunk-resident", clip(remote), k)
+	}
+	t, err := DecodeTrunk(remote)
+	if err != nil {
+		return Info{}, TrunkInfo{}, err
+	}
+	if !t.Valid() || int64(t.SlotSize) < TrunkHeaderLen+i.Size() {
+		return Info{}, TrunkInfo{}, proto.Errf(proto.StatusEINVAL, "remote filename %q: bad trunk slot %+v for size %d", clip(remote), t, i.Size())
+	}
+	return i, t, nil
+}

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// CmdClusterAuth is yunpan's one extension to the FastDFS protocol: with a
+// CmdClusterAuth is a yunpan extension to the FastDFS protocol: with a
 // cluster secret configured (`cluster_secret` in tracker.conf and
 // storage.conf), a storage must prove it knows the secret on every
 // connection it opens to a tracker or to another storage, before any

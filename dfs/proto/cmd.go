@@ -80,3 +80,23 @@ const (
 	CmdStorageGetGroupName       = 109
 	CmdActiveTest                = 111
 )
+
+// Trunk storage commands (docs/protocol.md §5.8): storage ↔ trunk server,
+// and the tracker asking storages about their trunk binlogs.
+const (
+	CmdTrunkAllocSpace        = 27
+	CmdTrunkAllocConfirm      = 28
+	CmdTrunkFreeSpace         = 29
+	CmdTrunkSyncBinlog        = 30
+	CmdTrunkGetBinlogSize     = 31
+	CmdTrunkDeleteBinlogMarks = 32
+	CmdTrunkTruncateBinlog    = 33
+)
+
+// CmdTrunkCheck is a yunpan extension answered by a trunk server: it looks
+// for trunk space that no file references (a writer that died between
+// confirming a slot and answering its client, a delete whose slot could not
+// be given back) and, when asked, frees it. Request: u8 repair, i64be grace
+// seconds (space marked used more recently is left alone: its file may
+// still be on its way). Response: key=value text lines.
+const CmdTrunkCheck = 121

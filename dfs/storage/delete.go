@@ -27,6 +27,12 @@ func (sess *session) deleteFile(h proto.Header, body []byte) (*reply, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ref, ok, err := s.trunkRefOf(remote); ok {
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.deleteTrunk(ref) // trunk_writer.go
+	}
 	mu := s.fileLock(remote)
 	mu.Lock()
 	defer mu.Unlock()

@@ -54,6 +54,12 @@ func (sess *session) download(h proto.Header, body []byte) (*reply, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ref, ok, err := s.trunkRefOf(remote); ok {
+		if err != nil {
+			return nil, err
+		}
+		return s.downloadTrunk(ref, off, n) // trunk_writer.go
+	}
 	s.stats.add(statTotalFileOpen, 1)
 	// A raw descriptor: os.Open would register the file with the poller and
 	// Fd() would switch it to blocking mode, system calls a read needs not.

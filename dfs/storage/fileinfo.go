@@ -37,6 +37,21 @@ func (sess *session) queryFileInfo(h proto.Header, body []byte) (*reply, error) 
 	if err != nil {
 		return nil, err
 	}
+	if ref, ok, err := s.trunkRefOf(remote); ok {
+		if err != nil {
+			return nil, err
+		}
+		size, mtime, err := slotStat(ref)
+		if err != nil {
+			if h.Status&infoFlagSilent == 0 {
+				s.log.Info().Str("file", remote).Msg("query file info: no such file")
+			}
+			return nil, err
+		}
+		w := (&proto.Buf{}).I64(size).I64(mtime).I64(int64(int32(info.CRC32))).
+			Fixed(s.fileSourceIP(info), s.curParams().responseIPSize)
+		return &reply{body: w.B}, nil
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -59,13 +74,17 @@ func (sess *session) queryFileInfo(h proto.Header, body []byte) (*reply, error) 
 			}
 		}
 	}
-	ip := info.SourceIP
-	if info.SourceID != 0 {
-		ip = s.idAddr(info.SourceID) // "" when the ID is not in the tracker's list
-	}
 	w := (&proto.Buf{}).I64(fi.Size()).I64(fi.ModTime().Unix()).I64(int64(int32(crc))).
-		Fixed(ip, s.curParams().responseIPSize)
+		Fixed(s.fileSourceIP(info), s.curParams().responseIPSize)
 	return &reply{body: w.B}, nil
+}
+
+// fileSourceIP is the source IP QUERY_FILE_INFO answers for a name.
+func (s *Storage) fileSourceIP(info fileid.Info) string {
+	if info.SourceID != 0 {
+		return s.idAddr(info.SourceID) // "" when the ID is not in the tracker's list
+	}
+	return info.SourceIP
 }
 
 // fileCRC32 is the IEEE CRC32 of a whole file.

@@ -316,6 +316,14 @@ func (h *httpServer) serveFile(w http.ResponseWriter, r *http.Request, remote st
 	if !h.cfg.MultiRange && strings.Contains(r.Header.Get("Range"), ",") {
 		r.Header.Del("Range") // http.multi_range.enabled=false: whole file
 	}
+	if ref, ok, err := h.s.trunkRefOf(remote); ok {
+		if err != nil {
+			httpError(w, http.StatusBadRequest)
+			return
+		}
+		h.serveTrunk(w, r, ref)
+		return
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		h.serveRemote(w, r, remote)
@@ -338,6 +346,24 @@ func (h *httpServer) serveFile(w http.ResponseWriter, r *http.Request, remote st
 	}
 	h.setFileHeaders(w, r, remote)
 	http.ServeContent(w, r, "", fi.ModTime(), f)
+}
+
+// serveTrunk sends a trunk-resident file from its slot.
+func (h *httpServer) serveTrunk(w http.ResponseWriter, r *http.Request, ref *trunkRef) {
+	f, hdr, err := openSlot(ref)
+	if proto.StatusOf(err) == proto.StatusENOENT {
+		h.serveRemote(w, r, ref.remote)
+		return
+	}
+	if err != nil {
+		h.log.Warn().Err(err).Str("file", ref.remote).Msg("http open")
+		httpError(w, http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	h.setFileHeaders(w, r, ref.remote)
+	content := io.NewSectionReader(f, int64(ref.slot.off)+trunkHeaderLen, int64(hdr.fileSize))
+	http.ServeContent(w, r, "", time.Unix(int64(hdr.mtime), 0), content)
 }
 
 // intact checks a normal file against the CRC32 in its name before it is

@@ -55,8 +55,8 @@ func (sess *session) setMetadata(h proto.Header, body []byte) (*reply, error) {
 	mu := s.fileLock(remote)
 	mu.Lock()
 	defer mu.Unlock()
-	if _, err := os.Stat(path); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+	if err := s.storedExists(remote, path); err != nil {
+		if proto.StatusOf(err) == proto.StatusENOENT {
 			return nil, proto.Errf(proto.StatusENOENT, "set metadata: %s", remote)
 		}
 		return nil, fmt.Errorf("set metadata %s: %w", remote, err)
@@ -115,8 +115,8 @@ func (sess *session) getMetadata(h proto.Header, body []byte) (*reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(path); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+	if err := s.storedExists(remote, path); err != nil {
+		if proto.StatusOf(err) == proto.StatusENOENT {
 			return nil, proto.Errf(proto.StatusENOENT, "get metadata: %s", remote)
 		}
 		return nil, fmt.Errorf("get metadata %s: %w", remote, err)

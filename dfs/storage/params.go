@@ -17,6 +17,7 @@ type params struct {
 	storePathMode       int // 0 round robin, 2 load balance
 	reserved            conf.Reserved
 	useTrunkFile        bool
+	trunk               trunkAllocConfig // slot sizes when useTrunkFile (subdirs, paths, hold set by the storage)
 	slaveUseLink        bool
 }
 
@@ -45,6 +46,14 @@ func parseParams(body []byte) (*params, error) {
 		reserved:            tp.ReservedSpace,
 		useTrunkFile:        tp.UseTrunkFile,
 		slaveUseLink:        tp.StoreSlaveFileUseLink,
+	}
+	if p.useTrunkFile {
+		p.trunk = trunkAllocConfig{
+			fileSize: int32(min(max(tp.TrunkFileSize, 1<<20), 1<<30)),
+			slotMin:  int32(min(max(tp.SlotMinSize, trunkHeaderLen), 1<<30)),
+			slotMax:  int32(min(max(tp.SlotMaxSize, 0), 1<<30)),
+			align:    int32(min(max(tp.TrunkAllocAlignmentSize, 0), 1<<20)),
+		}
 	}
 	if p.responseIPSize != proto.IPv6Size {
 		p.responseIPSize = proto.IPv4Size

@@ -58,11 +58,21 @@ func (r *replication) ackReplicas(remote string) error {
 	if err != nil {
 		return err
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
+	var ts int64
+	if ref, ok, err := s.trunkRefOf(remote); ok {
+		if err != nil {
+			return err
+		}
+		if _, ts, err = slotStat(ref); err != nil {
+			return err
+		}
+	} else {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		ts = fi.ModTime().Unix()
 	}
-	ts := fi.ModTime().Unix()
 	need := r.ackN - 1
 	var targets []proto.StorageBrief
 	for _, b := range r.peers() {
@@ -146,6 +156,20 @@ func (r *replication) pushReplica(b proto.StorageBrief, remote, path string, ts 
 }
 
 func (r *replication) sendCopy(c net.Conn, remote, path string, ts int64) (byte, error) {
+	if ref, ok, err := r.s.trunkRefOf(remote); ok {
+		if err != nil {
+			return 0, err
+		}
+		f, h, err := openSlot(ref)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		size := int64(h.fileSize)
+		body := (&proto.Buf{}).I64(int64(len(remote))).I64(size).I32(int32(ts)).
+			Fixed(r.s.group, proto.GroupNameLen).String(remote).B
+		return peerSend(c, r.s.timeout, proto.CmdSyncCreateFile, 0, body, f, int64(ref.slot.off)+trunkHeaderLen, size)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err

@@ -48,6 +48,7 @@ type reporter struct {
 	c           net.Conn
 	statGen     int64        // stats generation last sent in a BEAT
 	repl        reporterSync // SYNC_REPORT, CHANGE_STATUS, REPLICA_CHG state (sync_report.go)
+	trunk       reporterTrunk
 }
 
 func newReporter(s *Storage, tracker string) *reporter {
@@ -374,6 +375,9 @@ func (r *reporter) loop() error {
 		if err := r.replTick(); err != nil {
 			return err
 		}
+		if err := r.trunkTick(); err != nil { // trunk_server.go
+			return err
+		}
 		if !s.sleep(tick) {
 			return nil
 		}
@@ -484,6 +488,13 @@ func (r *reporter) applyReport(b []byte) error {
 			v.mu.Lock()
 			v.trunkServer = br.ID
 			v.mu.Unlock()
+			if br.ID != "" && !r.s.curParams().useTrunkFile {
+				// Trunk mode was turned on at the tracker: learn its settings.
+				if err := r.parameterReq(); err != nil {
+					return err
+				}
+			}
+			r.s.trunk.setServer(br.ID, br.IP, int(br.Port))
 		}
 	}
 	if flags&proto.BeatFlagGroupServer != 0 {

@@ -75,8 +75,8 @@ func (sess *session) uploadSlaveBody(h proto.Header) (*reply, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upload slave: %w", err)
 	}
-	if _, err := os.Stat(masterPath); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+	if err := s.storedExists(master, masterPath); err != nil {
+		if proto.StatusOf(err) == proto.StatusENOENT {
 			return nil, proto.Errf(proto.StatusENOENT, "upload slave: master %s", master)
 		}
 		return nil, fmt.Errorf("upload slave: master %s: %w", master, err)

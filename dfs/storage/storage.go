@@ -69,6 +69,7 @@ type Storage struct {
 	met      *storageMetrics        // /metrics and the access log (metrics.go)
 	scrub    *scrubber              // background CRC32 checks and healing (scrub.go)
 	verified verifiedCache          // files whose content matched their name lately (download.go)
+	trunk    *trunkRole             // trunk storage: the group's trunk server, our part (trunk_server.go)
 
 	connSem chan struct{}
 	mu      sync.Mutex // guards conns, exiting and wg.Add against Exit
@@ -132,6 +133,7 @@ func New(opts *conf.Storage, log zerolog.Logger) (*Storage, error) {
 		exitCh:       make(chan struct{}),
 		doneCh:       make(chan struct{}),
 	}
+	s.trunk = newTrunkRole(s)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.subdirs < 1 || s.subdirs > 256 {
 		return nil, fmt.Errorf("storage: subdir_count_per_path %d not in 1..256", s.subdirs)
@@ -274,6 +276,7 @@ func (s *Storage) Exit() {
 		s.http.close()
 		s.closeMetrics()
 		s.wg.Wait()
+		s.trunk.close()
 		if err := s.binlog.Close(); err != nil {
 			s.log.Error().Err(err).Msg("binlog close")
 		}

@@ -196,6 +196,12 @@ func (sess *session) syncFile(h proto.Header, update bool) (*reply, error) {
 		sess.syncDone(ts, op, name, "")
 		return nil, proto.Errf(proto.StatusEEXIST, "sync file %s: no content sent", name)
 	}
+	if ref, ok, err := s.trunkRefOf(name); ok {
+		if err != nil {
+			return nil, err
+		}
+		return nil, sess.syncTrunkFile(ref, size, ts, update) // trunk_writer.go
+	}
 	if !update {
 		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == size {
 			if err := sess.discard(); err != nil {
@@ -324,6 +330,12 @@ func (sess *session) syncDeleteFile(h proto.Header, body []byte) (*reply, error)
 	_, path, err := s.syncTarget(group, name)
 	if err != nil {
 		return nil, err
+	}
+	if ref, ok, err := s.trunkRefOf(name); ok {
+		if err != nil {
+			return nil, err
+		}
+		return nil, sess.syncDeleteTrunk(ref, ts) // trunk_writer.go
 	}
 	mu := s.fileLock(name)
 	mu.Lock()

@@ -198,6 +198,12 @@ func (sy *syncer) pushFile(name string, cmd byte, ts int64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if ref, ok, err := sy.s.trunkRefOf(name); ok {
+		if err != nil {
+			return false, fmt.Errorf("%v: %w", err, errInvalidRecord)
+		}
+		return sy.pushTrunkFile(ref, cmd, ts) // trunk_writer.go
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -267,7 +273,7 @@ func (sy *syncer) pushDelete(rec binlogRecord) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, err := os.Lstat(path); err == nil {
+	if err := sy.s.storedExists(rec.Name, path); err == nil {
 		return false, nil // re-created since: nothing to delete
 	}
 	body := (&proto.Buf{}).I32(int32(rec.TS)).Fixed(sy.s.group, proto.GroupNameLen).String(rec.Name).B

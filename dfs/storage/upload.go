@@ -81,7 +81,18 @@ func (sess *session) uploadFile(h proto.Header, appender bool) (*reply, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upload: %w", err)
 	}
-	remote, err := sess.receiveFile(sp, size, ext, appender)
+	var remote string
+	if s.wantsTrunk(size, appender) {
+		remote, err = sess.receiveTrunk(sp.index, size, ext) // trunk_writer.go
+		if errors.Is(err, errNoTrunk) {
+			s.log.Debug().Err(err).Msg("upload: stored as a normal file")
+		} else if err != nil {
+			return nil, fmt.Errorf("upload into trunk: %w", err)
+		}
+	}
+	if remote == "" {
+		remote, err = sess.receiveFile(sp, size, ext, appender)
+	}
 	for tries := 1; errors.Is(err, errPathUnwritable) && tries < len(s.paths); tries++ {
 		if sp, err = s.choosePath(-1, size); err == nil {
 			remote, err = sess.receiveFile(sp, size, ext, appender)

@@ -264,15 +264,6 @@ func (t *Tracker) cmdDeleteGroup(sess *session, body []byte) ([]byte, error) {
 	return nil, nil
 }
 
-// cmdSetTrunkServer answers 94 (§2.6). Trunk files are not supported yet,
-// which is what EOPNOTSUPP tells the reference client.
-func (t *Tracker) cmdSetTrunkServer(sess *session, body []byte) ([]byte, error) {
-	if len(body) < proto.GroupNameLen || len(body) >= proto.GroupNameLen+proto.StorageIDLen {
-		return nil, badLen("set trunk server", len(body), "16..31")
-	}
-	return nil, proto.Errf(proto.StatusEOPNOTSUPP, "set trunk server: trunk files not supported")
-}
-
 // cmdGetLeader answers 95 (§2.7): "ip:port", IPv6 bracketed.
 func (t *Tracker) cmdGetLeader(sess *session, body []byte) ([]byte, error) {
 	if len(body) != 0 {

@@ -149,6 +149,9 @@ func TestWrongBodyLengths(t *testing.T) {
 		proto.CmdStorageGetServerID:        {0, 16, 69},
 		proto.CmdStorageGetStatus:          {0, 16, 69},
 		proto.CmdStorageGetGroupName:       {0, 3},
+		proto.CmdStorageFetchTrunkFID:      {1},
+		proto.CmdStorageReportTrunkFID:     {0, 3, 5},
+		proto.CmdStorageReportTrunkFree:    {0, 7, 9},
 		// tracker ↔ tracker and the cluster secret (leader.go, syscopy.go, clusterauth.go)
 		proto.CmdTrackerJoinLeader:           {0, 23, 25},
 		proto.CmdTrackerGetSysFilesStart:     {1},

@@ -137,6 +137,9 @@ func loadRegistry(dir string) (*registry, error) {
 		sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 		g.Storages = list
 		g.chg = 1
+		if g.TrunkServer != "" {
+			g.trunkChg = 1 // beat answers carry the loaded trunk server
+		}
 		g.rebuild()
 		r.addGroup(g)
 	}

@@ -69,6 +69,9 @@ var handlers = map[byte]handler{
 	proto.CmdStorageFetchStorageIDs: (*Tracker).cmdFetchStorageIDs,
 	proto.CmdStorageGetServerID:     (*Tracker).cmdGetServerID,
 	proto.CmdStorageGetStatus:       (*Tracker).cmdGetStorageStatus,
+	proto.CmdStorageFetchTrunkFID:   (*Tracker).cmdFetchTrunkFID,
+	proto.CmdStorageReportTrunkFID:  (*Tracker).cmdReportTrunkFID,
+	proto.CmdStorageReportTrunkFree: (*Tracker).cmdReportTrunkFree,
 
 	// tracker ↔ tracker (§4.9) and the cluster secret
 	proto.CmdTrackerGetStatus:            (*Tracker).cmdTrackerGetStatus,

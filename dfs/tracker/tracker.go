@@ -164,10 +164,11 @@ func (t *Tracker) Main() error {
 	default:
 	}
 	t.startMetrics()
-	t.wg.Add(3 + len(t.lns))
+	t.wg.Add(4 + len(t.lns))
 	go func() { defer t.wg.Done(); t.checkActive() }()
 	go func() { defer t.wg.Done(); t.saveLoop() }()
 	go func() { defer t.wg.Done(); t.relationshipLoop() }()
+	go func() { defer t.wg.Done(); t.trunkLoop() }()
 	for _, ln := range t.lns {
 		go func() { defer t.wg.Done(); t.acceptLoop(ln) }()
 	}

@@ -1,0 +1,705 @@
+package storage
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"yunpan/dfs/proto"
+)
+
+// The trunk allocator is the trunk server's view of the group's trunk files
+// (docs/trunk.md): which trunk files exist and their free blocks. It changes
+// only through the trunk binlog, one line per change, as FastDFS writes it:
+//
+//	<unix time> <op> <store path> <high> <low> <trunk id> <offset> <size>
+//
+// op 'A' adds a free block, 'D' removes one. An allocation removes the block
+// it takes from ('D'), adds back the rest ('A') and adds the slot as a block
+// of its own ('A'); the writer's confirmation removes that block ('D'). So
+// a slot never confirmed is free after a replay, and a C trunk server
+// replaying this binlog finds the same blocks. Replaying is tolerant of lines
+// seen twice (a resent push): 'A' adds the range as one block, replacing
+// whatever blocks it overlaps, and 'D' removes the range from the blocks it
+// overlaps, so the free space comes out the same.
+//
+// In memory an allocation is held (not free) until it is confirmed, given
+// back, or its hold expires; the binlog says free meanwhile.
+
+const (
+	trunkOpFree = 'A'
+	trunkOpUsed = 'D'
+)
+
+// slotInfo is the 15-byte TrunkInfo record of §5.8: where a slot is.
+type slotInfo struct {
+	path, high, low int
+	id, off, size   int32
+}
+
+const slotInfoLen = 15
+
+func (si slotInfo) append(w *proto.Buf) *proto.Buf {
+	return w.U8(byte(si.path)).U8(byte(si.high)).U8(byte(si.low)).I32(si.id).I32(si.off).I32(si.size)
+}
+
+func decodeSlotInfo(b []byte) slotInfo {
+	r := &proto.Reader{B: b}
+	return slotInfo{path: int(r.U8()), high: int(r.U8()), low: int(r.U8()), id: r.I32(), off: r.I32(), size: r.I32()}
+}
+
+func (si slotInfo) String() string {
+	return fmt.Sprintf("M%02X/%02X/%02X/%06d@%d+%d", si.path, si.high, si.low, si.id, si.off, si.size)
+}
+
+// extent is a byte range of a trunk file.
+type extent struct{ off, size int32 }
+
+func (e extent) end() int32 { return e.off + e.size }
+
+// trunkFile is one trunk file and its free blocks (sorted, disjoint;
+// neighbours stay separate blocks, as FastDFS keeps them without
+// trunk_free_space_merge).
+type trunkFile struct {
+	path, high, low int
+	id              int32
+	free            []extent
+}
+
+// addFree adds [e.off, e.end()) as one free block, replacing the parts of
+// blocks it overlaps.
+func (f *trunkFile) addFree(e extent) {
+	if e.size <= 0 {
+		return
+	}
+	f.removeFree(e)
+	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].off > e.off })
+	f.free = append(f.free, extent{})
+	copy(f.free[i+1:], f.free[i:])
+	f.free[i] = e
+}
+
+// removeFree makes [e.off, e.end()) used: a block equal to it goes, blocks
+// it overlaps are cut.
+func (f *trunkFile) removeFree(e extent) {
+	lo, hi := e.off, e.end()
+	out := f.free[:0:0]
+	for _, x := range f.free {
+		if x.end() <= lo || x.off >= hi {
+			out = append(out, x)
+			continue
+		}
+		if x.off < lo {
+			out = append(out, extent{x.off, lo - x.off})
+		}
+		if x.end() > hi {
+			out = append(out, extent{hi, x.end() - hi})
+		}
+	}
+	f.free = out
+}
+
+// isFree reports whether any byte of e is free.
+func (f *trunkFile) overlapsFree(e extent) bool {
+	for _, x := range f.free {
+		if x.off < e.end() && e.off < x.end() {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *trunkFile) freeBytes() int64 {
+	var n int64
+	for _, x := range f.free {
+		n += int64(x.size)
+	}
+	return n
+}
+
+// pendingSlot is an allocation waiting for its confirmation.
+type pendingSlot struct {
+	si    slotInfo
+	until time.Time
+}
+
+// trunkAllocConfig are the cluster's trunk settings (PARAMETER_REQ).
+type trunkAllocConfig struct {
+	fileSize int32 // trunk_file_size
+	slotMin  int32 // slot_min_size
+	slotMax  int32 // slot_max_size
+	align    int32 // trunk_alloc_alignment_size, 0: none
+	subdirs  int
+	paths    int
+	hold     time.Duration          // how long an unconfirmed allocation is held
+	subdir   func() (high, low int) // HH/HH of a new trunk file; nil: 00/00
+}
+
+// trunkAlloc is the allocator of a trunk server. Its methods are safe for
+// concurrent use.
+type trunkAlloc struct {
+	cfg  trunkAllocConfig
+	path string // the trunk binlog file
+
+	mu      sync.Mutex
+	files   map[int32]*trunkFile
+	nextID  int32
+	pending map[slotKey]pendingSlot
+	closed  bool
+	blSize  int64
+	lines   int                       // lines in the binlog
+	usedAt  map[int32][]stampedExtent // when ranges were last marked used (the trunk check's age test)
+	baseTS  int64                     // time of the binlog's first line: ranges used with no line of their own were used by then
+}
+
+// stampedExtent is a range marked used at ts.
+type stampedExtent struct {
+	extent
+	ts int64
+}
+
+type slotKey struct{ id, off int32 }
+
+// trunkBinlogPath is the trunk binlog under base_path/data.
+func trunkBinlogPath(dataDir string) string { return filepath.Join(dataDir, "trunk", "binlog") }
+
+// openTrunkAlloc rebuilds the allocator from the trunk binlog at path (none
+// is an empty one) and opens that binlog for appending.
+func openTrunkAlloc(path string, cfg trunkAllocConfig) (*trunkAlloc, error) {
+	a := &trunkAlloc{cfg: cfg, path: path, files: map[int32]*trunkFile{}, nextID: 1,
+		pending: map[slotKey]pendingSlot{}, usedAt: map[int32][]stampedExtent{}}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("trunk binlog dir: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open trunk binlog: %w", err)
+	}
+	good, err := a.replay(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	// A torn last line (a crash while appending) is cut off: it was never
+	// acknowledged.
+	if err := f.Truncate(good); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("trunk binlog: cut torn tail: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("trunk binlog: %w", err)
+	}
+	a.blSize = good
+	return a, nil
+}
+
+// replay applies every complete line of r and returns the length of the
+// complete, well-formed prefix.
+func (a *trunkAlloc) replay(r io.Reader) (int64, error) {
+	br := bufio.NewReader(r)
+	var good int64
+	for {
+		line, err := br.ReadString('\n')
+		if err == io.EOF {
+			return good, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read trunk binlog: %w", err)
+		}
+		op, si, ts, ok := parseTrunkLine(line)
+		if !ok {
+			return good, nil
+		}
+		if a.lines == 0 {
+			a.baseTS = ts
+		}
+		a.apply(op, si)
+		if op == trunkOpUsed {
+			a.noteUsed(si, ts)
+		}
+		good += int64(len(line))
+		a.lines++
+	}
+}
+
+// parseTrunkLine parses one binlog line (with its newline).
+func parseTrunkLine(line string) (byte, slotInfo, int64, bool) {
+	f := strings.Fields(line)
+	if len(f) != 8 || len(f[1]) != 1 || (f[1][0] != trunkOpFree && f[1][0] != trunkOpUsed) {
+		return 0, slotInfo{}, 0, false
+	}
+	ts, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, slotInfo{}, 0, false
+	}
+	var v [6]int64
+	for i := range v {
+		n, err := strconv.ParseInt(f[i+2], 10, 32)
+		if err != nil || n < 0 {
+			return 0, slotInfo{}, 0, false
+		}
+		v[i] = n
+	}
+	if v[0] > 255 || v[1] > 255 || v[2] > 255 || v[5] <= 0 || v[4]+v[5] > 1<<31-1 {
+		return 0, slotInfo{}, 0, false
+	}
+	return f[1][0], slotInfo{path: int(v[0]), high: int(v[1]), low: int(v[2]),
+		id: int32(v[3]), off: int32(v[4]), size: int32(v[5])}, ts, true
+}
+
+func formatTrunkLine(ts int64, op byte, si slotInfo) string {
+	return fmt.Sprintf("%d %c %d %d %d %d %d %d\n", ts, op, si.path, si.high, si.low, si.id, si.off, si.size)
+}
+
+// apply changes the state by one binlog line. A range beyond the trunk
+// file size (a binlog of another trunk_file_size) is ignored: no slot is
+// ever handed out past the end of a trunk file.
+func (a *trunkAlloc) apply(op byte, si slotInfo) {
+	if int64(si.off)+int64(si.size) > int64(a.cfg.fileSize) || si.path >= a.cfg.paths ||
+		si.high >= max(a.cfg.subdirs, 1) || si.low >= max(a.cfg.subdirs, 1) {
+		return
+	}
+	f := a.files[si.id]
+	if f == nil {
+		f = &trunkFile{path: si.path, high: si.high, low: si.low, id: si.id}
+		a.files[si.id] = f
+	}
+	if si.id >= a.nextID {
+		a.nextID = si.id + 1
+	}
+	e := extent{si.off, si.size}
+	if op == trunkOpFree {
+		f.addFree(e)
+	} else {
+		f.removeFree(e)
+	}
+}
+
+// append writes lines to the binlog, synced when sync: a confirmed
+// allocation or a free is acknowledged only once on disk. The file is opened
+// for each append (the fsync costs far more), so no descriptor stays open.
+func (a *trunkAlloc) append(lines string, sync bool) error {
+	if a.closed {
+		return errors.New("trunk binlog closed")
+	}
+	f, err := os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("open trunk binlog: %w", err)
+	}
+	_, err = f.WriteString(lines)
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		// Cut a partial line so that the next append starts clean.
+		os.Truncate(a.path, a.blSize)
+		return fmt.Errorf("write trunk binlog: %w", err)
+	}
+	a.blSize += int64(len(lines))
+	a.lines += strings.Count(lines, "\n")
+	return nil
+}
+
+// slotSize is the slot a file of n bytes takes: header and content,
+// at least slot_min_size, rounded up to the alignment.
+func (c trunkAllocConfig) slotSize(n int64) int64 {
+	need := max(n+trunkHeaderLen, int64(c.slotMin))
+	if c.align > 0 {
+		need = (need + int64(c.align) - 1) / int64(c.align) * int64(c.align)
+	}
+	return need
+}
+
+// fits reports whether a file of n bytes goes into a trunk slot.
+func (c trunkAllocConfig) fits(n int64) bool {
+	return n >= 0 && c.slotSize(n) <= int64(c.slotMax) && c.slotSize(n) <= int64(c.fileSize)
+}
+
+// alloc reserves a slot for a file of n bytes in store path pathIdx (path 0
+// when out of range): the smallest free block that fits, in a new trunk file
+// (logged 'A' whole) when none does. mkfile creates the trunk file on disk
+// before it is logged; it fails for an ID whose file exists already (made by
+// an earlier trunk server whose lines this binlog lacks), and the next ID is
+// tried. The split is logged at once (not synced: the confirmation's sync
+// covers it).
+func (a *trunkAlloc) alloc(n int64, pathIdx int, now time.Time, mkfile func(slotInfo) error) (slotInfo, error) {
+	c := a.cfg
+	if !c.fits(n) {
+		return slotInfo{}, proto.Errf(proto.StatusEINVAL, "trunk alloc: %d bytes do not fit a slot (max %d)", n, c.slotMax)
+	}
+	if pathIdx < 0 || pathIdx >= c.paths {
+		pathIdx = 0
+	}
+	need := int32(c.slotSize(n))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.expireLocked(now)
+	f, x := a.findLocked(pathIdx, need)
+	if f == nil {
+		var err error
+		if f, err = a.newFileLocked(pathIdx, now, mkfile); err != nil {
+			return slotInfo{}, err
+		}
+		x = f.free[0]
+	}
+	// A rest too small for any slot goes along with this one.
+	take := need
+	if x.size-need < c.slotMin {
+		take = x.size
+	}
+	block := slotInfo{path: f.path, high: f.high, low: f.low, id: f.id, off: x.off, size: x.size}
+	si := block
+	si.size = take
+	lines := formatTrunkLine(now.Unix(), trunkOpUsed, block)
+	if take < x.size {
+		rest := block
+		rest.off, rest.size = x.off+take, x.size-take
+		lines += formatTrunkLine(now.Unix(), trunkOpFree, rest)
+	}
+	lines += formatTrunkLine(now.Unix(), trunkOpFree, si)
+	if err := a.append(lines, false); err != nil {
+		return slotInfo{}, err
+	}
+	f.removeFree(extent{x.off, x.size})
+	if take < x.size {
+		f.addFree(extent{x.off + take, x.size - take})
+	}
+	a.pending[slotKey{si.id, si.off}] = pendingSlot{si: si, until: now.Add(c.hold)}
+	return si, nil
+}
+
+// findLocked returns the smallest free block of at least need bytes in a
+// trunk file of pathIdx (the lowest trunk ID and offset among equals).
+func (a *trunkAlloc) findLocked(pathIdx int, need int32) (*trunkFile, extent) {
+	var bf *trunkFile
+	var bx extent
+	for _, f := range a.files {
+		if f.path != pathIdx {
+			continue
+		}
+		for _, x := range f.free {
+			if x.size < need {
+				continue
+			}
+			if bf == nil || x.size < bx.size || x.size == bx.size && (f.id < bf.id || f.id == bf.id && x.off < bx.off) {
+				bf, bx = f, x
+			}
+		}
+	}
+	return bf, bx
+}
+
+// newFileLocked creates and logs a new, wholly free trunk file.
+func (a *trunkAlloc) newFileLocked(pathIdx int, now time.Time, mkfile func(slotInfo) error) (*trunkFile, error) {
+	for tries := 0; ; tries++ {
+		id := a.nextID
+		high, low := 0, 0
+		if a.cfg.subdir != nil {
+			high, low = a.cfg.subdir()
+		}
+		si := slotInfo{path: pathIdx, high: high, low: low, id: id, off: 0, size: a.cfg.fileSize}
+		if mkfile != nil {
+			if err := mkfile(si); err != nil {
+				if errors.Is(err, fs.ErrExist) && tries < 100 {
+					a.nextID = id + 1
+					continue
+				}
+				return nil, fmt.Errorf("create trunk file %v: %w", si, err)
+			}
+		}
+		if err := a.append(formatTrunkLine(now.Unix(), trunkOpFree, si), false); err != nil {
+			return nil, err
+		}
+		a.nextID = id + 1
+		a.apply(trunkOpFree, si)
+		return a.files[id], nil
+	}
+}
+
+// raiseNextID makes new trunk files take IDs above id (the tracker's
+// record of the group's last one, §4.7).
+func (a *trunkAlloc) raiseNextID(id int32) {
+	a.mu.Lock()
+	if id >= a.nextID {
+		a.nextID = id + 1
+	}
+	a.mu.Unlock()
+}
+
+// confirm ends an allocation: kept and logged 'D' when ok, given back
+// otherwise. An allocation no longer held (expired, or made by an earlier
+// trunk server) is ENOENT: the writer must not use the slot.
+func (a *trunkAlloc) confirm(si slotInfo, ok bool, now time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k := slotKey{si.id, si.off}
+	p, held := a.pending[k]
+	if !held || p.si != si {
+		return proto.Errf(proto.StatusENOENT, "trunk confirm %v: not allocated here", si)
+	}
+	delete(a.pending, k)
+	f := a.files[si.id]
+	if !ok {
+		f.addFree(extent{si.off, si.size})
+		return nil
+	}
+	if err := a.append(formatTrunkLine(now.Unix(), trunkOpUsed, si), true); err != nil {
+		f.addFree(extent{si.off, si.size})
+		return err
+	}
+	a.noteUsed(si, now.Unix())
+	return nil
+}
+
+// noteUsed records when a range was marked used.
+func (a *trunkAlloc) noteUsed(si slotInfo, ts int64) {
+	if a.files[si.id] == nil {
+		return // an ignored line
+	}
+	a.usedAt[si.id] = append(a.usedAt[si.id], stampedExtent{extent{si.off, si.size}, ts})
+}
+
+// unreferenced returns the used ranges no slot of live covers (live: per
+// trunk file, the slots of the files this storage knows to exist), split
+// into those marked used at notAfter or before and the number of bytes of the
+// younger ones (their files may still be on their way here).
+func (a *trunkAlloc) unreferenced(live map[int32][]extent, notAfter int64) (old []slotInfo, young int64) {
+	used := a.used()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// Held allocations are as good as live: their writers are at work.
+	for _, p := range a.pending {
+		live[p.si.id] = append(live[p.si.id], extent{p.si.off, p.si.size})
+	}
+	for id := range live {
+		sort.Slice(live[id], func(i, j int) bool { return live[id][i].off < live[id][j].off })
+	}
+	for _, u := range used {
+		emit := func(lo, hi int32) {
+			if hi <= lo {
+				return
+			}
+			// Pieces marked used at different times are judged apart.
+			cuts := []int32{lo, hi}
+			for _, x := range a.usedAt[u.id] {
+				for _, c := range []int32{x.off, x.end()} {
+					if c > lo && c < hi {
+						cuts = append(cuts, c)
+					}
+				}
+			}
+			sort.Slice(cuts, func(i, j int) bool { return cuts[i] < cuts[j] })
+			for i := 0; i+1 < len(cuts); i++ {
+				if cuts[i] == cuts[i+1] {
+					continue
+				}
+				g := u
+				g.off, g.size = cuts[i], cuts[i+1]-cuts[i]
+				if a.lastUsedLocked(g) > notAfter {
+					young += int64(g.size)
+					continue
+				}
+				if n := len(old); n > 0 && old[n-1].id == g.id && old[n-1].off+old[n-1].size == g.off {
+					old[n-1].size += g.size
+				} else {
+					old = append(old, g)
+				}
+			}
+		}
+		pos, end := u.off, u.off+u.size
+		for _, x := range live[u.id] {
+			if x.end() <= pos || x.off >= end {
+				continue
+			}
+			emit(pos, x.off)
+			pos = max(pos, x.end())
+		}
+		emit(pos, end)
+	}
+	return old, young
+}
+
+// lastUsedLocked is the latest time a part of g was marked used; a range
+// never seen marked used (held allocations) counts as now.
+func (a *trunkAlloc) lastUsedLocked(g slotInfo) int64 {
+	last := int64(-1)
+	for _, x := range a.usedAt[g.id] {
+		if x.off < g.off+g.size && g.off < x.end() {
+			last = max(last, x.ts)
+		}
+	}
+	if last < 0 {
+		return a.baseTS
+	}
+	return last
+}
+
+// free gives a used slot back and logs 'A'. A slot of an unknown trunk
+// file or already free (a repeated free) is EINVAL / done.
+func (a *trunkAlloc) free(si slotInfo, now time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f := a.files[si.id]
+	if f == nil || f.path != si.path || f.high != si.high || f.low != si.low ||
+		si.size <= 0 || si.off < 0 || int64(si.off)+int64(si.size) > int64(a.cfg.fileSize) {
+		return proto.Errf(proto.StatusEINVAL, "trunk free %v: no such trunk slot", si)
+	}
+	if _, held := a.pending[slotKey{si.id, si.off}]; held {
+		return proto.Errf(proto.StatusEBUSY, "trunk free %v: allocation not confirmed yet", si)
+	}
+	e := extent{si.off, si.size}
+	if f.overlapsFree(e) {
+		return nil
+	}
+	if err := a.append(formatTrunkLine(now.Unix(), trunkOpFree, si), true); err != nil {
+		return err
+	}
+	f.addFree(e)
+	return nil
+}
+
+// expireLocked gives back allocations whose writer never confirmed.
+func (a *trunkAlloc) expireLocked(now time.Time) {
+	for k, p := range a.pending {
+		if now.After(p.until) {
+			delete(a.pending, k)
+			a.files[p.si.id].addFree(extent{p.si.off, p.si.size})
+		}
+	}
+}
+
+// stats returns the free bytes over all trunk files and the highest trunk
+// file ID.
+func (a *trunkAlloc) stats() (free int64, lastID int32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, f := range a.files {
+		free += f.freeBytes()
+	}
+	return free, a.nextID - 1
+}
+
+// used lists every used range (neither free nor held) of every trunk file.
+func (a *trunkAlloc) used() []slotInfo {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []slotInfo
+	for _, f := range a.files {
+		var pos int32
+		emit := func(to int32) {
+			if to > pos {
+				out = append(out, slotInfo{path: f.path, high: f.high, low: f.low, id: f.id, off: pos, size: to - pos})
+			}
+		}
+		for _, x := range f.free {
+			emit(x.off)
+			pos = x.end()
+		}
+		emit(a.cfg.fileSize)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].id < out[j].id || out[i].id == out[j].id && out[i].off < out[j].off
+	})
+	return out
+}
+
+// size is the binlog's length.
+func (a *trunkAlloc) size() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.blSize
+}
+
+// compact rewrites the binlog as the shortest one giving the current free
+// blocks: an 'A' per block (held allocations count as free: they are not
+// confirmed). A trunk file with no free block is left out; new trunk files
+// never take its ID (the tracker keeps the last one, and an existing trunk
+// file is never created again). It runs when the binlog has many more lines
+// than that.
+func (a *trunkAlloc) compact(now time.Time) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var b strings.Builder
+	n := 0
+	ids := make([]int32, 0, len(a.files))
+	for id := range a.files {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	held := map[int32][]extent{}
+	for _, p := range a.pending {
+		held[p.si.id] = append(held[p.si.id], extent{p.si.off, p.si.size})
+	}
+	for _, id := range ids {
+		f := a.files[id]
+		free := &trunkFile{free: append([]extent(nil), f.free...)}
+		for _, e := range held[id] {
+			free.addFree(e)
+		}
+		for _, x := range free.free {
+			si := slotInfo{path: f.path, high: f.high, low: f.low, id: id, off: x.off, size: x.size}
+			b.WriteString(formatTrunkLine(now.Unix(), trunkOpFree, si))
+			n++
+		}
+	}
+	if a.lines <= 2*n+64 {
+		return false, nil
+	}
+	if err := writeFileAtomic(a.path, []byte(b.String()), true); err != nil {
+		return false, fmt.Errorf("compact trunk binlog: %w", err)
+	}
+	a.blSize, a.lines, a.baseTS = int64(b.Len()), n, now.Unix()
+	return true, nil
+}
+
+// close closes the binlog; the allocator is unusable afterwards.
+func (a *trunkAlloc) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closed = true
+}
+
+// readTrunkBinlog returns the bytes of the trunk binlog at path from off
+// (at most max); none when it does not exist.
+func readTrunkBinlog(path string, off, max int64) ([]byte, int64, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	size := fi.Size()
+	if off >= size {
+		return nil, size, nil
+	}
+	b := make([]byte, min(max, size-off))
+	n, err := f.ReadAt(b, off)
+	if n < len(b) {
+		return nil, size, fmt.Errorf("read trunk binlog: %v", err)
+	}
+	// Whole lines only.
+	if i := strings.LastIndexByte(string(b), '\n'); i >= 0 {
+		b = b[:i+1]
+	} else {
+		b = nil
+	}
+	return b, size, nil
+}

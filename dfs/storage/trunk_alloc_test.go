@@ -1,0 +1,299 @@
+package storage
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"yunpan/dfs/proto"
+)
+
+func testTrunkConfig() trunkAllocConfig {
+	return trunkAllocConfig{fileSize: 64 << 10, slotMin: 256, slotMax: 16 << 10, subdirs: 16, paths: 2, hold: time.Minute}
+}
+
+func openTestAlloc(t *testing.T, path string) *trunkAlloc {
+	t.Helper()
+	a, err := openTrunkAlloc(path, testTrunkConfig())
+	require.NoError(t, err)
+	t.Cleanup(a.close)
+	return a
+}
+
+func TestTrunkAllocConfirmFreeReplay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trunk", "binlog")
+	a := openTestAlloc(t, path)
+	now := time.Unix(1700000000, 0)
+	var made []slotInfo
+	mk := func(si slotInfo) error { made = append(made, si); return nil }
+
+	s1, err := a.alloc(1000, 1, now, mk)
+	require.NoError(t, err)
+	require.Len(t, made, 1)
+	require.Equal(t, slotInfo{path: 1, id: 1, off: 0, size: 1024}, s1)
+	s2, err := a.alloc(100, 1, now, mk) // slot_min_size
+	require.NoError(t, err)
+	require.Equal(t, int32(1024), s2.off)
+	require.Equal(t, int32(256), s2.size)
+	// Too large for a slot.
+	_, err = a.alloc(16<<10, 1, now, mk)
+	require.Equal(t, proto.StatusEINVAL, proto.StatusOf(err))
+	// The lines FastDFS writes: the new file, then per allocation the
+	// block taken, the rest and the slot.
+	lines, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "1700000000 A 1 0 0 1 0 65536\n"+
+		"1700000000 D 1 0 0 1 0 65536\n1700000000 A 1 0 0 1 1024 64512\n1700000000 A 1 0 0 1 0 1024\n"+
+		"1700000000 D 1 0 0 1 1024 64512\n1700000000 A 1 0 0 1 1280 64256\n1700000000 A 1 0 0 1 1024 256\n", string(lines))
+
+	require.NoError(t, a.confirm(s1, true, now))
+	require.NoError(t, a.confirm(s2, false, now)) // the writer failed: free again
+	require.Equal(t, proto.StatusENOENT, proto.StatusOf(a.confirm(s2, true, now)), "confirmed twice")
+	free, last := a.stats()
+	require.EqualValues(t, 64<<10-1024, free)
+	require.EqualValues(t, 1, last)
+
+	// The freed block is the best fit for a small file; a held allocation
+	// is free again after a restart (its slot is logged free until
+	// confirmed) and after the hold.
+	s3, err := a.alloc(200, 1, now, mk)
+	require.NoError(t, err)
+	require.Equal(t, s2, s3, "the given-back slot is reused")
+	b := openTestAlloc(t, path)
+	free, _ = b.stats()
+	require.EqualValues(t, 64<<10-1024, free)
+	s4, err := a.alloc(200, 1, now.Add(2*time.Minute), mk)
+	require.NoError(t, err)
+	require.Equal(t, s3, s4, "an expired hold is handed out again")
+
+	// Free, twice: the second is a no-op; a slot of no trunk file is EINVAL.
+	require.NoError(t, a.free(s1, now))
+	require.NoError(t, a.free(s1, now))
+	require.Equal(t, proto.StatusEINVAL, proto.StatusOf(a.free(slotInfo{path: 1, id: 9, size: 300}, now)))
+	require.Equal(t, proto.StatusEBUSY, proto.StatusOf(a.free(s4, now)), "not confirmed yet")
+
+	// The binlog replays to the same state, also with its lines twice.
+	require.NoError(t, a.confirm(s4, true, now))
+	lines, err = os.ReadFile(path)
+	require.NoError(t, err)
+	c := openTestAlloc(t, path)
+	require.Equal(t, []slotInfo{s4}, c.used())
+	require.Equal(t, a.used(), c.used())
+	twice := filepath.Join(t.TempDir(), "binlog")
+	require.NoError(t, os.WriteFile(twice, append(append([]byte{}, lines...), lines[strings.Index(string(lines), "\n")+1:]...), 0o644))
+	d := openTestAlloc(t, twice)
+	require.Equal(t, c.used(), d.used())
+	free, _ = d.stats()
+	require.EqualValues(t, 64<<10-256, free)
+}
+
+// A binlog as the reference FastDFS 6.16.1 wrote it (three uploads of
+// 1000, 1500 and 300 bytes into a 4 MiB trunk file, the second deleted,
+// then one of 700 bytes) replays to its free blocks.
+func TestTrunkAllocReplaysFastDFSBinlog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "binlog")
+	require.NoError(t, os.WriteFile(path, []byte(`1796666336 A 0 0 0 1 0 4194304
+1796666336 D 0 0 0 1 0 4194304
+1796666336 A 0 0 0 1 1024 4193280
+1796666336 A 0 0 0 1 0 1024
+1796666336 D 0 0 0 1 0 1024
+1796666336 D 0 0 0 1 1024 4193280
+1796666336 A 0 0 0 1 2548 4191756
+1796666336 A 0 0 0 1 1024 1524
+1796666336 D 0 0 0 1 1024 1524
+1796666336 D 0 0 0 1 2548 4191756
+1796666336 A 0 0 0 1 2872 4191432
+1796666336 A 0 0 0 1 2548 324
+1796666336 D 0 0 0 1 2548 324
+1796666378 A 0 0 0 1 1024 1524
+1796666380 D 0 0 0 1 1024 1524
+1796666380 A 0 0 0 1 1748 800
+1796666380 A 0 0 0 1 1024 724
+1796666380 D 0 0 0 1 1024 724
+`), 0o644))
+	cfg := testTrunkConfig()
+	cfg.fileSize, cfg.paths = 4<<20, 1
+	a, err := openTrunkAlloc(path, cfg)
+	require.NoError(t, err)
+	defer a.close()
+	require.Equal(t, []extent{{1748, 800}, {2872, 4191432}}, a.files[1].free)
+	// The next small file takes the 800-byte block, as FastDFS would.
+	si, err := a.alloc(500, 0, time.Unix(1796666400, 0), nil)
+	require.NoError(t, err)
+	require.Equal(t, slotInfo{id: 1, off: 1748, size: 524}, si)
+}
+
+func TestTrunkAllocNewFilesAndPaths(t *testing.T) {
+	a := openTestAlloc(t, filepath.Join(t.TempDir(), "binlog"))
+	now := time.Unix(1700000000, 0)
+	ids := map[int32]int{}
+	for range 20 {
+		si, err := a.alloc(15<<10, 0, now, nil) // 4 slots of 15.x KiB per 64 KiB file
+		require.NoError(t, err)
+		require.NoError(t, a.confirm(si, true, now))
+		ids[si.id]++
+		require.Equal(t, 0, si.path)
+		require.LessOrEqual(t, int64(si.off)+int64(si.size), int64(64<<10))
+	}
+	require.Len(t, ids, 5)
+	// Another store path gets its own trunk file; a path out of range is 0.
+	si, err := a.alloc(100, 1, now, nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, si.path)
+	require.EqualValues(t, 6, si.id)
+	si, err = a.alloc(100, 7, now, nil)
+	require.NoError(t, err)
+	require.Equal(t, 0, si.path)
+	// A failing trunk file creation fails the allocation and logs nothing.
+	before := a.size()
+	a2 := openTestAlloc(t, filepath.Join(t.TempDir(), "binlog"))
+	_, err = a2.alloc(100, 0, now, func(slotInfo) error { return os.ErrPermission })
+	require.Error(t, err)
+	require.Zero(t, a2.size())
+	require.Equal(t, before, a.size())
+	// raiseNextID: new files take IDs above the tracker's.
+	a2.raiseNextID(41)
+	si, err = a2.alloc(100, 0, now, nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 42, si.id)
+	// An ID whose trunk file exists already is skipped.
+	a3 := openTestAlloc(t, filepath.Join(t.TempDir(), "binlog"))
+	si, err = a3.alloc(100, 0, now, func(si slotInfo) error {
+		if si.id < 3 {
+			return fs.ErrExist
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, si.id)
+}
+
+func TestTrunkAllocCompactAndTornTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "binlog")
+	a := openTestAlloc(t, path)
+	now := time.Unix(1700000000, 0)
+	var kept []slotInfo
+	for i := range 200 {
+		si, err := a.alloc(300, 0, now, nil)
+		require.NoError(t, err)
+		require.NoError(t, a.confirm(si, true, now))
+		if i%3 == 0 {
+			require.NoError(t, a.free(si, now))
+		} else {
+			kept = append(kept, si)
+		}
+	}
+	held, err := a.alloc(300, 0, now, nil)
+	require.NoError(t, err)
+	before := a.used()
+	done, err := a.compact(now)
+	require.NoError(t, err)
+	require.True(t, done)
+	require.Less(t, a.size(), int64(3000))
+	b := openTestAlloc(t, path)
+	// The compacted binlog has the same used ranges, less the held slot
+	// (not logged, free after a restart).
+	require.NoError(t, a.confirm(held, false, now))
+	require.Equal(t, a.used(), b.used())
+	require.NotEqual(t, before, b.used())
+	for _, si := range kept {
+		f := b.files[si.id]
+		require.False(t, f.overlapsFree(extent{si.off, si.size}), "kept slot %v free after compaction", si)
+	}
+	done, err = b.compact(now)
+	require.NoError(t, err)
+	require.False(t, done, "nothing to gain")
+
+	// A torn last line is cut at start.
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	f.WriteString("1700000000 D 0 0 1 1 51")
+	f.Close()
+	size := b.size()
+	c := openTestAlloc(t, path)
+	require.Equal(t, size, c.size())
+	require.Equal(t, b.used(), c.used())
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, size, fi.Size())
+}
+
+func TestTrunkExtents(t *testing.T) {
+	f := &trunkFile{}
+	f.addFree(extent{100, 50})
+	f.addFree(extent{0, 50})
+	f.addFree(extent{50, 50}) // neighbours stay blocks of their own
+	require.Equal(t, []extent{{0, 50}, {50, 50}, {100, 50}}, f.free)
+	f.removeFree(extent{20, 10})
+	require.Equal(t, []extent{{0, 20}, {30, 20}, {50, 50}, {100, 50}}, f.free)
+	f.addFree(extent{140, 100}) // overlapping: replaces the overlapped part
+	require.Equal(t, []extent{{0, 20}, {30, 20}, {50, 50}, {100, 40}, {140, 100}}, f.free)
+	f.removeFree(extent{50, 50}) // an exact block
+	require.Equal(t, []extent{{0, 20}, {30, 20}, {100, 40}, {140, 100}}, f.free)
+	require.True(t, f.overlapsFree(extent{10, 15}))
+	require.False(t, f.overlapsFree(extent{20, 10}))
+	require.EqualValues(t, 180, f.freeBytes())
+}
+
+func TestSlotHeaderAndLines(t *testing.T) {
+	h := slotHeader{typ: slotTypeFile, allocSize: 1024, fileSize: 1000, crc: 0xDEADBEEF, mtime: 1700000000, ext: "812.jpg"}
+	b := h.encode()
+	require.Equal(t, "4600000400000003e8deadbeef6553f100383132", hexs(b[:20]))
+	require.Equal(t, h, decodeSlotHeader(b[:]))
+	si := slotInfo{path: 1, high: 2, low: 3, id: 4, off: 5, size: 600}
+	op, got, ts, ok := parseTrunkLine(formatTrunkLine(1700000000, trunkOpUsed, si))
+	require.EqualValues(t, 1700000000, ts)
+	require.True(t, ok)
+	require.Equal(t, byte(trunkOpUsed), op)
+	require.Equal(t, si, got)
+	for _, bad := range []string{"", "1 X 0 0 0 1 0 10\n", "1 A 0 0 0 1 0 0\n", "1 A 0 0 0 1 -5 10\n", "1 A 300 0 0 1 0 10\n", "1 A 0 0 0 1 2147483000 1000\n", "1 A 0 0 0 1 0\n"} {
+		_, _, _, ok := parseTrunkLine(bad)
+		require.False(t, ok, bad)
+	}
+	w := si.append(&proto.Buf{}).B
+	require.Len(t, w, slotInfoLen)
+	require.Equal(t, si, decodeSlotInfo(w))
+}
+
+func hexs(b []byte) string {
+	const d = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, d[c>>4], d[c&15])
+	}
+	return string(out)
+}
+
+func TestTrunkUnreferenced(t *testing.T) {
+	a := openTestAlloc(t, filepath.Join(t.TempDir(), "binlog"))
+	now := time.Unix(1700000000, 0)
+	alloc := func(n int64, confirm bool, at time.Time) slotInfo {
+		si, err := a.alloc(n, 0, at, nil)
+		require.NoError(t, err)
+		if confirm {
+			require.NoError(t, a.confirm(si, true, at))
+		}
+		return si
+	}
+	lost := alloc(1000, true, now)                      // confirmed, no file names it
+	alloc(1000, false, now)                             // held: a writer at work
+	kept := alloc(1000, true, now)                      // a live file
+	young := alloc(1000, true, now.Add(30*time.Second)) // too recent to judge
+	lost2 := alloc(1000, true, now)                     // beside the young one
+	live := func() map[int32][]extent { return map[int32][]extent{kept.id: {{kept.off, kept.size}}} }
+	old, youngBytes := a.unreferenced(live(), now.Unix())
+	require.Equal(t, []slotInfo{lost, lost2}, old)
+	require.EqualValues(t, young.size, youngBytes)
+	// All old enough: the young one too, joined with its neighbour; never
+	// the held or the live one.
+	old, youngBytes = a.unreferenced(live(), now.Add(time.Minute).Unix()-1)
+	joined := young
+	joined.size += lost2.size
+	require.Equal(t, []slotInfo{lost, joined}, old)
+	require.Zero(t, youngBytes)
+}

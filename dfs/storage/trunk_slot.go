@@ -1,0 +1,262 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"yunpan/dfs/fileid"
+	"yunpan/dfs/proto"
+)
+
+// A trunk slot starts with a 24-byte header (docs/protocol.md §5.8): u8
+// type, i32be alloc size, i32be file size, i32be CRC32, i32be mtime, then
+// 7 bytes of the name's extension part. The content follows.
+const trunkHeaderLen = fileid.TrunkHeaderLen
+
+const (
+	slotTypeFree = 0
+	slotTypeFile = 'F'
+	slotTypeLink = 'L'
+)
+
+type slotHeader struct {
+	typ       byte
+	allocSize int32
+	fileSize  int32
+	crc       uint32
+	mtime     int32
+	ext       string // at most 7 bytes
+}
+
+func (h slotHeader) encode() [trunkHeaderLen]byte {
+	var b [trunkHeaderLen]byte
+	b[0] = h.typ
+	binary.BigEndian.PutUint32(b[1:], uint32(h.allocSize))
+	binary.BigEndian.PutUint32(b[5:], uint32(h.fileSize))
+	binary.BigEndian.PutUint32(b[9:], h.crc)
+	binary.BigEndian.PutUint32(b[13:], uint32(h.mtime))
+	copy(b[17:], h.ext)
+	return b
+}
+
+func decodeSlotHeader(b []byte) slotHeader {
+	return slotHeader{
+		typ:       b[0],
+		allocSize: int32(binary.BigEndian.Uint32(b[1:])),
+		fileSize:  int32(binary.BigEndian.Uint32(b[5:])),
+		crc:       binary.BigEndian.Uint32(b[9:]),
+		mtime:     int32(binary.BigEndian.Uint32(b[13:])),
+		ext:       proto.Fixed(b[17:24]),
+	}
+}
+
+// trunkRef is a trunk-resident file: its name decoded and where its slot is.
+type trunkRef struct {
+	remote string
+	info   fileid.Info
+	slot   slotInfo
+	file   string // the trunk file's path
+}
+
+// trunkRefOf decodes a remote filename naming a trunk-resident file; ok is
+// false for any other kind of name.
+func (s *Storage) trunkRefOf(remote string) (*trunkRef, bool, error) {
+	if len(remote) != fileid.TrunkRemoteLen {
+		return nil, false, nil
+	}
+	info, kind, err := fileid.Decode(remote)
+	if err != nil || kind != fileid.KindTrunk {
+		return nil, false, nil
+	}
+	r, _, err := s.parseRemote(remote)
+	if err != nil {
+		return nil, true, err
+	}
+	_, t, err := fileid.ParseTrunk(remote)
+	if err != nil {
+		return nil, true, err
+	}
+	si := slotInfo{path: r.StorePath, high: r.High, low: r.Low, id: t.TrunkID, off: t.Offset, size: t.SlotSize}
+	return &trunkRef{remote: remote, info: info, slot: si, file: s.trunkFilePath(si)}, true, nil
+}
+
+// trunkFilePath is the trunk file holding si.
+func (s *Storage) trunkFilePath(si slotInfo) string {
+	return filepath.Join(s.paths[si.path].dataDir, filepath.FromSlash(fileid.TrunkFileRelPath(si.high, si.low, si.id)))
+}
+
+// matches reports whether a slot header describes the file ref names: a
+// freed or reused slot does not.
+func (ref *trunkRef) matches(h slotHeader) bool {
+	return (h.typ == slotTypeFile || h.typ == slotTypeLink) && int64(h.fileSize) == ref.info.Size() &&
+		h.crc == ref.info.CRC32 && h.mtime == int32(ref.info.Timestamp) && h.allocSize == ref.slot.size
+}
+
+// errSlotGone is what reading a trunk-resident file that is not (or no
+// longer) in its slot gives.
+var errSlotGone = errors.New("not in its trunk slot")
+
+// openSlot opens the trunk file of ref and checks the slot's header. A
+// missing trunk file or a header of another file is ENOENT.
+func openSlot(ref *trunkRef) (*os.File, slotHeader, error) {
+	f, err := os.Open(ref.file)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, slotHeader{}, proto.Errf(proto.StatusENOENT, "%s: %v", ref.remote, errSlotGone)
+		}
+		return nil, slotHeader{}, err
+	}
+	var b [trunkHeaderLen]byte
+	if _, err := f.ReadAt(b[:], int64(ref.slot.off)); err != nil {
+		f.Close()
+		if err == io.EOF {
+			return nil, slotHeader{}, proto.Errf(proto.StatusENOENT, "%s: %v", ref.remote, errSlotGone)
+		}
+		return nil, slotHeader{}, err
+	}
+	h := decodeSlotHeader(b[:])
+	if !ref.matches(h) {
+		f.Close()
+		return nil, h, proto.Errf(proto.StatusENOENT, "%s: %v", ref.remote, errSlotGone)
+	}
+	return f, h, nil
+}
+
+// slotExists reports whether ref's file is in its slot.
+func slotExists(ref *trunkRef) (slotHeader, error) {
+	f, h, err := openSlot(ref)
+	if err != nil {
+		return h, err
+	}
+	f.Close()
+	return h, nil
+}
+
+// openTrunkForWrite opens (creating it and its directory if needed) the
+// trunk file of si for writing.
+func openTrunkForWrite(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		}
+	}
+	return f, err
+}
+
+// writeSlot writes size bytes from src into the slot of si in the trunk
+// file at path, then the header (last, so a slot whose content is not
+// complete never looks like a file), and syncs. It returns the CRC32 of
+// the content. mkHeader gets that CRC32 and makes the header.
+func writeSlot(path string, si slotInfo, src func(io.Writer, int64) error, size int64, mkHeader func(crc uint32) slotHeader) (uint32, error) {
+	if int64(si.size) < trunkHeaderLen+size {
+		return 0, fmt.Errorf("slot %v too small for %d bytes", si, size)
+	}
+	f, err := openTrunkForWrite(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	// The slot's old header goes first: a crash while the content is
+	// written must not leave the old file's header over new bytes.
+	var zero [trunkHeaderLen]byte
+	if _, err := f.WriteAt(zero[:], int64(si.off)); err != nil {
+		return 0, fmt.Errorf("write slot header: %w", err)
+	}
+	crc := crc32.NewIEEE()
+	w := io.MultiWriter(&offsetWriter{f: f, off: int64(si.off) + trunkHeaderLen}, crc)
+	if err := src(w, size); err != nil {
+		return 0, err
+	}
+	sum := crc.Sum32()
+	h := mkHeader(sum).encode()
+	if _, err := f.WriteAt(h[:], int64(si.off)); err != nil {
+		return 0, fmt.Errorf("write slot header: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("fsync trunk file: %w", err)
+	}
+	return sum, nil
+}
+
+// offsetWriter writes sequentially from off with pwrite.
+type offsetWriter struct {
+	f   *os.File
+	off int64
+}
+
+func (w *offsetWriter) Write(b []byte) (int, error) {
+	n, err := w.f.WriteAt(b, w.off)
+	w.off += int64(n)
+	return n, err
+}
+
+// clearSlot marks the slot of ref free on this storage (its header zeroed,
+// as FastDFS does) if it still holds ref's file; false when it did not.
+func clearSlot(ref *trunkRef) (bool, error) {
+	f, err := os.OpenFile(ref.file, os.O_RDWR, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	defer f.Close()
+	var b [trunkHeaderLen]byte
+	if _, err := f.ReadAt(b[:], int64(ref.slot.off)); err != nil {
+		if err == io.EOF {
+			return false, nil
+		}
+		return false, err
+	}
+	if !ref.matches(decodeSlotHeader(b[:])) {
+		return false, nil
+	}
+	var zero [trunkHeaderLen]byte
+	if _, err := f.WriteAt(zero[:], int64(ref.slot.off)); err != nil {
+		return false, fmt.Errorf("clear slot: %w", err)
+	}
+	return true, f.Sync()
+}
+
+// createTrunkFile makes the trunk file of a new trunk ID (its whole size,
+// sparse) on the trunk server. A file of that name existing already is
+// fs.ErrExist: the ID was used by an earlier trunk server.
+func (s *Storage) createTrunkFile(si slotInfo) error {
+	path := s.trunkFilePath(si)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() < int64(si.size) {
+		if err := f.Truncate(int64(si.size)); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
+}
+
+// slotStat is what stat-like commands answer for a trunk-resident file.
+func slotStat(ref *trunkRef) (size, mtime int64, err error) {
+	h, err := slotExists(ref)
+	if err != nil {
+		return 0, 0, err
+	}
+	return int64(h.fileSize), int64(h.mtime), nil
+}

@@ -1,0 +1,102 @@
+package tracker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"yunpan/conf"
+	"yunpan/dfs/proto"
+)
+
+// trunkServerOf polls LIST_STORAGE until a member of group is flagged as
+// trunk server and returns its ID.
+func trunkServerOf(t *testing.T, tr *Tracker, group, not string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, r := range listStorages(t, tr, group) {
+			if r.IfTrunkServer && r.ID != not {
+				return r.ID
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "no trunk server elected in %s", group)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// beatTrunk beats on c and returns the trunk-server section of the answer
+// ("" when absent, "-" when it names nobody).
+func beatTrunk(t *testing.T, c *client) string {
+	t.Helper()
+	resp := c.ok(proto.CmdStorageBeat, nil)
+	require.NotEmpty(t, resp)
+	flags, rest := resp[0], resp[1:]
+	if flags&proto.BeatFlagLeader != 0 {
+		rest = rest[proto.StorageBriefSize:]
+	}
+	if flags&proto.BeatFlagTrunkServer == 0 {
+		return ""
+	}
+	var b proto.StorageBrief
+	b.Read(&proto.Reader{B: rest[:proto.StorageBriefSize]})
+	if b.ID == "" {
+		return "-"
+	}
+	return b.ID
+}
+
+func TestTrunkServerElection(t *testing.T) {
+	tr := startTracker(t, func(o *conf.Tracker) {
+		o.UseTrunkFile = true
+		o.CheckActiveInterval = time.Second
+	})
+	a := storageConn(t, tr, "127.0.0.2", "group1")
+	b := storageConn(t, tr, "127.0.0.3", "group1")
+	first := trunkServerOf(t, tr, "group1", "")
+	conns := map[string]*client{"127.0.0.2": a, "127.0.0.3": b}
+	other := "127.0.0.2"
+	if first == other {
+		other = "127.0.0.3"
+	}
+	// Both storages are told who the trunk server is, once.
+	require.Equal(t, first, beatTrunk(t, conns[first]))
+	require.Equal(t, first, beatTrunk(t, conns[other]))
+	require.Equal(t, "", beatTrunk(t, conns[other]))
+
+	// Only the trunk server reports the trunk file ID and free space.
+	conns[first].ok(proto.CmdStorageReportTrunkFID, []byte{0, 0, 0, 42})
+	conns[first].ok(proto.CmdStorageReportTrunkFree, []byte{0, 0, 0, 0, 0, 0, 0, 64})
+	st, _ := conns[other].call(proto.CmdStorageReportTrunkFID, []byte{0, 0, 0, 43})
+	require.Equal(t, proto.StatusEINVAL, st)
+	require.Equal(t, []byte{0, 0, 0, 42}, conns[other].ok(proto.CmdStorageFetchTrunkFID, nil))
+	var gs proto.GroupStat
+	gs.Read(&proto.Reader{B: dial(t, tr).ok(proto.CmdServerListOneGroup, groupField("group1"))})
+	require.EqualValues(t, 64, gs.TrunkFreeMB)
+	require.EqualValues(t, 42, gs.CurrentTrunkFileID)
+
+	// SET_TRUNK_SERVER (94) while one is active.
+	c := dial(t, tr)
+	require.Equal(t, append([]byte(first), 0), c.ok(proto.CmdServerSetTrunkServer, groupField("group1")))
+	st, _ = c.call(proto.CmdServerSetTrunkServer, append(groupField("group1"), first...))
+	require.Equal(t, proto.StatusEALREADY, st)
+	st, _ = c.call(proto.CmdServerSetTrunkServer, append(groupField("group1"), other...))
+	require.Equal(t, proto.StatusEEXIST, st)
+	st, _ = c.call(proto.CmdServerSetTrunkServer, groupField("nogroup"))
+	require.Equal(t, proto.StatusENOENT, st)
+
+	// The trunk server goes away: the other one takes over and is told so.
+	conns[first].c.Close()
+	require.Equal(t, other, trunkServerOf(t, tr, "group1", first))
+	require.Equal(t, other, beatTrunk(t, conns[other]))
+	// The trunk file ID survives the change.
+	require.Equal(t, []byte{0, 0, 0, 42}, conns[other].ok(proto.CmdStorageFetchTrunkFID, nil))
+}
+
+func TestSetTrunkServerWithoutTrunkFiles(t *testing.T) {
+	tr := startTracker(t, nil)
+	storageConn(t, tr, "127.0.0.2", "group1")
+	st, _ := dial(t, tr).call(proto.CmdServerSetTrunkServer, groupField("group1"))
+	require.Equal(t, proto.StatusEOPNOTSUPP, st)
+}
