@@ -140,27 +140,6 @@ func (g *rateGuard) sendFile(f *os.File, n int64) (int64, error) {
 	return sent, nil
 }
 
-// write sends p under the guard, as sendFile does.
-func (g *rateGuard) write(p []byte) (int, error) {
-	var sent int
-	for sent < len(p) {
-		if g.below() {
-			return sent, g.cut()
-		}
-		now := time.Now()
-		d, guarded := g.deadline(now)
-		g.c.SetWriteDeadline(d)
-		k, err := g.c.Write(p[sent:])
-		g.waited += time.Since(now)
-		sent += k
-		g.bytes += int64(k)
-		if err != nil && !(guarded && isTimeout(err)) {
-			return sent, err
-		}
-	}
-	return sent, nil
-}
-
 // isTimeout is true for a deadline error.
 func isTimeout(err error) bool {
 	var ne net.Error
