@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,6 +74,7 @@ type trunkFile struct {
 	path, high, low int
 	id              int32
 	free            []extent
+	idx             *freeIndex // the allocator's index of its store path (nil: none)
 }
 
 // addFree adds [e.off, e.end()) as one free block, replacing the parts of
@@ -83,29 +85,108 @@ func (f *trunkFile) addFree(e extent) {
 	}
 	f.removeFree(e)
 	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].off > e.off })
-	f.free = append(f.free, extent{})
-	copy(f.free[i+1:], f.free[i:])
-	f.free[i] = e
+	f.free = slices.Insert(f.free, i, e)
+	f.indexAdd(e)
 }
 
 // removeFree makes [e.off, e.end()) used: a block equal to it goes, blocks
-// it overlaps are cut.
+// it overlaps are cut. The blocks are sorted and disjoint, so those it
+// touches are found by binary search and replaced in place.
 func (f *trunkFile) removeFree(e extent) {
 	lo, hi := e.off, e.end()
-	out := f.free[:0:0]
-	for _, x := range f.free {
-		if x.end() <= lo || x.off >= hi {
-			out = append(out, x)
-			continue
-		}
+	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].end() > lo })
+	j := i
+	var keep [2]extent // the part of the first block before lo, of the last after hi
+	n := 0
+	for ; j < len(f.free) && f.free[j].off < hi; j++ {
+		x := f.free[j]
+		f.indexRemove(x)
 		if x.off < lo {
-			out = append(out, extent{x.off, lo - x.off})
+			keep[n] = extent{x.off, lo - x.off}
+			n++
 		}
 		if x.end() > hi {
-			out = append(out, extent{hi, x.end() - hi})
+			keep[n] = extent{hi, x.end() - hi}
+			n++
 		}
 	}
-	f.free = out
+	if i == j {
+		return
+	}
+	f.free = slices.Replace(f.free, i, j, keep[:n]...)
+	for _, x := range keep[:n] {
+		f.indexAdd(x)
+	}
+}
+
+func (f *trunkFile) indexAdd(x extent) {
+	if f.idx != nil {
+		f.idx.add(x.size, blockKey{f.id, x.off})
+	}
+}
+
+func (f *trunkFile) indexRemove(x extent) {
+	if f.idx != nil {
+		f.idx.remove(x.size, blockKey{f.id, x.off})
+	}
+}
+
+// freeIndex finds the best-fit block of a store path without looking at
+// every free block (after many deletes a trunk file holds thousands, since
+// neighbours are never merged): the blocks by size, each size's in (trunk
+// ID, offset) order.
+type freeIndex struct {
+	sizes []int32              // the sizes present, ascending
+	by    map[int32][]blockKey // the blocks of each size, ascending
+}
+
+type blockKey struct{ id, off int32 }
+
+func (k blockKey) before(o blockKey) bool { return k.id < o.id || k.id == o.id && k.off < o.off }
+
+func (ix *freeIndex) add(size int32, k blockKey) {
+	if ix.by == nil {
+		ix.by = map[int32][]blockKey{}
+	}
+	b := ix.by[size]
+	if len(b) == 0 {
+		i, _ := slices.BinarySearch(ix.sizes, size)
+		ix.sizes = slices.Insert(ix.sizes, i, size)
+	}
+	i := sort.Search(len(b), func(i int) bool { return !b[i].before(k) })
+	ix.by[size] = slices.Insert(b, i, k)
+}
+
+func (ix *freeIndex) remove(size int32, k blockKey) {
+	b := ix.by[size]
+	i := sort.Search(len(b), func(i int) bool { return !b[i].before(k) })
+	if i == len(b) || b[i] != k {
+		return
+	}
+	if i == 0 {
+		b = b[1:] // the usual case: the best fit was taken
+	} else {
+		b = slices.Delete(b, i, i+1)
+	}
+	if len(b) > 0 {
+		ix.by[size] = b
+		return
+	}
+	delete(ix.by, size)
+	if j, ok := slices.BinarySearch(ix.sizes, size); ok {
+		ix.sizes = slices.Delete(ix.sizes, j, j+1)
+	}
+}
+
+// best is the smallest block of at least need bytes, the lowest trunk ID
+// and offset among equals.
+func (ix *freeIndex) best(need int32) (blockKey, int32, bool) {
+	i := sort.Search(len(ix.sizes), func(i int) bool { return ix.sizes[i] >= need })
+	if i == len(ix.sizes) {
+		return blockKey{}, 0, false
+	}
+	size := ix.sizes[i]
+	return ix.by[size][0], size, true
 }
 
 // isFree reports whether any byte of e is free.
@@ -142,6 +223,7 @@ type trunkAllocConfig struct {
 	paths    int
 	hold     time.Duration          // how long an unconfirmed allocation is held
 	subdir   func() (high, low int) // HH/HH of a new trunk file; nil: 00/00
+	durable  bool                   // fsync confirmations and frees (fsync_after_written_bytes > 0)
 }
 
 // trunkAlloc is the allocator of a trunk server. Its methods are safe for
@@ -152,6 +234,7 @@ type trunkAlloc struct {
 
 	mu      sync.Mutex
 	files   map[int32]*trunkFile
+	index   map[int]*freeIndex // the free blocks of each store path by size
 	nextID  int32
 	pending map[slotKey]pendingSlot
 	closed  bool
@@ -175,7 +258,7 @@ func trunkBinlogPath(dataDir string) string { return filepath.Join(dataDir, "tru
 // openTrunkAlloc rebuilds the allocator from the trunk binlog at path (none
 // is an empty one) and opens that binlog for appending.
 func openTrunkAlloc(path string, cfg trunkAllocConfig) (*trunkAlloc, error) {
-	a := &trunkAlloc{cfg: cfg, path: path, files: map[int32]*trunkFile{}, nextID: 1,
+	a := &trunkAlloc{cfg: cfg, path: path, files: map[int32]*trunkFile{}, index: map[int]*freeIndex{}, nextID: 1,
 		pending: map[slotKey]pendingSlot{}, usedAt: map[int32][]stampedExtent{}}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("trunk binlog dir: %w", err)
@@ -270,7 +353,12 @@ func (a *trunkAlloc) apply(op byte, si slotInfo) {
 	}
 	f := a.files[si.id]
 	if f == nil {
-		f = &trunkFile{path: si.path, high: si.high, low: si.low, id: si.id}
+		ix := a.index[si.path]
+		if ix == nil {
+			ix = &freeIndex{}
+			a.index[si.path] = ix
+		}
+		f = &trunkFile{path: si.path, high: si.high, low: si.low, id: si.id, idx: ix}
 		a.files[si.id] = f
 	}
 	if si.id >= a.nextID {
@@ -284,8 +372,11 @@ func (a *trunkAlloc) apply(op byte, si slotInfo) {
 	}
 }
 
-// append writes lines to the binlog, synced when sync: a confirmed
-// allocation or a free is acknowledged only once on disk. The file is opened
+// append writes lines to the binlog, synced when sync: with
+// fsync_after_written_bytes set, a confirmed allocation or a free is
+// acknowledged only once on disk (as a normal file then is; without it,
+// neither is, as in FastDFS, and a killed process loses nothing: the
+// kernel still writes what it was given). The file is opened
 // for each append (the fsync costs far more), so no descriptor stays open.
 func (a *trunkAlloc) append(lines string, sync bool) error {
 	if a.closed {
@@ -383,22 +474,15 @@ func (a *trunkAlloc) alloc(n int64, pathIdx int, now time.Time, mkfile func(slot
 // findLocked returns the smallest free block of at least need bytes in a
 // trunk file of pathIdx (the lowest trunk ID and offset among equals).
 func (a *trunkAlloc) findLocked(pathIdx int, need int32) (*trunkFile, extent) {
-	var bf *trunkFile
-	var bx extent
-	for _, f := range a.files {
-		if f.path != pathIdx {
-			continue
-		}
-		for _, x := range f.free {
-			if x.size < need {
-				continue
-			}
-			if bf == nil || x.size < bx.size || x.size == bx.size && (f.id < bf.id || f.id == bf.id && x.off < bx.off) {
-				bf, bx = f, x
-			}
-		}
+	ix := a.index[pathIdx]
+	if ix == nil {
+		return nil, extent{}
 	}
-	return bf, bx
+	k, size, ok := ix.best(need)
+	if !ok {
+		return nil, extent{}
+	}
+	return a.files[k.id], extent{k.off, size}
 }
 
 // newFileLocked creates and logs a new, wholly free trunk file.
@@ -455,7 +539,7 @@ func (a *trunkAlloc) confirm(si slotInfo, ok bool, now time.Time) error {
 		f.addFree(extent{si.off, si.size})
 		return nil
 	}
-	if err := a.append(formatTrunkLine(now.Unix(), trunkOpUsed, si), true); err != nil {
+	if err := a.append(formatTrunkLine(now.Unix(), trunkOpUsed, si), a.cfg.durable); err != nil {
 		f.addFree(extent{si.off, si.size})
 		return err
 	}
@@ -563,7 +647,7 @@ func (a *trunkAlloc) free(si slotInfo, now time.Time) error {
 	if f.overlapsFree(e) {
 		return nil
 	}
-	if err := a.append(formatTrunkLine(now.Unix(), trunkOpFree, si), true); err != nil {
+	if err := a.append(formatTrunkLine(now.Unix(), trunkOpFree, si), a.cfg.durable); err != nil {
 		return err
 	}
 	f.addFree(e)

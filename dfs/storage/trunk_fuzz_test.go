@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"cmp"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -27,6 +29,7 @@ func FuzzTrunkBinlog(f *testing.F) {
 		}
 		defer a.close()
 		check := func(a *trunkAlloc) {
+			indexed := map[int]int{}
 			for _, tf := range a.files {
 				end := int32(-1)
 				for _, x := range tf.free {
@@ -34,6 +37,22 @@ func FuzzTrunkBinlog(f *testing.F) {
 						t.Fatalf("trunk %d: bad free ranges %v", tf.id, tf.free)
 					}
 					end = x.end()
+					b := tf.idx.by[x.size]
+					if _, ok := slices.BinarySearchFunc(b, blockKey{tf.id, x.off}, func(e, k blockKey) int {
+						return cmp.Or(cmp.Compare(e.id, k.id), cmp.Compare(e.off, k.off))
+					}); !ok {
+						t.Fatalf("trunk %d: free block %v not in the size index", tf.id, x)
+					}
+					indexed[tf.path]++
+				}
+			}
+			for path, ix := range a.index {
+				n := 0
+				for _, size := range ix.sizes {
+					n += len(ix.by[size])
+				}
+				if n != indexed[path] || len(ix.sizes) != len(ix.by) {
+					t.Fatalf("path %d: %d blocks indexed in %d sizes (%d listed), %d free", path, n, len(ix.by), len(ix.sizes), indexed[path])
 				}
 			}
 		}

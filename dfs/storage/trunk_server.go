@@ -116,6 +116,7 @@ func (r *trunkRole) becomeLocked() error {
 	}
 	cfg := p.trunk
 	cfg.subdirs, cfg.paths, cfg.hold, cfg.subdir = s.subdirs, len(s.paths), trunkHold, s.dist.next
+	cfg.durable = s.fsyncBytes > 0
 	a, err := openTrunkAlloc(trunkBinlogPath(s.dataDir), cfg)
 	if err != nil {
 		return err

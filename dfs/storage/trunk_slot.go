@@ -152,9 +152,10 @@ func openTrunkForWrite(path string) (*os.File, error) {
 
 // writeSlot writes size bytes from src into the slot of si in the trunk
 // file at path, then the header (last, so a slot whose content is not
-// complete never looks like a file), and syncs. It returns the CRC32 of
+// complete never looks like a file), and syncs when sync (as a normal
+// upload does with fsync_after_written_bytes set). It returns the CRC32 of
 // the content. mkHeader gets that CRC32 and makes the header.
-func writeSlot(path string, si slotInfo, src func(io.Writer, int64) error, size int64, mkHeader func(crc uint32) slotHeader) (uint32, error) {
+func writeSlot(path string, si slotInfo, src func(io.Writer, int64) error, size int64, mkHeader func(crc uint32) slotHeader, sync bool) (uint32, error) {
 	if int64(si.size) < trunkHeaderLen+size {
 		return 0, fmt.Errorf("slot %v too small for %d bytes", si, size)
 	}
@@ -179,8 +180,10 @@ func writeSlot(path string, si slotInfo, src func(io.Writer, int64) error, size 
 	if _, err := f.WriteAt(h[:], int64(si.off)); err != nil {
 		return 0, fmt.Errorf("write slot header: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		return 0, fmt.Errorf("fsync trunk file: %w", err)
+	if sync {
+		if err := f.Sync(); err != nil {
+			return 0, fmt.Errorf("fsync trunk file: %w", err)
+		}
 	}
 	return sum, nil
 }

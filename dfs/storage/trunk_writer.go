@@ -154,7 +154,7 @@ func (sess *session) receiveTrunk(path int, size int64, ext string) (string, err
 	mtime := wallNow().Unix()
 	crc, err := writeSlot(s.trunkFilePath(si), si, sess.copyBodyTo, size, func(crc uint32) slotHeader {
 		return slotHeader{typ: slotTypeFile, allocSize: si.size, fileSize: int32(size), crc: crc, mtime: int32(mtime), ext: ext7}
-	})
+	}, s.fsyncBytes > 0)
 	if err != nil {
 		if cerr := s.trunkConfirm(si, false); cerr != nil {
 			s.log.Warn().Err(cerr).Stringer("slot", si).Msg("trunk: give back slot")
@@ -302,7 +302,7 @@ func (sess *session) syncTrunkFile(ref *trunkRef, size, ts int64, update bool) e
 		// The header carries the name's CRC32: a damaged copy then fails
 		// to match and reads as missing here rather than wrong.
 		return slotHeader{typ: slotTypeFile, allocSize: ref.slot.size, fileSize: int32(size), crc: ref.info.CRC32, mtime: int32(ref.info.Timestamp), ext: ext}
-	})
+	}, s.fsyncBytes > 0)
 	if err != nil {
 		return fmt.Errorf("sync trunk file %s: %w", ref.remote, err)
 	}
