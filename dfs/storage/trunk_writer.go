@@ -224,7 +224,21 @@ func (s *Storage) downloadTrunk(ref *trunkRef, off, n int64) (*reply, error) {
 		n = size - off
 	}
 	s.stats.add(statSuccessDownload, 1)
-	return &reply{file: f, off: int64(ref.slot.off) + trunkHeaderLen + off, n: n}, nil
+	at := int64(ref.slot.off) + trunkHeaderLen + off
+	if n <= inlineReplyMax {
+		// As a small normal file: one read, and one write with the header.
+		defer f.Close()
+		bp := getBuf(proto.HeaderSize + n)
+		buf := (*bp)[:proto.HeaderSize+int(n)]
+		if _, err := f.ReadAt(buf[proto.HeaderSize:], at); err != nil {
+			putBuf(bp)
+			return nil, fmt.Errorf("download %s: %w", ref.remote, err)
+		}
+		s.stats.add(statTotalDownloadBytes, n)
+		s.stats.add(statSuccessDownloadBytes, n)
+		return &reply{framed: bp, n: n}, nil
+	}
+	return &reply{file: f, off: at, n: n}, nil
 }
 
 // deleteTrunk deletes a trunk-resident file: the slot is marked free here
