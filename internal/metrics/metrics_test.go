@@ -2,11 +2,13 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -273,7 +275,9 @@ func TestServer(t *testing.T) {
 	require.NoError(t, s.Close()) // twice is fine
 	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err = idle.Read(make([]byte, 1))
-	require.ErrorIs(t, err, io.EOF, "the server closed the connection it was reading")
+	// A reset when the server closed before reading what was sent.
+	require.True(t, errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET),
+		"the server closed the connection it was reading: %v", err)
 }
 
 // TestServerBounded: connections over the bound are closed unanswered and
