@@ -2,8 +2,10 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -286,42 +288,16 @@ func TestTrunkServerCrash(t *testing.T) {
 	}
 	ctx := tctx(t)
 
-	var mu sync.Mutex
-	acked := map[string][]byte{}
 	var afterKill []string
 	killed := false
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for n := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				b := randBytes(500 + (n*131+i*97)%6000)
-				id, err := tc.c.UploadTo(ctx, w.Addr(), -1, bytes.NewReader(b), int64(len(b)), "dat")
-				if err != nil {
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-				mu.Lock()
-				acked[id] = b
-				if _, ok := isTrunkID(id); ok && killed {
-					afterKill = append(afterKill, id)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
+	load := startUploadLoad(ctx, tc, w.Addr(), 4, 500, 6000, func(id string) {
+		if _, ok := isTrunkID(id); ok && killed {
+			afterKill = append(afterKill, id)
+		}
+	})
 	trunkCount := func() int {
-		mu.Lock()
-		defer mu.Unlock()
 		n := 0
-		for id := range acked {
+		for id := range load.snapshot() {
 			if _, ok := isTrunkID(id); ok {
 				n++
 			}
@@ -330,14 +306,11 @@ func TestTrunkServerCrash(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return trunkCount() >= 100 }, 20*time.Second, 5*time.Millisecond)
 	ts.Kill()
-	mu.Lock()
-	killed = true
-	mu.Unlock()
+	load.locked(func() { killed = true })
 	require.Equal(t, w, tc.trunkServer(t, ts))
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(afterKill) >= 50 }, 30*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { n := 0; load.locked(func() { n = len(afterKill) }); return n >= 50 }, 30*time.Second, 10*time.Millisecond,
 		"trunk uploads did not resume after the trunk server died\n%s", w.Log())
-	close(stop)
-	wg.Wait()
+	acked := load.end()
 
 	// Every acknowledged file is intact on the writer, which now allocates
 	// itself; then the killed storage comes back and has them all too.
@@ -397,36 +370,10 @@ func TestTrunkWriterCrashAndCheck(t *testing.T) {
 	call(proto.CmdTrunkAllocConfirm, 0, append((&proto.Buf{}).Fixed("group1", proto.GroupNameLen).B, slot...))
 	c.Close()
 
-	var mu sync.Mutex
-	acked := map[string][]byte{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for n := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				b := randBytes(300 + (n*211+i*89)%7000)
-				id, err := tc.c.UploadTo(ctx, w.Addr(), -1, bytes.NewReader(b), int64(len(b)), "dat")
-				if err != nil {
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-				mu.Lock()
-				acked[id] = b
-				mu.Unlock()
-			}
-		}()
-	}
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 80 }, 20*time.Second, 5*time.Millisecond)
+	load := startUploadLoad(ctx, tc, w.Addr(), 3, 300, 7000, nil)
+	require.Eventually(t, func() bool { return len(load.snapshot()) >= 80 }, 20*time.Second, 5*time.Millisecond)
 	w.Kill()
-	close(stop)
-	wg.Wait()
+	acked := load.end()
 	w.Start(t)
 	cluster.WaitStatus(t, tc.tr, "group1", w, proto.StatusActive, 30*time.Second)
 	for id, b := range acked {
@@ -733,7 +680,7 @@ func trunkTakeover(t *testing.T, c *client.Client, deadAddr, liveAddr string, ki
 		files[id] = b
 		ti, ok := isTrunkID(id)
 		return ok && ti.TrunkID == 1
-	}, 30*time.Second, 50*time.Millisecond, "no upload into trunk file 1 after the takeover")
+	}, 60*time.Second, 50*time.Millisecond, "no upload into trunk file 1 after the takeover")
 	for i := range 30 {
 		b := randBytes(300 + i*71)
 		id, err := c.UploadTo(ctx, liveAddr, -1, bytes.NewReader(b), int64(len(b)), "dat")
@@ -840,4 +787,66 @@ func TestTrunkOurToolsAndStorageWithCCluster(t *testing.T) {
 	for id, b := range kept {
 		waitContent(t, ours, id, b)
 	}
+}
+
+// uploadLoad uploads files of base to base+span bytes to one storage from
+// several goroutines until end, keeping what was acknowledged.
+type uploadLoad struct {
+	mu    sync.Mutex
+	acked map[string][]byte
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// startUploadLoad starts workers uploaders to addr; onAck (may be nil) sees
+// each acknowledged ID, under the load's lock.
+func startUploadLoad(ctx context.Context, tc *trunkCluster, addr string, workers, base, span int, onAck func(id string)) *uploadLoad {
+	l := &uploadLoad{acked: map[string][]byte{}, stop: make(chan struct{})}
+	for n := range workers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				b := randBytes(base + (n*131+i*97)%span)
+				id, err := tc.c.UploadTo(ctx, addr, -1, bytes.NewReader(b), int64(len(b)), "dat")
+				if err != nil {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				l.locked(func() {
+					l.acked[id] = b
+					if onAck != nil {
+						onAck(id)
+					}
+				})
+			}
+		}()
+	}
+	return l
+}
+
+// locked runs f under the load's lock.
+func (l *uploadLoad) locked(f func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f()
+}
+
+// snapshot is a copy of what was acknowledged so far.
+func (l *uploadLoad) snapshot() map[string][]byte {
+	var m map[string][]byte
+	l.locked(func() { m = maps.Clone(l.acked) })
+	return m
+}
+
+// end stops the uploaders and returns what was acknowledged.
+func (l *uploadLoad) end() map[string][]byte {
+	close(l.stop)
+	l.wg.Wait()
+	return l.acked
 }

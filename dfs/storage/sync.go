@@ -558,7 +558,12 @@ func (s *Storage) dialer() *net.Dialer {
 // dialTracked connects to addr with connect_timeout, registers the
 // connection for Exit and proves the cluster secret when one is set.
 func (s *Storage) dialTracked(addr string) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, s.connTimeout)
+	return s.dialTrackedWithin(addr, s.connTimeout)
+}
+
+// dialTrackedWithin is dialTracked with a connect timeout of its own.
+func (s *Storage) dialTrackedWithin(addr string, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, timeout)
 	c, err := s.dialer().DialContext(ctx, "tcp", addr)
 	cancel()
 	if err != nil {
@@ -569,8 +574,7 @@ func (s *Storage) dialTracked(addr string) (net.Conn, error) {
 		return nil, errors.New("exiting")
 	}
 	if err := s.repl.authConn(c); err != nil {
-		s.untrack(c)
-		c.Close()
+		s.closeTracked(c)
 		return nil, err
 	}
 	return c, nil

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -295,21 +294,7 @@ func (r *trunkRole) pushPeer(a *trunkAlloc, p *trunkPeer, retry bool) {
 // dialTrunkPeer is dialTracked with a connect timeout of at most
 // trunkPushTimeout: a confirmation waits for it.
 func (s *Storage) dialTrunkPeer(addr string) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, min(s.connTimeout, trunkPushTimeout))
-	c, err := s.dialer().DialContext(ctx, "tcp", addr)
-	cancel()
-	if err != nil {
-		return nil, err
-	}
-	if !s.track(c) {
-		c.Close()
-		return nil, errors.New("exiting")
-	}
-	if err := s.repl.authConn(c); err != nil {
-		s.closeTracked(c)
-		return nil, err
-	}
-	return c, nil
+	return s.dialTrackedWithin(addr, min(s.connTimeout, trunkPushTimeout))
 }
 
 // tick is the trunk server's periodic work, run from the reporters' loops:
