@@ -93,8 +93,9 @@ func FuzzStorageRequest(f *testing.F) {
 }
 
 // checkTree fails if base holds a regular file that is not one of ours:
-// the state files in data/, the binlog in data/sync, and data files (no
-// leftover temp files) in the store paths' HH/HH directories.
+// the state files in data/, the binlog in data/sync, the trunk binlog a
+// trunk server pushes (TRUNK_SYNC_BINLOG), and data files (no leftover
+// temp files) in the store paths' HH/HH directories.
 func checkTree(t *testing.T, base string) {
 	t.Helper()
 	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
@@ -106,6 +107,7 @@ func checkTree(t *testing.T, base string) {
 		switch {
 		case rel == "data/.data_init_flag", rel == "data/storage_stat.dat",
 			rel == "data/sync/binlog_index.dat", strings.HasPrefix(rel, "data/sync/binlog."),
+			rel == "data/trunk/binlog",
 			strings.HasPrefix(rel, "data/.w-"): // storage_stat.dat being rewritten
 		case strings.HasPrefix(rel, "store0/data/") || strings.HasPrefix(rel, "store1/data/"):
 			parts := strings.Split(rel, "/")
