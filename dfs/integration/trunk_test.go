@@ -135,7 +135,7 @@ func waitContent(t *testing.T, st *cluster.Proc, fileID string, want []byte) {
 
 func waitContentAt(t *testing.T, addr string, log func() string, fileID string, want []byte) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(45 * time.Second) // a C storage replicates at its own pace, slower under load
 	var got []byte
 	var err error
 	for time.Now().Before(deadline) {
