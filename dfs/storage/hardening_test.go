@@ -317,7 +317,14 @@ func TestUploadModes(t *testing.T) {
 			require.NoError(t, err)
 			cut.Close()
 			files := func() []string { return regularFiles(t, sp.dataDir, subdirMarker) }
-			waitFor(t, 10*time.Second, "the cut upload's file gone", func() bool { return len(files()) == 1 })
+			// Its session ends after its temp file is removed; one file can
+			// also be seen before that file appears.
+			waitFor(t, 10*time.Second, "the cut upload's file gone", func() bool {
+				s.mu.Lock()
+				n := len(s.conns)
+				s.mu.Unlock()
+				return n == 1 && len(files()) == 1
+			})
 			require.Equal(t, []string{remote[4:]}, files())
 		})
 	}
