@@ -9,7 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
@@ -74,33 +77,60 @@ const maxNameTries = 10
 
 // publish gives the finished temp file tmp its final name in dir, trying up
 // to 10 generated names (gen is called with the attempt number and returns
-// the last path element). The new name never replaces an existing file: a
-// hard link fails with EEXIST, after which the temp name is removed. It
-// returns the chosen name.
+// the last path element). The new name never replaces an existing file:
+// rename with RENAME_NOREPLACE fails with EEXIST (one system call; a hard
+// link and an unlink where the filesystem lacks it). It returns the chosen
+// name.
 func publish(tmp, dir string, gen func(try int) string) (string, error) {
 	for try := range maxNameTries {
 		name := gen(try)
 		final := filepath.Join(dir, name)
-		err := os.Link(tmp, final)
+		err := renameNoReplace(tmp, final)
 		if err == nil {
-			if err := os.Remove(tmp); err != nil {
-				return name, fmt.Errorf("remove temp file: %w", err)
-			}
 			return name, nil
 		}
 		if errors.Is(err, os.ErrExist) {
 			continue
 		}
-		// Filesystems without hard links: check, then rename.
-		if _, serr := os.Lstat(final); serr == nil {
-			continue
-		}
-		if rerr := os.Rename(tmp, final); rerr != nil {
-			return "", fmt.Errorf("rename to %s: %w", name, rerr)
-		}
-		return name, nil
+		return "", fmt.Errorf("publish %s: %w", name, err)
 	}
 	return "", proto.Errf(proto.StatusEBUSY, "no unique file name after %d tries", maxNameTries)
+}
+
+// noReplaceUnsupported is set once a filesystem refused RENAME_NOREPLACE,
+// so that later uploads go straight to the link path.
+var noReplaceUnsupported atomic.Bool
+
+// renameNoReplace renames tmp to final unless final exists (os.ErrExist).
+func renameNoReplace(tmp, final string) error {
+	if !noReplaceUnsupported.Load() {
+		err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, final, unix.RENAME_NOREPLACE)
+		switch err {
+		case nil:
+			return nil
+		case unix.EEXIST:
+			return os.ErrExist
+		case unix.EINVAL, unix.ENOSYS, unix.EOPNOTSUPP:
+			noReplaceUnsupported.Store(true)
+		default:
+			return &os.LinkError{Op: "rename", Old: tmp, New: final, Err: err}
+		}
+	}
+	err := os.Link(tmp, final)
+	if err == nil {
+		if err := os.Remove(tmp); err != nil {
+			return fmt.Errorf("remove temp file: %w", err)
+		}
+		return nil
+	}
+	if errors.Is(err, os.ErrExist) {
+		return err
+	}
+	// Filesystems without hard links: check, then rename.
+	if _, serr := os.Lstat(final); serr == nil {
+		return os.ErrExist
+	}
+	return os.Rename(tmp, final)
 }
 
 // createTemp creates a new hidden temp file in dir (mode 0644, O_EXCL).

@@ -20,33 +20,41 @@ import (
 // names publish gives up with EBUSY and the temp file stays for the caller
 // to remove.
 func TestPublishCollision(t *testing.T) {
-	dir := t.TempDir()
-	for i := range 12 {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprint("taken", i)), []byte("old"), 0o644))
-	}
-	tmp := filepath.Join(dir, ".up-1.tmp")
-	require.NoError(t, os.WriteFile(tmp, []byte("new"), 0o644))
-	var tries []int
-	name, err := publish(tmp, dir, func(try int) string {
-		tries = append(tries, try)
-		if try < 3 {
-			return fmt.Sprint("taken", try)
-		}
-		return "fresh"
-	})
-	require.NoError(t, err)
-	require.Equal(t, "fresh", name)
-	require.Equal(t, []int{0, 1, 2, 3}, tries)
-	require.NoFileExists(t, tmp)
-	b, _ := os.ReadFile(filepath.Join(dir, "taken0"))
-	require.Equal(t, "old", string(b))
-	b, _ = os.ReadFile(filepath.Join(dir, "fresh"))
-	require.Equal(t, "new", string(b))
+	// Both ways of refusing to replace: rename with RENAME_NOREPLACE, and
+	// the hard link used where a filesystem lacks it.
+	for _, link := range []bool{false, true} {
+		t.Run(fmt.Sprint("link=", link), func(t *testing.T) {
+			noReplaceUnsupported.Store(link)
+			defer noReplaceUnsupported.Store(false)
+			dir := t.TempDir()
+			for i := range 12 {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprint("taken", i)), []byte("old"), 0o644))
+			}
+			tmp := filepath.Join(dir, ".up-1.tmp")
+			require.NoError(t, os.WriteFile(tmp, []byte("new"), 0o644))
+			var tries []int
+			name, err := publish(tmp, dir, func(try int) string {
+				tries = append(tries, try)
+				if try < 3 {
+					return fmt.Sprint("taken", try)
+				}
+				return "fresh"
+			})
+			require.NoError(t, err)
+			require.Equal(t, "fresh", name)
+			require.Equal(t, []int{0, 1, 2, 3}, tries)
+			require.NoFileExists(t, tmp)
+			b, _ := os.ReadFile(filepath.Join(dir, "taken0"))
+			require.Equal(t, "old", string(b))
+			b, _ = os.ReadFile(filepath.Join(dir, "fresh"))
+			require.Equal(t, "new", string(b))
 
-	require.NoError(t, os.WriteFile(tmp, []byte("new"), 0o644))
-	_, err = publish(tmp, dir, func(try int) string { return fmt.Sprint("taken", try) })
-	require.Equal(t, proto.StatusEBUSY, proto.StatusOf(err))
-	require.FileExists(t, tmp)
+			require.NoError(t, os.WriteFile(tmp, []byte("new"), 0o644))
+			_, err = publish(tmp, dir, func(try int) string { return fmt.Sprint("taken", try) })
+			require.Equal(t, proto.StatusEBUSY, proto.StatusOf(err))
+			require.FileExists(t, tmp)
+		})
+	}
 }
 
 // TestBinlogRotateAndIndex: records go to binlog.NNN, a full file starts
