@@ -55,7 +55,13 @@ func Base64Encode(b []byte, pad bool) string {
 // are packed into bytes; a trailing partial byte is dropped. For well-formed
 // input, padded or not, this is plain base64 decoding. It never fails.
 func Base64Decode(s string) []byte {
-	out := make([]byte, 0, len(s)*6/8)
+	return AppendBase64Decode(make([]byte, 0, len(s)*6/8), s)
+}
+
+// AppendBase64Decode is Base64Decode appending to dst (a caller's buffer on
+// its stack spares the allocation on the trackers' and storages' hot paths).
+func AppendBase64Decode(dst []byte, s string) []byte {
+	out := dst
 	var acc uint32
 	bits := 0
 	for i := 0; i < len(s); i++ {

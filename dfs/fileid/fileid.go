@@ -167,7 +167,8 @@ func EncodeBlock(i Info) string {
 // DecodeBlock decodes a 27-character block. Characters outside the alphabet
 // are skipped (§6.3); if fewer than 20 bytes remain it fails with EINVAL.
 func DecodeBlock(block string) (Info, error) {
-	b := Base64Decode(block)
+	var buf [48]byte
+	b := AppendBase64Decode(buf[:0], block)
 	if len(b) < RecordLen {
 		return Info{}, proto.Errf(proto.StatusEINVAL, "file id block %q decodes to %d bytes", clip(block), len(b))
 	}
@@ -224,7 +225,8 @@ func DecodeTrunk(remote string) (TrunkInfo, error) {
 		return TrunkInfo{}, proto.Errf(proto.StatusEINVAL, "trunk remote filename %q: length %d < %d", clip(remote), len(remote), TrunkRemoteLen)
 	}
 	off := LogicPrefixLen + B64Len
-	b := Base64Decode(remote[off : off+TrunkB64Len])
+	var buf [24]byte
+	b := AppendBase64Decode(buf[:0], remote[off:off+TrunkB64Len])
 	if len(b) < 12 {
 		return TrunkInfo{}, proto.Errf(proto.StatusEINVAL, "trunk remote filename %q: bad trunk block", clip(remote))
 	}

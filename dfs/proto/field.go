@@ -39,6 +39,14 @@ func Fixed(b []byte) string {
 	return string(b)
 }
 
+// FixedBytes is Fixed without the copy.
+func FixedBytes(b []byte) []byte {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return b[:i]
+	}
+	return b
+}
+
 // PutI64 and friends are short names for the big-endian integers used on the wire.
 func PutI64(b []byte, v int64) { binary.BigEndian.PutUint64(b, uint64(v)) }
 func PutI32(b []byte, v int32) { binary.BigEndian.PutUint32(b, uint32(v)) }

@@ -20,7 +20,7 @@ type StoreResp struct {
 
 // Encode lays the response out with IP fields of ipSize−1 bytes.
 func (s *StoreResp) Encode(ipSize int) []byte {
-	w := (&Buf{}).Fixed(s.Group, GroupNameLen)
+	w := (&Buf{B: make([]byte, 0, GroupNameLen+len(s.Storages)*(ipSize-1+8)+1)}).Fixed(s.Group, GroupNameLen)
 	for _, a := range s.Storages {
 		w.Fixed(a.IP, ipSize-1).I64(a.Port)
 	}
@@ -55,7 +55,7 @@ type FetchResp struct {
 }
 
 func (f *FetchResp) Encode(ipSize int) []byte {
-	w := (&Buf{}).Fixed(f.Group, GroupNameLen)
+	w := (&Buf{B: make([]byte, 0, GroupNameLen+len(f.Storages)*(ipSize-1+8))}).Fixed(f.Group, GroupNameLen)
 	for _, a := range f.Storages {
 		w.Fixed(a.IP, ipSize-1).I64(a.Port)
 	}

@@ -47,7 +47,8 @@ func (t *Tracker) queryStore(body []byte, withGroup, all bool) ([]byte, error) {
 	if g.StorePathCount <= 0 {
 		return nil, proto.Errf(proto.StatusENOENT, "query store: group %s has no store paths", g.Name)
 	}
-	var list []*storage
+	var found [8]*storage
+	list := found[:0]
 	if all {
 		list = append(list, g.writable...)
 	} else if s := t.chooseStorage(g); s != nil {
@@ -60,7 +61,8 @@ func (t *Tracker) queryStore(body []byte, withGroup, all bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := proto.StoreResp{Group: g.Name, PathIndex: int8(path)}
+	var addrs [8]proto.StorageAddr
+	resp := proto.StoreResp{Group: g.Name, PathIndex: int8(path), Storages: addrs[:0]}
 	for _, s := range list {
 		resp.Storages = append(resp.Storages, proto.StorageAddr{IP: s.IP, Port: int64(s.Port)})
 	}
@@ -85,17 +87,21 @@ func (t *Tracker) queryFetch(cmd byte, body []byte) ([]byte, error) {
 	if len(body) < proto.GroupNameLen+22 || len(body) >= proto.GroupNameLen+proto.MaxFilenameLen {
 		return nil, badLen("query fetch", len(body), "38..143")
 	}
-	name := proto.Fixed(body[:proto.GroupNameLen])
-	remote := string(body[proto.GroupNameLen:])
-	g := t.reg.group(name)
+	// Every download asks this: the lookups work on the request's bytes and
+	// the answer is built from arrays on the stack, so the only garbage
+	// left is the name and the answer itself.
+	g := t.reg.group(string(proto.FixedBytes(body[:proto.GroupNameLen])))
 	if g == nil {
-		return nil, proto.Errf(proto.StatusENOENT, "query fetch: group %q not found", name)
+		return nil, proto.Errf(proto.StatusENOENT, "query fetch: group %q not found", proto.Fixed(body[:proto.GroupNameLen]))
 	}
-	list, err := t.fetchStorages(g, remote, cmd, time.Now())
+	remote := string(body[proto.GroupNameLen:])
+	var found [8]*storage
+	list, err := t.fetchStorages(found[:0], g, remote, cmd, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	resp := proto.FetchResp{Group: g.Name}
+	var addrs [8]proto.StorageAddr
+	resp := proto.FetchResp{Group: g.Name, Storages: addrs[:0]}
 	for _, s := range list {
 		resp.Storages = append(resp.Storages, proto.StorageAddr{IP: s.IP, Port: int64(s.Port)})
 	}

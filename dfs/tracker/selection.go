@@ -222,8 +222,8 @@ func (t *Tracker) fresh(s, src *storage, ts int64, now time.Time) bool {
 }
 
 // fetchStorages answers QUERY_FETCH_ONE (102), QUERY_UPDATE (103) and
-// QUERY_FETCH_ALL (105) for remote in g (§2.2, §7.7).
-func (t *Tracker) fetchStorages(g *group, remote string, cmd byte, now time.Time) ([]*storage, error) {
+// QUERY_FETCH_ALL (105) for remote in g (§2.2, §7.7), appended to dst.
+func (t *Tracker) fetchStorages(dst []*storage, g *group, remote string, cmd byte, now time.Time) ([]*storage, error) {
 	info, kind, err := fileid.Decode(remote)
 	if err != nil {
 		return nil, proto.Errf(proto.StatusEINVAL, "query %d: file name %q: %v", cmd, remote, err)
@@ -231,10 +231,10 @@ func (t *Tracker) fetchStorages(g *group, remote string, cmd byte, now time.Time
 	src := t.fileSource(g, info) // storageids.go
 	if cmd == proto.CmdQueryUpdate {
 		if src != nil && g.isWritable(src) {
-			return []*storage{src}, nil
+			return append(dst, src), nil
 		}
 		if s := t.chooseStorage(g); s != nil {
-			return []*storage{s}, nil
+			return append(dst, s), nil
 		}
 		return nil, proto.Errf(proto.StatusENOENT, "query update: group %s has no writable storage", g.Name)
 	}
@@ -245,10 +245,10 @@ func (t *Tracker) fetchStorages(g *group, remote string, cmd byte, now time.Time
 	// by name; trunk files are normal here (§6.7).
 	normal := kind != fileid.KindAppender && kind != fileid.KindSlave
 	srcReadable := src != nil && g.isReadable(src)
-	var out []*storage
+	out := dst
 	if cmd == proto.CmdQueryFetchOne {
 		if (!normal || t.opts.DownloadServer == 1) && srcReadable {
-			return []*storage{src}, nil
+			return append(dst, src), nil
 		}
 		if normal {
 			n := len(g.readable)
@@ -260,7 +260,7 @@ func (t *Tracker) fetchStorages(g *group, remote string, cmd byte, now time.Time
 				i := (start + k) % n
 				if s := g.readable[i]; t.fresh(s, src, info.Timestamp, now) {
 					g.CurrentReadServer = (i + 1) % n
-					return []*storage{s}, nil
+					return append(dst, s), nil
 				}
 			}
 		}
@@ -281,7 +281,7 @@ func (t *Tracker) fetchStorages(g *group, remote string, cmd byte, now time.Time
 		}
 	}
 	if p := t.preferred(g); p != nil && g.isReadable(p) {
-		return []*storage{p}, nil
+		return append(dst, p), nil
 	}
 	return nil, proto.Errf(proto.StatusENOENT, "query fetch: no storage of %s can serve %s", g.Name, remote)
 }

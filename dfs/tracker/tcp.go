@@ -103,6 +103,9 @@ func (t *Tracker) serve(c net.Conn, peer string) {
 	// both. Bodies larger than the buffer are read straight into place.
 	in := bufio.NewReaderSize(qa, requestBuf)
 	var out []byte // the answer being written, reused by the next
+	// The clients' queries (101–107) keep nothing of their bodies: they are
+	// read into one buffer of the connection instead of a new one each.
+	query := make([]byte, requestBuf)
 	for {
 		c.SetReadDeadline(time.Now().Add(t.opts.NetworkTimeout))
 		qa.Idle()
@@ -123,7 +126,12 @@ func (t *Tracker) serve(c net.Conn, peer string) {
 			proto.WriteResponse(c, proto.StatusEINVAL, nil)
 			return
 		}
-		body := make([]byte, h.PkgLen)
+		var body []byte
+		if h.Cmd >= proto.CmdQueryStoreWithoutGroupOne && h.Cmd <= proto.CmdQueryStoreWithGroupAll && h.PkgLen <= requestBuf {
+			body = query[:h.PkgLen]
+		} else {
+			body = make([]byte, h.PkgLen)
+		}
 		qa.Next()
 		if _, err := io.ReadFull(in, body); err != nil {
 			log.Debug().Err(err).Uint8("cmd", h.Cmd).Msg("read body")
