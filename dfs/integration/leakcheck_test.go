@@ -30,8 +30,11 @@ func TestLeakCheckCatchesHeldConnection(t *testing.T) {
 	require.NoError(t, proto.WritePacket(held, proto.CmdActiveTest, 0, nil))
 	_, err = proto.ReadResponse(held, 0)
 	require.NoError(t, err)
+	// Long enough for the tracker to finish a save of its registry (a
+	// temp file open while written and synced, which took over a second
+	// under a full test run's load).
 	old := cluster.LeakWait
-	cluster.LeakWait = time.Second
+	cluster.LeakWait = 4 * time.Second
 	defer func() { cluster.LeakWait = old }()
 	report := cluster.CheckLeaks(t)
 	require.Contains(t, report, "fdfs_storaged "+st.Addr())
