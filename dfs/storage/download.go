@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"sync"
 	"syscall"
@@ -192,6 +193,13 @@ func (v *verifiedCache) add(remote string, st fileStamp) {
 	v.m[remote] = verifiedEntry{stamp: st, at: time.Now()}
 }
 
+// forget drops what is remembered of remote (its content was rewritten).
+func (v *verifiedCache) forget(remote string) {
+	v.mu.Lock()
+	delete(v.m, remote)
+	v.mu.Unlock()
+}
+
 // openRead opens path read-only, retrying on EINTR.
 func openRead(path string) (int, error) {
 	for {
@@ -212,7 +220,7 @@ func preadFull(fd int, b []byte, off int64) error {
 		case err != nil:
 			return err
 		case k == 0:
-			return fmt.Errorf("file shrank: %d bytes missing", len(b))
+			return fmt.Errorf("file shrank: %d bytes missing: %w", len(b), io.ErrUnexpectedEOF)
 		}
 		b, off = b[k:], off+int64(k)
 	}

@@ -92,13 +92,17 @@ const checkBufSize = 64 << 10
 var checkBufs = newFreeList(checkBufSize, 8)
 
 // crcOfFD is the CRC32 of the first size bytes of fd, read with pread.
-func crcOfFD(fd int, size int64) (uint32, error) {
+func crcOfFD(fd int, size int64) (uint32, error) { return crcOfFDAt(fd, 0, size) }
+
+// crcOfFDAt is the CRC32 of size bytes of fd from base (a trunk slot's
+// content), read with pread.
+func crcOfFDAt(fd int, base, size int64) (uint32, error) {
 	bp := checkBufs.get()
 	defer checkBufs.put(bp)
 	var crc uint32
 	for off := int64(0); off < size; {
 		b := (*bp)[:min(int64(len(*bp)), size-off)]
-		if err := preadFull(fd, b, off); err != nil {
+		if err := preadFull(fd, b, base+off); err != nil {
 			return 0, err
 		}
 		crc = crc32.Update(crc, crc32.IEEETable, b)

@@ -361,6 +361,11 @@ func (h *httpServer) serveTrunk(w http.ResponseWriter, r *http.Request, ref *tru
 		return
 	}
 	defer f.Close()
+	if err := h.s.trunkIntact(ref, f, hdr); err != nil {
+		h.log.Warn().Err(err).Str("file", ref.remote).Msg("http: not served")
+		httpError(w, http.StatusInternalServerError)
+		return
+	}
 	h.setFileHeaders(w, r, ref.remote)
 	content := io.NewSectionReader(f, int64(ref.slot.off)+trunkHeaderLen, int64(hdr.fileSize))
 	http.ServeContent(w, r, "", time.Unix(int64(hdr.mtime), 0), content)

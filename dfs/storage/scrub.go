@@ -224,6 +224,12 @@ func crcPaced(path string, size int64, pace func(n int64) bool) (crc uint32, ali
 // healReported heals a file a download found damaged, after reading it
 // again (it may have been healed or deleted meanwhile).
 func (sc *scrubber) healReported(remote string) {
+	if ref, ok, err := sc.s.trunkRefOf(remote); ok {
+		if err == nil {
+			sc.healTrunk(ref) // trunk_verify.go
+		}
+		return
+	}
 	_, path, err := sc.s.parseRemote(remote)
 	if err != nil {
 		return
@@ -298,29 +304,6 @@ func (sc *scrubber) fetchOver(addr string, f scrubFile, want uint32) error {
 	if err != nil {
 		return err
 	}
-	d := net.Dialer{Timeout: s.connTimeout}
-	if s.bindIP != "" && s.opts.ClientBind {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(s.bindIP)}
-	}
-	c, err := d.DialContext(s.ctx, "tcp", addr)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(s.timeout))
-	req := (&proto.Buf{}).I64(0).I64(0).Fixed(s.group, proto.GroupNameLen).String(f.remote).B
-	if err := proto.WritePacket(c, proto.CmdDownloadFile, 0, req); err != nil {
-		return fmt.Errorf("download: %w", err)
-	}
-	h, err := proto.ReadHeader(c)
-	switch {
-	case err != nil:
-		return fmt.Errorf("download: %w", err)
-	case h.Status != 0:
-		return fmt.Errorf("download: %w", proto.StatusError(h.Status))
-	case h.PkgLen != f.size:
-		return fmt.Errorf("download: %d bytes, the name says %d", h.PkgLen, f.size)
-	}
 	tmpDir := s.paths[r.StorePath].tempDir(0)
 	tmp, err := createTemp(tmpDir, "heal")
 	if err != nil {
@@ -328,13 +311,8 @@ func (sc *scrubber) fetchOver(addr string, f scrubFile, want uint32) error {
 	}
 	defer os.Remove(tmp.Name()) // after the rename: nothing left to remove
 	defer tmp.Close()
-	crc := crc32.NewIEEE()
-	src := &peerConn{c: c, d: s.timeout}
-	if _, err := io.CopyN(io.MultiWriter(tmp, crc), src, f.size); err != nil {
-		return fmt.Errorf("download: %w", err)
-	}
-	if got := crc.Sum32(); got != want {
-		return fmt.Errorf("copy has CRC32 %08X, the name says %08X", got, want)
+	if err := sc.fetchVerified(addr, f.remote, f.size, want, tmp); err != nil {
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		return err
@@ -347,6 +325,44 @@ func (sc *scrubber) fetchOver(addr string, f scrubFile, want uint32) error {
 	}
 	if err := syncDir(filepath.Dir(f.path)); err != nil {
 		s.log.Warn().Err(err).Str("file", f.remote).Msg("scrub: fsync directory")
+	}
+	return nil
+}
+
+// fetchVerified downloads remote (size bytes) from the storage at addr
+// into dst and checks its CRC32 against want.
+func (sc *scrubber) fetchVerified(addr, remote string, size int64, want uint32, dst io.Writer) error {
+	s := sc.s
+	d := net.Dialer{Timeout: s.connTimeout}
+	if s.bindIP != "" && s.opts.ClientBind {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(s.bindIP)}
+	}
+	c, err := d.DialContext(s.ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(s.timeout))
+	req := (&proto.Buf{}).I64(0).I64(0).Fixed(s.group, proto.GroupNameLen).String(remote).B
+	if err := proto.WritePacket(c, proto.CmdDownloadFile, 0, req); err != nil {
+		return fmt.Errorf("download: %w", err)
+	}
+	h, err := proto.ReadHeader(c)
+	switch {
+	case err != nil:
+		return fmt.Errorf("download: %w", err)
+	case h.Status != 0:
+		return fmt.Errorf("download: %w", proto.StatusError(h.Status))
+	case h.PkgLen != size:
+		return fmt.Errorf("download: %d bytes, the name says %d", h.PkgLen, size)
+	}
+	crc := crc32.NewIEEE()
+	src := &peerConn{c: c, d: s.timeout}
+	if _, err := io.CopyN(io.MultiWriter(dst, crc), src, size); err != nil {
+		return fmt.Errorf("download: %w", err)
+	}
+	if got := crc.Sum32(); got != want {
+		return fmt.Errorf("copy has CRC32 %08X, the name says %08X", got, want)
 	}
 	return nil
 }

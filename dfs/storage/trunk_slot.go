@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
@@ -105,27 +106,28 @@ var errSlotGone = errors.New("not in its trunk slot")
 // openSlot opens the trunk file of ref and checks the slot's header. A
 // missing trunk file or a header of another file is ENOENT.
 func openSlot(ref *trunkRef) (*os.File, slotHeader, error) {
-	f, err := os.Open(ref.file)
+	// A raw descriptor, as downloads of normal files use (download.go).
+	fd, err := openRead(ref.file)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if err == syscall.ENOENT || err == syscall.ENOTDIR {
 			return nil, slotHeader{}, proto.Errf(proto.StatusENOENT, "%s: %v", ref.remote, errSlotGone)
 		}
-		return nil, slotHeader{}, err
+		return nil, slotHeader{}, &fs.PathError{Op: "open", Path: ref.file, Err: err}
 	}
 	var b [trunkHeaderLen]byte
-	if _, err := f.ReadAt(b[:], int64(ref.slot.off)); err != nil {
-		f.Close()
-		if err == io.EOF {
+	if err := preadFull(fd, b[:], int64(ref.slot.off)); err != nil {
+		syscall.Close(fd)
+		if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
 			return nil, slotHeader{}, proto.Errf(proto.StatusENOENT, "%s: %v", ref.remote, errSlotGone)
 		}
 		return nil, slotHeader{}, err
 	}
 	h := decodeSlotHeader(b[:])
 	if !ref.matches(h) {
-		f.Close()
+		syscall.Close(fd)
 		return nil, h, proto.Errf(proto.StatusENOENT, "%s: %v", ref.remote, errSlotGone)
 	}
-	return f, h, nil
+	return os.NewFile(uintptr(fd), ref.file), h, nil
 }
 
 // slotExists reports whether ref's file is in its slot.

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -223,6 +224,15 @@ func (s *Storage) downloadTrunk(ref *trunkRef, off, n int64) (*reply, error) {
 	if n == 0 || n > size-off {
 		n = size - off
 	}
+	// As a normal file (download.go): a small whole file is checked in its
+	// buffer, anything else before the header (trunk_verify.go).
+	whole := off == 0 && n == size
+	if !whole || n > inlineReplyMax {
+		if err := s.trunkIntact(ref, f, h); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
 	s.stats.add(statSuccessDownload, 1)
 	at := int64(ref.slot.off) + trunkHeaderLen + off
 	if n <= inlineReplyMax {
@@ -230,9 +240,15 @@ func (s *Storage) downloadTrunk(ref *trunkRef, off, n int64) (*reply, error) {
 		defer f.Close()
 		bp := getBuf(proto.HeaderSize + n)
 		buf := (*bp)[:proto.HeaderSize+int(n)]
-		if _, err := f.ReadAt(buf[proto.HeaderSize:], at); err != nil {
+		if err := preadFull(int(f.Fd()), buf[proto.HeaderSize:], at); err != nil {
 			putBuf(bp)
 			return nil, fmt.Errorf("download %s: %w", ref.remote, err)
+		}
+		if whole && trunkChecked(h) {
+			if got := crc32.ChecksumIEEE(buf[proto.HeaderSize:]); got != ref.info.CRC32 {
+				putBuf(bp)
+				return nil, s.damaged(ref.remote, got, ref.info.CRC32)
+			}
 		}
 		s.stats.add(statTotalDownloadBytes, n)
 		s.stats.add(statSuccessDownloadBytes, n)
