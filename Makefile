@@ -11,9 +11,13 @@ BENCHTIME ?= 5s
 
 all: build
 
+# With YUNPAN_CPUPROFILE set, the programs are built able to write their CPU
+# profiles (internal/cpuprofile); otherwise runtime/pprof stays out of them.
+BUILD_TAGS := $(if $(YUNPAN_CPUPROFILE),-tags cpuprofile)
+
 build:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./dfs/cmd/... ./fcgi/... ./nginx/nginxconf
+	CGO_ENABLED=0 $(GO) build $(BUILD_TAGS) -o $(BIN)/ ./dfs/cmd/... ./fcgi/... ./nginx/nginxconf
 
 # Debian packages the stack and its tests use; installed only when missing.
 # A font with Chinese glyphs (for the browser tests' screenshots of the
