@@ -78,6 +78,10 @@ func TestCorruptFileNeverServedAndScrubHeals(t *testing.T) {
 	}
 	confPath := cluster.ClientConf(t, []*cluster.Proc{tr}, nil)
 	dir := t.TempDir()
+	cbin := cFastDFSIfPresent()
+	if cbin == "" {
+		t.Log("reference C FastDFS not found (FASTDFS_BIN or /usr/bin): its fdfs_download_file not tried")
+	}
 	for id, data := range ids {
 		remote := clRemote(t, id)
 		// Straight from the damaged storage, whole and by range: an error
@@ -100,6 +104,17 @@ func TestCorruptFileNeverServedAndScrubHeals(t *testing.T) {
 				b, err := os.ReadFile(dst)
 				require.NoError(t, err)
 				require.True(t, bytes.Equal(data, b), "fdfs_download_file reported success with wrong bytes for %s", id)
+			}
+			// FastDFS's own tool, where the reference build is present,
+			// straight from the damaged storage too (fdfs_test asks the
+			// tracker, which may name either).
+			if cbin != "" {
+				os.Remove(dst)
+				if _, code := runC(t, cbin, "fdfs_download_file", confPath, id, dst); code == 0 {
+					b, err := os.ReadFile(dst)
+					require.NoError(t, err)
+					require.True(t, bytes.Equal(data, b), "C fdfs_download_file reported success with wrong bytes for %s", id)
+				}
 			}
 		}
 	}

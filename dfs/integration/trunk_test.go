@@ -421,13 +421,27 @@ func TestTrunkWriterCrashAndCheck(t *testing.T) {
 // them the test is skipped.
 func cFastDFS(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("FASTDFS_BIN")
+	dir := cFastDFSIfPresent()
 	if dir == "" {
-		dir = "/usr/bin"
+		t.Skipf("reference C FastDFS not found in %s (set FASTDFS_BIN to the folder with its fdfs_trackerd, fdfs_storaged and tools): C interoperability not checked", cFastDFSDir())
 	}
+	return dir
+}
+
+// cFastDFSDir is where the reference C FastDFS is looked for.
+func cFastDFSDir() string {
+	if dir := os.Getenv("FASTDFS_BIN"); dir != "" {
+		return dir
+	}
+	return "/usr/bin"
+}
+
+// cFastDFSIfPresent is cFastDFS for a test that goes on without it: "".
+func cFastDFSIfPresent() string {
+	dir := cFastDFSDir()
 	b, err := os.ReadFile(filepath.Join(dir, "fdfs_storaged"))
 	if err != nil || bytes.Contains(b, []byte("yunpan/dfs")) {
-		t.Skipf("reference C FastDFS not found in %s (set FASTDFS_BIN to the folder with its fdfs_trackerd, fdfs_storaged and tools): C interoperability not checked", dir)
+		return ""
 	}
 	return dir
 }
