@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -24,8 +25,16 @@ import (
 // (linkat names the descriptor through /proc/self/fd), keep the temp files
 // (tmpfileWorks decides per store path at start-up).
 
+// emptyPathLink is set once linkat(2) named an unnamed file by its
+// descriptor (AT_EMPTY_PATH; it needs CAP_DAC_READ_SEARCH on older
+// kernels). Otherwise the file is named through /proc/self/fd, whose
+// lookup was a third of linkat's cost, itself a tenth of the storage's CPU
+// for a 4 KiB upload.
+var emptyPathLink atomic.Bool
+
 // tmpfileWorks reports whether dir's filesystem can make an unnamed file
-// and link it under a name, by doing it once.
+// and link it under a name, by doing it once (and whether AT_EMPTY_PATH
+// names it).
 func tmpfileWorks(dir string) bool {
 	fd, err := unix.Open(dir, unix.O_RDWR|unix.O_TMPFILE|unix.O_CLOEXEC, 0o644)
 	if err != nil {
@@ -34,6 +43,11 @@ func tmpfileWorks(dir string) bool {
 	defer unix.Close(fd)
 	probe := filepath.Join(dir, ".tmpfile-probe-"+strconv.Itoa(os.Getpid()))
 	os.Remove(probe)
+	if unix.Linkat(fd, "", unix.AT_FDCWD, probe, unix.AT_EMPTY_PATH) == nil {
+		emptyPathLink.Store(true)
+		os.Remove(probe)
+		return true
+	}
 	if err := linkFD(fd, probe); err != nil {
 		return false
 	}
@@ -69,7 +83,12 @@ func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 // name is taken (never replaced).
 func linkFD(fd int, path string) error {
 	for {
-		err := unix.Linkat(unix.AT_FDCWD, fdPath(fd), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+		var err error
+		if emptyPathLink.Load() {
+			err = unix.Linkat(fd, "", unix.AT_FDCWD, path, unix.AT_EMPTY_PATH)
+		} else {
+			err = unix.Linkat(unix.AT_FDCWD, fdPath(fd), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+		}
 		if err != unix.EINTR {
 			return err
 		}

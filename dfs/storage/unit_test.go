@@ -170,3 +170,41 @@ func TestHandlerPanic(t *testing.T) {
 	require.Equal(t, int64(1), s.panics.Load())
 	activeOK(t, s)
 }
+
+// TestPublishFD: an unnamed file gets the first free generated name, by
+// its descriptor (AT_EMPTY_PATH) or through /proc/self/fd; a taken name is
+// never replaced.
+func TestPublishFD(t *testing.T) {
+	dir := t.TempDir()
+	if !tmpfileWorks(dir) {
+		t.Skip("no O_TMPFILE here")
+	}
+	byFD := emptyPathLink.Load()
+	for _, fdLink := range []bool{false, true} {
+		t.Run(fmt.Sprint("empty_path=", fdLink), func(t *testing.T) {
+			if fdLink && !byFD {
+				t.Skip("linkat with AT_EMPTY_PATH refused here")
+			}
+			emptyPathLink.Store(fdLink)
+			defer emptyPathLink.Store(byFD)
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "taken"), []byte("old"), 0o644))
+			f, err := createUnnamed(dir)
+			require.NoError(t, err)
+			defer f.Close()
+			_, err = f.Write([]byte("new"))
+			require.NoError(t, err)
+			name, err := publishFD(f, dir, func(try int) string {
+				if try == 0 {
+					return "taken"
+				}
+				return fmt.Sprint("fresh-", fdLink)
+			})
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprint("fresh-", fdLink), name)
+			b, _ := os.ReadFile(filepath.Join(dir, "taken"))
+			require.Equal(t, "old", string(b))
+			b, _ = os.ReadFile(filepath.Join(dir, name))
+			require.Equal(t, "new", string(b))
+		})
+	}
+}
