@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -50,12 +51,7 @@ func TestTrunkCorruptSlotNotServedAndHealed(t *testing.T) {
 		waitContent(t, good, id, b)
 	}
 	for id, b := range ids {
-		path, at := trunkSlotContent(t, bad, id)
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
-		require.NoError(t, err)
-		_, err = f.WriteAt([]byte{b[len(b)/2] ^ 0x5A}, at+int64(len(b)/2))
-		require.NoError(t, err)
-		require.NoError(t, f.Close())
+		flipSlotByte(t, bad, id, b)
 	}
 	for id, b := range ids {
 		_, remote, _ := fileid.Split(id)
@@ -77,9 +73,29 @@ func TestTrunkCorruptSlotNotServedAndHealed(t *testing.T) {
 			require.True(t, err != nil || bytes.Equal(b, got), "wrong bytes for %s", id)
 		}
 	}
+	waitSlotsHealed(t, bad, ids)
+	require.Contains(t, bad.Log(), "damaged trunk slot rewritten from a verified copy")
+}
+
+// flipSlotByte flips the middle byte of the content of the trunk-resident
+// file id (holding b) on st's disk.
+func flipSlotByte(t *testing.T, st *cluster.Proc, id string, b []byte) {
+	t.Helper()
+	path, at := trunkSlotContent(t, st, id)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte{b[len(b)/2] ^ 0x5A}, at+int64(len(b)/2))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+}
+
+// waitSlotsHealed waits until st's disk holds the right content of every
+// trunk-resident file of ids and st serves it.
+func waitSlotsHealed(t *testing.T, st *cluster.Proc, ids map[string][]byte) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for id, b := range ids {
-		path, at := trunkSlotContent(t, bad, id)
+		path, at := trunkSlotContent(t, st, id)
 		for {
 			f, err := os.Open(path)
 			require.NoError(t, err)
@@ -90,13 +106,46 @@ func TestTrunkCorruptSlotNotServedAndHealed(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s not healed on %s:\n%s", id, bad.Addr(), bad.Log())
+				t.Fatalf("%s not healed on %s:\n%s", id, st.Addr(), st.Log())
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		got, err := fetchFrom(bad.Addr(), id)
+		got, err := fetchFrom(st.Addr(), id)
 		require.NoError(t, err)
 		require.Equal(t, b, got)
 	}
+}
+
+// TestTrunkScrubPassHealsSlot: the periodic scrub pass reads the
+// trunk-resident files too: a slot damaged on one replica, never
+// downloaded, is found and rewritten from the other.
+func TestTrunkScrubPassHealsSlot(t *testing.T) {
+	tr := cluster.StartTracker(t, "127.0.0.238", trunkTracker)
+	port := cluster.SharedPort(t, "127.0.0.239", "127.0.0.240")
+	var sts []*cluster.Proc
+	for _, ip := range []string{"127.0.0.239", "127.0.0.240"} {
+		sts = append(sts, cluster.StartStorage(t, ip, "group1", []*cluster.Proc{tr},
+			map[string]string{"port": strconv.Itoa(port), "scrub_period": "2"}))
+	}
+	for _, st := range sts {
+		cluster.WaitStatus(t, tr, "group1", st, proto.StatusActive, 30*time.Second)
+	}
+	c := clClient(t, tr)
+	bad, good := sts[0], sts[1]
+	ids := map[string][]byte{}
+	for _, size := range []int{700, 9000} {
+		b := randBytes(size)
+		id, err := c.UploadTo(tctx(t), bad.Addr(), -1, bytes.NewReader(b), int64(len(b)), "bin")
+		require.NoError(t, err)
+		_, ok := isTrunkID(id)
+		require.True(t, ok, id)
+		ids[id] = b
+		waitContent(t, good, id, b)
+	}
+	for id, b := range ids {
+		flipSlotByte(t, bad, id, b)
+	}
+	waitSlotsHealed(t, bad, ids)
+	require.Contains(t, bad.Log(), "scrub: file damaged on disk")
 	require.Contains(t, bad.Log(), "damaged trunk slot rewritten from a verified copy")
 }

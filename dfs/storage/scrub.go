@@ -98,6 +98,7 @@ func (sc *scrubber) waitUntil(t time.Time) bool {
 type scrubFile struct {
 	remote, path string
 	size         int64
+	trunk        *trunkRef // a trunk-resident file: path is its trunk file
 }
 
 // walk calls fn for every normal file of every store path (whose name
@@ -137,6 +138,7 @@ func (sc *scrubber) walk(fn func(f scrubFile) bool) {
 			return
 		}
 	}
+	sc.walkTrunk(fn)
 }
 
 // pass reads every file once, paced over the period; false on exit.
@@ -178,7 +180,11 @@ func (sc *scrubber) pass() bool {
 // its content does not match its name; false on exit.
 func (sc *scrubber) check(f scrubFile, pace func(n int64) bool) bool {
 	want, _ := nameCRC(f.remote, f.size)
-	got, alive, err := crcPaced(f.path, f.size, pace)
+	base := int64(0)
+	if f.trunk != nil {
+		want, base = f.trunk.info.CRC32, int64(f.trunk.slot.off)+trunkHeaderLen
+	}
+	got, alive, err := crcPaced(f.path, base, f.size, pace)
 	if !alive {
 		return false
 	}
@@ -192,33 +198,46 @@ func (sc *scrubber) check(f scrubFile, pace func(n int64) bool) bool {
 	sc.damaged.Add(1)
 	sc.s.log.Error().Str("file", f.remote).Uint32("crc32", got).Uint32("want", want).
 		Int64("scrub_damaged_total", sc.damaged.Load()).Msg("scrub: file damaged on disk")
+	if f.trunk != nil {
+		sc.repairTrunk(f.trunk, f.size) // trunk_verify.go
+		return true
+	}
 	sc.repair(f, want)
 	return true
 }
 
-// crcPaced is the CRC32 of the first size bytes of the file at path, read
-// a buffer at a time with pace called after each; alive is false when pace
-// says the storage is exiting.
-func crcPaced(path string, size int64, pace func(n int64) bool) (crc uint32, alive bool, err error) {
+// crcPaced is the CRC32 of size bytes from base of the file at path, read
+// a buffer at a time with pace called after each (after the last once the
+// file is closed: the pass waits with no descriptor open); alive is false
+// when pace says the storage is exiting.
+func crcPaced(path string, base, size int64, pace func(n int64) bool) (crc uint32, alive bool, err error) {
 	fd, err := openRead(path)
 	if err != nil {
 		return 0, true, err
 	}
-	defer syscall.Close(fd)
 	bp := copyBufs.get()
-	defer copyBufs.put(bp)
+	var last int64
 	for off := int64(0); off < size; {
 		b := (*bp)[:min(int64(len(*bp)), size-off)]
-		if err := preadFull(fd, b, off); err != nil {
-			return 0, true, err
+		if err = preadFull(fd, b, base+off); err != nil {
+			break
 		}
 		crc = crc32.Update(crc, crc32.IEEETable, b)
 		off += int64(len(b))
-		if !pace(int64(len(b))) {
+		if off == size {
+			last = int64(len(b))
+		} else if !pace(int64(len(b))) {
+			copyBufs.put(bp)
+			syscall.Close(fd)
 			return 0, false, nil
 		}
 	}
-	return crc, true, nil
+	copyBufs.put(bp)
+	syscall.Close(fd)
+	if err != nil {
+		return 0, true, err
+	}
+	return crc, pace(last), nil
 }
 
 // healReported heals a file a download found damaged, after reading it

@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,9 +98,29 @@ func (s *Storage) checkTrunk(grace time.Duration, repair bool) (trunkCheckReport
 // the trunk-resident files that exist by them, per trunk ID, and how many
 // there are.
 func liveTrunkSlots(syncDir string) (map[int32][]extent, int64, error) {
-	files, err := binlogfmt.Files(syncDir)
+	names, err := liveTrunkNames(syncDir)
 	if err != nil {
 		return nil, 0, err
+	}
+	out := map[int32][]extent{}
+	var n int64
+	for _, name := range names {
+		_, t, err := fileid.ParseTrunk(name)
+		if err != nil {
+			continue
+		}
+		out[t.TrunkID] = append(out[t.TrunkID], extent{t.Offset, t.SlotSize})
+		n++
+	}
+	return out, n, nil
+}
+
+// liveTrunkNames replays the binlogs under syncDir and returns the names
+// of the trunk-resident files that exist by them, sorted.
+func liveTrunkNames(syncDir string) ([]string, error) {
+	files, err := binlogfmt.Files(syncDir)
+	if err != nil {
+		return nil, err
 	}
 	live := map[string]bool{}
 	for _, name := range files {
@@ -119,21 +140,15 @@ func liveTrunkSlots(syncDir string) (map[int32][]extent, int64, error) {
 			}
 		})
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 	}
-	out := map[int32][]extent{}
-	var n int64
+	var out []string
 	for name := range live {
-		if strings.HasSuffix(name, binlogfmt.MetaSuffix) {
-			continue
+		if !strings.HasSuffix(name, binlogfmt.MetaSuffix) {
+			out = append(out, name)
 		}
-		_, t, err := fileid.ParseTrunk(name)
-		if err != nil {
-			continue
-		}
-		out[t.TrunkID] = append(out[t.TrunkID], extent{t.Offset, t.SlotSize})
-		n++
 	}
-	return out, n, nil
+	slices.Sort(out)
+	return out, nil
 }

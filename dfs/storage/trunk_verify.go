@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"yunpan/dfs/proto"
@@ -48,7 +49,6 @@ func (s *Storage) trunkIntact(ref *trunkRef, f *os.File, h slotHeader) error {
 // healTrunk heals a trunk-resident file a download found damaged, after
 // reading it again (it may have been healed or deleted meanwhile).
 func (sc *scrubber) healTrunk(ref *trunkRef) {
-	s := sc.s
 	f, h, err := openSlot(ref)
 	if err != nil {
 		return
@@ -60,6 +60,13 @@ func (sc *scrubber) healTrunk(ref *trunkRef) {
 		return
 	}
 	sc.damaged.Add(1)
+	sc.repairTrunk(ref, size)
+}
+
+// repairTrunk rewrites the content of ref's slot (size bytes) with a
+// verified copy from another storage of the group.
+func (sc *scrubber) repairTrunk(ref *trunkRef, size int64) {
+	s := sc.s
 	mu := s.fileLock(ref.remote) // against a concurrent delete of the same file
 	mu.Lock()
 	defer mu.Unlock()
@@ -116,4 +123,30 @@ func (sc *scrubber) fetchIntoSlot(addr string, ref *trunkRef, size int64) error 
 		err = fmt.Errorf("slot still reads CRC32 %08X after the rewrite", got)
 	}
 	return err
+}
+
+// walkTrunk calls fn for every trunk-resident file this storage holds by
+// its binlog (created here or received, not deleted) whose slot holds it;
+// fn returning false stops it.
+func (sc *scrubber) walkTrunk(fn func(f scrubFile) bool) {
+	s := sc.s
+	s.binlog.Flush()
+	names, err := liveTrunkNames(filepath.Join(s.dataDir, "sync"))
+	if err != nil {
+		s.log.Warn().Err(err).Msg("scrub: trunk-resident files not listed")
+		return
+	}
+	for _, name := range names {
+		ref, ok, err := s.trunkRefOf(name)
+		if !ok || err != nil {
+			continue
+		}
+		h, err := slotExists(ref)
+		if err != nil || !trunkChecked(h) {
+			continue // deleted meanwhile, or a link
+		}
+		if !fn(scrubFile{remote: name, path: ref.file, size: int64(h.fileSize), trunk: ref}) {
+			return
+		}
+	}
 }
