@@ -63,6 +63,9 @@ type Options struct {
 	// TokenCacheAge is store.Options.TokenCacheAge for the store New opens:
 	// how long an accepted token is trusted without asking Redis again.
 	TokenCacheAge time.Duration
+	// QuotaCacheAge is store.Options.QuotaCacheAge for the store New opens:
+	// how long a user's usage read for the quota pre-check is reused.
+	QuotaCacheAge time.Duration
 }
 
 // App is the shared state of the handlers. Safe for concurrent use.
@@ -114,6 +117,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if a.st == nil {
 		so := cfg.StoreOptions(opt.Log)
 		so.TokenCacheAge = opt.TokenCacheAge
+		so.QuotaCacheAge = opt.QuotaCacheAge
 		st, err := store.Open(ctx, so)
 		if err != nil {
 			a.Close()
