@@ -70,24 +70,25 @@ type Options struct {
 
 // App is the shared state of the handlers. Safe for concurrent use.
 type App struct {
-	cfg        *config.Config
-	log        zerolog.Logger
-	st         *store.Store
-	dfs        *client.Client
-	ownStore   bool
-	ownDFS     bool
-	tmpDir     string // private spool dir for uploads (0700)
-	uploadBin  string
-	execSlots  chan struct{}           // bounds concurrent fdfs_upload_file children
-	streams    chan struct{}           // bounds concurrent streamed uploads
-	chunkSlots chan struct{}           // bounds the chunk bodies held in memory (chunk.go)
-	streamed   atomic.Uint64           // uploads streamed so far (tests)
-	spools     atomic.Uint64           // spreads upload spool files over tmpDir/<slot>
-	spoolDirs  [spoolSlots]atomic.Bool // tmpDir/<slot> made
-	mw         *middleware             // every handler's (middleware.go)
-	thumbQ     chan thumbJob           // thumbnails to make (thumbs.go); nil: not made here
-	lkey       linkKey                 // signs share-link grants (link.go)
-	davLocks   davLockSystems          // WebDAV locks, per user (dav.go)
+	cfg         *config.Config
+	log         zerolog.Logger
+	st          *store.Store
+	dfs         *client.Client
+	ownStore    bool
+	ownDFS      bool
+	tmpDir      string // private spool dir for uploads (0700)
+	uploadBin   string
+	execSlots   chan struct{}           // bounds concurrent fdfs_upload_file children
+	streams     chan struct{}           // bounds concurrent streamed uploads
+	chunkSlots  chan struct{}           // bounds the chunk bodies held in memory (chunk.go)
+	streamed    atomic.Uint64           // uploads streamed so far (tests)
+	spools      atomic.Uint64           // spreads upload spool files over tmpDir/<slot>
+	spoolDirs   [spoolSlots]atomic.Bool // tmpDir/<slot> made
+	mw          *middleware             // every handler's (middleware.go)
+	thumbQ      chan thumbJob           // thumbnails to make (thumbs.go); nil: not made here
+	lkey        linkKey                 // signs share-link grants (link.go)
+	davLocks    davLockSystems          // WebDAV locks, per user (dav.go)
+	storeTarget storeTarget             // where uploads go, as the tracker said a moment ago (storetarget.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -40,15 +39,22 @@ func (a *App) execUpload(ctx context.Context, path, ext string) (string, error) 
 	case <-ctx.Done():
 		return "", fmt.Errorf("%w: waiting for an upload slot: %w", errDFS, ctx.Err())
 	}
+	// Name the storage on the command line (the tool's optional
+	// [storage_ip:port] [store_path_index], the C tool's too), as the
+	// tracker told us over a kept connection a moment ago (storetarget.go):
+	// the tool then opens one connection instead of two, and the tracker
+	// accepts none. Without an answer the tool asks itself, as before.
+	return a.withTarget(ctx, func(addr string, pathIndex int) (string, error) {
+		return a.runUploadTool(ctx, path, addr, pathIndex)
+	})
+}
+
+// runUploadTool runs the upload tool once for path, against the storage
+// at addr ("": the tool asks the tracker).
+func (a *App) runUploadTool(ctx context.Context, path, addr string, pathIndex int) (string, error) {
 	args := []string{a.cfg.DFSClient, path}
-	// Ask the tracker here, over a kept connection, and name the storage
-	// on the command line (the tool's optional [storage_ip:port]
-	// [store_path_index], the C tool's too): the tool then opens one
-	// connection instead of two, and the tracker accepts none. Without an
-	// answer the tool asks itself, as before.
-	if st, err := a.dfs.QueryStore(ctx, ""); err == nil && len(st.Storages) > 0 {
-		sa := st.Storages[0]
-		args = append(args, net.JoinHostPort(sa.IP, strconv.Itoa(int(sa.Port))), strconv.Itoa(int(st.PathIndex)))
+	if addr != "" {
+		args = append(args, addr, strconv.Itoa(pathIndex))
 	}
 	cmd := exec.CommandContext(ctx, a.uploadBin, args...)
 	cmd.Env = uploadEnv()
