@@ -31,6 +31,7 @@ type upload struct {
 	claimedMD5  string // md5 the client sent, if any (checked, never trusted)
 	claimedSize int64  // -1 when not sent
 	path        string // spooled temp file, "" when streamed or kept in memory
+	pathExt     string // the extension path ends with ("": none)
 	data        []byte // a small body kept in memory (inprocess mode), when path and fileID are ""
 	size        int64
 	md5         string // computed here
@@ -300,5 +301,5 @@ func (a *App) storeFile(ctx context.Context, up *upload, ext string) (string, er
 		}
 		return id, nil
 	}
-	return a.execUpload(ctx, path, ext)
+	return a.execUpload(ctx, path, up.pathExt, ext)
 }

@@ -18,11 +18,13 @@ import (
 )
 
 // execUpload runs fdfs_upload_file <client.conf> <file> <storage> <path>
-// like the course, reading the file ID from its stdout through a pipe, with a timeout. The
-// temp file gets the extension, since the tool takes it from the name.
-func (a *App) execUpload(ctx context.Context, path, ext string) (string, error) {
-	if ext != "" {
-		np := path + "." + ext
+// like the course, reading the file ID from its stdout through a pipe, with
+// a timeout. The temp file at path ends with pathExt; it must end with ext,
+// since the tool takes the extension from the name: when they differ, it
+// is renamed for the run.
+func (a *App) execUpload(ctx context.Context, path, pathExt, ext string) (string, error) {
+	if pathExt != ext {
+		np := strings.TrimSuffix(path, dotExt(pathExt)) + dotExt(ext)
 		if err := os.Rename(path, np); err != nil {
 			return "", fmt.Errorf("upload: %w", err)
 		}

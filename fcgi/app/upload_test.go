@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"testing"
@@ -98,6 +100,17 @@ func TestUploadModes(t *testing.T) {
 			}
 			require.Equal(t, "png", files["c.png"]["type"])
 			require.Equal(t, "null", files["d"]["type"])
+			// The DFS file takes the extension of the name recorded, also
+			// when a field after the file part changed it (exec mode: the
+			// temp file is renamed for the tool).
+			urlExt := func(name string) string {
+				u, err := url.Parse(files[name]["url"].(string))
+				require.NoError(t, err)
+				return path.Ext(u.Path)
+			}
+			for name, ext := range map[string]string{"a.txt": ".txt", "b; '\"--.bin": ".bin", "c.png": ".png", "empty.txt": ".txt", "d": ""} {
+				require.Equal(t, ext, urlExt(name), name)
+			}
 
 			// Same bytes again under another name: no second DFS file.
 			expect(t, e.uploadMP(u, tok, "a-copy.txt", c1), http.StatusOK, CodeUploadOK)
