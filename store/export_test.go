@@ -29,3 +29,11 @@ func (s *Store) AddUploadsRound(ctx context.Context, fs []NewFile, strict bool) 
 	}
 	return res, errs, nil
 }
+
+// SetBatchMin sets the smallest round add_uploads_set records, until the
+// test ends.
+func SetBatchMin(t interface{ Cleanup(func()) }, n int) {
+	old := setBatchMin
+	setBatchMin = n
+	t.Cleanup(func() { setBatchMin = old })
+}

@@ -167,7 +167,11 @@ func (s *Store) AddUploaded(ctx context.Context, f NewFile) (AddResult, error) {
 	// that goes away must not cut it short (the connection would be closed
 	// and the outcome unknown); the driver's read timeout bounds it.
 	ctx = context.WithoutCancel(ctx)
-	return s.adds.add(ctx, f)
+	res, err := s.adds.add(ctx, f)
+	if err == nil {
+		s.usage.add(f.User, f.Size)
+	}
+	return res, err
 }
 
 // addOne records one upload with add_upload (AddUploaded's semantics).

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -553,4 +554,41 @@ func TestMigrationFoldersExistingRows(t *testing.T) {
 		exec("DELETE FROM schema_migrations WHERE version = 10") // and once more
 	}
 	require.NoError(t, s.Migrate(ctx))
+}
+
+// With QuotaCacheAge, CheckQuota passes uploads by a usage it read a moment
+// ago plus what this Store recorded since, and confirms every refusal with
+// MySQL; what another process changed meanwhile is refused by the
+// recording.
+func TestQuotaCacheAge(t *testing.T) {
+	ctx := ctxT(t)
+	_, opt := open(t, rds.Addr())
+	opt.MySQL = mdb.AppMySQL(mdb.NewDatabase(t)).Driver()
+	opt.Quota = 10
+	other, err := store.Open(ctx, opt)
+	require.NoError(t, err)
+	t.Cleanup(func() { other.Close() })
+	opt.QuotaCacheAge = time.Hour
+	s, err := store.Open(ctx, opt)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+
+	require.NoError(t, s.CheckQuota(ctx, "ann", 10))
+	upload(t, s, "ann", "six", "123456") // counted in the cached usage
+	require.ErrorIs(t, s.CheckQuota(ctx, "ann", 5), store.ErrQuota)
+	require.NoError(t, s.CheckQuota(ctx, "ann", 4))
+	// A usage that went down elsewhere is seen at the next refusal.
+	require.NoError(t, other.TrashFile(ctx, "ann", sum("123456"), "six"))
+	_, err = other.EmptyTrash(ctx, "ann")
+	require.NoError(t, err)
+	require.NoError(t, s.CheckQuota(ctx, "ann", 10))
+	// One that went up elsewhere passes the check; the recording refuses.
+	upload(t, other, "ann", "eight", "12345678")
+	require.NoError(t, s.CheckQuota(ctx, "ann", 5))
+	_, err = s.AddUploaded(ctx, store.NewFile{User: "ann", MD5: sum("12345"), FileName: "five", FileID: "g/5", Size: 5})
+	require.ErrorIs(t, err, store.ErrQuota)
+	// A quota set here is read again.
+	one := int64(1)
+	require.NoError(t, s.SetQuota(ctx, "ann", &one))
+	require.ErrorIs(t, s.CheckQuota(ctx, "ann", 0), store.ErrQuota)
 }

@@ -72,6 +72,9 @@ type Options struct {
 	// long without asking Redis again (at most MaxTokenCacheAge; 0: off).
 	// A logout in another process takes effect within that age.
 	TokenCacheAge time.Duration
+	// QuotaCacheAge > 0 lets CheckQuota pass an upload by a usage read
+	// less than this long ago (quota.go); 0: every check asks MySQL.
+	QuotaCacheAge time.Duration
 	// Quota is the bytes a user's entries (live and trashed) may hold
 	// unless the user has a quota of their own (SetQuota); 0: unlimited.
 	Quota int64
@@ -91,6 +94,7 @@ type Store struct {
 	dummyOnce sync.Once
 	revokes   revokeQueue // token tombstones Redis did not take yet
 	tokens    *tokenCache // tokencache.go
+	usage     *usageCache // quota.go
 	adds      *addBatcher // addbatch.go
 }
 
@@ -177,7 +181,8 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	db.SetMaxIdleConns(opt.MaxOpenConns)
 	db.SetConnMaxLifetime(5 * time.Minute)
 	db.SetConnMaxIdleTime(time.Minute)
-	s := &Store{db: db, opt: opt, log: opt.Log, keys: newKeys(opt.KeyPrefix), tokens: newTokenCache(opt.TokenCacheAge)}
+	s := &Store{db: db, opt: opt, log: opt.Log, keys: newKeys(opt.KeyPrefix), tokens: newTokenCache(opt.TokenCacheAge),
+		usage: newUsageCache(opt.QuotaCacheAge)}
 	s.adds = newAddBatcher(s)
 	if err := s.Migrate(ctx); err != nil {
 		db.Close()

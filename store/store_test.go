@@ -505,6 +505,15 @@ func addT(t testing.TB, s *store.Store, user, md5, name string) error {
 // alone, known content referenced and its new copy queued, and a round the
 // server refuses is recorded upload by upload.
 func TestAddUploadsRound(t *testing.T) {
+	for _, min := range []int{2, 1000} { // add_uploads_set, add_uploads
+		t.Run(fmt.Sprint("setBatchMin=", min), func(t *testing.T) {
+			store.SetBatchMin(t, min)
+			testAddUploadsRound(t)
+		})
+	}
+}
+
+func testAddUploadsRound(t *testing.T) {
 	s, _ := open(t, rds.Addr())
 	ctx := ctxT(t)
 	m1, m2 := sum("one"), sum("two")
@@ -560,4 +569,114 @@ func TestAddUploadsRound(t *testing.T) {
 	require.Equal(t, "group1/M00/00/00/e.txt", res[0].FileID)
 	require.Error(t, errs[1])
 	require.Equal(t, []string{"ok.txt"}, names("u3"))
+}
+
+// A round records what the same uploads recorded one after the other in
+// its order would: the uploads of the common case (set-based in
+// add_uploads) and those add_entry records alone (a name taken, a name or
+// content twice in the round, a missing folder, the quota) side by side.
+func TestAddUploadsRoundAsInOrder(t *testing.T) {
+	ctx := ctxT(t)
+	const fid = "group1/M00/00/00/"
+	ten := int64(10)
+	type setup struct {
+		s      *store.Store
+		folder int64
+	}
+	prepare := func() setup {
+		s, _ := open(t, rds.Addr())
+		pre := func(user, name, content string) { // file IDs the same in both databases
+			_, err := s.AddUploaded(ctx, store.NewFile{User: user, MD5: sum(content), FileName: name,
+				FileID: fid + "pre-" + name, URL: "http://x/", Size: int64(len(content)), Type: "bin"})
+			require.NoError(t, err)
+		}
+		pre("a", "taken.txt", "x")
+		pre("z", "known.bin", "known")
+		dir, err := s.Mkdir(ctx, "a", 0, "F")
+		require.NoError(t, err)
+		require.NoError(t, s.SetQuota(ctx, "q", &ten))
+		pre("q", "eight", "12345678")
+		return setup{s, dir.ID}
+	}
+	round := func(folder int64) []store.NewFile {
+		nf := func(user, content, name string, folder int64, id string) store.NewFile {
+			return store.NewFile{User: user, MD5: sum(content), FileName: name, FileID: fid + id, URL: "http://x/" + id,
+				Size: int64(len(content)), Type: "bin", FolderID: folder}
+		}
+		return []store.NewFile{
+			nf("b", "one", "one.txt", 0, "1"),
+			nf("b", "known", "two.txt", 0, "2"), // known content: a duplicate copy
+			nf("c", "m2", "x.txt", 0, "3"),
+			nf("a", "m3", "taken.txt", 0, "4"),     // "taken (1).txt"
+			nf("a", "m4", "taken (1).txt", 0, "5"), // taken by the one before
+			nf("a", "x", "taken.txt", 0, "6"),      // already there
+			nf("a", "m5", "in.txt", folder, "7"),   // into a folder
+			nf("d", "m6", "dup.txt", 0, "8"),       // content twice in the round
+			nf("d", "m6", "dup2.txt", 0, "9"),      //
+			nf("e", "m7", "e.txt", folder, "10"),   // not e's folder
+			nf("q", "1", "q1", 0, "11"),            // fits
+			nf("q", "22", "q2", 0, "12"),           // over the quota
+			nf("f", "m10", "same.txt", 0, "13"),    // a name twice in the round
+			nf("f", "m11", "same.txt", 0, "14"),    //
+			nf("g", "m12", "g.txt", 0, "15"),       // common case
+			nf("g", "m13", "g (1).txt", 0, "16"),   //
+			nf("g", "m14", "sp ace .txt", 0, "17"), //
+		}
+	}
+	type outcome struct {
+		Res store.AddResult
+		Err string
+	}
+	state := func(s *store.Store) []string {
+		var out []string
+		for _, q := range []string{
+			"SELECT CONCAT_WS('|', user, md5, file_name, folder_id, trash_id, size, kind) FROM user_file_list ORDER BY 1",
+			"SELECT CONCAT_WS('|', md5, file_id, url, size, type, count) FROM file_info ORDER BY 1",
+			"SELECT CONCAT_WS('|', user, count, bytes, COALESCE(quota, '-')) FROM user_file_count ORDER BY 1",
+			"SELECT CONCAT_WS('|', file_id, reason) FROM dfs_gc ORDER BY 1",
+		} {
+			rows, err := s.DB().QueryContext(ctx, q)
+			require.NoError(t, err)
+			for rows.Next() {
+				var l string
+				require.NoError(t, rows.Scan(&l))
+				out = append(out, l)
+			}
+			require.NoError(t, rows.Err())
+			rows.Close()
+		}
+		return out
+	}
+	outcomes := func(res []store.AddResult, errs []error) []outcome {
+		out := make([]outcome, len(res))
+		for i := range res {
+			out[i].Res = res[i]
+			out[i].Res.GCID = 0 // ids differ; Dup says whether there is one
+			if errs[i] != nil {
+				out[i].Err = errs[i].Error()
+			}
+		}
+		return out
+	}
+
+	one := prepare()
+	fs := round(one.folder)
+	var res1 []store.AddResult
+	var errs1 []error
+	for _, f := range fs {
+		r, err := one.s.AddUploaded(ctx, f)
+		res1, errs1 = append(res1, r), append(errs1, err)
+	}
+	two := prepare()
+	require.Equal(t, one.folder, two.folder)
+	res2, errs2, err := two.s.AddUploadsRound(ctx, round(two.folder), true)
+	require.NoError(t, err)
+	for i := range res2 {
+		require.Equal(t, res2[i].Dup, res2[i].GCID > 0, "upload %d", i+1)
+	}
+	require.Equal(t, outcomes(res1, errs1), outcomes(res2, errs2))
+	require.Equal(t, state(one.s), state(two.s))
+	require.True(t, res2[1].Dup)
+	require.Equal(t, "taken (1) (1).txt", res2[4].FileName)
+	require.ErrorIs(t, errs2[11], store.ErrQuota)
 }

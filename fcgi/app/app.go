@@ -63,28 +63,32 @@ type Options struct {
 	// TokenCacheAge is store.Options.TokenCacheAge for the store New opens:
 	// how long an accepted token is trusted without asking Redis again.
 	TokenCacheAge time.Duration
+	// QuotaCacheAge is store.Options.QuotaCacheAge for the store New opens:
+	// how long a user's usage read for the quota pre-check is reused.
+	QuotaCacheAge time.Duration
 }
 
 // App is the shared state of the handlers. Safe for concurrent use.
 type App struct {
-	cfg        *config.Config
-	log        zerolog.Logger
-	st         *store.Store
-	dfs        *client.Client
-	ownStore   bool
-	ownDFS     bool
-	tmpDir     string // private spool dir for uploads (0700)
-	uploadBin  string
-	execSlots  chan struct{}           // bounds concurrent fdfs_upload_file children
-	streams    chan struct{}           // bounds concurrent streamed uploads
-	chunkSlots chan struct{}           // bounds the chunk bodies held in memory (chunk.go)
-	streamed   atomic.Uint64           // uploads streamed so far (tests)
-	spools     atomic.Uint64           // spreads upload spool files over tmpDir/<slot>
-	spoolDirs  [spoolSlots]atomic.Bool // tmpDir/<slot> made
-	mw         *middleware             // every handler's (middleware.go)
-	thumbQ     chan thumbJob           // thumbnails to make (thumbs.go); nil: not made here
-	lkey       linkKey                 // signs share-link grants (link.go)
-	davLocks   davLockSystems          // WebDAV locks, per user (dav.go)
+	cfg         *config.Config
+	log         zerolog.Logger
+	st          *store.Store
+	dfs         *client.Client
+	ownStore    bool
+	ownDFS      bool
+	tmpDir      string // private spool dir for uploads (0700)
+	uploadBin   string
+	execSlots   chan struct{}           // bounds concurrent fdfs_upload_file children
+	streams     chan struct{}           // bounds concurrent streamed uploads
+	chunkSlots  chan struct{}           // bounds the chunk bodies held in memory (chunk.go)
+	streamed    atomic.Uint64           // uploads streamed so far (tests)
+	spools      atomic.Uint64           // spreads upload spool files over tmpDir/<slot>
+	spoolDirs   [spoolSlots]atomic.Bool // tmpDir/<slot> made
+	mw          *middleware             // every handler's (middleware.go)
+	thumbQ      chan thumbJob           // thumbnails to make (thumbs.go); nil: not made here
+	lkey        linkKey                 // signs share-link grants (link.go)
+	davLocks    davLockSystems          // WebDAV locks, per user (dav.go)
+	storeTarget storeTarget             // where uploads go, as the tracker said a moment ago (storetarget.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -114,6 +118,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if a.st == nil {
 		so := cfg.StoreOptions(opt.Log)
 		so.TokenCacheAge = opt.TokenCacheAge
+		so.QuotaCacheAge = opt.QuotaCacheAge
 		st, err := store.Open(ctx, so)
 		if err != nil {
 			a.Close()

@@ -41,6 +41,12 @@ var gcPrograms = map[string]bool{"upload": true, "dealfile": true}
 // every time.
 const uploadTokenAge = 400 * time.Millisecond
 
+// uploadQuotaAge is how long the upload program reuses a user's usage for
+// the quota check before an upload's bytes are stored (the query was a
+// round trip per upload); the recording checks the quota atomically, and
+// a refusal is always confirmed by MySQL.
+const uploadQuotaAge = time.Second
+
 // Main is the whole main of a FastCGI program:
 //
 //	<name> [-conf cfg.json] [-listen 127.0.0.1:port | -fcgi 127.0.0.1:port]
@@ -162,6 +168,7 @@ func newProgram(o *serveOptions, log zerolog.Logger) (*program, error) {
 	}
 	if o.Name == "upload" {
 		opt.TokenCacheAge = uploadTokenAge
+		opt.QuotaCacheAge = uploadQuotaAge
 	}
 	a, err := openApp(cfg, opt)
 	if err != nil {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"yunpan/dfs/client"
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
 	"yunpan/fcgi/config"
@@ -29,6 +31,7 @@ type upload struct {
 	claimedMD5  string // md5 the client sent, if any (checked, never trusted)
 	claimedSize int64  // -1 when not sent
 	path        string // spooled temp file, "" when streamed or kept in memory
+	pathExt     string // the extension path ends with ("": none)
 	data        []byte // a small body kept in memory (inprocess mode), when path and fileID are ""
 	size        int64
 	md5         string // computed here
@@ -281,17 +284,22 @@ func (a *App) linkKnown(ctx context.Context, up *upload, out map[string]any) (bo
 func (a *App) storeFile(ctx context.Context, up *upload, ext string) (string, error) {
 	path := up.path
 	if a.cfg.UploadMode == config.UploadInProcess {
-		var id string
-		var err error
-		if path == "" {
-			id, err = a.dfs.UploadBuffer(ctx, up.data, ext)
-		} else {
-			id, err = a.dfs.UploadFile(ctx, path, ext)
-		}
+		id, err := a.withTarget(ctx, func(addr string, pathIndex int) (string, error) {
+			o := client.UploadOptions{Storage: addr, PathIndex: pathIndex}
+			if path == "" {
+				return a.dfs.UploadWith(ctx, bytes.NewReader(up.data), int64(len(up.data)), ext, o)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				return "", fmt.Errorf("upload: %w", err)
+			}
+			defer f.Close()
+			return a.dfs.UploadWith(ctx, f, up.size, ext, o)
+		})
 		if err != nil {
 			return "", dfsErr(err)
 		}
 		return id, nil
 	}
-	return a.execUpload(ctx, path, ext)
+	return a.execUpload(ctx, path, up.pathExt, ext)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -19,11 +18,13 @@ import (
 )
 
 // execUpload runs fdfs_upload_file <client.conf> <file> <storage> <path>
-// like the course, reading the file ID from its stdout through a pipe, with a timeout. The
-// temp file gets the extension, since the tool takes it from the name.
-func (a *App) execUpload(ctx context.Context, path, ext string) (string, error) {
-	if ext != "" {
-		np := path + "." + ext
+// like the course, reading the file ID from its stdout through a pipe, with
+// a timeout. The temp file at path ends with pathExt; it must end with ext,
+// since the tool takes the extension from the name: when they differ, it
+// is renamed for the run.
+func (a *App) execUpload(ctx context.Context, path, pathExt, ext string) (string, error) {
+	if pathExt != ext {
+		np := strings.TrimSuffix(path, dotExt(pathExt)) + dotExt(ext)
 		if err := os.Rename(path, np); err != nil {
 			return "", fmt.Errorf("upload: %w", err)
 		}
@@ -40,15 +41,22 @@ func (a *App) execUpload(ctx context.Context, path, ext string) (string, error) 
 	case <-ctx.Done():
 		return "", fmt.Errorf("%w: waiting for an upload slot: %w", errDFS, ctx.Err())
 	}
+	// Name the storage on the command line (the tool's optional
+	// [storage_ip:port] [store_path_index], the C tool's too), as the
+	// tracker told us over a kept connection a moment ago (storetarget.go):
+	// the tool then opens one connection instead of two, and the tracker
+	// accepts none. Without an answer the tool asks itself, as before.
+	return a.withTarget(ctx, func(addr string, pathIndex int) (string, error) {
+		return a.runUploadTool(ctx, path, addr, pathIndex)
+	})
+}
+
+// runUploadTool runs the upload tool once for path, against the storage
+// at addr ("": the tool asks the tracker).
+func (a *App) runUploadTool(ctx context.Context, path, addr string, pathIndex int) (string, error) {
 	args := []string{a.cfg.DFSClient, path}
-	// Ask the tracker here, over a kept connection, and name the storage
-	// on the command line (the tool's optional [storage_ip:port]
-	// [store_path_index], the C tool's too): the tool then opens one
-	// connection instead of two, and the tracker accepts none. Without an
-	// answer the tool asks itself, as before.
-	if st, err := a.dfs.QueryStore(ctx, ""); err == nil && len(st.Storages) > 0 {
-		sa := st.Storages[0]
-		args = append(args, net.JoinHostPort(sa.IP, strconv.Itoa(int(sa.Port))), strconv.Itoa(int(st.PathIndex)))
+	if addr != "" {
+		args = append(args, addr, strconv.Itoa(pathIndex))
 	}
 	cmd := exec.CommandContext(ctx, a.uploadBin, args...)
 	cmd.Env = uploadEnv()

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -37,7 +38,7 @@ func (a *App) readMultipart(r *http.Request, body io.Reader, boundary string) (*
 				}
 				continue
 			}
-			sp, err := a.newSpool()
+			sp, err := a.newSpool(cmp.Or(up.name, partName))
 			if err != nil {
 				return up, err
 			}

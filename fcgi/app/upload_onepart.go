@@ -161,7 +161,7 @@ func (a *App) readOnePart(r *http.Request, body io.Reader) (*upload, error) {
 		}
 		return up, nil
 	}
-	sp, err := a.newSpool()
+	sp, err := a.newSpool(up.name)
 	if err != nil {
 		return up, err
 	}

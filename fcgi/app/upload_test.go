@@ -6,7 +6,11 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"path"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +100,17 @@ func TestUploadModes(t *testing.T) {
 			}
 			require.Equal(t, "png", files["c.png"]["type"])
 			require.Equal(t, "null", files["d"]["type"])
+			// The DFS file takes the extension of the name recorded, also
+			// when a field after the file part changed it (exec mode: the
+			// temp file is renamed for the tool).
+			urlExt := func(name string) string {
+				u, err := url.Parse(files[name]["url"].(string))
+				require.NoError(t, err)
+				return path.Ext(u.Path)
+			}
+			for name, ext := range map[string]string{"a.txt": ".txt", "b; '\"--.bin": ".bin", "c.png": ".png", "empty.txt": ".txt", "d": ""} {
+				require.Equal(t, ext, urlExt(name), name)
+			}
 
 			// Same bytes again under another name: no second DFS file.
 			expect(t, e.uploadMP(u, tok, "a-copy.txt", c1), http.StatusOK, CodeUploadOK)
@@ -325,4 +340,40 @@ func TestUploadStreamed(t *testing.T) {
 		http.StatusBadRequest, CodeUploadFail)
 	require.Equal(t, before+len(files), dfsFileCount(t), "refused streamed uploads left DFS files")
 	require.NotContains(t, e.listNames(u, tok), "m.bin")
+}
+
+// An upload to the storage remembered from the tracker's last answer that
+// fails is made again against a fresh answer: a storage gone away costs a
+// retry, not the upload.
+func TestUploadStaleTarget(t *testing.T) {
+	for _, mode := range []string{config.UploadExec, config.UploadInProcess} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t, testConfig(t, mode))
+			u := "stale_" + mode
+			tok := e.user(u)
+			gone := "127.0.0.1:" + strconv.Itoa(freePortT(t))
+			st := &e.a.storeTarget
+			st.mu.Lock()
+			st.addr, st.pathIndex, st.until = gone, 0, time.Now().Add(time.Hour)
+			st.mu.Unlock()
+			c := randBytes(4000)
+			expect(t, e.uploadMP(u, tok, "s.bin", c), http.StatusOK, CodeUploadOK)
+			st.mu.Lock()
+			now := st.addr
+			st.mu.Unlock()
+			require.NotEqual(t, gone, now, "the failed storage is forgotten")
+			require.NotEmpty(t, now)
+			d := e.download(u, tok, sum(c), "s.bin")
+			require.Equal(t, http.StatusOK, d.status, "%s", d)
+			require.True(t, bytes.Equal(c, d.body))
+		})
+	}
+}
+
+// freePortT is a TCP port nothing listens on (a moment ago).
+func freePortT(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
