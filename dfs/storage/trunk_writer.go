@@ -103,6 +103,41 @@ func (s *Storage) trunkAllocate(size int64, path int) (slotInfo, error) {
 	return si, nil
 }
 
+// trunkOccupiedTries bounds the slots skipped for one upload because their
+// header here shows a file.
+const trunkOccupiedTries = 8
+
+// trunkAllocateUnused is trunkAllocate, skipping slots whose header in this
+// storage's copy of the trunk file shows a file: a trunk server that does
+// not know the slot is used (a confirmation that never reached it) handed
+// it out again, and writing there would destroy that file. Such a slot is
+// confirmed, which marks it used, as it is. After trunkOccupiedTries the
+// upload goes to a normal file (errNoTrunk: nothing was read yet).
+func (s *Storage) trunkAllocateUnused(size int64, path int) (slotInfo, error) {
+	for range trunkOccupiedTries {
+		si, err := s.trunkAllocate(size, path)
+		if err != nil {
+			return si, err
+		}
+		h, busy, err := slotOccupied(s.trunkFilePath(si), si)
+		if err != nil {
+			if cerr := s.trunkConfirm(si, false); cerr != nil {
+				s.log.Warn().Err(cerr).Stringer("slot", si).Msg("trunk: give back slot")
+			}
+			return slotInfo{}, fmt.Errorf("trunk slot %v: %w", si, err)
+		}
+		if !busy {
+			return si, nil
+		}
+		s.log.Warn().Stringer("slot", si).Int32("file_size", h.fileSize).Int32("mtime", h.mtime).
+			Msg("trunk: slot handed out holds a file here; marked used, another asked for")
+		if err := s.trunkConfirm(si, true); err != nil {
+			s.log.Warn().Err(err).Stringer("slot", si).Msg("trunk: mark occupied slot used")
+		}
+	}
+	return slotInfo{}, fmt.Errorf("%w: %d slots handed out hold files here", errNoTrunk, trunkOccupiedTries)
+}
+
 // trunkConfirm tells the trunk server whether the slot was written.
 func (s *Storage) trunkConfirm(si slotInfo, ok bool) error {
 	if a := s.trunk.allocator(); a != nil {
@@ -136,7 +171,7 @@ func (s *Storage) wantsTrunk(size int64, appender bool) bool {
 // caller stores a normal file instead.
 func (sess *session) receiveTrunk(path int, size int64, ext string) (string, error) {
 	s := sess.s
-	si, err := s.trunkAllocate(size, path)
+	si, err := s.trunkAllocateUnused(size, path)
 	if err != nil {
 		if errors.Is(err, errNoTrunk) {
 			return "", err
