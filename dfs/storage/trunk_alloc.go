@@ -239,9 +239,9 @@ type trunkAlloc struct {
 	pending map[slotKey]pendingSlot
 	closed  bool
 	blSize  int64
-	lines   int                       // lines in the binlog
-	usedAt  map[int32][]stampedExtent // when ranges were last marked used (the trunk check's age test)
-	baseTS  int64                     // time of the binlog's first line: ranges used with no line of their own were used by then
+	lines   int                               // lines in the binlog
+	usedAt  map[int32]map[int32]stampedExtent // per trunk file and offset: when ranges were last marked used (the trunk check's age test)
+	baseTS  int64                             // time of the binlog's first line: ranges used with no line of their own were used by then
 }
 
 // stampedExtent is a range marked used at ts.
@@ -259,7 +259,7 @@ func trunkBinlogPath(dataDir string) string { return filepath.Join(dataDir, "tru
 // is an empty one) and opens that binlog for appending.
 func openTrunkAlloc(path string, cfg trunkAllocConfig) (*trunkAlloc, error) {
 	a := &trunkAlloc{cfg: cfg, path: path, files: map[int32]*trunkFile{}, index: map[int]*freeIndex{}, nextID: 1,
-		pending: map[slotKey]pendingSlot{}, usedAt: map[int32][]stampedExtent{}}
+		pending: map[slotKey]pendingSlot{}, usedAt: map[int32]map[int32]stampedExtent{}}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("trunk binlog dir: %w", err)
 	}
@@ -308,6 +308,8 @@ func (a *trunkAlloc) replay(r io.Reader) (int64, error) {
 		a.apply(op, si)
 		if op == trunkOpUsed {
 			a.noteUsed(si, ts)
+		} else if a.files[si.id] != nil {
+			a.forgetUsed(si)
 		}
 		good += int64(len(line))
 		a.lines++
@@ -552,7 +554,28 @@ func (a *trunkAlloc) noteUsed(si slotInfo, ts int64) {
 	if a.files[si.id] == nil {
 		return // an ignored line
 	}
-	a.usedAt[si.id] = append(a.usedAt[si.id], stampedExtent{extent{si.off, si.size}, ts})
+	m := a.usedAt[si.id]
+	if m == nil {
+		m = map[int32]stampedExtent{}
+		a.usedAt[si.id] = m
+	}
+	// One entry per offset, so that the record does not grow with every
+	// reuse of a slot: a range used again replaces the older one, keeping
+	// the larger extent and the later time (never older than it was).
+	e := stampedExtent{extent{si.off, si.size}, ts}
+	if old, ok := m[si.off]; ok {
+		e.size, e.ts = max(e.size, old.size), max(e.ts, old.ts)
+	}
+	m[si.off] = e
+}
+
+// forgetUsed drops the record of a range freed whole: its age no longer
+// matters, and a later use records its own.
+func (a *trunkAlloc) forgetUsed(si slotInfo) {
+	m := a.usedAt[si.id]
+	if x, ok := m[si.off]; ok && x.end() <= si.off+si.size {
+		delete(m, si.off)
+	}
 }
 
 // unreferenced returns the used ranges no slot of live covers (live: per
@@ -651,6 +674,7 @@ func (a *trunkAlloc) free(si slotInfo, now time.Time) error {
 		return err
 	}
 	f.addFree(e)
+	a.forgetUsed(si)
 	return nil
 }
 
