@@ -86,6 +86,10 @@ func TestTrackerParameterTextMatchesVector(t *testing.T) {
 		SlotMaxSize:                1 << 20,
 		TrunkAllocAlignmentSize:    256,
 		TrunkFileSize:              64 << 20,
+
+		TrunkCreateFileTimeBase:       "02:00",
+		TrunkCreateFileInterval:       86400 * time.Second,
+		TrunkCreateFileSpaceThreshold: 20 << 30,
 	}, p)
 }
 

@@ -514,6 +514,31 @@ func (a *trunkAlloc) newFileLocked(pathIdx int, now time.Time, mkfile func(slotI
 	}
 }
 
+// addFile creates a new, wholly free trunk file in store path pathIdx
+// (trunk_create_file_advance).
+func (a *trunkAlloc) addFile(pathIdx int, now time.Time, mkfile func(slotInfo) error) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if pathIdx < 0 || pathIdx >= a.cfg.paths {
+		pathIdx = 0
+	}
+	_, err := a.newFileLocked(pathIdx, now, mkfile)
+	return err
+}
+
+// freeByPath returns the free bytes of the trunk files of each store path.
+func (a *trunkAlloc) freeByPath() []int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	free := make([]int64, max(a.cfg.paths, 1))
+	for _, f := range a.files {
+		if f.path < len(free) {
+			free[f.path] += f.freeBytes()
+		}
+	}
+	return free
+}
+
 // raiseNextID makes new trunk files take IDs above id (the tracker's
 // record of the group's last one, §4.7).
 func (a *trunkAlloc) raiseNextID(id int32) {

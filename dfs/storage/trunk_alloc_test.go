@@ -297,3 +297,26 @@ func TestTrunkUnreferenced(t *testing.T) {
 	require.Equal(t, []slotInfo{lost, joined}, old)
 	require.Zero(t, youngBytes)
 }
+
+// The next time trunk files are created ahead: base + k × interval, the
+// first at or after now, k of either sign.
+func TestNextAdvance(t *testing.T) {
+	at := func(h, m, s int) time.Time { return time.Date(2026, 12, 7, h, m, s, 0, time.UTC) }
+	day := trunkAdvance{hour: 2, interval: 24 * time.Hour}
+	hourly := trunkAdvance{hour: 2, min: 30, interval: time.Hour}
+	for _, c := range []struct {
+		now  time.Time
+		adv  trunkAdvance
+		want time.Time
+	}{
+		{at(1, 0, 0), day, at(2, 0, 0)},
+		{at(2, 0, 0), day, at(2, 0, 0)},
+		{at(2, 0, 1), day, at(2, 0, 0).Add(24 * time.Hour)},
+		{at(0, 10, 0), hourly, at(0, 30, 0)},
+		{at(2, 30, 0), hourly, at(2, 30, 0)},
+		{at(5, 31, 0), hourly, at(6, 30, 0)},
+		{at(23, 45, 0), hourly, at(0, 30, 0).Add(24 * time.Hour)},
+	} {
+		require.Equal(t, c.want, nextAdvance(c.now, c.adv), "now %v", c.now)
+	}
+}

@@ -39,6 +39,10 @@ type trunkRole struct {
 	conns      chan net.Conn // idle connections to the trunk server (writer side)
 	connsAddr  string
 	lastCompac time.Time
+
+	advancing   atomic.Bool // trunk files are being created ahead
+	advanceFor  *trunkAlloc // the allocator advanceNext was computed for
+	advanceNext time.Time   // when trunk files are next created ahead
 }
 
 // trunkPeer is the binlog push state of one member. mu serializes the
@@ -459,6 +463,7 @@ func (r *trunkRole) tick(a *trunkAlloc) {
 			r.mu.Unlock()
 		}
 	}
+	r.advance(a, r.s.curParams().trunkAdvance, time.Now())
 	// In the background: a member that does not answer must not hold up
 	// the reporter's beats.
 	if r.ticking.CompareAndSwap(false, true) {
@@ -466,6 +471,97 @@ func (r *trunkRole) tick(a *trunkAlloc) {
 			r.ticking.Store(false)
 		}
 	}
+}
+
+// advance creates trunk files ahead of need (trunk_create_file_advance):
+// when the time comes (the time base, then every interval), until the free
+// trunk space reaches the threshold, each in the store path with the least
+// free trunk space. Uploads then do not wait for a trunk file to be made.
+// It runs in the background, one run at a time.
+func (r *trunkRole) advance(a *trunkAlloc, adv trunkAdvance, now time.Time) {
+	if !adv.on {
+		return
+	}
+	r.mu.Lock()
+	if r.advanceFor != a {
+		r.advanceFor, r.advanceNext = a, nextAdvance(now, adv)
+	}
+	due := !now.Before(r.advanceNext)
+	r.mu.Unlock()
+	if !due || !r.advancing.CompareAndSwap(false, true) {
+		return
+	}
+	run := func() {
+		defer r.advancing.Store(false)
+		made, err := r.createAhead(a, adv)
+		r.mu.Lock()
+		if r.advanceFor == a {
+			// Strictly after now: a run that ended within its own second
+			// does not start again.
+			r.advanceNext = nextAdvance(time.Now().Add(time.Millisecond), adv)
+		}
+		next := r.advanceNext
+		r.mu.Unlock()
+		ev := r.s.log.Info()
+		if err != nil {
+			ev = r.s.log.Warn().Err(err)
+		}
+		if made > 0 || err != nil {
+			free, _ := a.stats()
+			ev.Int("created", made).Int64("free_bytes", free).Time("next", next).Msg("trunk files created ahead")
+		}
+		if made > 0 {
+			r.pushAll(a, false) // the new files' lines
+		}
+	}
+	if !r.s.spawn(run) {
+		r.advancing.Store(false)
+	}
+}
+
+// createAhead creates trunk files until the free trunk space reaches the
+// threshold, or the allocator is no longer ours.
+func (r *trunkRole) createAhead(a *trunkAlloc, adv trunkAdvance) (int, error) {
+	made := 0
+	for {
+		if r.allocator() != a {
+			return made, nil
+		}
+		byPath := a.freeByPath()
+		var free int64
+		best := 0
+		for i, f := range byPath {
+			free += f
+			if r.s.paths[i].readonly {
+				continue
+			}
+			if r.s.paths[best].readonly || f < byPath[best] {
+				best = i
+			}
+		}
+		if free >= adv.threshold {
+			return made, nil
+		}
+		if err := a.addFile(best, wallNow(), r.s.createTrunkFile); err != nil {
+			return made, err
+		}
+		made++
+	}
+}
+
+// nextAdvance is the first time at or after now of the form base + k ×
+// interval (base: today's hour:min, local time; k any integer).
+func nextAdvance(now time.Time, adv trunkAdvance) time.Time {
+	base := time.Date(now.Year(), now.Month(), now.Day(), adv.hour, adv.min, 0, 0, now.Location())
+	d := now.Sub(base)
+	k := d / adv.interval
+	if d > 0 && d%adv.interval != 0 {
+		k++
+	}
+	if d < 0 {
+		k = -((-d) / adv.interval) // base - k×interval still at or after now
+	}
+	return base.Add(k * adv.interval)
 }
 
 func init() {
