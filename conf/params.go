@@ -28,6 +28,7 @@ type TrackerParams struct {
 	TrunkCreateFileTimeBase       string // "HH:MM"
 	TrunkCreateFileInterval       time.Duration
 	TrunkCreateFileSpaceThreshold int64 // bytes
+	TrunkFreeSpaceMerge           bool  // trunk_free_space_merge
 }
 
 // ParseParameters parses a PARAMETER_REQ response body (key=value lines,
@@ -60,6 +61,7 @@ func ParseParameters(body []byte) (TrackerParams, error) {
 		TrunkCreateFileTimeBase:       r.timeOfDay("trunk_create_file_time_base", d.TrunkCreateFileTimeBase),
 		TrunkCreateFileInterval:       r.positiveSeconds("trunk_create_file_interval", d.TrunkCreateFileInterval),
 		TrunkCreateFileSpaceThreshold: r.bytes("trunk_create_file_space_threshold", 0),
+		TrunkFreeSpaceMerge:           s.Bool("trunk_free_space_merge", false),
 	}
 	if s.String("id_type_in_filename", "ip") == "id" {
 		p.IDTypeInFilename = "id"

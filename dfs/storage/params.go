@@ -66,6 +66,7 @@ func parseParams(body []byte) (*params, error) {
 			slotMin:  int32(min(max(tp.SlotMinSize, trunkHeaderLen), 1<<30)),
 			slotMax:  int32(min(max(tp.SlotMaxSize, 0), 1<<30)),
 			align:    int32(min(max(tp.TrunkAllocAlignmentSize, 0), 1<<20)),
+			merge:    tp.TrunkFreeSpaceMerge,
 		}
 		var h, m int
 		if _, err := fmt.Sscanf(tp.TrunkCreateFileTimeBase, "%d:%d", &h, &m); err != nil || h > 23 || m > 59 {

@@ -189,14 +189,26 @@ func (ix *freeIndex) best(need int32) (blockKey, int32, bool) {
 	return ix.by[size][0], size, true
 }
 
-// isFree reports whether any byte of e is free.
-func (f *trunkFile) overlapsFree(e extent) bool {
-	for _, x := range f.free {
-		if x.off < e.end() && e.off < x.end() {
-			return true
-		}
+// neighbours returns the free blocks ending where e starts and starting
+// where e ends (none, one or two).
+func (f *trunkFile) neighbours(e extent) []extent {
+	var out []extent
+	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].off >= e.off })
+	if i > 0 && f.free[i-1].end() == e.off {
+		out = append(out, f.free[i-1])
 	}
-	return false
+	if i < len(f.free) && f.free[i].off == e.end() {
+		out = append(out, f.free[i])
+	}
+	return out
+}
+
+// overlapsFree reports whether any byte of e is free.
+func (f *trunkFile) overlapsFree(e extent) bool {
+	// The blocks are sorted and disjoint: the first ending after e.off is
+	// the only candidate.
+	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].end() > e.off })
+	return i < len(f.free) && f.free[i].off < e.end()
 }
 
 func (f *trunkFile) freeBytes() int64 {
@@ -224,6 +236,7 @@ type trunkAllocConfig struct {
 	hold     time.Duration          // how long an unconfirmed allocation is held
 	subdir   func() (high, low int) // HH/HH of a new trunk file; nil: 00/00
 	durable  bool                   // fsync confirmations and frees (fsync_after_written_bytes > 0)
+	merge    bool                   // trunk_free_space_merge: a freed slot joins the free blocks next to it
 }
 
 // trunkAlloc is the allocator of a trunk server. Its methods are safe for
@@ -695,10 +708,24 @@ func (a *trunkAlloc) free(si slotInfo, now time.Time) error {
 	if f.overlapsFree(e) {
 		return nil
 	}
-	if err := a.append(formatTrunkLine(now.Unix(), trunkOpFree, si), a.cfg.durable); err != nil {
+	// With trunk_free_space_merge the free blocks next to the slot go
+	// ('D' each) and one block of the three is added ('A'); replaying
+	// gives the same (an 'A' replaces the blocks it overlaps).
+	var lines string
+	add := si
+	if a.cfg.merge {
+		for _, x := range f.neighbours(e) {
+			n := si
+			n.off, n.size = x.off, x.size
+			lines += formatTrunkLine(now.Unix(), trunkOpUsed, n)
+			add.off, add.size = min(add.off, x.off), add.size+x.size
+		}
+	}
+	lines += formatTrunkLine(now.Unix(), trunkOpFree, add)
+	if err := a.append(lines, a.cfg.durable); err != nil {
 		return err
 	}
-	f.addFree(e)
+	f.addFree(extent{add.off, add.size})
 	a.forgetUsed(si)
 	return nil
 }

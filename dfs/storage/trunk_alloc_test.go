@@ -320,3 +320,50 @@ func TestNextAdvance(t *testing.T) {
 		require.Equal(t, c.want, nextAdvance(c.now, c.adv), "now %v", c.now)
 	}
 }
+
+// With trunk_free_space_merge a freed slot joins the free blocks next to
+// it: freeing every slot leaves the trunk file one block again, which a
+// file as large as a slot may have takes, and the binlog replays to it.
+func TestTrunkAllocFreeSpaceMerge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "binlog")
+	cfg := testTrunkConfig()
+	cfg.merge = true
+	a, err := openTrunkAlloc(path, cfg)
+	require.NoError(t, err)
+	t.Cleanup(a.close)
+	now := time.Unix(1700000000, 0)
+	var slots []slotInfo
+	for range 3 {
+		si, err := a.alloc(1000, 0, now, nil)
+		require.NoError(t, err)
+		require.NoError(t, a.confirm(si, true, now))
+		slots = append(slots, si)
+	}
+	require.NoError(t, a.free(slots[0], now)) // no free neighbour
+	require.NoError(t, a.free(slots[2], now)) // joins the rest of the file
+	require.Equal(t, []extent{{0, 1024}, {2048, 64<<10 - 2048}}, a.files[1].free)
+	require.NoError(t, a.free(slots[1], now)) // joins both
+	require.Equal(t, []extent{{0, 64 << 10}}, a.files[1].free)
+	require.Empty(t, a.used())
+	b, err := openTrunkAlloc(path, cfg)
+	require.NoError(t, err)
+	t.Cleanup(b.close)
+	require.Equal(t, a.files[1].free, b.files[1].free)
+	big, err := a.alloc(16<<10-trunkHeaderLen, 0, now, nil)
+	require.NoError(t, err)
+	require.Equal(t, slotInfo{id: 1, off: 0, size: 16 << 10}, big, "the merged space is one block")
+
+	// Without merging the freed slots stay blocks of their own.
+	path = filepath.Join(t.TempDir(), "binlog")
+	c := openTestAlloc(t, path)
+	slots = slots[:0]
+	for range 2 {
+		si, err := c.alloc(1000, 0, now, nil)
+		require.NoError(t, err)
+		require.NoError(t, c.confirm(si, true, now))
+		slots = append(slots, si)
+	}
+	require.NoError(t, c.free(slots[1], now))
+	require.NoError(t, c.free(slots[0], now))
+	require.Equal(t, []extent{{0, 1024}, {1024, 1024}, {2048, 64<<10 - 2048}}, c.files[1].free)
+}
