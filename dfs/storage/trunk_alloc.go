@@ -587,6 +587,46 @@ func (a *trunkAlloc) confirm(si slotInfo, ok bool, now time.Time) error {
 	return nil
 }
 
+// markUsed makes the range of si used where it is free, as an allocation
+// and its confirmation would: for each free block it overlaps, 'D' of the
+// block and 'A' of its parts outside the range (lines a replay that
+// removes only whole blocks follows too). For a file found in space the
+// binlog says is free.
+func (a *trunkAlloc) markUsed(si slotInfo, now time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f := a.files[si.id]
+	if f == nil || si.size <= 0 || si.off < 0 || int64(si.off)+int64(si.size) > int64(a.cfg.fileSize) {
+		return proto.Errf(proto.StatusEINVAL, "trunk mark used %v: no such trunk range", si)
+	}
+	e := extent{si.off, si.size}
+	var lines string
+	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].end() > e.off })
+	for ; i < len(f.free) && f.free[i].off < e.end(); i++ {
+		x := f.free[i]
+		b := si
+		b.off, b.size = x.off, x.size
+		lines += formatTrunkLine(now.Unix(), trunkOpUsed, b)
+		if x.off < e.off {
+			b.off, b.size = x.off, e.off-x.off
+			lines += formatTrunkLine(now.Unix(), trunkOpFree, b)
+		}
+		if x.end() > e.end() {
+			b.off, b.size = e.end(), x.end()-e.end()
+			lines += formatTrunkLine(now.Unix(), trunkOpFree, b)
+		}
+	}
+	if lines == "" {
+		return nil
+	}
+	if err := a.append(lines, a.cfg.durable); err != nil {
+		return err
+	}
+	f.removeFree(e)
+	a.noteUsed(si, now.Unix())
+	return nil
+}
+
 // noteUsed records when a range was marked used.
 func (a *trunkAlloc) noteUsed(si slotInfo, ts int64) {
 	if a.files[si.id] == nil {

@@ -172,6 +172,36 @@ func TestTrunkOccupiedSlotNotReused(t *testing.T) {
 	h, _ = roundTrip(t, dial(t, s), proto.CmdTrunkAllocConfirm, proto.StatusEIO, append(append([]byte{}, group...), got.append(&proto.Buf{}).B...))
 	require.Zero(t, h.Status)
 
+	// Two files side by side, both forgotten in one free block: a smaller
+	// slot asked for must not start inside the first (its header says how
+	// far it goes) and run over the second's header.
+	var refs []*trunkRef
+	for _, n := range []int{1500, 700} {
+		h, b := roundTrip(t, c, proto.CmdUploadFile, 0, uploadBody(0, "txt", make([]byte, n)))
+		require.Zero(t, h.Status)
+		ref, _, err := s.trunkRefOf(string(b[proto.GroupNameLen:]))
+		require.NoError(t, err)
+		refs = append(refs, ref)
+	}
+	require.Equal(t, refs[0].slot.off+refs[0].slot.size, refs[1].slot.off, "side by side")
+	both := refs[0].slot
+	both.size += refs[1].slot.size
+	require.NoError(t, a.markUsed(both, time.Now())) // one used range, freed as one block
+	require.NoError(t, a.free(both, time.Now()))
+	for range 3 {
+		h, b = roundTrip(t, dial(t, s), proto.CmdTrunkAllocSpace, 0, append(append([]byte{}, group...), (&proto.Buf{}).I32(300).U8(0).B...))
+		require.Zero(t, h.Status)
+		got := decodeSlotInfo(b)
+		for _, ref := range refs {
+			require.False(t, got.id == ref.slot.id && got.off < ref.slot.off+ref.slot.size && ref.slot.off < got.off+got.size,
+				"slot %v overlaps the file in %v", got, ref.slot)
+		}
+	}
+	for _, ref := range refs {
+		_, err := slotExists(ref)
+		require.NoError(t, err)
+	}
+
 }
 
 // Our writer, handed a slot by a trunk server that does not know it is

@@ -615,23 +615,30 @@ func (sess *session) trunkAllocSpace(h proto.Header, body []byte) (*reply, error
 
 // trunkAllocLocal allocates on this trunk server. A slot whose header in
 // this storage's copy shows a file (its confirmation never reached the
-// binlog this allocator was rebuilt from) is marked used and skipped: its
-// writer would find it taken (a C writer answers EEXIST) or write over the
-// file.
+// binlog this allocator was rebuilt from) is skipped, and the file's whole
+// slot (the alloc size of its header) marked used: its writer would find
+// it taken (a C writer answers EEXIST) or write over the file, and the
+// next slot would start inside it. Free space is cut at file boundaries,
+// so the next allocation from there finds the next such file's header.
 func (s *Storage) trunkAllocLocal(a *trunkAlloc, size int64, path int) (slotInfo, error) {
 	for tries := 0; ; tries++ {
 		// The lines of the split reach the members with the confirmation's.
 		si, err := a.alloc(size, path, wallNow(), s.createTrunkFile)
-		if err != nil || tries == trunkOccupiedTries {
+		if err != nil || tries == trunkOccupiedTries*4 {
 			return si, err
 		}
 		h, busy, err := slotOccupied(s.trunkFilePath(si), si)
-		if err != nil || !busy {
+		if err != nil || !busy || int64(si.off)+int64(h.allocSize) > int64(a.cfg.fileSize) {
 			return si, nil // the writer checks its own copy
 		}
-		s.log.Warn().Stringer("slot", si).Int32("file_size", h.fileSize).Int32("mtime", h.mtime).
-			Msg("trunk: free slot holds a file here; marked used")
-		if err := a.confirm(si, true, wallNow()); err != nil {
+		s.log.Warn().Stringer("slot", si).Int32("alloc_size", h.allocSize).Int32("file_size", h.fileSize).
+			Int32("mtime", h.mtime).Msg("trunk: free slot holds a file here; its slot marked used")
+		used := si
+		used.size = h.allocSize
+		if err := a.confirm(si, false, wallNow()); err != nil {
+			return slotInfo{}, err
+		}
+		if err := a.markUsed(used, wallNow()); err != nil {
 			return slotInfo{}, err
 		}
 	}
