@@ -251,10 +251,11 @@ type trunkAlloc struct {
 	nextID  int32
 	pending map[slotKey]pendingSlot
 	closed  bool
+	epoch   int // compactions so far (each rewrites the binlog)
 	blSize  int64
-	lines   int                               // lines in the binlog
-	usedAt  map[int32]map[int32]stampedExtent // per trunk file and offset: when ranges were last marked used (the trunk check's age test)
-	baseTS  int64                             // time of the binlog's first line: ranges used with no line of their own were used by then
+	lines   int                                // lines in the binlog
+	usedAt  map[int32]map[extent]stampedExtent // per trunk file and range: when ranges were last marked used (the trunk check's age test)
+	baseTS  int64                              // time of the binlog's first line: ranges used with no line of their own were used by then
 }
 
 // stampedExtent is a range marked used at ts.
@@ -272,7 +273,7 @@ func trunkBinlogPath(dataDir string) string { return filepath.Join(dataDir, "tru
 // is an empty one) and opens that binlog for appending.
 func openTrunkAlloc(path string, cfg trunkAllocConfig) (*trunkAlloc, error) {
 	a := &trunkAlloc{cfg: cfg, path: path, files: map[int32]*trunkFile{}, index: map[int]*freeIndex{}, nextID: 1,
-		pending: map[slotKey]pendingSlot{}, usedAt: map[int32]map[int32]stampedExtent{}}
+		pending: map[slotKey]pendingSlot{}, usedAt: map[int32]map[extent]stampedExtent{}}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("trunk binlog dir: %w", err)
 	}
@@ -298,8 +299,8 @@ func openTrunkAlloc(path string, cfg trunkAllocConfig) (*trunkAlloc, error) {
 	return a, nil
 }
 
-// replay applies every complete line of r and returns the length of the
-// complete, well-formed prefix.
+// replay applies every complete, well-formed line of r (others are
+// skipped) and returns the length up to the last complete line.
 func (a *trunkAlloc) replay(r io.Reader) (int64, error) {
 	br := bufio.NewReader(r)
 	var good int64
@@ -313,14 +314,25 @@ func (a *trunkAlloc) replay(r io.Reader) (int64, error) {
 		}
 		op, si, ts, ok := parseTrunkLine(line)
 		if !ok {
-			return good, nil
+			if !strings.HasSuffix(line, "\n") {
+				return good, nil // a torn last line
+			}
+			// A whole line that makes no sense is skipped: stopping there
+			// would drop every line after it.
+			good += int64(len(line))
+			continue
 		}
 		if a.lines == 0 {
 			a.baseTS = ts
 		}
 		a.apply(op, si)
 		if op == trunkOpUsed {
-			a.noteUsed(si, ts)
+			// A whole trunk file marked used at the binlog's start (a
+			// compacted binlog's first line per file) is not a use: its
+			// ranges count as used since then anyway.
+			if whole := si.off == 0 && si.size == a.cfg.fileSize; !whole || ts != a.baseTS {
+				a.noteUsed(si, ts)
+			}
 		} else if a.files[si.id] != nil {
 			a.forgetUsed(si)
 		}
@@ -634,26 +646,19 @@ func (a *trunkAlloc) noteUsed(si slotInfo, ts int64) {
 	}
 	m := a.usedAt[si.id]
 	if m == nil {
-		m = map[int32]stampedExtent{}
+		m = map[extent]stampedExtent{}
 		a.usedAt[si.id] = m
 	}
-	// One entry per offset, so that the record does not grow with every
-	// reuse of a slot: a range used again replaces the older one, keeping
-	// the larger extent and the later time (never older than it was).
-	e := stampedExtent{extent{si.off, si.size}, ts}
-	if old, ok := m[si.off]; ok {
-		e.size, e.ts = max(e.size, old.size), max(e.ts, old.ts)
-	}
-	m[si.off] = e
+	// One entry per range, so that the record does not grow with every
+	// reuse of a slot; the later time wins.
+	e := extent{si.off, si.size}
+	m[e] = stampedExtent{e, max(ts, m[e].ts)}
 }
 
-// forgetUsed drops the record of a range freed whole: its age no longer
-// matters, and a later use records its own.
+// forgetUsed drops the record of a range when it is freed: its age no
+// longer matters, and a later use records its own.
 func (a *trunkAlloc) forgetUsed(si slotInfo) {
-	m := a.usedAt[si.id]
-	if x, ok := m[si.off]; ok && x.end() <= si.off+si.size {
-		delete(m, si.off)
-	}
+	delete(a.usedAt[si.id], extent{si.off, si.size})
 }
 
 // unreferenced returns the used ranges no slot of live covers (live: per
@@ -823,11 +828,14 @@ func (a *trunkAlloc) size() int64 {
 }
 
 // compact rewrites the binlog as the shortest one giving the current free
-// blocks: an 'A' per block (held allocations count as free: they are not
-// confirmed). A trunk file with no free block is left out; new trunk files
-// never take its ID (the tracker keeps the last one, and an existing trunk
-// file is never created again). It runs when the binlog has many more lines
-// than that.
+// blocks: per trunk file a 'D' of the whole file, then an 'A' per free
+// block (held allocations count as free: they are not confirmed). The 'D'
+// makes the compacted binlog describe the state by itself: the members'
+// copies are never truncated, and one that missed lines before the
+// compaction gets the compacted binlog appended to what it had; without it,
+// a range used meanwhile (with no line of its own in the compacted binlog)
+// would stay free in that copy. It runs when the binlog has many more
+// lines than that.
 func (a *trunkAlloc) compact(now time.Time) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -848,6 +856,9 @@ func (a *trunkAlloc) compact(now time.Time) (bool, error) {
 		for _, e := range held[id] {
 			free.addFree(e)
 		}
+		whole := slotInfo{path: f.path, high: f.high, low: f.low, id: id, off: 0, size: a.cfg.fileSize}
+		b.WriteString(formatTrunkLine(now.Unix(), trunkOpUsed, whole))
+		n++
 		for _, x := range free.free {
 			si := slotInfo{path: f.path, high: f.high, low: f.low, id: id, off: x.off, size: x.size}
 			b.WriteString(formatTrunkLine(now.Unix(), trunkOpFree, si))
@@ -861,7 +872,15 @@ func (a *trunkAlloc) compact(now time.Time) (bool, error) {
 		return false, fmt.Errorf("compact trunk binlog: %w", err)
 	}
 	a.blSize, a.lines, a.baseTS = int64(b.Len()), n, now.Unix()
+	a.epoch++
 	return true, nil
+}
+
+// epochNow is the number of compactions so far.
+func (a *trunkAlloc) epochNow() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.epoch
 }
 
 // close closes the binlog; the allocator is unusable afterwards.

@@ -367,3 +367,51 @@ func TestTrunkAllocFreeSpaceMerge(t *testing.T) {
 	require.NoError(t, c.free(slots[0], now))
 	require.Equal(t, []extent{{0, 1024}, {1024, 1024}, {2048, 64<<10 - 2048}}, c.files[1].free)
 }
+
+// A member's copy of the binlog is never truncated: one that missed lines
+// before a compaction gets the compacted binlog appended to what it had,
+// and must come out with the trunk server's state (a slot confirmed in
+// the lines it missed is used), whatever it missed; a line cut or garbled
+// in the middle does not stop the replay.
+func TestTrunkCompactedBinlogAppendedToStaleCopy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "binlog")
+	a := openTestAlloc(t, path)
+	now := time.Unix(1700000000, 0)
+	var slots []slotInfo
+	for range 60 {
+		si, err := a.alloc(300, 0, now, nil)
+		require.NoError(t, err)
+		require.NoError(t, a.confirm(si, true, now))
+		slots = append(slots, si)
+	}
+	for _, si := range slots[:40] {
+		require.NoError(t, a.free(si, now))
+	}
+	stale, err := os.ReadFile(path) // what a member got before it went down
+	require.NoError(t, err)
+	// Meanwhile: the freed space used again and a new trunk file filled.
+	for range 30 {
+		si, err := a.alloc(300, 0, now.Add(time.Second), nil)
+		require.NoError(t, err)
+		require.NoError(t, a.confirm(si, true, now.Add(time.Second)))
+	}
+	for range 250 {
+		si, err := a.alloc(16<<10-trunkHeaderLen, 1, now.Add(time.Second), nil)
+		require.NoError(t, err)
+		require.NoError(t, a.confirm(si, true, now.Add(time.Second)))
+	}
+	done, err := a.compact(now.Add(2 * time.Second))
+	require.NoError(t, err)
+	require.True(t, done)
+	compacted, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	member := filepath.Join(t.TempDir(), "binlog")
+	copyOf := append(append(append([]byte{}, stale...), "1700000000 D 0 0 0 1 51\n"...), compacted...)
+	require.NoError(t, os.WriteFile(member, copyOf, 0o644))
+	b := openTestAlloc(t, member)
+	require.Equal(t, a.used(), b.used())
+	fa, _ := a.stats()
+	fb, _ := b.stats()
+	require.Equal(t, fa, fb)
+}

@@ -53,6 +53,7 @@ type trunkPeer struct {
 	addr     string
 	c        net.Conn
 	mark     int64 // bytes of our trunk binlog sent to the member; -1: none yet
+	epoch    int   // the binlog's compaction count mark belongs to
 	retryAt  time.Time
 	failedAt time.Time // the last failed push, and its error
 	lastErr  error
@@ -392,11 +393,21 @@ func (r *trunkRole) pushLocked(a *trunkAlloc, p *trunkPeer) error {
 			p.mark = 0
 		}
 		for {
+			// A compaction rewrites the binlog: sent from its start then
+			// (never from an offset of the old one, which would cut a
+			// line), including when it happened during the read.
+			ep := a.epochNow()
+			if ep != p.epoch {
+				p.mark, p.epoch = 0, ep
+			}
 			b, size, err := readTrunkBinlog(a.path, p.mark, 256<<10)
 			if err != nil {
 				return err
 			}
-			if size < p.mark { // compacted: the new binlog from its start
+			if a.epochNow() != ep {
+				continue
+			}
+			if size < p.mark { // not expected: the binlog shrank without a compaction
 				p.mark = 0
 				continue
 			}
