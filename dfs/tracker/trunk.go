@@ -50,9 +50,13 @@ func (t *Tracker) trunkLoop() {
 // file without the last confirmations, handing out slots of acknowledged
 // files again (its writer then answered EEXIST). The dead trunk server
 // sends nothing more, so the copies only grow by those flushes.
+// A candidate that does not answer keeps its last size; past
+// trunkSettleMax the election goes ahead anyway (a candidate's size that
+// keeps changing would otherwise leave the group without a trunk server).
 const (
-	trunkSettle = 2 * time.Second
-	trunkStable = time.Second
+	trunkSettle    = 2 * time.Second
+	trunkStable    = time.Second
+	trunkSettleMax = 30 * time.Second
 )
 
 // trunkLoss is a group whose trunk server was lost: since when, and its
@@ -112,10 +116,15 @@ func (t *Tracker) electTrunkServers(ctx context.Context, lost map[string]*trunkL
 			continue
 		}
 		if l := lost[name]; l != nil {
+			for id, n := range sizes {
+				if old, ok := l.sizes[id]; ok && n < 0 {
+					sizes[id] = old
+				}
+			}
 			if !maps.Equal(l.sizes, sizes) {
 				l.sizes, l.changed = sizes, now
 			}
-			if now.Sub(l.at) < trunkSettle || now.Sub(l.changed) < trunkStable {
+			if since := now.Sub(l.at); since < trunkSettleMax && (since < trunkSettle || now.Sub(l.changed) < trunkStable) {
 				continue // the candidates' copies may still grow
 			}
 		}
