@@ -599,6 +599,52 @@ func (a *trunkAlloc) confirm(si slotInfo, ok bool, now time.Time) error {
 	return nil
 }
 
+// skipOccupied undoes the allocation si, whose slot holds a file of n
+// bytes (its header's alloc size) in this storage's copy: the slot and the
+// free block right after it (the rest of the split) become one range again,
+// the file's part of it used and the remainder one free block starting
+// where the file ends. (Given back as it was cut, the rest would start
+// inside the file, and the next slot from it would run over the file.)
+// The lines: 'D' of the slot and of the rest, 'A' of the remainder.
+func (a *trunkAlloc) skipOccupied(si slotInfo, n int32, now time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k := slotKey{si.id, si.off}
+	if p, held := a.pending[k]; !held || p.si != si {
+		return proto.Errf(proto.StatusENOENT, "trunk skip %v: not allocated here", si)
+	}
+	f := a.files[si.id]
+	end := si.off + si.size
+	lines := formatTrunkLine(now.Unix(), trunkOpUsed, si)
+	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].off >= end })
+	if i < len(f.free) && f.free[i].off == end {
+		r := si
+		r.off, r.size = f.free[i].off, f.free[i].size
+		lines += formatTrunkLine(now.Unix(), trunkOpUsed, r)
+		end = f.free[i].end()
+	}
+	used := si.off + min(max(n, 0), end-si.off)
+	if used < end {
+		r := si
+		r.off, r.size = used, end-used
+		lines += formatTrunkLine(now.Unix(), trunkOpFree, r)
+	}
+	if err := a.append(lines, a.cfg.durable); err != nil {
+		return err
+	}
+	delete(a.pending, k)
+	f.removeFree(extent{si.off, end - si.off})
+	if used < end {
+		f.addFree(extent{used, end - used})
+	}
+	if used > si.off {
+		u := si
+		u.size = used - si.off
+		a.noteUsed(u, now.Unix())
+	}
+	return nil
+}
+
 // markUsed makes the range of si used where it is free, as an allocation
 // and its confirmation would: for each free block it overlaps, 'D' of the
 // block and 'A' of its parts outside the range (lines a replay that

@@ -172,9 +172,18 @@ func TestTrunkOccupiedSlotNotReused(t *testing.T) {
 	h, _ = roundTrip(t, dial(t, s), proto.CmdTrunkAllocConfirm, proto.StatusEIO, append(append([]byte{}, group...), got.append(&proto.Buf{}).B...))
 	require.Zero(t, h.Status)
 
-	// Two files side by side, both forgotten in one free block: a smaller
-	// slot asked for must not start inside the first (its header says how
-	// far it goes) and run over the second's header.
+	// Two files side by side, the last ones of the trunk file, forgotten
+	// with the free rest of the file as one block (as a binlog lacking
+	// their confirmations has it): slots asked for, smaller or larger than
+	// the first file, must not start inside a file (the first's header
+	// says how far it goes).
+	for _, asks := range [][]int32{{300, 300, 300}, {2000, 1000, 1000}} {
+		twoForgotten(t, s, c, a, asks)
+	}
+}
+
+func twoForgotten(t *testing.T, s *Storage, c net.Conn, a *trunkAlloc, asks []int32) {
+	group := (&proto.Buf{}).Fixed("group1", proto.GroupNameLen).B
 	var refs []*trunkRef
 	for _, n := range []int{1500, 700} {
 		h, b := roundTrip(t, c, proto.CmdUploadFile, 0, uploadBody(0, "txt", make([]byte, n)))
@@ -183,13 +192,15 @@ func TestTrunkOccupiedSlotNotReused(t *testing.T) {
 		require.NoError(t, err)
 		refs = append(refs, ref)
 	}
-	require.Equal(t, refs[0].slot.off+refs[0].slot.size, refs[1].slot.off, "side by side")
-	both := refs[0].slot
-	both.size += refs[1].slot.size
-	require.NoError(t, a.markUsed(both, time.Now())) // one used range, freed as one block
-	require.NoError(t, a.free(both, time.Now()))
-	for range 3 {
-		h, b = roundTrip(t, dial(t, s), proto.CmdTrunkAllocSpace, 0, append(append([]byte{}, group...), (&proto.Buf{}).I32(300).U8(0).B...))
+	first := refs[0].slot
+	require.Equal(t, first.off+first.size, refs[1].slot.off, "side by side")
+	a.mu.Lock()
+	f := a.files[first.id]
+	require.Equal(t, refs[1].slot.off+refs[1].slot.size, f.free[len(f.free)-1].off, "the last ones")
+	f.addFree(extent{first.off, a.cfg.fileSize - first.off})
+	a.mu.Unlock()
+	for _, ask := range asks {
+		h, b := roundTrip(t, dial(t, s), proto.CmdTrunkAllocSpace, 0, append(append([]byte{}, group...), (&proto.Buf{}).I32(ask).U8(0).B...))
 		require.Zero(t, h.Status)
 		got := decodeSlotInfo(b)
 		for _, ref := range refs {
@@ -201,7 +212,6 @@ func TestTrunkOccupiedSlotNotReused(t *testing.T) {
 		_, err := slotExists(ref)
 		require.NoError(t, err)
 	}
-
 }
 
 // Our writer, handed a slot by a trunk server that does not know it is

@@ -635,7 +635,7 @@ func (s *Storage) trunkAllocLocal(a *trunkAlloc, size int64, path int) (slotInfo
 	for tries := 0; ; tries++ {
 		// The lines of the split reach the members with the confirmation's.
 		si, err := a.alloc(size, path, wallNow(), s.createTrunkFile)
-		if err != nil || tries == trunkOccupiedTries*4 {
+		if err != nil {
 			return si, err
 		}
 		h, busy, err := slotOccupied(s.trunkFilePath(si), si)
@@ -644,13 +644,17 @@ func (s *Storage) trunkAllocLocal(a *trunkAlloc, size int64, path int) (slotInfo
 		}
 		s.log.Warn().Stringer("slot", si).Int32("alloc_size", h.allocSize).Int32("file_size", h.fileSize).
 			Int32("mtime", h.mtime).Msg("trunk: free slot holds a file here; its slot marked used")
-		used := si
-		used.size = h.allocSize
-		if err := a.confirm(si, false, wallNow()); err != nil {
+		if err := a.skipOccupied(si, h.allocSize, wallNow()); err != nil {
 			return slotInfo{}, err
 		}
-		if err := a.markUsed(used, wallNow()); err != nil {
+		used := si
+		used.size = h.allocSize
+		if err := a.markUsed(used, wallNow()); err != nil { // a file beyond the rest of the block
 			return slotInfo{}, err
+		}
+		if tries == trunkOccupiedTries*8 {
+			// The next allocation goes on from here.
+			return slotInfo{}, proto.Errf(proto.StatusEBUSY, "trunk alloc: %d free slots in a row hold files here", tries+1)
 		}
 	}
 }
