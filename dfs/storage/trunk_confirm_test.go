@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"strconv"
@@ -251,4 +252,33 @@ func TestTrunkWriterSkipsOccupiedSlot(t *testing.T) {
 	f, x := a.findLocked(ref.slot.path, ref.slot.size)
 	a.mu.Unlock()
 	require.False(t, f != nil && f.id == ref.slot.id && x.off == ref.slot.off, "the slot is still free")
+
+	// Two files side by side, the last ones, forgotten with the rest of
+	// the trunk file as one block: the trunk server hands out slots that
+	// start inside them (smaller than the first); none is written.
+	files := map[string][]byte{}
+	var last slotInfo
+	for _, n := range []int{1500, 700} {
+		data := bytes.Repeat([]byte{byte(n)}, n)
+		h, b := roundTrip(t, c, proto.CmdUploadFile, 0, uploadBody(0, "txt", data))
+		require.Zero(t, h.Status)
+		remote := string(b[proto.GroupNameLen:])
+		files[remote] = data
+		r, _, err := w.trunkRefOf(remote)
+		require.NoError(t, err)
+		if last.size == 0 {
+			last = r.slot
+		}
+	}
+	a.mu.Lock()
+	a.files[last.id].addFree(extent{last.off, a.cfg.fileSize - last.off})
+	a.mu.Unlock()
+	for range 4 {
+		h, _ := roundTrip(t, c, proto.CmdUploadFile, 0, uploadBody(0, "txt", bytes.Repeat([]byte("x"), 500)))
+		require.Zero(t, h.Status)
+	}
+	for remote, data := range files {
+		_, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
+		require.Equal(t, data, got, "%s written over", remote)
+	}
 }

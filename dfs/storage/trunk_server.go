@@ -40,6 +40,8 @@ type trunkRole struct {
 	connsAddr  string
 	lastCompac time.Time
 
+	found foundFiles // files found in slots handed out to this storage as a writer
+
 	advancing   atomic.Bool // trunk files are being created ahead
 	advanceFor  *trunkAlloc // the allocator advanceNext was computed for
 	advanceNext time.Time   // when trunk files are next created ahead
