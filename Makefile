@@ -11,9 +11,10 @@ BENCHTIME ?= 5s
 
 all: build
 
-# With YUNPAN_CPUPROFILE set, the programs are built able to write their CPU
-# profiles (internal/cpuprofile); otherwise runtime/pprof stays out of them.
-BUILD_TAGS := $(if $(YUNPAN_CPUPROFILE),-tags cpuprofile)
+# With YUNPAN_CPUPROFILE or YUNPAN_MEMPROFILE set, the programs are built able
+# to write their CPU and heap profiles (internal/cpuprofile); otherwise
+# runtime/pprof stays out of them.
+BUILD_TAGS := $(if $(YUNPAN_CPUPROFILE)$(YUNPAN_MEMPROFILE),-tags cpuprofile)
 
 build:
 	@mkdir -p $(BIN)

@@ -23,6 +23,12 @@ type TrackerParams struct {
 	TrunkAllocAlignmentSize    int64
 	TrunkFileSize              int64
 	StoreSlaveFileUseLink      bool
+	// Trunk files created ahead of need (the trunk server's work).
+	TrunkCreateFileAdvance        bool
+	TrunkCreateFileTimeBase       string // "HH:MM"
+	TrunkCreateFileInterval       time.Duration
+	TrunkCreateFileSpaceThreshold int64 // bytes
+	TrunkFreeSpaceMerge           bool  // trunk_free_space_merge
 }
 
 // ParseParameters parses a PARAMETER_REQ response body (key=value lines,
@@ -50,6 +56,12 @@ func ParseParameters(body []byte) (TrackerParams, error) {
 		TrunkAllocAlignmentSize:    s.Int64("trunk_alloc_alignment_size", 0),
 		TrunkFileSize:              s.Int64("trunk_file_size", d.TrunkFileSize),
 		StoreSlaveFileUseLink:      s.Bool("store_slave_file_use_link", false),
+
+		TrunkCreateFileAdvance:        s.Bool("trunk_create_file_advance", false),
+		TrunkCreateFileTimeBase:       r.timeOfDay("trunk_create_file_time_base", d.TrunkCreateFileTimeBase),
+		TrunkCreateFileInterval:       r.positiveSeconds("trunk_create_file_interval", d.TrunkCreateFileInterval),
+		TrunkCreateFileSpaceThreshold: r.bytes("trunk_create_file_space_threshold", 0),
+		TrunkFreeSpaceMerge:           s.Bool("trunk_free_space_merge", false),
 	}
 	if s.String("id_type_in_filename", "ip") == "id" {
 		p.IDTypeInFilename = "id"

@@ -86,6 +86,11 @@ func TestTrackerParameterTextMatchesVector(t *testing.T) {
 		SlotMaxSize:                1 << 20,
 		TrunkAllocAlignmentSize:    256,
 		TrunkFileSize:              64 << 20,
+
+		TrunkCreateFileTimeBase:       "02:00",
+		TrunkCreateFileInterval:       86400 * time.Second,
+		TrunkCreateFileSpaceThreshold: 20 << 30,
+		TrunkFreeSpaceMerge:           true,
 	}, p)
 }
 
@@ -97,6 +102,15 @@ func TestParseParameters(t *testing.T) {
 	require.Equal(t, 46, p.ResponseIPAddrSize)
 	require.Equal(t, int64(1024), p.ReservedSpace.MB)
 	require.Equal(t, 2, p.StorePath)
+
+	p, err = ParseParameters([]byte("trunk_create_file_advance=1\ntrunk_create_file_time_base=01:30\n" +
+		"trunk_create_file_interval=3600\ntrunk_create_file_space_threshold=1073741824\ntrunk_free_space_merge=1\n"))
+	require.NoError(t, err)
+	require.True(t, p.TrunkCreateFileAdvance)
+	require.Equal(t, "01:30", p.TrunkCreateFileTimeBase)
+	require.Equal(t, time.Hour, p.TrunkCreateFileInterval)
+	require.Equal(t, int64(1<<30), p.TrunkCreateFileSpaceThreshold)
+	require.True(t, p.TrunkFreeSpaceMerge)
 
 	p, err = ParseParameters(nil)
 	require.NoError(t, err)

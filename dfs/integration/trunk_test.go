@@ -864,3 +864,56 @@ func (l *uploadLoad) end() map[string][]byte {
 	l.wg.Wait()
 	return l.acked
 }
+
+// With trunk_create_file_advance the trunk server creates trunk files
+// ahead of need (at the time base, then every interval) until the free
+// trunk space reaches the threshold: three 4 MB trunk files here before any
+// upload, and uploads go into them without a new one being made.
+func TestTrunkCreateFileAdvance(t *testing.T) {
+	kv := maps.Clone(trunkTracker)
+	kv["trunk_create_file_advance"] = "true"
+	kv["trunk_create_file_time_base"] = time.Now().Format("15:04")
+	kv["trunk_create_file_interval"] = "1"
+	kv["trunk_create_file_space_threshold"] = "12MB"
+	tr := cluster.StartTracker(t, "127.0.0.221", kv)
+	st := cluster.StartStorage(t, "127.0.0.222", "group1", []*cluster.Proc{tr}, nil)
+	cluster.WaitStatus(t, tr, "group1", st, proto.StatusActive, 30*time.Second)
+	// The trunk files on disk: data/HH/HH/NNNNNN (six digits).
+	trunkFiles := func() map[int32]int64 {
+		out := map[int32]int64{}
+		filepath.WalkDir(filepath.Join(st.Base, "data"), func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || len(d.Name()) != 6 || strings.Trim(d.Name(), "0123456789") != "" {
+				return nil
+			}
+			id, _ := strconv.Atoi(d.Name())
+			if fi, err := d.Info(); err == nil {
+				out[int32(id)] = fi.Size()
+			}
+			return nil
+		})
+		return out
+	}
+	require.Eventually(t, func() bool { return len(trunkFiles()) >= 3 }, 30*time.Second, 100*time.Millisecond,
+		"no trunk files created ahead\n%s", st.Log())
+	ahead := trunkFiles()
+	require.Len(t, ahead, 3, "more than the threshold needs")
+	for id, size := range ahead {
+		require.EqualValues(t, 4<<20, size, "trunk file %d", id)
+	}
+
+	cfg, err := conf.LoadClient(cluster.ClientConf(t, []*cluster.Proc{tr}, nil))
+	require.NoError(t, err)
+	c, err := client.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	ctx := tctx(t)
+	for i := range 10 {
+		b := randBytes(1000 + i*300)
+		id, err := c.UploadTo(ctx, st.Addr(), -1, bytes.NewReader(b), int64(len(b)), "txt")
+		require.NoError(t, err)
+		ti, ok := isTrunkID(id)
+		require.True(t, ok, id)
+		require.Contains(t, ahead, ti.TrunkID, "%s not in a trunk file created ahead", id)
+	}
+	require.Equal(t, ahead, trunkFiles(), "a trunk file made for an upload")
+}

@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"fmt"
 	"strconv"
+	"time"
 
 	"yunpan/conf"
 	"yunpan/dfs/proto"
@@ -18,7 +20,18 @@ type params struct {
 	reserved            conf.Reserved
 	useTrunkFile        bool
 	trunk               trunkAllocConfig // slot sizes when useTrunkFile (subdirs, paths, hold set by the storage)
+	trunkAdvance        trunkAdvance     // trunk files created ahead, when useTrunkFile
 	slaveUseLink        bool
+}
+
+// trunkAdvance is trunk_create_file_advance and its companions: at the
+// time of day base, then every interval, the trunk server creates trunk
+// files until the free trunk space reaches threshold bytes.
+type trunkAdvance struct {
+	on        bool
+	hour, min int
+	interval  time.Duration
+	threshold int64
 }
 
 // defaultParams apply until a tracker has answered. No space is reserved
@@ -53,7 +66,14 @@ func parseParams(body []byte) (*params, error) {
 			slotMin:  int32(min(max(tp.SlotMinSize, trunkHeaderLen), 1<<30)),
 			slotMax:  int32(min(max(tp.SlotMaxSize, 0), 1<<30)),
 			align:    int32(min(max(tp.TrunkAllocAlignmentSize, 0), 1<<20)),
+			merge:    tp.TrunkFreeSpaceMerge,
 		}
+		var h, m int
+		if _, err := fmt.Sscanf(tp.TrunkCreateFileTimeBase, "%d:%d", &h, &m); err != nil || h > 23 || m > 59 {
+			h, m = 2, 0
+		}
+		p.trunkAdvance = trunkAdvance{on: tp.TrunkCreateFileAdvance && tp.TrunkCreateFileSpaceThreshold > 0,
+			hour: h, min: m, interval: max(tp.TrunkCreateFileInterval, time.Second), threshold: tp.TrunkCreateFileSpaceThreshold}
 	}
 	if p.responseIPSize != proto.IPv6Size {
 		p.responseIPSize = proto.IPv4Size

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"hash/maphash"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -31,18 +32,30 @@ type tombstones struct {
 	mu   sync.Mutex
 	keep int64 // seconds
 	max  int
-	m    map[string]int64 // name → time of its latest delete (binlog timestamp)
-	fifo []tombEntry      // additions in order, for eviction; fifo[head:] are live
+	m    map[tombKey]int64 // name → time of its latest delete (binlog timestamp)
+	fifo []tombEntry       // additions in order, for eviction; fifo[head:] are live
 	head int
 }
 
+// tombKey stands for a name: 128 bits of hash instead of the name itself,
+// whose bytes (44 to 60 and more) would be most of the set's memory at its
+// 2^18 names. Two names of one key (a chance of about 2^18 / 2^128 for a
+// name looked up) would share their tombstone.
+type tombKey [2]uint64
+
+var tombSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+func tombKeyOf(name string) tombKey {
+	return tombKey{maphash.String(tombSeeds[0], name), maphash.String(tombSeeds[1], name)}
+}
+
 type tombEntry struct {
-	name string
-	ts   int64
+	key tombKey
+	ts  int64
 }
 
 func newTombstones(keep time.Duration, max int) *tombstones {
-	return &tombstones{keep: int64(keep / time.Second), max: max, m: map[string]int64{}}
+	return &tombstones{keep: int64(keep / time.Second), max: max, m: map[tombKey]int64{}}
 }
 
 // note takes one binlog record: a delete (D/d) removes its name, a rename
@@ -64,13 +77,14 @@ func (t *tombstones) add(name string, ts int64) {
 	if ts < now-t.keep {
 		return
 	}
+	k := tombKeyOf(name)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if old, ok := t.m[name]; ok && old >= ts {
+	if old, ok := t.m[k]; ok && old >= ts {
 		return
 	}
-	t.m[name] = ts
-	t.fifo = append(t.fifo, tombEntry{name, ts})
+	t.m[k] = ts
+	t.fifo = append(t.fifo, tombEntry{k, ts})
 	t.evictLocked(now)
 }
 
@@ -83,8 +97,8 @@ func (t *tombstones) evictLocked(now int64) {
 		if len(t.fifo)-t.head <= t.max && e.ts >= now-t.keep {
 			break
 		}
-		if t.m[e.name] == e.ts { // not superseded by a later delete
-			delete(t.m, e.name)
+		if t.m[e.key] == e.ts { // not superseded by a later delete
+			delete(t.m, e.key)
 		}
 		t.fifo[t.head] = tombEntry{}
 		t.head++
@@ -108,8 +122,9 @@ func (t *tombstones) covers(name string, ts int64) bool {
 	if t == nil {
 		return false
 	}
+	k := tombKeyOf(name)
 	t.mu.Lock()
-	dt, ok := t.m[name]
+	dt, ok := t.m[k]
 	t.mu.Unlock()
 	return ok && (dt >= ts || uniqueName(name))
 }
@@ -121,12 +136,13 @@ func (t *tombstones) resurrects(name string, ts int64) bool {
 		return false
 	}
 	base := strings.TrimSuffix(name, metaSuffix)
+	kb, kn := tombKeyOf(base), tombKeyOf(name)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.m[base]; ok && uniqueName(base) {
+	if _, ok := t.m[kb]; ok && uniqueName(base) {
 		return true
 	}
-	dt, ok := t.m[name]
+	dt, ok := t.m[kn]
 	return ok && ts < dt
 }
 

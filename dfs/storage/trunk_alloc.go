@@ -189,14 +189,26 @@ func (ix *freeIndex) best(need int32) (blockKey, int32, bool) {
 	return ix.by[size][0], size, true
 }
 
-// isFree reports whether any byte of e is free.
-func (f *trunkFile) overlapsFree(e extent) bool {
-	for _, x := range f.free {
-		if x.off < e.end() && e.off < x.end() {
-			return true
-		}
+// neighbours returns the free blocks ending where e starts and starting
+// where e ends (none, one or two).
+func (f *trunkFile) neighbours(e extent) []extent {
+	var out []extent
+	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].off >= e.off })
+	if i > 0 && f.free[i-1].end() == e.off {
+		out = append(out, f.free[i-1])
 	}
-	return false
+	if i < len(f.free) && f.free[i].off == e.end() {
+		out = append(out, f.free[i])
+	}
+	return out
+}
+
+// overlapsFree reports whether any byte of e is free.
+func (f *trunkFile) overlapsFree(e extent) bool {
+	// The blocks are sorted and disjoint: the first ending after e.off is
+	// the only candidate.
+	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].end() > e.off })
+	return i < len(f.free) && f.free[i].off < e.end()
 }
 
 func (f *trunkFile) freeBytes() int64 {
@@ -224,6 +236,7 @@ type trunkAllocConfig struct {
 	hold     time.Duration          // how long an unconfirmed allocation is held
 	subdir   func() (high, low int) // HH/HH of a new trunk file; nil: 00/00
 	durable  bool                   // fsync confirmations and frees (fsync_after_written_bytes > 0)
+	merge    bool                   // trunk_free_space_merge: a freed slot joins the free blocks next to it
 }
 
 // trunkAlloc is the allocator of a trunk server. Its methods are safe for
@@ -238,10 +251,11 @@ type trunkAlloc struct {
 	nextID  int32
 	pending map[slotKey]pendingSlot
 	closed  bool
+	epoch   int // compactions so far (each rewrites the binlog)
 	blSize  int64
-	lines   int                       // lines in the binlog
-	usedAt  map[int32][]stampedExtent // when ranges were last marked used (the trunk check's age test)
-	baseTS  int64                     // time of the binlog's first line: ranges used with no line of their own were used by then
+	lines   int                                // lines in the binlog
+	usedAt  map[int32]map[extent]stampedExtent // per trunk file and range: when ranges were last marked used (the trunk check's age test)
+	baseTS  int64                              // time of the binlog's first line: ranges used with no line of their own were used by then
 }
 
 // stampedExtent is a range marked used at ts.
@@ -259,7 +273,7 @@ func trunkBinlogPath(dataDir string) string { return filepath.Join(dataDir, "tru
 // is an empty one) and opens that binlog for appending.
 func openTrunkAlloc(path string, cfg trunkAllocConfig) (*trunkAlloc, error) {
 	a := &trunkAlloc{cfg: cfg, path: path, files: map[int32]*trunkFile{}, index: map[int]*freeIndex{}, nextID: 1,
-		pending: map[slotKey]pendingSlot{}, usedAt: map[int32][]stampedExtent{}}
+		pending: map[slotKey]pendingSlot{}, usedAt: map[int32]map[extent]stampedExtent{}}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("trunk binlog dir: %w", err)
 	}
@@ -285,8 +299,8 @@ func openTrunkAlloc(path string, cfg trunkAllocConfig) (*trunkAlloc, error) {
 	return a, nil
 }
 
-// replay applies every complete line of r and returns the length of the
-// complete, well-formed prefix.
+// replay applies every complete, well-formed line of r (others are
+// skipped) and returns the length up to the last complete line.
 func (a *trunkAlloc) replay(r io.Reader) (int64, error) {
 	br := bufio.NewReader(r)
 	var good int64
@@ -300,14 +314,27 @@ func (a *trunkAlloc) replay(r io.Reader) (int64, error) {
 		}
 		op, si, ts, ok := parseTrunkLine(line)
 		if !ok {
-			return good, nil
+			if !strings.HasSuffix(line, "\n") {
+				return good, nil // a torn last line
+			}
+			// A whole line that makes no sense is skipped: stopping there
+			// would drop every line after it.
+			good += int64(len(line))
+			continue
 		}
 		if a.lines == 0 {
 			a.baseTS = ts
 		}
 		a.apply(op, si)
 		if op == trunkOpUsed {
-			a.noteUsed(si, ts)
+			// A whole trunk file marked used at the binlog's start (a
+			// compacted binlog's first line per file) is not a use: its
+			// ranges count as used since then anyway.
+			if whole := si.off == 0 && si.size == a.cfg.fileSize; !whole || ts != a.baseTS {
+				a.noteUsed(si, ts)
+			}
+		} else if a.files[si.id] != nil {
+			a.forgetUsed(si)
 		}
 		good += int64(len(line))
 		a.lines++
@@ -512,6 +539,31 @@ func (a *trunkAlloc) newFileLocked(pathIdx int, now time.Time, mkfile func(slotI
 	}
 }
 
+// addFile creates a new, wholly free trunk file in store path pathIdx
+// (trunk_create_file_advance).
+func (a *trunkAlloc) addFile(pathIdx int, now time.Time, mkfile func(slotInfo) error) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if pathIdx < 0 || pathIdx >= a.cfg.paths {
+		pathIdx = 0
+	}
+	_, err := a.newFileLocked(pathIdx, now, mkfile)
+	return err
+}
+
+// freeByPath returns the free bytes of the trunk files of each store path.
+func (a *trunkAlloc) freeByPath() []int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	free := make([]int64, max(a.cfg.paths, 1))
+	for _, f := range a.files {
+		if f.path < len(free) {
+			free[f.path] += f.freeBytes()
+		}
+	}
+	return free
+}
+
 // raiseNextID makes new trunk files take IDs above id (the tracker's
 // record of the group's last one, §4.7).
 func (a *trunkAlloc) raiseNextID(id int32) {
@@ -547,12 +599,112 @@ func (a *trunkAlloc) confirm(si slotInfo, ok bool, now time.Time) error {
 	return nil
 }
 
+// skipOccupied undoes the allocation si, whose slot holds a file of n
+// bytes (its header's alloc size) in this storage's copy: the slot and the
+// free block right after it (the rest of the split) become one range again,
+// the file's part of it used and the remainder one free block starting
+// where the file ends. (Given back as it was cut, the rest would start
+// inside the file, and the next slot from it would run over the file.)
+// The lines: 'D' of the slot and of the rest, 'A' of the remainder.
+func (a *trunkAlloc) skipOccupied(si slotInfo, n int32, now time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k := slotKey{si.id, si.off}
+	if p, held := a.pending[k]; !held || p.si != si {
+		return proto.Errf(proto.StatusENOENT, "trunk skip %v: not allocated here", si)
+	}
+	f := a.files[si.id]
+	end := si.off + si.size
+	lines := formatTrunkLine(now.Unix(), trunkOpUsed, si)
+	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].off >= end })
+	if i < len(f.free) && f.free[i].off == end {
+		r := si
+		r.off, r.size = f.free[i].off, f.free[i].size
+		lines += formatTrunkLine(now.Unix(), trunkOpUsed, r)
+		end = f.free[i].end()
+	}
+	used := si.off + min(max(n, 0), end-si.off)
+	if used < end {
+		r := si
+		r.off, r.size = used, end-used
+		lines += formatTrunkLine(now.Unix(), trunkOpFree, r)
+	}
+	if err := a.append(lines, a.cfg.durable); err != nil {
+		return err
+	}
+	delete(a.pending, k)
+	f.removeFree(extent{si.off, end - si.off})
+	if used < end {
+		f.addFree(extent{used, end - used})
+	}
+	if used > si.off {
+		u := si
+		u.size = used - si.off
+		a.noteUsed(u, now.Unix())
+	}
+	return nil
+}
+
+// markUsed makes the range of si used where it is free, as an allocation
+// and its confirmation would: for each free block it overlaps, 'D' of the
+// block and 'A' of its parts outside the range (lines a replay that
+// removes only whole blocks follows too). For a file found in space the
+// binlog says is free.
+func (a *trunkAlloc) markUsed(si slotInfo, now time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f := a.files[si.id]
+	if f == nil || si.size <= 0 || si.off < 0 || int64(si.off)+int64(si.size) > int64(a.cfg.fileSize) {
+		return proto.Errf(proto.StatusEINVAL, "trunk mark used %v: no such trunk range", si)
+	}
+	e := extent{si.off, si.size}
+	var lines string
+	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].end() > e.off })
+	for ; i < len(f.free) && f.free[i].off < e.end(); i++ {
+		x := f.free[i]
+		b := si
+		b.off, b.size = x.off, x.size
+		lines += formatTrunkLine(now.Unix(), trunkOpUsed, b)
+		if x.off < e.off {
+			b.off, b.size = x.off, e.off-x.off
+			lines += formatTrunkLine(now.Unix(), trunkOpFree, b)
+		}
+		if x.end() > e.end() {
+			b.off, b.size = e.end(), x.end()-e.end()
+			lines += formatTrunkLine(now.Unix(), trunkOpFree, b)
+		}
+	}
+	if lines == "" {
+		return nil
+	}
+	if err := a.append(lines, a.cfg.durable); err != nil {
+		return err
+	}
+	f.removeFree(e)
+	a.noteUsed(si, now.Unix())
+	return nil
+}
+
 // noteUsed records when a range was marked used.
 func (a *trunkAlloc) noteUsed(si slotInfo, ts int64) {
 	if a.files[si.id] == nil {
 		return // an ignored line
 	}
-	a.usedAt[si.id] = append(a.usedAt[si.id], stampedExtent{extent{si.off, si.size}, ts})
+	m := a.usedAt[si.id]
+	if m == nil {
+		m = map[extent]stampedExtent{}
+		a.usedAt[si.id] = m
+	}
+	// One entry per range, so that the record does not grow with every
+	// reuse of a slot; the later time wins.
+	e := extent{si.off, si.size}
+	m[e] = stampedExtent{e, max(ts, m[e].ts)}
+}
+
+// forgetUsed drops the record of a range when it is freed: its age no
+// longer matters, and a later use records its own.
+func (a *trunkAlloc) forgetUsed(si slotInfo) {
+	delete(a.usedAt[si.id], extent{si.off, si.size})
 }
 
 // unreferenced returns the used ranges no slot of live covers (live: per
@@ -647,10 +799,25 @@ func (a *trunkAlloc) free(si slotInfo, now time.Time) error {
 	if f.overlapsFree(e) {
 		return nil
 	}
-	if err := a.append(formatTrunkLine(now.Unix(), trunkOpFree, si), a.cfg.durable); err != nil {
+	// With trunk_free_space_merge the free blocks next to the slot go
+	// ('D' each) and one block of the three is added ('A'); replaying
+	// gives the same (an 'A' replaces the blocks it overlaps).
+	var lines string
+	add := si
+	if a.cfg.merge {
+		for _, x := range f.neighbours(e) {
+			n := si
+			n.off, n.size = x.off, x.size
+			lines += formatTrunkLine(now.Unix(), trunkOpUsed, n)
+			add.off, add.size = min(add.off, x.off), add.size+x.size
+		}
+	}
+	lines += formatTrunkLine(now.Unix(), trunkOpFree, add)
+	if err := a.append(lines, a.cfg.durable); err != nil {
 		return err
 	}
-	f.addFree(e)
+	f.addFree(extent{add.off, add.size})
+	a.forgetUsed(si)
 	return nil
 }
 
@@ -707,11 +874,14 @@ func (a *trunkAlloc) size() int64 {
 }
 
 // compact rewrites the binlog as the shortest one giving the current free
-// blocks: an 'A' per block (held allocations count as free: they are not
-// confirmed). A trunk file with no free block is left out; new trunk files
-// never take its ID (the tracker keeps the last one, and an existing trunk
-// file is never created again). It runs when the binlog has many more lines
-// than that.
+// blocks: per trunk file a 'D' of the whole file, then an 'A' per free
+// block (held allocations count as free: they are not confirmed). The 'D'
+// makes the compacted binlog describe the state by itself: the members'
+// copies are never truncated, and one that missed lines before the
+// compaction gets the compacted binlog appended to what it had; without it,
+// a range used meanwhile (with no line of its own in the compacted binlog)
+// would stay free in that copy. It runs when the binlog has many more
+// lines than that.
 func (a *trunkAlloc) compact(now time.Time) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -732,6 +902,9 @@ func (a *trunkAlloc) compact(now time.Time) (bool, error) {
 		for _, e := range held[id] {
 			free.addFree(e)
 		}
+		whole := slotInfo{path: f.path, high: f.high, low: f.low, id: id, off: 0, size: a.cfg.fileSize}
+		b.WriteString(formatTrunkLine(now.Unix(), trunkOpUsed, whole))
+		n++
 		for _, x := range free.free {
 			si := slotInfo{path: f.path, high: f.high, low: f.low, id: id, off: x.off, size: x.size}
 			b.WriteString(formatTrunkLine(now.Unix(), trunkOpFree, si))
@@ -745,7 +918,15 @@ func (a *trunkAlloc) compact(now time.Time) (bool, error) {
 		return false, fmt.Errorf("compact trunk binlog: %w", err)
 	}
 	a.blSize, a.lines, a.baseTS = int64(b.Len()), n, now.Unix()
+	a.epoch++
 	return true, nil
+}
+
+// epochNow is the number of compactions so far.
+func (a *trunkAlloc) epochNow() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.epoch
 }
 
 // close closes the binlog; the allocator is unusable afterwards.

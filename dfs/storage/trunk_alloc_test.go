@@ -297,3 +297,121 @@ func TestTrunkUnreferenced(t *testing.T) {
 	require.Equal(t, []slotInfo{lost, joined}, old)
 	require.Zero(t, youngBytes)
 }
+
+// The next time trunk files are created ahead: base + k × interval, the
+// first at or after now, k of either sign.
+func TestNextAdvance(t *testing.T) {
+	at := func(h, m, s int) time.Time { return time.Date(2026, 12, 7, h, m, s, 0, time.UTC) }
+	day := trunkAdvance{hour: 2, interval: 24 * time.Hour}
+	hourly := trunkAdvance{hour: 2, min: 30, interval: time.Hour}
+	for _, c := range []struct {
+		now  time.Time
+		adv  trunkAdvance
+		want time.Time
+	}{
+		{at(1, 0, 0), day, at(2, 0, 0)},
+		{at(2, 0, 0), day, at(2, 0, 0)},
+		{at(2, 0, 1), day, at(2, 0, 0).Add(24 * time.Hour)},
+		{at(0, 10, 0), hourly, at(0, 30, 0)},
+		{at(2, 30, 0), hourly, at(2, 30, 0)},
+		{at(5, 31, 0), hourly, at(6, 30, 0)},
+		{at(23, 45, 0), hourly, at(0, 30, 0).Add(24 * time.Hour)},
+	} {
+		require.Equal(t, c.want, nextAdvance(c.now, c.adv), "now %v", c.now)
+	}
+}
+
+// With trunk_free_space_merge a freed slot joins the free blocks next to
+// it: freeing every slot leaves the trunk file one block again, which a
+// file as large as a slot may have takes, and the binlog replays to it.
+func TestTrunkAllocFreeSpaceMerge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "binlog")
+	cfg := testTrunkConfig()
+	cfg.merge = true
+	a, err := openTrunkAlloc(path, cfg)
+	require.NoError(t, err)
+	t.Cleanup(a.close)
+	now := time.Unix(1700000000, 0)
+	var slots []slotInfo
+	for range 3 {
+		si, err := a.alloc(1000, 0, now, nil)
+		require.NoError(t, err)
+		require.NoError(t, a.confirm(si, true, now))
+		slots = append(slots, si)
+	}
+	require.NoError(t, a.free(slots[0], now)) // no free neighbour
+	require.NoError(t, a.free(slots[2], now)) // joins the rest of the file
+	require.Equal(t, []extent{{0, 1024}, {2048, 64<<10 - 2048}}, a.files[1].free)
+	require.NoError(t, a.free(slots[1], now)) // joins both
+	require.Equal(t, []extent{{0, 64 << 10}}, a.files[1].free)
+	require.Empty(t, a.used())
+	b, err := openTrunkAlloc(path, cfg)
+	require.NoError(t, err)
+	t.Cleanup(b.close)
+	require.Equal(t, a.files[1].free, b.files[1].free)
+	big, err := a.alloc(16<<10-trunkHeaderLen, 0, now, nil)
+	require.NoError(t, err)
+	require.Equal(t, slotInfo{id: 1, off: 0, size: 16 << 10}, big, "the merged space is one block")
+
+	// Without merging the freed slots stay blocks of their own.
+	path = filepath.Join(t.TempDir(), "binlog")
+	c := openTestAlloc(t, path)
+	slots = slots[:0]
+	for range 2 {
+		si, err := c.alloc(1000, 0, now, nil)
+		require.NoError(t, err)
+		require.NoError(t, c.confirm(si, true, now))
+		slots = append(slots, si)
+	}
+	require.NoError(t, c.free(slots[1], now))
+	require.NoError(t, c.free(slots[0], now))
+	require.Equal(t, []extent{{0, 1024}, {1024, 1024}, {2048, 64<<10 - 2048}}, c.files[1].free)
+}
+
+// A member's copy of the binlog is never truncated: one that missed lines
+// before a compaction gets the compacted binlog appended to what it had,
+// and must come out with the trunk server's state (a slot confirmed in
+// the lines it missed is used), whatever it missed; a line cut or garbled
+// in the middle does not stop the replay.
+func TestTrunkCompactedBinlogAppendedToStaleCopy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "binlog")
+	a := openTestAlloc(t, path)
+	now := time.Unix(1700000000, 0)
+	var slots []slotInfo
+	for range 60 {
+		si, err := a.alloc(300, 0, now, nil)
+		require.NoError(t, err)
+		require.NoError(t, a.confirm(si, true, now))
+		slots = append(slots, si)
+	}
+	for _, si := range slots[:40] {
+		require.NoError(t, a.free(si, now))
+	}
+	stale, err := os.ReadFile(path) // what a member got before it went down
+	require.NoError(t, err)
+	// Meanwhile: the freed space used again and a new trunk file filled.
+	for range 30 {
+		si, err := a.alloc(300, 0, now.Add(time.Second), nil)
+		require.NoError(t, err)
+		require.NoError(t, a.confirm(si, true, now.Add(time.Second)))
+	}
+	for range 250 {
+		si, err := a.alloc(16<<10-trunkHeaderLen, 1, now.Add(time.Second), nil)
+		require.NoError(t, err)
+		require.NoError(t, a.confirm(si, true, now.Add(time.Second)))
+	}
+	done, err := a.compact(now.Add(2 * time.Second))
+	require.NoError(t, err)
+	require.True(t, done)
+	compacted, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	member := filepath.Join(t.TempDir(), "binlog")
+	copyOf := append(append(append([]byte{}, stale...), "1700000000 D 0 0 0 1 51\n"...), compacted...)
+	require.NoError(t, os.WriteFile(member, copyOf, 0o644))
+	b := openTestAlloc(t, member)
+	require.Equal(t, a.used(), b.used())
+	fa, _ := a.stats()
+	fb, _ := b.stats()
+	require.Equal(t, fa, fb)
+}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"yunpan/dfs/proto"
@@ -24,7 +25,11 @@ import (
 type trunkRole struct {
 	s *Storage
 
-	ticking    atomic.Bool // a catch-up push runs
+	ticking atomic.Bool // a catch-up push runs
+	// confirming is held shared by confirmations from their binlog line
+	// until the members have it, exclusively by a compaction (which would
+	// move the line and restart the pushes from the start).
+	confirming sync.RWMutex
 	mu         sync.Mutex
 	serverID   string
 	serverAddr string      // "ip:port" of the trunk server
@@ -34,18 +39,27 @@ type trunkRole struct {
 	conns      chan net.Conn // idle connections to the trunk server (writer side)
 	connsAddr  string
 	lastCompac time.Time
+
+	found foundFiles // files found in slots handed out to this storage as a writer
+
+	advancing   atomic.Bool // trunk files are being created ahead
+	advanceFor  *trunkAlloc // the allocator advanceNext was computed for
+	advanceNext time.Time   // when trunk files are next created ahead
 }
 
 // trunkPeer is the binlog push state of one member. mu serializes the
 // pushes to it: whoever holds it sends everything not sent yet.
 type trunkPeer struct {
-	mu      sync.Mutex
-	id      string
-	addr    string
-	c       net.Conn
-	mark    int64 // bytes of our trunk binlog sent to the member; -1: none yet
-	retryAt time.Time
-	closed  bool
+	mu       sync.Mutex
+	id       string
+	addr     string
+	c        net.Conn
+	mark     int64 // bytes of our trunk binlog sent to the member; -1: none yet
+	epoch    int   // the binlog's compaction count mark belongs to
+	retryAt  time.Time
+	failedAt time.Time // the last failed push, and its error
+	lastErr  error
+	closed   bool
 }
 
 // trunkHold is how long an allocation waits for the writer's confirmation
@@ -58,6 +72,15 @@ const trunkHold = 2 * time.Minute
 const (
 	trunkPushTimeout = 3 * time.Second
 	trunkRetry       = 5 * time.Second
+)
+
+// trunkConfirmWait bounds how long a confirmation retries the push of its
+// binlog line to an ACTIVE member before it fails (the upload is then not
+// acknowledged, and its slot stays used until the trunk check frees it).
+// (Variables: tests shorten them.)
+var (
+	trunkConfirmWait  = 10 * time.Second
+	trunkConfirmPause = 200 * time.Millisecond
 )
 
 func newTrunkRole(s *Storage) *trunkRole {
@@ -179,15 +202,35 @@ func (r *trunkRole) drainConnsLocked() {
 // pushAll brings every member's copy of the trunk binlog up to date, the
 // members in parallel. retry includes members that failed lately.
 func (r *trunkRole) pushAll(a *trunkAlloc, retry bool) {
+	todo, _, ok := r.targets(a)
+	if !ok {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, p := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.pushPeer(a, p, retry)
+		}()
+	}
+	wg.Wait()
+}
+
+// targets returns the members the binlog goes to and which of them are
+// ACTIVE (those a confirmation waits for: the trackers elect the next
+// trunk server among them); ok is false when a is no longer the allocator.
+// Members gone down or away lose their connection.
+func (r *trunkRole) targets(a *trunkAlloc) (todo []*trunkPeer, active map[*trunkPeer]bool, ok bool) {
 	s := r.s
 	_, members := s.cluster.snapshot()
 	me := s.myID()
+	active = map[*trunkPeer]bool{}
 	r.mu.Lock()
 	if r.alloc != a {
 		r.mu.Unlock()
-		return
+		return nil, nil, false
 	}
-	var todo []*trunkPeer
 	for _, m := range members {
 		// Members still syncing count too (the view may be older than
 		// their going ACTIVE); those the trackers see down get the whole
@@ -204,6 +247,7 @@ func (r *trunkRole) pushAll(a *trunkAlloc, retry bool) {
 			r.peers[m.ID] = p
 		}
 		todo = append(todo, p)
+		active[p] = m.Status == proto.StatusActive
 	}
 	// Members gone down or away lose their connection (a socket to a
 	// stopped peer would linger half closed); they start over when back.
@@ -224,15 +268,77 @@ func (r *trunkRole) pushAll(a *trunkAlloc, retry bool) {
 		p.closed = true
 		p.mu.Unlock()
 	}
+	return todo, active, true
+}
+
+// pushConfirmed brings every member's copy up to need bytes of the binlog
+// (a confirmation's line included) and returns an error when an ACTIVE
+// member still lacks them after trunkConfirmWait: a confirmation answered
+// while the member that may be elected next does not know the slot is
+// used would let that one hand the slot out again. Members not ACTIVE get
+// one try; a member refusing connections is down (it cannot be elected
+// before it is back, and the catch-up pushes reach it then).
+func (r *trunkRole) pushConfirmed(a *trunkAlloc, need int64) error {
+	todo, active, ok := r.targets(a)
+	if !ok {
+		return proto.Errf(proto.StatusEINVAL, "trunk confirm: no longer the trunk server")
+	}
+	deadline := time.Now().Add(trunkConfirmWait)
+	errs := make([]error, len(todo))
 	var wg sync.WaitGroup
-	for _, p := range todo {
+	for i, p := range todo {
+		if !active[p] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.pushPeer(a, p, false)
+			}()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.pushPeer(a, p, retry)
+			errs[i] = r.pushUntil(a, p, need, deadline)
 		}()
 	}
 	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// pushUntil retries the push to an ACTIVE member until it has need bytes,
+// it is no longer ACTIVE or down, or the deadline passed.
+func (r *trunkRole) pushUntil(a *trunkAlloc, p *trunkPeer, need int64, deadline time.Time) error {
+	for {
+		err := r.pushPeerTo(a, p, need, time.Now())
+		if err == nil || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, errPeerGone) || !r.s.memberActive(p.id) {
+			return nil
+		}
+		if time.Now().Add(trunkConfirmPause).After(deadline) {
+			return proto.Errf(proto.StatusEBUSY, "trunk binlog push to ACTIVE member %s: %v", p.id, err)
+		}
+		t := time.NewTimer(trunkConfirmPause)
+		select {
+		case <-t.C:
+		case <-r.s.exitCh:
+			t.Stop()
+			return fmt.Errorf("trunk binlog push to %s: exiting: %w", p.id, err)
+		}
+	}
+}
+
+// errPeerGone: the member left the targets (down or away) meanwhile.
+var errPeerGone = errors.New("member no longer a binlog push target")
+
+// memberActive reports whether the trackers last said the member is
+// ACTIVE.
+func (s *Storage) memberActive(id string) bool {
+	_, members := s.cluster.snapshot()
+	for _, m := range members {
+		if m.ID == id {
+			return m.Status == proto.StatusActive
+		}
+	}
+	return false
 }
 
 // pushPeer sends one member what it lacks of the trunk binlog (30). The
@@ -241,12 +347,41 @@ func (r *trunkRole) pushAll(a *trunkAlloc, retry bool) {
 // lost) change nothing, while a copy emptied and refilled would be missing
 // lines if this storage died in between.
 func (r *trunkRole) pushPeer(a *trunkAlloc, p *trunkPeer, retry bool) {
-	s := r.s
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed || !retry && time.Now().Before(p.retryAt) {
 		return
 	}
+	r.pushLocked(a, p)
+}
+
+// pushPeerTo makes sure the member has need bytes of the binlog. A push
+// that failed after since (another confirmation's, made while this one
+// waited for the member) counts as this one's: a member that does not
+// answer is not dialed once per waiting confirmation.
+func (r *trunkRole) pushPeerTo(a *trunkAlloc, p *trunkPeer, need int64, since time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return errPeerGone
+	case p.mark >= need:
+		return nil
+	case p.failedAt.After(since):
+		return p.lastErr
+	}
+	if err := r.pushLocked(a, p); err != nil {
+		return err
+	}
+	if p.mark < need {
+		return fmt.Errorf("trunk binlog push: %d of %d bytes sent", p.mark, need)
+	}
+	return nil
+}
+
+// pushLocked sends what the member lacks; p.mu is held.
+func (r *trunkRole) pushLocked(a *trunkAlloc, p *trunkPeer) error {
+	s := r.s
 	err := func() error {
 		if p.c == nil {
 			c, err := s.dialTrunkPeer(p.addr)
@@ -260,11 +395,21 @@ func (r *trunkRole) pushPeer(a *trunkAlloc, p *trunkPeer, retry bool) {
 			p.mark = 0
 		}
 		for {
+			// A compaction rewrites the binlog: sent from its start then
+			// (never from an offset of the old one, which would cut a
+			// line), including when it happened during the read.
+			ep := a.epochNow()
+			if ep != p.epoch {
+				p.mark, p.epoch = 0, ep
+			}
 			b, size, err := readTrunkBinlog(a.path, p.mark, 256<<10)
 			if err != nil {
 				return err
 			}
-			if size < p.mark { // compacted: the new binlog from its start
+			if a.epochNow() != ep {
+				continue
+			}
+			if size < p.mark { // not expected: the binlog shrank without a compaction
 				p.mark = 0
 				continue
 			}
@@ -286,9 +431,11 @@ func (r *trunkRole) pushPeer(a *trunkAlloc, p *trunkPeer, retry bool) {
 			s.log.Warn().Err(err).Str("peer", p.id).Msg("trunk binlog push")
 		}
 		p.retryAt = time.Now().Add(trunkRetry)
-		return
+		p.failedAt, p.lastErr = time.Now(), err
+		return err
 	}
 	p.retryAt = time.Time{}
+	return nil
 }
 
 // dialTrunkPeer is dialTracked with a connect timeout of at most
@@ -307,7 +454,16 @@ func (r *trunkRole) tick(a *trunkAlloc) {
 		r.lastCompac = time.Now()
 	}
 	r.mu.Unlock()
+	// Not while a confirmation waits for its line to reach the members
+	// (tried again at the next tick).
+	if compact && !r.confirming.TryLock() {
+		r.mu.Lock()
+		r.lastCompac = time.Time{}
+		r.mu.Unlock()
+		compact = false
+	}
 	if compact {
+		defer r.confirming.Unlock()
 		if done, err := a.compact(wallNow()); err != nil {
 			r.s.log.Warn().Err(err).Msg("compact trunk binlog")
 		} else if done {
@@ -320,6 +476,7 @@ func (r *trunkRole) tick(a *trunkAlloc) {
 			r.mu.Unlock()
 		}
 	}
+	r.advance(a, r.s.curParams().trunkAdvance, time.Now())
 	// In the background: a member that does not answer must not hold up
 	// the reporter's beats.
 	if r.ticking.CompareAndSwap(false, true) {
@@ -327,6 +484,97 @@ func (r *trunkRole) tick(a *trunkAlloc) {
 			r.ticking.Store(false)
 		}
 	}
+}
+
+// advance creates trunk files ahead of need (trunk_create_file_advance):
+// when the time comes (the time base, then every interval), until the free
+// trunk space reaches the threshold, each in the store path with the least
+// free trunk space. Uploads then do not wait for a trunk file to be made.
+// It runs in the background, one run at a time.
+func (r *trunkRole) advance(a *trunkAlloc, adv trunkAdvance, now time.Time) {
+	if !adv.on {
+		return
+	}
+	r.mu.Lock()
+	if r.advanceFor != a {
+		r.advanceFor, r.advanceNext = a, nextAdvance(now, adv)
+	}
+	due := !now.Before(r.advanceNext)
+	r.mu.Unlock()
+	if !due || !r.advancing.CompareAndSwap(false, true) {
+		return
+	}
+	run := func() {
+		defer r.advancing.Store(false)
+		made, err := r.createAhead(a, adv)
+		r.mu.Lock()
+		if r.advanceFor == a {
+			// Strictly after now: a run that ended within its own second
+			// does not start again.
+			r.advanceNext = nextAdvance(time.Now().Add(time.Millisecond), adv)
+		}
+		next := r.advanceNext
+		r.mu.Unlock()
+		ev := r.s.log.Info()
+		if err != nil {
+			ev = r.s.log.Warn().Err(err)
+		}
+		if made > 0 || err != nil {
+			free, _ := a.stats()
+			ev.Int("created", made).Int64("free_bytes", free).Time("next", next).Msg("trunk files created ahead")
+		}
+		if made > 0 {
+			r.pushAll(a, false) // the new files' lines
+		}
+	}
+	if !r.s.spawn(run) {
+		r.advancing.Store(false)
+	}
+}
+
+// createAhead creates trunk files until the free trunk space reaches the
+// threshold, or the allocator is no longer ours.
+func (r *trunkRole) createAhead(a *trunkAlloc, adv trunkAdvance) (int, error) {
+	made := 0
+	for {
+		if r.allocator() != a {
+			return made, nil
+		}
+		byPath := a.freeByPath()
+		var free int64
+		best := 0
+		for i, f := range byPath {
+			free += f
+			if r.s.paths[i].readonly {
+				continue
+			}
+			if r.s.paths[best].readonly || f < byPath[best] {
+				best = i
+			}
+		}
+		if free >= adv.threshold {
+			return made, nil
+		}
+		if err := a.addFile(best, wallNow(), r.s.createTrunkFile); err != nil {
+			return made, err
+		}
+		made++
+	}
+}
+
+// nextAdvance is the first time at or after now of the form base + k ×
+// interval (base: today's hour:min, local time; k any integer).
+func nextAdvance(now time.Time, adv trunkAdvance) time.Time {
+	base := time.Date(now.Year(), now.Month(), now.Day(), adv.hour, adv.min, 0, 0, now.Location())
+	d := now.Sub(base)
+	k := d / adv.interval
+	if d > 0 && d%adv.interval != 0 {
+		k++
+	}
+	if d < 0 {
+		k = -((-d) / adv.interval) // base - k×interval still at or after now
+	}
+	return base.Add(k * adv.interval)
 }
 
 func init() {
@@ -378,10 +626,39 @@ func (sess *session) trunkAllocSpace(h proto.Header, body []byte) (*reply, error
 	return &reply{body: si.append(&proto.Buf{}).B}, nil
 }
 
-// trunkAllocLocal allocates on this trunk server.
+// trunkAllocLocal allocates on this trunk server. A slot whose header in
+// this storage's copy shows a file (its confirmation never reached the
+// binlog this allocator was rebuilt from) is skipped, and the file's whole
+// slot (the alloc size of its header) marked used: its writer would find
+// it taken (a C writer answers EEXIST) or write over the file, and the
+// next slot would start inside it. Free space is cut at file boundaries,
+// so the next allocation from there finds the next such file's header.
 func (s *Storage) trunkAllocLocal(a *trunkAlloc, size int64, path int) (slotInfo, error) {
-	// The lines of the split reach the members with the confirmation's.
-	return a.alloc(size, path, wallNow(), s.createTrunkFile)
+	for tries := 0; ; tries++ {
+		// The lines of the split reach the members with the confirmation's.
+		si, err := a.alloc(size, path, wallNow(), s.createTrunkFile)
+		if err != nil {
+			return si, err
+		}
+		h, busy, err := slotOccupied(s.trunkFilePath(si), si)
+		if err != nil || !busy || int64(si.off)+int64(h.allocSize) > int64(a.cfg.fileSize) {
+			return si, nil // the writer checks its own copy
+		}
+		s.log.Warn().Stringer("slot", si).Int32("alloc_size", h.allocSize).Int32("file_size", h.fileSize).
+			Int32("mtime", h.mtime).Msg("trunk: free slot holds a file here; its slot marked used")
+		if err := a.skipOccupied(si, h.allocSize, wallNow()); err != nil {
+			return slotInfo{}, err
+		}
+		used := si
+		used.size = h.allocSize
+		if err := a.markUsed(used, wallNow()); err != nil { // a file beyond the rest of the block
+			return slotInfo{}, err
+		}
+		if tries == trunkOccupiedTries*8 {
+			// The next allocation goes on from here.
+			return slotInfo{}, proto.Errf(proto.StatusEBUSY, "trunk alloc: %d free slots in a row hold files here", tries+1)
+		}
+	}
 }
 
 // trunkFreeLocal frees a slot on this trunk server.
@@ -396,12 +673,23 @@ func (s *Storage) trunkFreeLocal(a *trunkAlloc, si slotInfo) error {
 // trunkConfirmLocal confirms on this trunk server and waits until the
 // binlog line reached the members that are up, so that a trunk server
 // elected after this one crashed knows the slot is used.
+//
+// The confirmation fails when an ACTIVE member cannot be brought up to
+// date within trunkConfirmWait; its line stays in the binlog (the slot is
+// used, the writer does not acknowledge the file, the trunk check frees
+// the slot).
 func (s *Storage) trunkConfirmLocal(a *trunkAlloc, si slotInfo, ok bool) error {
-	if err := a.confirm(si, ok, wallNow()); err != nil {
+	if !ok {
+		return a.confirm(si, false, wallNow())
+	}
+	s.trunk.confirming.RLock()
+	defer s.trunk.confirming.RUnlock()
+	if err := a.confirm(si, true, wallNow()); err != nil {
 		return err
 	}
-	if ok {
-		s.trunk.pushAll(a, false)
+	if err := s.trunk.pushConfirmed(a, a.size()); err != nil {
+		s.log.Warn().Err(err).Stringer("slot", si).Msg("trunk confirm: binlog not on every ACTIVE member")
+		return err
 	}
 	return nil
 }

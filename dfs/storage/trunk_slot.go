@@ -140,6 +140,33 @@ func slotExists(ref *trunkRef) (slotHeader, error) {
 	return h, nil
 }
 
+// slotOccupied reports whether the header at si's offset in the trunk file
+// at path shows a file (type F or L with sizes that fit): a slot that is
+// free has a zeroed header, or none (a trunk file or region not written
+// here yet). Content left by a freed larger slot is told apart by the sizes.
+func slotOccupied(path string, si slotInfo) (slotHeader, bool, error) {
+	// Every trunk upload looks here first: a raw descriptor (download.go).
+	fd, err := openRead(path)
+	if err == syscall.ENOENT {
+		return slotHeader{}, false, nil
+	}
+	if err != nil {
+		return slotHeader{}, false, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer syscall.Close(fd)
+	var b [trunkHeaderLen]byte
+	if err := preadFull(fd, b[:], int64(si.off)); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return slotHeader{}, false, nil
+		}
+		return slotHeader{}, false, err
+	}
+	h := decodeSlotHeader(b[:])
+	busy := (h.typ == slotTypeFile || h.typ == slotTypeLink) && h.allocSize >= trunkHeaderLen && h.fileSize >= 0 &&
+		int64(h.fileSize)+trunkHeaderLen <= int64(h.allocSize)
+	return h, busy, nil
+}
+
 // openTrunkForWrite opens (creating it and its directory if needed) the
 // trunk file of si for writing.
 func openTrunkForWrite(path string) (*os.File, error) {

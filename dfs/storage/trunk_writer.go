@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"yunpan/dfs/fileid"
@@ -104,6 +105,114 @@ func (s *Storage) trunkAllocate(size int64, path int) (slotInfo, error) {
 	return si, nil
 }
 
+// trunkOccupiedTries bounds the slots skipped for one upload because they
+// hold files here.
+const trunkOccupiedTries = 8
+
+// trunkAllocateUnused is trunkAllocate, skipping slots that hold files in
+// this storage's copy of the trunk file: a trunk server that does not know
+// the slots are used (confirmations that never reached it) hands them out
+// again, and writing there would destroy those files. A skipped slot is
+// confirmed, which marks it used, as it is. After trunkOccupiedTries the
+// upload goes to a normal file (errNoTrunk: nothing was read yet).
+func (s *Storage) trunkAllocateUnused(size int64, path int) (slotInfo, error) {
+	for range trunkOccupiedTries {
+		si, err := s.trunkAllocate(size, path)
+		if err != nil {
+			return si, err
+		}
+		taken, err := s.trunk.found.taken(s.trunkFilePath(si), si, s.curParams().trunk.fileSize)
+		if err != nil {
+			if cerr := s.trunkConfirm(si, false); cerr != nil {
+				s.log.Warn().Err(cerr).Stringer("slot", si).Msg("trunk: give back slot")
+			}
+			return slotInfo{}, fmt.Errorf("trunk slot %v: %w", si, err)
+		}
+		if !taken {
+			return si, nil
+		}
+		s.log.Warn().Stringer("slot", si).Msg("trunk: slot handed out holds a file here; marked used, another asked for")
+		if err := s.trunkConfirm(si, true); err != nil {
+			s.log.Warn().Err(err).Stringer("slot", si).Msg("trunk: mark occupied slot used")
+		}
+	}
+	return slotInfo{}, fmt.Errorf("%w: %d slots handed out hold files here", errNoTrunk, trunkOccupiedTries)
+}
+
+// foundFiles are the slots of files a writer found in space its trunk
+// server handed out (their headers in this storage's copy): a slot of
+// such space that starts inside a file has no header of its own to tell.
+// Files lie back to back from where a free block began, so the header of
+// the next one is where a found one ends: a slot covering such an end is
+// checked there too. Entries are kept for foundKeep, foundMax at most.
+type foundFiles struct {
+	mu sync.Mutex
+	m  map[int32][]foundFile // by trunk ID
+	n  int
+}
+
+type foundFile struct {
+	extent
+	at time.Time
+}
+
+const (
+	foundKeep = 10 * time.Minute
+	foundMax  = 4096
+)
+
+// taken reports whether the slot si overlaps a file: one found before, or
+// one whose header is at si's start or at the end of a found file within
+// si (those found are remembered). fileSize is trunk_file_size.
+func (ff *foundFiles) taken(path string, si slotInfo, fileSize int32) (bool, error) {
+	ff.mu.Lock()
+	defer ff.mu.Unlock()
+	now := time.Now()
+	if ff.m == nil || ff.n > foundMax {
+		ff.m, ff.n = map[int32][]foundFile{}, 0
+	}
+	live := ff.m[si.id][:0]
+	for _, f := range ff.m[si.id] {
+		if now.Sub(f.at) < foundKeep {
+			live = append(live, f)
+		}
+	}
+	ff.m[si.id] = live
+	e := extent{si.off, si.size}
+	checked := map[int32]bool{}
+	for {
+		var at []int32 // header positions to look at
+		if !checked[e.off] {
+			at = append(at, e.off)
+		}
+		for _, f := range ff.m[si.id] {
+			if end := f.end(); end > e.off && end < e.end() && !checked[end] {
+				at = append(at, end)
+			}
+		}
+		if len(at) == 0 {
+			break
+		}
+		for _, off := range at {
+			checked[off] = true
+			h, busy, err := slotOccupied(path, slotInfo{off: off})
+			if err != nil {
+				return false, err
+			}
+			if busy && int64(off)+int64(h.allocSize) <= int64(fileSize) {
+				ff.m[si.id] = append(ff.m[si.id], foundFile{extent{off, h.allocSize}, now})
+				ff.n++
+			}
+		}
+	}
+	for _, f := range ff.m[si.id] {
+		if f.off < e.end() && e.off < f.end() {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // trunkConfirm tells the trunk server whether the slot was written.
 func (s *Storage) trunkConfirm(si slotInfo, ok bool) error {
 	if a := s.trunk.allocator(); a != nil {
@@ -137,7 +246,7 @@ func (s *Storage) wantsTrunk(size int64, appender bool) bool {
 // caller stores a normal file instead.
 func (sess *session) receiveTrunk(path int, size int64, ext string) (string, error) {
 	s := sess.s
-	si, err := s.trunkAllocate(size, path)
+	si, err := s.trunkAllocateUnused(size, path)
 	if err != nil {
 		if errors.Is(err, errNoTrunk) {
 			return "", err

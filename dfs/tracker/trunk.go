@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"maps"
 	"net"
 	"strconv"
 	"time"
@@ -29,14 +30,40 @@ func (t *Tracker) trunkLoop() {
 		<-t.exitCh
 		cancel()
 	}()
+	lost := map[string]*trunkLoss{}
 	for {
 		select {
 		case <-t.exitCh:
 			return
 		case <-tk.C:
 		}
-		t.electTrunkServers(ctx)
+		t.electTrunkServers(ctx, lost, time.Now())
 	}
+}
+
+// After a trunk server is lost, the next one is elected only once
+// trunkSettle has passed and its candidates' trunk binlog sizes have not
+// changed for trunkStable. A C storage answers TRUNK_SYNC_BINLOG before
+// the lines are in its file (they reach it with its next binlog flush,
+// sync_binlog_buff_interval, 1 s in FastDFS's sample storage.conf), and a
+// C storage made trunk server at once loaded its free space from the
+// file without the last confirmations, handing out slots of acknowledged
+// files again (its writer then answered EEXIST). The dead trunk server
+// sends nothing more, so the copies only grow by those flushes.
+// A candidate that does not answer keeps its last size; past
+// trunkSettleMax the election goes ahead anyway (a candidate's size that
+// keeps changing would otherwise leave the group without a trunk server).
+const (
+	trunkSettle    = 2 * time.Second
+	trunkStable    = time.Second
+	trunkSettleMax = 30 * time.Second
+)
+
+// trunkLoss is a group whose trunk server was lost: since when, and its
+// candidates' binlog sizes as last asked.
+type trunkLoss struct {
+	at, changed time.Time
+	sizes       map[string]int64
 }
 
 // trunkElectTick is how often the leader looks for groups without a trunk
@@ -53,7 +80,7 @@ type trunkCandidate struct {
 // elects new ones. Among the writable ACTIVE members the one with the
 // largest trunk binlog wins (it has seen the most of the group's slot
 // history; the binlog sizes are asked without holding the lock).
-func (t *Tracker) electTrunkServers(ctx context.Context) {
+func (t *Tracker) electTrunkServers(ctx context.Context, lost map[string]*trunkLoss, now time.Time) {
 	t.mu.Lock()
 	if !t.isLeader() {
 		t.mu.Unlock()
@@ -62,11 +89,13 @@ func (t *Tracker) electTrunkServers(ctx context.Context) {
 	need := map[string][]trunkCandidate{}
 	for _, g := range t.reg.groups {
 		if ts := g.find(g.TrunkServer); ts != nil && ts.Status == proto.StatusActive {
+			delete(lost, g.Name)
 			continue
 		}
 		if g.TrunkServer != "" {
 			t.log.Warn().Str("group", g.Name).Str("storage", g.TrunkServer).Msg("trunk server not active: electing another")
 			t.setTrunkServer(g, "")
+			lost[g.Name] = &trunkLoss{at: now, changed: now}
 		}
 		for _, s := range g.writable {
 			need[g.Name] = append(need[g.Name], trunkCandidate{id: s.ID, addr: net.JoinHostPort(s.IP, strconv.Itoa(s.Port))})
@@ -75,8 +104,10 @@ func (t *Tracker) electTrunkServers(ctx context.Context) {
 	t.mu.Unlock()
 	for name, cands := range need {
 		best := -1
+		sizes := map[string]int64{}
 		for i := range cands {
 			cands[i].binlog = t.trunkBinlogSize(ctx, cands[i].addr)
+			sizes[cands[i].id] = cands[i].binlog
 			if best < 0 || cands[i].binlog > cands[best].binlog {
 				best = i
 			}
@@ -84,12 +115,26 @@ func (t *Tracker) electTrunkServers(ctx context.Context) {
 		if best < 0 {
 			continue
 		}
+		if l := lost[name]; l != nil {
+			for id, n := range sizes {
+				if old, ok := l.sizes[id]; ok && n < 0 {
+					sizes[id] = old
+				}
+			}
+			if !maps.Equal(l.sizes, sizes) {
+				l.sizes, l.changed = sizes, now
+			}
+			if since := now.Sub(l.at); since < trunkSettleMax && (since < trunkSettle || now.Sub(l.changed) < trunkStable) {
+				continue // the candidates' copies may still grow
+			}
+		}
 		t.mu.Lock()
 		g := t.reg.group(name)
 		if g != nil && t.isLeader() {
 			ts := g.find(g.TrunkServer)
 			if s := g.find(cands[best].id); (ts == nil || ts.Status != proto.StatusActive) && s != nil && g.isWritable(s) {
 				t.setTrunkServer(g, s.ID)
+				delete(lost, name)
 				t.log.Info().Str("group", g.Name).Str("storage", s.ID).Int64("trunk_binlog", cands[best].binlog).Msg("trunk server elected")
 			}
 		}

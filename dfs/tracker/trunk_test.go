@@ -1,6 +1,8 @@
 package tracker
 
 import (
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,11 +16,31 @@ import (
 // trunk server and returns its ID.
 func trunkServerOf(t *testing.T, tr *Tracker, group, not string) string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	id, _ := trunkServerBeating(t, tr, group, not, nil)
+	return id
+}
+
+// trunkServerBeating is trunkServerOf while alive (if not nil) beats, which
+// keeps it ACTIVE (an election after a loss waits for the candidates'
+// binlog copies to settle); told is the trunk server its beat answers
+// named last.
+func trunkServerBeating(t *testing.T, tr *Tracker, group, not string, alive *client) (id, told string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
 	for {
+		if alive != nil {
+			if ts := beatTrunk(t, alive); ts != "" {
+				told = ts
+			}
+		}
 		for _, r := range listStorages(t, tr, group) {
 			if r.IfTrunkServer && r.ID != not {
-				return r.ID
+				if alive != nil {
+					if ts := beatTrunk(t, alive); ts != "" {
+						told = ts
+					}
+				}
+				return r.ID, told
 			}
 		}
 		require.True(t, time.Now().Before(deadline), "no trunk server elected in %s", group)
@@ -88,8 +110,9 @@ func TestTrunkServerElection(t *testing.T) {
 
 	// The trunk server goes away: the other one takes over and is told so.
 	conns[first].c.Close()
-	require.Equal(t, other, trunkServerOf(t, tr, "group1", first))
-	require.Equal(t, other, beatTrunk(t, conns[other]))
+	id, told := trunkServerBeating(t, tr, "group1", first, conns[other])
+	require.Equal(t, other, id)
+	require.Equal(t, other, told)
 	// The trunk file ID survives the change.
 	require.Equal(t, []byte{0, 0, 0, 42}, conns[other].ok(proto.CmdStorageFetchTrunkFID, nil))
 }
@@ -99,4 +122,62 @@ func TestSetTrunkServerWithoutTrunkFiles(t *testing.T) {
 	storageConn(t, tr, "127.0.0.2", "group1")
 	st, _ := dial(t, tr).call(proto.CmdServerSetTrunkServer, groupField("group1"))
 	require.Equal(t, proto.StatusEOPNOTSUPP, st)
+}
+
+// A trunk server is lost: the next one is elected only once the
+// candidates' trunk binlog copies have stopped growing (a C storage's copy
+// grows until its next binlog flush after it answered the pushes; elected
+// before, it would hand out slots of acknowledged files again).
+func TestTrunkElectionWaitsForBinlogCopies(t *testing.T) {
+	tr := startTracker(t, func(o *conf.Tracker) {
+		o.UseTrunkFile = true
+		o.CheckActiveInterval = time.Second
+	})
+	// The candidate answers TRUNK_GET_BINLOG_SIZE (31) with a size that
+	// grows at each of the first grows asks after the loss.
+	ln, err := net.Listen("tcp", "127.0.0.3:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	const grows = 4
+	var lostAsks atomic.Int32 // asks since the trunk server was lost; -1 before
+	lostAsks.Store(-1)
+	go func() {
+		var size int64 = 1000
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			if h, err := proto.ReadHeader(c); err == nil && h.Cmd == proto.CmdTrunkGetBinlogSize {
+				if n := lostAsks.Load(); n >= 0 {
+					if n < grows {
+						size += 100
+					}
+					lostAsks.Add(1)
+				}
+				proto.WritePacket(c, proto.CmdResp, 0, (&proto.Buf{}).I64(size).B)
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	join := func(ip string) *client {
+		c := dialFrom(t, tr, ip)
+		c.ok(proto.CmdStorageJoin, joinBody("group1", port, 1))
+		if st, sync := c.call(proto.CmdStorageSyncDestReq, nil); st == 0 && len(sync) == proto.SyncReqSize {
+			c.ok(proto.CmdStorageSyncNotify, make([]byte, proto.SyncReqSize))
+		}
+		c.ok(proto.CmdStorageBeat, nil)
+		c.ok(proto.CmdStorageReportDiskUsage, diskBody([2]int64{100000, 90000}))
+		return c
+	}
+	a := join("127.0.0.2")
+	require.Equal(t, "127.0.0.2", trunkServerOf(t, tr, "group1", ""))
+	b := join("127.0.0.3")
+	lostAsks.Store(0)
+	a.c.Close()
+	id, _ := trunkServerBeating(t, tr, "group1", "127.0.0.2", b)
+	require.Equal(t, "127.0.0.3", id)
+	require.Greater(t, lostAsks.Load(), int32(grows), "elected while its binlog copy was still growing")
 }

@@ -10,8 +10,10 @@ import (
 // Start does nothing in builds without the cpuprofile tag; a profile asked
 // for is refused on stderr.
 func Start(name string) (stop func()) {
-	if os.Getenv("YUNPAN_CPUPROFILE") != "" {
-		fmt.Fprintf(os.Stderr, "%s: YUNPAN_CPUPROFILE ignored: built without the cpuprofile tag (make build with YUNPAN_CPUPROFILE set adds it)\n", name)
+	for _, v := range []string{"YUNPAN_CPUPROFILE", "YUNPAN_MEMPROFILE"} {
+		if os.Getenv(v) != "" {
+			fmt.Fprintf(os.Stderr, "%s: %s ignored: built without the cpuprofile tag (make build with it set adds the tag)\n", name, v)
+		}
 	}
 	return func() {}
 }
