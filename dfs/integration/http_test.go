@@ -54,36 +54,46 @@ func startNginx(t *testing.T, st *cluster.Proc, ip string) *Nginx {
 	out, errOut, code := run(t, "fdfs_nginxconf", "-listen", fmt.Sprintf("%s:%d", ip, port), "-prefix", prefix, "-o", confPath, st.Conf)
 	require.Equal(t, 0, code, out+errOut)
 
-	n := &Nginx{Base: fmt.Sprintf("http://%s:%d", ip, port), Prefix: prefix, done: make(chan struct{})}
+	n := &Nginx{Base: fmt.Sprintf("http://%s:%d", ip, port), Prefix: prefix}
 	n.cmd = exec.Command(nginxBin, nginx.DFSArgs(prefix, confPath)...)
-	stderr, err := os.Create(filepath.Join(prefix, "stderr.log"))
+	n.done = runNginx(t, n.cmd, filepath.Join(prefix, "stderr.log"), n.Base, n.errorLog)
+	return n
+}
+
+// runNginx starts the Nginx of cmd with its output in stderrPath, stops it
+// (SIGTERM, then SIGKILL) when the test ends, and waits until base answers;
+// the channel is closed when it has exited. log tells what went wrong.
+func runNginx(t *testing.T, cmd *exec.Cmd, stderrPath, base string, log func() string) chan struct{} {
+	t.Helper()
+	done := make(chan struct{})
+	stderr, err := os.Create(stderrPath)
 	require.NoError(t, err)
 	defer stderr.Close() // the child has its own copy
-	n.cmd.Stdout, n.cmd.Stderr = stderr, stderr
-	require.NoError(t, n.cmd.Start())
-	go func() { n.cmd.Wait(); close(n.done) }()
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	require.NoError(t, cmd.Start())
+	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		n.cmd.Process.Signal(syscall.SIGTERM) // fast shutdown; the master stops its workers
+		cmd.Process.Signal(syscall.SIGTERM) // fast shutdown; the master stops its workers
 		select {
-		case <-n.done:
+		case <-done:
 		case <-time.After(10 * time.Second):
-			n.cmd.Process.Kill()
-			<-n.done
+			cmd.Process.Kill()
+			<-done
 		}
 	})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {
-		case <-n.done:
-			t.Fatalf("nginx exited:\n%s", n.errorLog())
+		case <-done:
+			t.Fatalf("nginx exited:\n%s", log())
 		default:
 		}
-		if resp, err := http.Get(n.Base + "/"); err == nil {
+		if resp, err := httpc.Get(base + "/"); err == nil {
 			resp.Body.Close()
-			return n
+			return done
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nginx on %s not ready:\n%s", n.Base, n.errorLog())
+			t.Fatalf("nginx on %s not ready:\n%s", base, log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

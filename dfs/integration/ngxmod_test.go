@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -77,7 +76,7 @@ func startModNginx(t *testing.T, bin, ip string, m modTarget) *modNginx {
 	t.Helper()
 	dir := t.TempDir()
 	port := cluster.FreePort(t, ip)
-	n := &modNginx{base: fmt.Sprintf("http://%s:%d", ip, port), dir: dir, done: make(chan struct{})}
+	n := &modNginx{base: fmt.Sprintf("http://%s:%d", ip, port), dir: dir}
 	write := func(name, s string) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644))
 	}
@@ -123,39 +122,10 @@ http {
     }
 }
 `)
-	stderr, err := os.Create(filepath.Join(dir, "stderr.log"))
-	require.NoError(t, err)
-	defer stderr.Close() // the child has its own copy
 	n.cmd = exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
 	n.cmd.Dir = dir
-	n.cmd.Stdout, n.cmd.Stderr = stderr, stderr
-	require.NoError(t, n.cmd.Start())
-	go func() { n.cmd.Wait(); close(n.done) }()
-	t.Cleanup(func() {
-		n.cmd.Process.Signal(syscall.SIGTERM) // fast shutdown; the master stops its workers
-		select {
-		case <-n.done:
-		case <-time.After(10 * time.Second):
-			n.cmd.Process.Kill()
-			<-n.done
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case <-n.done:
-			t.Fatalf("nginx exited:\n%s", n.log())
-		default:
-		}
-		if resp, err := httpc.Get(n.base + "/"); err == nil {
-			resp.Body.Close()
-			return n
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx on %s not ready:\n%s", n.base, n.log())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	n.done = runNginx(t, n.cmd, filepath.Join(dir, "stderr.log"), n.base, n.log)
+	return n
 }
 
 // FastDFS's Nginx module, deployed on a storage host, serves our storage's

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"yunpan/dfs/client"
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
 	"yunpan/internal/cluster"
@@ -40,16 +41,7 @@ func trunkSlotContent(t *testing.T, st *cluster.Proc, id string) (string, int64)
 func TestTrunkCorruptSlotNotServedAndHealed(t *testing.T) {
 	tc := startTrunkCluster(t, "127.0.0.235", "127.0.0.236", "127.0.0.237")
 	bad, good := tc.sts[0], tc.sts[1]
-	ids := map[string][]byte{}
-	for _, size := range []int{3000, 12000} {
-		b := randBytes(size)
-		id, err := tc.c.UploadTo(tctx(t), bad.Addr(), -1, bytes.NewReader(b), int64(len(b)), "bin")
-		require.NoError(t, err)
-		_, ok := isTrunkID(id)
-		require.True(t, ok, id)
-		ids[id] = b
-		waitContent(t, good, id, b)
-	}
+	ids := uploadReplicatedTrunk(t, tc.c, bad, good, 3000, 12000)
 	for id, b := range ids {
 		flipSlotByte(t, bad, id, b)
 	}
@@ -75,6 +67,23 @@ func TestTrunkCorruptSlotNotServedAndHealed(t *testing.T) {
 	}
 	waitSlotsHealed(t, bad, ids)
 	require.Contains(t, bad.Log(), "damaged trunk slot rewritten from a verified copy")
+}
+
+// uploadReplicatedTrunk uploads files of the sizes to st, checks they are
+// trunk-resident and waits until replica serves them.
+func uploadReplicatedTrunk(t *testing.T, c *client.Client, st, replica *cluster.Proc, sizes ...int) map[string][]byte {
+	t.Helper()
+	ids := map[string][]byte{}
+	for _, size := range sizes {
+		b := randBytes(size)
+		id, err := c.UploadTo(tctx(t), st.Addr(), -1, bytes.NewReader(b), int64(len(b)), "bin")
+		require.NoError(t, err)
+		_, ok := isTrunkID(id)
+		require.True(t, ok, id)
+		ids[id] = b
+		waitContent(t, replica, id, b)
+	}
+	return ids
 }
 
 // flipSlotByte flips the middle byte of the content of the trunk-resident
@@ -132,16 +141,7 @@ func TestTrunkScrubPassHealsSlot(t *testing.T) {
 	}
 	c := clClient(t, tr)
 	bad, good := sts[0], sts[1]
-	ids := map[string][]byte{}
-	for _, size := range []int{700, 9000} {
-		b := randBytes(size)
-		id, err := c.UploadTo(tctx(t), bad.Addr(), -1, bytes.NewReader(b), int64(len(b)), "bin")
-		require.NoError(t, err)
-		_, ok := isTrunkID(id)
-		require.True(t, ok, id)
-		ids[id] = b
-		waitContent(t, good, id, b)
-	}
+	ids := uploadReplicatedTrunk(t, c, bad, good, 700, 9000)
 	for id, b := range ids {
 		flipSlotByte(t, bad, id, b)
 	}

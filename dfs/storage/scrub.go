@@ -277,20 +277,12 @@ func (sc *scrubber) repair(f scrubFile, want uint32) {
 	if _, err := os.Stat(f.path); err != nil {
 		return // deleted meanwhile
 	}
-	var errs []error
-	for _, b := range s.repl.peers() {
-		if b.IP == "" || b.Port <= 0 || b.Status == proto.StatusOffline || b.Status == proto.StatusDeleted || b.Status == proto.StatusIPChanged {
-			continue
-		}
-		addr := net.JoinHostPort(b.IP, strconv.Itoa(int(b.Port)))
-		err := sc.fetchOver(addr, f, want)
-		if err == nil {
-			sc.healed.Add(1)
-			s.log.Warn().Str("file", f.remote).Str("from", addr).Int64("scrub_healed_total", sc.healed.Load()).Msg("scrub: damaged file replaced by a verified copy")
-			return
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+	addr, err := sc.fromGroup(func(addr string) error { return sc.fetchOver(addr, f, want) })
+	if err == nil {
+		s.log.Warn().Str("file", f.remote).Str("from", addr).Int64("scrub_healed_total", sc.healed.Load()).Msg("scrub: damaged file replaced by a verified copy")
+		return
 	}
+	errs := []error{err}
 	q, err := sc.quarantine(f)
 	ev := s.log.Error().Err(errors.Join(errs...)).Str("file", f.remote)
 	if err != nil {
@@ -298,6 +290,29 @@ func (sc *scrubber) repair(f scrubFile, want uint32) {
 		return
 	}
 	ev.Str("moved_to", q).Msg("scrub: no good copy in the group, damaged file moved away")
+}
+
+// fromGroup calls fetch with the address of each storage of the group that
+// may have a good copy until one succeeds (counted healed), and returns
+// that address, or every failure.
+func (sc *scrubber) fromGroup(fetch func(addr string) error) (string, error) {
+	var errs []error
+	for _, b := range sc.s.repl.peers() {
+		if b.IP == "" || b.Port <= 0 || b.Status == proto.StatusOffline || b.Status == proto.StatusDeleted || b.Status == proto.StatusIPChanged {
+			continue
+		}
+		addr := net.JoinHostPort(b.IP, strconv.Itoa(int(b.Port)))
+		err := fetch(addr)
+		if err == nil {
+			sc.healed.Add(1)
+			return addr, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+	}
+	if len(errs) == 0 {
+		return "", errors.New("no other storage in the group")
+	}
+	return "", errors.Join(errs...)
 }
 
 // quarantine moves f to <store path>/quarantine.

@@ -3,12 +3,8 @@ package storage
 import (
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
-
-	"yunpan/dfs/proto"
 )
 
 // A trunk-resident file is checked like a normal one (download.go): its
@@ -70,22 +66,13 @@ func (sc *scrubber) repairTrunk(ref *trunkRef, size int64) {
 	mu := s.fileLock(ref.remote) // against a concurrent delete of the same file
 	mu.Lock()
 	defer mu.Unlock()
-	var errs []error
-	for _, b := range s.repl.peers() {
-		if b.IP == "" || b.Port <= 0 || b.Status == proto.StatusOffline || b.Status == proto.StatusDeleted || b.Status == proto.StatusIPChanged {
-			continue
-		}
-		addr := net.JoinHostPort(b.IP, strconv.Itoa(int(b.Port)))
-		err := sc.fetchIntoSlot(addr, ref, size)
-		if err == nil {
-			sc.healed.Add(1)
-			s.verified.forget(ref.remote)
-			s.log.Warn().Str("file", ref.remote).Str("from", addr).Int64("scrub_healed_total", sc.healed.Load()).Msg("scrub: damaged trunk slot rewritten from a verified copy")
-			return
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+	addr, err := sc.fromGroup(func(addr string) error { return sc.fetchIntoSlot(addr, ref, size) })
+	if err != nil {
+		s.log.Error().Err(err).Str("file", ref.remote).Msg("scrub: no good copy of a damaged trunk-resident file in the group; downloads keep refusing it")
+		return
 	}
-	s.log.Error().Errs("errors", errs).Str("file", ref.remote).Msg("scrub: no good copy of a damaged trunk-resident file in the group; downloads keep refusing it")
+	s.verified.forget(ref.remote)
+	s.log.Warn().Str("file", ref.remote).Str("from", addr).Int64("scrub_healed_total", sc.healed.Load()).Msg("scrub: damaged trunk slot rewritten from a verified copy")
 }
 
 // fetchIntoSlot downloads ref from the storage at addr into a temp file,
