@@ -51,7 +51,7 @@ func (sess *session) download(h proto.Header, body []byte) (*reply, error) {
 	if err := s.checkGroup(group); err != nil {
 		return nil, err
 	}
-	_, path, err := s.parseRemote(remote)
+	loc, path, err := s.parseRemote(remote)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func (sess *session) download(h proto.Header, body []byte) (*reply, error) {
 		return &reply{framed: bp, n: n}, nil
 	}
 	owned = false
-	rep := &reply{file: os.NewFile(uintptr(fd), path), off: off, n: n}
+	rep := &reply{file: os.NewFile(uintptr(fd), path), off: off, n: n, copy: s.paths[loc.StorePath].copySend}
 	if checked && whole {
 		rep.crc, rep.remote = &want, remote
 	}

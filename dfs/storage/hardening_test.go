@@ -329,3 +329,27 @@ func TestUploadModes(t *testing.T) {
 		})
 	}
 }
+
+// TestSendModes: downloads larger than 16 KiB leave with sendfile, or, a
+// buffer or more from a tmpfs, by pread and write (sendCopy); both send the
+// same bytes, whole and by range, and the connection stays usable.
+func TestSendModes(t *testing.T) {
+	for _, copySend := range []bool{false, true} {
+		t.Run(fmt.Sprintf("copy=%v", copySend), func(t *testing.T) {
+			s := start(t, testOpts(t))
+			s.paths[0].copySend = copySend // before any download
+			c := dial(t, s)
+			data := make([]byte, 3*copyBufSize/2+17)
+			rand.Read(data)
+			remote := upload(t, c, 0, "bin", data)
+			for _, r := range [][2]int64{{0, 0}, {100, 70 << 10}, {copyBufSize - 5, copyBufSize / 4}, {10, copyBufSize + 3}, {int64(len(data)) - 30, 0}} {
+				_, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, r[0], r[1]))
+				want := data[r[0]:]
+				if r[1] > 0 {
+					want = want[:r[1]]
+				}
+				require.Equal(t, want, got, "range %v", r)
+			}
+		})
+	}
+}

@@ -177,7 +177,8 @@ func New(opts *conf.Storage, log zerolog.Logger) (*Storage, error) {
 			return nil, fmt.Errorf("storage: store_path%d: %w", sp.index, err)
 		}
 		sp.unnamed = !sp.readonly && tmpfileWorks(sp.dataDir)
-		log.Debug().Int("store_path", sp.index).Bool("unnamed_files", sp.unnamed).Msg("how uploads are written")
+		sp.copySend = onTmpfs(sp.dataDir)
+		log.Debug().Int("store_path", sp.index).Bool("unnamed_files", sp.unnamed).Bool("copy_send", sp.copySend).Msg("how files are written and sent")
 	}
 	log.Debug().Dur("took", time.Since(t0)).Int("paths", len(s.paths)).Int("subdirs", s.subdirs).Msg("store paths ready")
 

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"yunpan/dfs/proto"
 )
 
@@ -24,6 +26,7 @@ type storePath struct {
 
 	badUntil atomic.Int64 // unix nanos until which uploads avoid this path (hardening.go)
 	unnamed  bool         // uploads are written into unnamed files (tmpfile.go)
+	copySend bool         // downloads are sent by copy, not sendfile (a tmpfs; server.go sendCopy)
 
 	usageMu sync.Mutex // guards the fields below (usage)
 	usageAt time.Time  // when statfs was last read; zero: never
@@ -237,4 +240,10 @@ func (s *Storage) choosePath(idx int8, size int64) (*storePath, error) {
 		}
 	}
 	return nil, proto.Errf(proto.StatusENOSPC, "no writable store path with free space")
+}
+
+// onTmpfs reports whether dir is on a tmpfs.
+func onTmpfs(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && st.Type == unix.TMPFS_MAGIC
 }

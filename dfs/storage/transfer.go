@@ -140,6 +140,30 @@ func (g *rateGuard) sendFile(f *os.File, n int64) (int64, error) {
 	return sent, nil
 }
 
+// writeAll writes b under the guard: network_timeout per write,
+// min_transfer_rate overall.
+func (g *rateGuard) writeAll(b []byte) error {
+	for len(b) > 0 {
+		if g.below() {
+			return g.cut()
+		}
+		now := time.Now()
+		d, guarded := g.deadline(now)
+		g.c.SetWriteDeadline(d)
+		k, err := g.c.Write(b)
+		g.waited += time.Since(now)
+		g.bytes += int64(k)
+		b = b[k:]
+		switch {
+		case err != nil && guarded && isTimeout(err):
+			continue
+		case err != nil:
+			return err
+		}
+	}
+	return nil
+}
+
 // isTimeout is true for a deadline error.
 func isTimeout(err error) bool {
 	var ne net.Error

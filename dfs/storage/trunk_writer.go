@@ -363,7 +363,7 @@ func (s *Storage) downloadTrunk(ref *trunkRef, off, n int64) (*reply, error) {
 		s.stats.add(statSuccessDownloadBytes, n)
 		return &reply{framed: bp, n: n}, nil
 	}
-	return &reply{file: f, off: at, n: n}, nil
+	return &reply{file: f, off: at, n: n, copy: s.paths[ref.slot.path].copySend}, nil
 }
 
 // deleteTrunk deletes a trunk-resident file: the slot is marked free here
