@@ -134,7 +134,7 @@ func (sess *session) download(h proto.Header, body []byte) (*reply, error) {
 		return &reply{framed: bp, n: n}, nil
 	}
 	owned = false
-	rep := &reply{file: os.NewFile(uintptr(fd), path), off: off, n: n, copy: s.paths[loc.StorePath].copySend}
+	rep := &reply{file: os.NewFile(uintptr(fd), path), off: off, n: n, copy: s.paths[loc.StorePath].copySend && n >= copyBufSize}
 	if checked && whole {
 		rep.crc, rep.remote = &want, remote
 	}

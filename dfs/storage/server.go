@@ -258,7 +258,7 @@ func (sess *session) send(rep *reply) bool {
 		if writeMore(c, buf) != nil {
 			return false
 		}
-		if rep.copy && rep.n >= copyBufSize {
+		if rep.copy {
 			return sess.streamErr(sess.sendCopy(rep.file, rep.off, rep.n))
 		}
 		return sess.streamErr(sess.sendFile(rep.file, rep.off, rep.n))
@@ -306,15 +306,16 @@ func (sess *session) sendFile(f *os.File, off, n int64) error {
 	return nil
 }
 
-// sendCopy is sendFile through a kept buffer, pread then write, for files
-// of a buffer or more on store paths whose pages sendfile(2) hands to a
-// socket at more cost than a copy: from a tmpfs (4 KiB pages, 16 to a
-// splice) a 1 MiB file cost 634 µs of CPU of both ends of a loopback
-// socket by sendfile, 458 by copy, and the storage's own CPU per 1 MiB
-// download went from 392–420 µs to 371 side by side; from ext4 (large
-// folios) sendfile costs 269 and stays. A 64 KiB download from a tmpfs
-// cost the storage more by copy (35 µs against 23), so smaller files keep
-// sendfile.
+// sendCopy is sendFile through a kept buffer, pread then write, where
+// sendfile(2) costs more than a copy. sendfile splices 16 pages at a time:
+// from a tmpfs (4 KiB pages) a 1 MiB file cost 634 µs of CPU of both ends
+// of a loopback socket by sendfile, 458 by copy, and the storage's own CPU
+// per 1 MiB download went from 392–420 µs to 371 side by side (from ext4,
+// with large folios, sendfile costs 269 and stays; a 64 KiB download from
+// a tmpfs cost the storage 35 µs by copy against 23, so a tmpfs copies
+// from copyBufSize on). A trunk slot's content starts 24 bytes into a
+// page, so 64 KiB of it spans 17 pages, two splices: 48–53 µs of storage
+// CPU by sendfile.
 func (sess *session) sendCopy(f *os.File, off, n int64) error {
 	bp := copyBufs.get()
 	defer copyBufs.put(bp)

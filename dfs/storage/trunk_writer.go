@@ -344,8 +344,10 @@ func (s *Storage) downloadTrunk(ref *trunkRef, off, n int64) (*reply, error) {
 	}
 	s.stats.add(statSuccessDownload, 1)
 	at := int64(ref.slot.off) + trunkHeaderLen + off
-	if n <= inlineReplyMax {
-		// As a small normal file: one read, and one write with the header.
+	if proto.HeaderSize+n <= copyBufSize {
+		// One read, and one write with the header: the content starts 24
+		// bytes into a page, which sendfile would splice a page more of
+		// (sendCopy), and a slot is small.
 		defer f.Close()
 		bp := getBuf(proto.HeaderSize + n)
 		buf := (*bp)[:proto.HeaderSize+int(n)]
@@ -353,7 +355,7 @@ func (s *Storage) downloadTrunk(ref *trunkRef, off, n int64) (*reply, error) {
 			putBuf(bp)
 			return nil, fmt.Errorf("download %s: %w", ref.remote, err)
 		}
-		if whole && trunkChecked(h) {
+		if whole && n <= inlineReplyMax && trunkChecked(h) { // larger: trunkIntact
 			if got := crc32.ChecksumIEEE(buf[proto.HeaderSize:]); got != ref.info.CRC32 {
 				putBuf(bp)
 				return nil, s.damaged(ref.remote, got, ref.info.CRC32)
@@ -363,7 +365,7 @@ func (s *Storage) downloadTrunk(ref *trunkRef, off, n int64) (*reply, error) {
 		s.stats.add(statSuccessDownloadBytes, n)
 		return &reply{framed: bp, n: n}, nil
 	}
-	return &reply{file: f, off: at, n: n, copy: s.paths[ref.slot.path].copySend}, nil
+	return &reply{file: f, off: at, n: n, copy: true}, nil // unaligned: sendCopy
 }
 
 // deleteTrunk deletes a trunk-resident file: the slot is marked free here
