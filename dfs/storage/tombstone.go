@@ -33,21 +33,23 @@ type tombstones struct {
 	keep int64 // seconds
 	max  int
 	m    map[tombKey]int64 // name → time of its latest delete (binlog timestamp)
-	fifo []tombEntry       // additions in order, for eviction; fifo[head:] are live
+	// ring holds the additions in order, for eviction: n of them from
+	// head, wrapping. It grows by doubling up to max and no further, so the
+	// set's memory stays near 2^18 × (8 + 16) bytes plus the map's.
+	ring []tombEntry
 	head int
+	n    int
 }
 
-// tombKey stands for a name: 128 bits of hash instead of the name itself,
+// tombKey stands for a name: 64 bits of hash instead of the name itself,
 // whose bytes (44 to 60 and more) would be most of the set's memory at its
-// 2^18 names. Two names of one key (a chance of about 2^18 / 2^128 for a
+// 2^18 names. Two names of one key (a chance of about 2^18 / 2^64 for a
 // name looked up) would share their tombstone.
-type tombKey [2]uint64
+type tombKey uint64
 
-var tombSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+var tombSeed = maphash.MakeSeed()
 
-func tombKeyOf(name string) tombKey {
-	return tombKey{maphash.String(tombSeeds[0], name), maphash.String(tombSeeds[1], name)}
-}
+func tombKeyOf(name string) tombKey { return tombKey(maphash.String(tombSeed, name)) }
 
 type tombEntry struct {
 	key tombKey
@@ -84,28 +86,39 @@ func (t *tombstones) add(name string, ts int64) {
 		return
 	}
 	t.m[k] = ts
-	t.fifo = append(t.fifo, tombEntry{k, ts})
+	if t.n == t.max {
+		t.popLocked() // the oldest addition beyond max
+	}
+	if t.n == len(t.ring) {
+		grown := make([]tombEntry, min(max(2*len(t.ring), 1024), t.max))
+		for i := range t.n {
+			grown[i] = t.ring[(t.head+i)%len(t.ring)]
+		}
+		t.ring, t.head = grown, 0
+	}
+	t.ring[(t.head+t.n)%len(t.ring)] = tombEntry{k, ts}
+	t.n++
 	t.evictLocked(now)
 }
 
-// evictLocked drops the oldest additions beyond max and those older than
-// keep from the front (the binlog is nearly in time order; a straggler
-// further back goes when it reaches the front or by count).
-func (t *tombstones) evictLocked(now int64) {
-	for t.head < len(t.fifo) {
-		e := t.fifo[t.head]
-		if len(t.fifo)-t.head <= t.max && e.ts >= now-t.keep {
-			break
-		}
-		if t.m[e.key] == e.ts { // not superseded by a later delete
-			delete(t.m, e.key)
-		}
-		t.fifo[t.head] = tombEntry{}
-		t.head++
+// popLocked drops the oldest addition, and its name unless a later delete
+// superseded it.
+func (t *tombstones) popLocked() {
+	e := t.ring[t.head]
+	if t.m[e.key] == e.ts {
+		delete(t.m, e.key)
 	}
-	if t.head > 1024 && t.head > len(t.fifo)/2 {
-		t.fifo = append([]tombEntry(nil), t.fifo[t.head:]...)
-		t.head = 0
+	t.ring[t.head] = tombEntry{}
+	t.head = (t.head + 1) % len(t.ring)
+	t.n--
+}
+
+// evictLocked drops the additions older than keep from the front (the
+// binlog is nearly in time order; a straggler further back goes when it
+// reaches the front or by count).
+func (t *tombstones) evictLocked(now int64) {
+	for t.n > 0 && t.ring[t.head].ts < now-t.keep {
+		t.popLocked()
 	}
 }
 
