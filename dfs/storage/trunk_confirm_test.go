@@ -148,12 +148,7 @@ func TestTrunkOccupiedSlotNotReused(t *testing.T) {
 	require.NotNil(t, a)
 	c := dial(t, s)
 	content := []byte("a file whose slot the trunk server forgot")
-	h, b := roundTrip(t, c, proto.CmdUploadFile, 0, uploadBody(0, "txt", content))
-	require.Zero(t, h.Status)
-	remote := string(b[proto.GroupNameLen:])
-	ref, ok, err := s.trunkRefOf(remote)
-	require.True(t, ok)
-	require.NoError(t, err)
+	_, ref := trunkUpload(t, s, c, content)
 	forget := func() {
 		require.NoError(t, a.free(ref.slot, time.Now()))
 		a.mu.Lock()
@@ -166,7 +161,7 @@ func TestTrunkOccupiedSlotNotReused(t *testing.T) {
 	forget()
 	group := (&proto.Buf{}).Fixed("group1", proto.GroupNameLen).B
 	size := int32(len(content) + trunkHeaderLen)
-	h, b = roundTrip(t, dial(t, s), proto.CmdTrunkAllocSpace, 0, append(append([]byte{}, group...), (&proto.Buf{}).I32(size).U8(0).B...))
+	h, b := roundTrip(t, dial(t, s), proto.CmdTrunkAllocSpace, 0, append(append([]byte{}, group...), (&proto.Buf{}).I32(size).U8(0).B...))
 	require.Zero(t, h.Status)
 	got := decodeSlotInfo(b)
 	require.False(t, got.id == ref.slot.id && got.off == ref.slot.off, "slot of a live file handed out: %v", got)
@@ -231,17 +226,10 @@ func TestTrunkWriterSkipsOccupiedSlot(t *testing.T) {
 
 	c := dial(t, w)
 	content := []byte("a file whose slot the trunk server forgot")
-	h, b := roundTrip(t, c, proto.CmdUploadFile, 0, uploadBody(0, "txt", content))
-	require.Zero(t, h.Status)
-	remote := string(b[proto.GroupNameLen:])
-	ref, ok, err := w.trunkRefOf(remote)
-	require.True(t, ok)
-	require.NoError(t, err)
+	remote, ref := trunkUpload(t, w, c, content)
 	require.NoError(t, a.free(ref.slot, time.Now())) // the confirmation lost
 
-	h, b = roundTrip(t, c, proto.CmdUploadFile, 0, uploadBody(0, "txt", []byte("a second file of the same size...........")))
-	require.Zero(t, h.Status)
-	second := string(b[proto.GroupNameLen:])
+	second, _ := trunkUpload(t, w, c, []byte("a second file of the same size..........."))
 	_, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
 	require.Equal(t, content, got, "the first file was written over")
 	ref2, _, err := w.trunkRefOf(second)
@@ -281,4 +269,17 @@ func TestTrunkWriterSkipsOccupiedSlot(t *testing.T) {
 		_, got := roundTrip(t, c, proto.CmdDownloadFile, 0, downloadBody("group1", remote, 0, 0))
 		require.Equal(t, data, got, "%s written over", remote)
 	}
+}
+
+// trunkUpload uploads data to s over c and returns its remote filename and
+// trunk slot (it must land in a trunk file).
+func trunkUpload(t *testing.T, s *Storage, c net.Conn, data []byte) (string, *trunkRef) {
+	t.Helper()
+	h, b := roundTrip(t, c, proto.CmdUploadFile, 0, uploadBody(0, "txt", data))
+	require.Zero(t, h.Status)
+	remote := string(b[proto.GroupNameLen:])
+	ref, ok, err := s.trunkRefOf(remote)
+	require.True(t, ok, remote)
+	require.NoError(t, err)
+	return remote, ref
 }
