@@ -41,7 +41,7 @@ func (sess *session) queryFileInfo(h proto.Header, body []byte) (*reply, error) 
 		if err != nil {
 			return nil, err
 		}
-		size, mtime, err := slotStat(ref)
+		size, mtime, err := s.slotStat(ref)
 		if err != nil {
 			if h.Status&infoFlagSilent == 0 {
 				s.log.Info().Str("file", remote).Msg("query file info: no such file")

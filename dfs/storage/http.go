@@ -361,7 +361,7 @@ func (h *httpServer) serveTrunk(w http.ResponseWriter, r *http.Request, ref *tru
 		return
 	}
 	defer f.Close()
-	if err := h.s.trunkIntact(ref, f, hdr); err != nil {
+	if err := h.s.trunkIntact(ref, int(f.Fd()), hdr); err != nil {
 		h.log.Warn().Err(err).Str("file", ref.remote).Msg("http: not served")
 		httpError(w, http.StatusInternalServerError)
 		return

@@ -63,7 +63,7 @@ func (r *replication) ackReplicas(remote string) error {
 		if err != nil {
 			return err
 		}
-		if _, ts, err = slotStat(ref); err != nil {
+		if _, ts, err = s.slotStat(ref); err != nil {
 			return err
 		}
 	} else {

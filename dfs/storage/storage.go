@@ -70,6 +70,7 @@ type Storage struct {
 	scrub    *scrubber              // background CRC32 checks and healing (scrub.go)
 	verified verifiedCache          // files whose content matched their name lately (download.go)
 	trunk    *trunkRole             // trunk storage: the group's trunk server, our part (trunk_server.go)
+	trunkFDs trunkFDs               // trunk files kept open (trunk_fds.go)
 
 	connSem chan struct{}
 	mu      sync.Mutex // guards conns, exiting and wg.Add against Exit
@@ -278,6 +279,7 @@ func (s *Storage) Exit() {
 		s.closeMetrics()
 		s.wg.Wait()
 		s.trunk.close()
+		s.trunkFDs.close()
 		if err := s.binlog.Close(); err != nil {
 			s.log.Error().Err(err).Msg("binlog close")
 		}

@@ -8,12 +8,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/btree"
 
 	"yunpan/dfs/proto"
 )
@@ -67,14 +68,57 @@ type extent struct{ off, size int32 }
 
 func (e extent) end() int32 { return e.off + e.size }
 
-// trunkFile is one trunk file and its free blocks (sorted, disjoint;
-// neighbours stay separate blocks, as FastDFS keeps them without
-// trunk_free_space_merge).
+// trunkFile is one trunk file and its free blocks (disjoint, ordered by
+// offset; neighbours stay separate blocks, as FastDFS keeps them without
+// trunk_free_space_merge). The blocks are in a B-tree: after many deletes
+// a trunk file holds thousands, and a sorted slice moved them all for each
+// block taken or given back.
 type trunkFile struct {
 	path, high, low int
 	id              int32
-	free            []extent
+	free            *btree.BTreeG[extent]
 	idx             *freeIndex // the allocator's index of its store path (nil: none)
+}
+
+// btreeDegree suits small items: nodes of up to 63 of them.
+const btreeDegree = 32
+
+func newTrunkFile(path, high, low int, id int32, idx *freeIndex) *trunkFile {
+	return &trunkFile{path: path, high: high, low: low, id: id, idx: idx,
+		free: btree.NewG(btreeDegree, func(a, b extent) bool { return a.off < b.off })}
+}
+
+// blocks lists the free blocks in offset order.
+func (f *trunkFile) blocks() []extent {
+	out := make([]extent, 0, f.free.Len())
+	f.free.Ascend(func(x extent) bool {
+		out = append(out, x)
+		return true
+	})
+	return out
+}
+
+// overlapping calls fn for each free block overlapping [lo, hi), in
+// offset order, until fn returns false.
+func (f *trunkFile) overlapping(lo, hi int32, fn func(extent) bool) {
+	// The blocks are disjoint: only the last one starting at or before lo
+	// can reach into the range from before it.
+	more := true
+	f.free.DescendLessOrEqual(extent{off: lo}, func(x extent) bool {
+		if x.off < lo && x.end() > lo {
+			more = fn(x)
+		}
+		return false
+	})
+	if !more {
+		return
+	}
+	f.free.AscendGreaterOrEqual(extent{off: lo}, func(x extent) bool {
+		if x.off >= hi {
+			return false
+		}
+		return fn(x)
+	})
 }
 
 // addFree adds [e.off, e.end()) as one free block, replacing the parts of
@@ -84,38 +128,34 @@ func (f *trunkFile) addFree(e extent) {
 		return
 	}
 	f.removeFree(e)
-	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].off > e.off })
-	f.free = slices.Insert(f.free, i, e)
+	f.free.ReplaceOrInsert(e)
 	f.indexAdd(e)
 }
 
 // removeFree makes [e.off, e.end()) used: a block equal to it goes, blocks
-// it overlaps are cut. The blocks are sorted and disjoint, so those it
-// touches are found by binary search and replaced in place.
+// it overlaps are cut.
 func (f *trunkFile) removeFree(e extent) {
 	lo, hi := e.off, e.end()
-	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].end() > lo })
-	j := i
-	var keep [2]extent // the part of the first block before lo, of the last after hi
-	n := 0
-	for ; j < len(f.free) && f.free[j].off < hi; j++ {
-		x := f.free[j]
+	var hit [4]extent
+	touched := hit[:0]
+	f.overlapping(lo, hi, func(x extent) bool {
+		touched = append(touched, x)
+		return true
+	})
+	for i, x := range touched {
+		f.free.Delete(x)
 		f.indexRemove(x)
-		if x.off < lo {
-			keep[n] = extent{x.off, lo - x.off}
-			n++
+		// The part of the first block before lo, of the last after hi.
+		if i == 0 && x.off < lo {
+			k := extent{x.off, lo - x.off}
+			f.free.ReplaceOrInsert(k)
+			f.indexAdd(k)
 		}
-		if x.end() > hi {
-			keep[n] = extent{hi, x.end() - hi}
-			n++
+		if i == len(touched)-1 && x.end() > hi {
+			k := extent{hi, x.end() - hi}
+			f.free.ReplaceOrInsert(k)
+			f.indexAdd(k)
 		}
-	}
-	if i == j {
-		return
-	}
-	f.free = slices.Replace(f.free, i, j, keep[:n]...)
-	for _, x := range keep[:n] {
-		f.indexAdd(x)
 	}
 }
 
@@ -132,90 +172,88 @@ func (f *trunkFile) indexRemove(x extent) {
 }
 
 // freeIndex finds the best-fit block of a store path without looking at
-// every free block (after many deletes a trunk file holds thousands, since
-// neighbours are never merged): the blocks by size, each size's in (trunk
-// ID, offset) order.
+// every free block: the blocks by size, then trunk ID and offset, in a
+// B-tree.
 type freeIndex struct {
-	sizes []int32              // the sizes present, ascending
-	by    map[int32][]blockKey // the blocks of each size, ascending
+	t *btree.BTreeG[sizedBlock]
 }
 
 type blockKey struct{ id, off int32 }
 
-func (k blockKey) before(o blockKey) bool { return k.id < o.id || k.id == o.id && k.off < o.off }
+type sizedBlock struct {
+	size int32
+	blockKey
+}
+
+func sizedLess(a, b sizedBlock) bool {
+	if a.size != b.size {
+		return a.size < b.size
+	}
+	return a.id < b.id || a.id == b.id && a.off < b.off
+}
 
 func (ix *freeIndex) add(size int32, k blockKey) {
-	if ix.by == nil {
-		ix.by = map[int32][]blockKey{}
+	if ix.t == nil {
+		ix.t = btree.NewG(btreeDegree, sizedLess)
 	}
-	b := ix.by[size]
-	if len(b) == 0 {
-		i, _ := slices.BinarySearch(ix.sizes, size)
-		ix.sizes = slices.Insert(ix.sizes, i, size)
-	}
-	i := sort.Search(len(b), func(i int) bool { return !b[i].before(k) })
-	ix.by[size] = slices.Insert(b, i, k)
+	ix.t.ReplaceOrInsert(sizedBlock{size, k})
 }
 
 func (ix *freeIndex) remove(size int32, k blockKey) {
-	b := ix.by[size]
-	i := sort.Search(len(b), func(i int) bool { return !b[i].before(k) })
-	if i == len(b) || b[i] != k {
-		return
-	}
-	if i == 0 {
-		b = b[1:] // the usual case: the best fit was taken
-	} else {
-		b = slices.Delete(b, i, i+1)
-	}
-	if len(b) > 0 {
-		ix.by[size] = b
-		return
-	}
-	delete(ix.by, size)
-	if j, ok := slices.BinarySearch(ix.sizes, size); ok {
-		ix.sizes = slices.Delete(ix.sizes, j, j+1)
+	if ix.t != nil {
+		ix.t.Delete(sizedBlock{size, k})
 	}
 }
 
 // best is the smallest block of at least need bytes, the lowest trunk ID
 // and offset among equals.
 func (ix *freeIndex) best(need int32) (blockKey, int32, bool) {
-	i := sort.Search(len(ix.sizes), func(i int) bool { return ix.sizes[i] >= need })
-	if i == len(ix.sizes) {
+	if ix.t == nil {
 		return blockKey{}, 0, false
 	}
-	size := ix.sizes[i]
-	return ix.by[size][0], size, true
+	var found sizedBlock
+	ok := false
+	ix.t.AscendGreaterOrEqual(sizedBlock{size: need, blockKey: blockKey{id: -1 << 31, off: -1 << 31}}, func(x sizedBlock) bool {
+		found, ok = x, true
+		return false
+	})
+	return found.blockKey, found.size, ok
 }
 
 // neighbours returns the free blocks ending where e starts and starting
 // where e ends (none, one or two).
 func (f *trunkFile) neighbours(e extent) []extent {
 	var out []extent
-	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].off >= e.off })
-	if i > 0 && f.free[i-1].end() == e.off {
-		out = append(out, f.free[i-1])
+	if e.off > 0 {
+		f.free.DescendLessOrEqual(extent{off: e.off - 1}, func(x extent) bool {
+			if x.end() == e.off {
+				out = append(out, x)
+			}
+			return false
+		})
 	}
-	if i < len(f.free) && f.free[i].off == e.end() {
-		out = append(out, f.free[i])
+	if x, ok := f.free.Get(extent{off: e.end()}); ok {
+		out = append(out, x)
 	}
 	return out
 }
 
 // overlapsFree reports whether any byte of e is free.
 func (f *trunkFile) overlapsFree(e extent) bool {
-	// The blocks are sorted and disjoint: the first ending after e.off is
-	// the only candidate.
-	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].end() > e.off })
-	return i < len(f.free) && f.free[i].off < e.end()
+	hit := false
+	f.overlapping(e.off, e.end(), func(extent) bool {
+		hit = true
+		return false
+	})
+	return hit
 }
 
 func (f *trunkFile) freeBytes() int64 {
 	var n int64
-	for _, x := range f.free {
+	f.free.Ascend(func(x extent) bool {
 		n += int64(x.size)
-	}
+		return true
+	})
 	return n
 }
 
@@ -243,7 +281,8 @@ type trunkAllocConfig struct {
 // concurrent use.
 type trunkAlloc struct {
 	cfg  trunkAllocConfig
-	path string // the trunk binlog file
+	path string   // the trunk binlog file
+	out  *os.File // path opened for appending (reopened by a compaction)
 
 	mu      sync.Mutex
 	files   map[int32]*trunkFile
@@ -253,15 +292,9 @@ type trunkAlloc struct {
 	closed  bool
 	epoch   int // compactions so far (each rewrites the binlog)
 	blSize  int64
-	lines   int                                // lines in the binlog
-	usedAt  map[int32]map[extent]stampedExtent // per trunk file and range: when ranges were last marked used (the trunk check's age test)
-	baseTS  int64                              // time of the binlog's first line: ranges used with no line of their own were used by then
-}
-
-// stampedExtent is a range marked used at ts.
-type stampedExtent struct {
-	extent
-	ts int64
+	lines   int                         // lines in the binlog
+	usedAt  map[int32]map[extent]uint32 // per trunk file and range: when (Unix seconds) ranges were last marked used (the trunk check's age test)
+	baseTS  int64                       // time of the binlog's first line: ranges used with no line of their own were used by then
 }
 
 type slotKey struct{ id, off int32 }
@@ -273,7 +306,7 @@ func trunkBinlogPath(dataDir string) string { return filepath.Join(dataDir, "tru
 // is an empty one) and opens that binlog for appending.
 func openTrunkAlloc(path string, cfg trunkAllocConfig) (*trunkAlloc, error) {
 	a := &trunkAlloc{cfg: cfg, path: path, files: map[int32]*trunkFile{}, index: map[int]*freeIndex{}, nextID: 1,
-		pending: map[slotKey]pendingSlot{}, usedAt: map[int32]map[extent]stampedExtent{}}
+		pending: map[slotKey]pendingSlot{}, usedAt: map[int32]map[extent]uint32{}}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("trunk binlog dir: %w", err)
 	}
@@ -295,8 +328,20 @@ func openTrunkAlloc(path string, cfg trunkAllocConfig) (*trunkAlloc, error) {
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("trunk binlog: %w", err)
 	}
+	if a.out, err = openAppend(path); err != nil {
+		return nil, err
+	}
 	a.blSize = good
 	return a, nil
+}
+
+// openAppend opens the trunk binlog at path for appending.
+func openAppend(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open trunk binlog: %w", err)
+	}
+	return f, nil
 }
 
 // replay applies every complete, well-formed line of r (others are
@@ -366,8 +411,15 @@ func parseTrunkLine(line string) (byte, slotInfo, int64, bool) {
 		id: int32(v[3]), off: int32(v[4]), size: int32(v[5])}, ts, true
 }
 
+// formatTrunkLine is one binlog line: "ts op path high low id off size".
 func formatTrunkLine(ts int64, op byte, si slotInfo) string {
-	return fmt.Sprintf("%d %c %d %d %d %d %d %d\n", ts, op, si.path, si.high, si.low, si.id, si.off, si.size)
+	var a [96]byte
+	b := strconv.AppendInt(a[:0], ts, 10)
+	b = append(b, ' ', op)
+	for _, v := range [6]int64{int64(si.path), int64(si.high), int64(si.low), int64(si.id), int64(si.off), int64(si.size)} {
+		b = strconv.AppendInt(append(b, ' '), v, 10)
+	}
+	return string(append(b, '\n'))
 }
 
 // apply changes the state by one binlog line. A range beyond the trunk
@@ -385,7 +437,7 @@ func (a *trunkAlloc) apply(op byte, si slotInfo) {
 			ix = &freeIndex{}
 			a.index[si.path] = ix
 		}
-		f = &trunkFile{path: si.path, high: si.high, low: si.low, id: si.id, idx: ix}
+		f = newTrunkFile(si.path, si.high, si.low, si.id, ix)
 		a.files[si.id] = f
 	}
 	if si.id >= a.nextID {
@@ -403,26 +455,19 @@ func (a *trunkAlloc) apply(op byte, si slotInfo) {
 // fsync_after_written_bytes set, a confirmed allocation or a free is
 // acknowledged only once on disk (as a normal file then is; without it,
 // neither is, as in FastDFS, and a killed process loses nothing: the
-// kernel still writes what it was given). The file is opened
-// for each append (the fsync costs far more), so no descriptor stays open.
+// kernel still writes what it was given). The file stays open: opening
+// and closing it cost more than the write.
 func (a *trunkAlloc) append(lines string, sync bool) error {
 	if a.closed {
 		return errors.New("trunk binlog closed")
 	}
-	f, err := os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("open trunk binlog: %w", err)
-	}
-	_, err = f.WriteString(lines)
+	_, err := a.out.WriteString(lines)
 	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+		err = a.out.Sync()
 	}
 	if err != nil {
 		// Cut a partial line so that the next append starts clean.
-		os.Truncate(a.path, a.blSize)
+		a.out.Truncate(a.blSize)
 		return fmt.Errorf("write trunk binlog: %w", err)
 	}
 	a.blSize += int64(len(lines))
@@ -470,7 +515,7 @@ func (a *trunkAlloc) alloc(n int64, pathIdx int, now time.Time, mkfile func(slot
 		if f, err = a.newFileLocked(pathIdx, now, mkfile); err != nil {
 			return slotInfo{}, err
 		}
-		x = f.free[0]
+		x, _ = f.free.Min()
 	}
 	// A rest too small for any slot goes along with this one.
 	take := need
@@ -616,12 +661,11 @@ func (a *trunkAlloc) skipOccupied(si slotInfo, n int32, now time.Time) error {
 	f := a.files[si.id]
 	end := si.off + si.size
 	lines := formatTrunkLine(now.Unix(), trunkOpUsed, si)
-	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].off >= end })
-	if i < len(f.free) && f.free[i].off == end {
+	if x, ok := f.free.Get(extent{off: end}); ok {
 		r := si
-		r.off, r.size = f.free[i].off, f.free[i].size
+		r.off, r.size = x.off, x.size
 		lines += formatTrunkLine(now.Unix(), trunkOpUsed, r)
-		end = f.free[i].end()
+		end = x.end()
 	}
 	used := si.off + min(max(n, 0), end-si.off)
 	if used < end {
@@ -659,9 +703,7 @@ func (a *trunkAlloc) markUsed(si slotInfo, now time.Time) error {
 	}
 	e := extent{si.off, si.size}
 	var lines string
-	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].end() > e.off })
-	for ; i < len(f.free) && f.free[i].off < e.end(); i++ {
-		x := f.free[i]
+	f.overlapping(e.off, e.end(), func(x extent) bool {
 		b := si
 		b.off, b.size = x.off, x.size
 		lines += formatTrunkLine(now.Unix(), trunkOpUsed, b)
@@ -673,7 +715,8 @@ func (a *trunkAlloc) markUsed(si slotInfo, now time.Time) error {
 			b.off, b.size = e.end(), x.end()-e.end()
 			lines += formatTrunkLine(now.Unix(), trunkOpFree, b)
 		}
-	}
+		return true
+	})
 	if lines == "" {
 		return nil
 	}
@@ -692,19 +735,25 @@ func (a *trunkAlloc) noteUsed(si slotInfo, ts int64) {
 	}
 	m := a.usedAt[si.id]
 	if m == nil {
-		m = map[extent]stampedExtent{}
+		m = map[extent]uint32{}
 		a.usedAt[si.id] = m
 	}
 	// One entry per range, so that the record does not grow with every
-	// reuse of a slot; the later time wins.
+	// reuse of a slot; the later time wins. An entry for every live
+	// trunk-resident file: 12 bytes of it (a time of 32 bits).
 	e := extent{si.off, si.size}
-	m[e] = stampedExtent{e, max(ts, m[e].ts)}
+	m[e] = max(uint32(min(max(ts, 0), 1<<32-1)), m[e])
 }
 
 // forgetUsed drops the record of a range when it is freed: its age no
-// longer matters, and a later use records its own.
+// longer matters, and a later use records its own. A trunk file's record
+// emptied goes whole (a map keeps its size after its entries are deleted).
 func (a *trunkAlloc) forgetUsed(si slotInfo) {
-	delete(a.usedAt[si.id], extent{si.off, si.size})
+	m := a.usedAt[si.id]
+	delete(m, extent{si.off, si.size})
+	if len(m) == 0 {
+		delete(a.usedAt, si.id)
+	}
 }
 
 // unreferenced returns the used ranges no slot of live covers (live: per
@@ -729,7 +778,7 @@ func (a *trunkAlloc) unreferenced(live map[int32][]extent, notAfter int64) (old 
 			}
 			// Pieces marked used at different times are judged apart.
 			cuts := []int32{lo, hi}
-			for _, x := range a.usedAt[u.id] {
+			for x := range a.usedAt[u.id] {
 				for _, c := range []int32{x.off, x.end()} {
 					if c > lo && c < hi {
 						cuts = append(cuts, c)
@@ -771,9 +820,9 @@ func (a *trunkAlloc) unreferenced(live map[int32][]extent, notAfter int64) (old 
 // never seen marked used (held allocations) counts as now.
 func (a *trunkAlloc) lastUsedLocked(g slotInfo) int64 {
 	last := int64(-1)
-	for _, x := range a.usedAt[g.id] {
+	for x, ts := range a.usedAt[g.id] {
 		if x.off < g.off+g.size && g.off < x.end() {
-			last = max(last, x.ts)
+			last = max(last, int64(ts))
 		}
 	}
 	if last < 0 {
@@ -854,10 +903,11 @@ func (a *trunkAlloc) used() []slotInfo {
 				out = append(out, slotInfo{path: f.path, high: f.high, low: f.low, id: f.id, off: pos, size: to - pos})
 			}
 		}
-		for _, x := range f.free {
+		f.free.Ascend(func(x extent) bool {
 			emit(x.off)
 			pos = x.end()
-		}
+			return true
+		})
 		emit(a.cfg.fileSize)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -898,14 +948,14 @@ func (a *trunkAlloc) compact(now time.Time) (bool, error) {
 	}
 	for _, id := range ids {
 		f := a.files[id]
-		free := &trunkFile{free: append([]extent(nil), f.free...)}
+		free := &trunkFile{free: f.free.Clone()} // no index: a copy
 		for _, e := range held[id] {
 			free.addFree(e)
 		}
 		whole := slotInfo{path: f.path, high: f.high, low: f.low, id: id, off: 0, size: a.cfg.fileSize}
 		b.WriteString(formatTrunkLine(now.Unix(), trunkOpUsed, whole))
 		n++
-		for _, x := range free.free {
+		for _, x := range free.blocks() {
 			si := slotInfo{path: f.path, high: f.high, low: f.low, id: id, off: x.off, size: x.size}
 			b.WriteString(formatTrunkLine(now.Unix(), trunkOpFree, si))
 			n++
@@ -917,6 +967,14 @@ func (a *trunkAlloc) compact(now time.Time) (bool, error) {
 	if err := writeFileAtomic(a.path, []byte(b.String()), true); err != nil {
 		return false, fmt.Errorf("compact trunk binlog: %w", err)
 	}
+	out, err := openAppend(a.path) // the compacted file replaced the one open
+	if err != nil {
+		a.out.Close() // appends would go to the replaced file
+		a.closed = true
+		return false, err
+	}
+	a.out.Close()
+	a.out = out
 	a.blSize, a.lines, a.baseTS = int64(b.Len()), n, now.Unix()
 	a.epoch++
 	return true, nil
@@ -933,6 +991,9 @@ func (a *trunkAlloc) epochNow() int {
 func (a *trunkAlloc) close() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if !a.closed {
+		a.out.Close()
+	}
 	a.closed = true
 }
 

@@ -1,9 +1,12 @@
 package storage
 
 import (
+	"cmp"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,7 +124,7 @@ func TestTrunkAllocReplaysFastDFSBinlog(t *testing.T) {
 	a, err := openTrunkAlloc(path, cfg)
 	require.NoError(t, err)
 	defer a.close()
-	require.Equal(t, []extent{{1748, 800}, {2872, 4191432}}, a.files[1].free)
+	require.Equal(t, []extent{{1748, 800}, {2872, 4191432}}, a.files[1].blocks())
 	// The next small file takes the 800-byte block, as FastDFS would.
 	si, err := a.alloc(500, 0, time.Unix(1796666400, 0), nil)
 	require.NoError(t, err)
@@ -224,17 +227,17 @@ func TestTrunkAllocCompactAndTornTail(t *testing.T) {
 }
 
 func TestTrunkExtents(t *testing.T) {
-	f := &trunkFile{}
+	f := newTrunkFile(0, 0, 0, 0, nil)
 	f.addFree(extent{100, 50})
 	f.addFree(extent{0, 50})
 	f.addFree(extent{50, 50}) // neighbours stay blocks of their own
-	require.Equal(t, []extent{{0, 50}, {50, 50}, {100, 50}}, f.free)
+	require.Equal(t, []extent{{0, 50}, {50, 50}, {100, 50}}, f.blocks())
 	f.removeFree(extent{20, 10})
-	require.Equal(t, []extent{{0, 20}, {30, 20}, {50, 50}, {100, 50}}, f.free)
+	require.Equal(t, []extent{{0, 20}, {30, 20}, {50, 50}, {100, 50}}, f.blocks())
 	f.addFree(extent{140, 100}) // overlapping: replaces the overlapped part
-	require.Equal(t, []extent{{0, 20}, {30, 20}, {50, 50}, {100, 40}, {140, 100}}, f.free)
+	require.Equal(t, []extent{{0, 20}, {30, 20}, {50, 50}, {100, 40}, {140, 100}}, f.blocks())
 	f.removeFree(extent{50, 50}) // an exact block
-	require.Equal(t, []extent{{0, 20}, {30, 20}, {100, 40}, {140, 100}}, f.free)
+	require.Equal(t, []extent{{0, 20}, {30, 20}, {100, 40}, {140, 100}}, f.blocks())
 	require.True(t, f.overlapsFree(extent{10, 15}))
 	require.False(t, f.overlapsFree(extent{20, 10}))
 	require.EqualValues(t, 180, f.freeBytes())
@@ -341,14 +344,14 @@ func TestTrunkAllocFreeSpaceMerge(t *testing.T) {
 	}
 	require.NoError(t, a.free(slots[0], now)) // no free neighbour
 	require.NoError(t, a.free(slots[2], now)) // joins the rest of the file
-	require.Equal(t, []extent{{0, 1024}, {2048, 64<<10 - 2048}}, a.files[1].free)
+	require.Equal(t, []extent{{0, 1024}, {2048, 64<<10 - 2048}}, a.files[1].blocks())
 	require.NoError(t, a.free(slots[1], now)) // joins both
-	require.Equal(t, []extent{{0, 64 << 10}}, a.files[1].free)
+	require.Equal(t, []extent{{0, 64 << 10}}, a.files[1].blocks())
 	require.Empty(t, a.used())
 	b, err := openTrunkAlloc(path, cfg)
 	require.NoError(t, err)
 	t.Cleanup(b.close)
-	require.Equal(t, a.files[1].free, b.files[1].free)
+	require.Equal(t, a.files[1].blocks(), b.files[1].blocks())
 	big, err := a.alloc(16<<10-trunkHeaderLen, 0, now, nil)
 	require.NoError(t, err)
 	require.Equal(t, slotInfo{id: 1, off: 0, size: 16 << 10}, big, "the merged space is one block")
@@ -365,7 +368,7 @@ func TestTrunkAllocFreeSpaceMerge(t *testing.T) {
 	}
 	require.NoError(t, c.free(slots[1], now))
 	require.NoError(t, c.free(slots[0], now))
-	require.Equal(t, []extent{{0, 1024}, {1024, 1024}, {2048, 64<<10 - 2048}}, c.files[1].free)
+	require.Equal(t, []extent{{0, 1024}, {1024, 1024}, {2048, 64<<10 - 2048}}, c.files[1].blocks())
 }
 
 // A member's copy of the binlog is never truncated: one that missed lines
@@ -414,4 +417,82 @@ func TestTrunkCompactedBinlogAppendedToStaleCopy(t *testing.T) {
 	fa, _ := a.stats()
 	fb, _ := b.stats()
 	require.Equal(t, fa, fb)
+}
+
+// sliceBlocks is the free blocks of a trunk file kept as a sorted slice,
+// the plain way: the oracle for trunkFile's B-tree.
+type sliceBlocks []extent
+
+func (s *sliceBlocks) remove(e extent) {
+	var out sliceBlocks
+	for _, x := range *s {
+		if x.end() <= e.off || x.off >= e.end() {
+			out = append(out, x)
+			continue
+		}
+		if x.off < e.off {
+			out = append(out, extent{x.off, e.off - x.off})
+		}
+		if x.end() > e.end() {
+			out = append(out, extent{e.end(), x.end() - e.end()})
+		}
+	}
+	*s = out
+}
+
+func (s *sliceBlocks) add(e extent) {
+	s.remove(e)
+	*s = append(*s, e)
+	slices.SortFunc(*s, func(a, b extent) int { return cmp.Compare(a.off, b.off) })
+}
+
+func TestTrunkFileBlocksMatchSlice(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	ix := &freeIndex{}
+	f := newTrunkFile(0, 0, 0, 7, ix)
+	var want sliceBlocks
+	const size = 1 << 12
+	for i := range 20000 {
+		off := rng.Int32N(size - 1)
+		e := extent{off, 1 + rng.Int32N(min(size-off, 300))}
+		if rng.IntN(2) == 0 {
+			f.addFree(e)
+			want.add(e)
+		} else {
+			f.removeFree(e)
+			want.remove(e)
+		}
+		got := f.blocks()
+		if !slices.Equal(got, []extent(want)) {
+			t.Fatalf("op %d (%v): blocks %v, want %v", i, e, got, want)
+		}
+		var hit bool
+		for _, x := range want {
+			hit = hit || x.off < e.end() && e.off < x.end()
+		}
+		require.Equal(t, hit, f.overlapsFree(e), "op %d: overlapsFree(%v)", i, e)
+		var nb []extent
+		for _, x := range want {
+			if x.end() == e.off || x.off == e.end() {
+				nb = append(nb, x)
+			}
+		}
+		require.Equal(t, nb, f.neighbours(e), "op %d: neighbours(%v)", i, e)
+		require.Equal(t, len(want), ix.t.Len(), "op %d: the index", i)
+		if len(want) > 0 {
+			need := 1 + rng.Int32N(300)
+			var best *extent
+			for j, x := range want {
+				if x.size >= need && (best == nil || x.size < best.size) {
+					best = &want[j]
+				}
+			}
+			k, sz, ok := ix.best(need)
+			require.Equal(t, best != nil, ok, "op %d: best(%d)", i, need)
+			if best != nil {
+				require.Equal(t, blockKey{7, best.off}, k)
+				require.Equal(t, best.size, sz)
+			}
+		}
+	}
 }

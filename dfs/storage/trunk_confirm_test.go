@@ -192,7 +192,7 @@ func twoForgotten(t *testing.T, s *Storage, c net.Conn, a *trunkAlloc, asks []in
 	require.Equal(t, first.off+first.size, refs[1].slot.off, "side by side")
 	a.mu.Lock()
 	f := a.files[first.id]
-	require.Equal(t, refs[1].slot.off+refs[1].slot.size, f.free[len(f.free)-1].off, "the last ones")
+	require.Equal(t, refs[1].slot.off+refs[1].slot.size, f.blocks()[len(f.blocks())-1].off, "the last ones")
 	f.addFree(extent{first.off, a.cfg.fileSize - first.off})
 	a.mu.Unlock()
 	for _, ask := range asks {
@@ -205,7 +205,7 @@ func twoForgotten(t *testing.T, s *Storage, c net.Conn, a *trunkAlloc, asks []in
 		}
 	}
 	for _, ref := range refs {
-		_, err := slotExists(ref)
+		_, err := s.slotExists(ref)
 		require.NoError(t, err)
 	}
 }

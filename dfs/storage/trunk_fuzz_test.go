@@ -1,10 +1,8 @@
 package storage
 
 import (
-	"cmp"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 )
@@ -32,15 +30,12 @@ func FuzzTrunkBinlog(f *testing.F) {
 			indexed := map[int]int{}
 			for _, tf := range a.files {
 				end := int32(-1)
-				for _, x := range tf.free {
+				for _, x := range tf.blocks() {
 					if x.size <= 0 || x.off < end || x.end() > cfg.fileSize {
-						t.Fatalf("trunk %d: bad free ranges %v", tf.id, tf.free)
+						t.Fatalf("trunk %d: bad free ranges %v", tf.id, tf.blocks())
 					}
 					end = x.end()
-					b := tf.idx.by[x.size]
-					if _, ok := slices.BinarySearchFunc(b, blockKey{tf.id, x.off}, func(e, k blockKey) int {
-						return cmp.Or(cmp.Compare(e.id, k.id), cmp.Compare(e.off, k.off))
-					}); !ok {
+					if !tf.idx.t.Has(sizedBlock{x.size, blockKey{tf.id, x.off}}) {
 						t.Fatalf("trunk %d: free block %v not in the size index", tf.id, x)
 					}
 					indexed[tf.path]++
@@ -48,11 +43,11 @@ func FuzzTrunkBinlog(f *testing.F) {
 			}
 			for path, ix := range a.index {
 				n := 0
-				for _, size := range ix.sizes {
-					n += len(ix.by[size])
+				if ix.t != nil {
+					n = ix.t.Len()
 				}
-				if n != indexed[path] || len(ix.sizes) != len(ix.by) {
-					t.Fatalf("path %d: %d blocks indexed in %d sizes (%d listed), %d free", path, n, len(ix.by), len(ix.sizes), indexed[path])
+				if n != indexed[path] {
+					t.Fatalf("path %d: %d blocks indexed, %d free", path, n, indexed[path])
 				}
 			}
 		}

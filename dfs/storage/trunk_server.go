@@ -640,7 +640,7 @@ func (s *Storage) trunkAllocLocal(a *trunkAlloc, size int64, path int) (slotInfo
 		if err != nil {
 			return si, err
 		}
-		h, busy, err := slotOccupied(s.trunkFilePath(si), si)
+		h, busy, err := s.slotOccupied(s.trunkFilePath(si), si)
 		if err != nil || !busy || int64(si.off)+int64(h.allocSize) > int64(a.cfg.fileSize) {
 			return si, nil // the writer checks its own copy
 		}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
 )
@@ -89,7 +91,8 @@ func (s *Storage) trunkRefOf(remote string) (*trunkRef, bool, error) {
 
 // trunkFilePath is the trunk file holding si.
 func (s *Storage) trunkFilePath(si slotInfo) string {
-	return filepath.Join(s.paths[si.path].dataDir, filepath.FromSlash(fileid.TrunkFileRelPath(si.high, si.low, si.id)))
+	// dataDir is clean, the rest has no dots: concatenation is the join.
+	return s.paths[si.path].dataDir + "/" + fileid.TrunkFileRelPath(si.high, si.low, si.id)
 }
 
 // matches reports whether a slot header describes the file ref names: a
@@ -130,13 +133,40 @@ func openSlot(ref *trunkRef) (*os.File, slotHeader, error) {
 	return os.NewFile(uintptr(fd), ref.file), h, nil
 }
 
+// slotHeaderOf reads the header of ref's slot through the trunk file kept
+// open (trunk_fds.go), checked as openSlot checks it; the caller puts the
+// descriptor back.
+func (s *Storage) slotHeaderOf(ref *trunkRef) (*trunkFD, slotHeader, error) {
+	t, err := s.trunkFDs.get(ref.file, false)
+	if err != nil {
+		if isNotExistErr(err) {
+			return nil, slotHeader{}, proto.Errf(proto.StatusENOENT, "%s: %v", ref.remote, errSlotGone)
+		}
+		return nil, slotHeader{}, err
+	}
+	var b [trunkHeaderLen]byte
+	if err := preadFull(t.fd, b[:], int64(ref.slot.off)); err != nil {
+		s.trunkFDs.put(t)
+		if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
+			return nil, slotHeader{}, proto.Errf(proto.StatusENOENT, "%s: %v", ref.remote, errSlotGone)
+		}
+		return nil, slotHeader{}, err
+	}
+	h := decodeSlotHeader(b[:])
+	if !ref.matches(h) {
+		s.trunkFDs.put(t)
+		return nil, h, proto.Errf(proto.StatusENOENT, "%s: %v", ref.remote, errSlotGone)
+	}
+	return t, h, nil
+}
+
 // slotExists reports whether ref's file is in its slot.
-func slotExists(ref *trunkRef) (slotHeader, error) {
-	f, h, err := openSlot(ref)
+func (s *Storage) slotExists(ref *trunkRef) (slotHeader, error) {
+	t, h, err := s.slotHeaderOf(ref)
 	if err != nil {
 		return h, err
 	}
-	f.Close()
+	s.trunkFDs.put(t)
 	return h, nil
 }
 
@@ -144,18 +174,17 @@ func slotExists(ref *trunkRef) (slotHeader, error) {
 // at path shows a file (type F or L with sizes that fit): a slot that is
 // free has a zeroed header, or none (a trunk file or region not written
 // here yet). Content left by a freed larger slot is told apart by the sizes.
-func slotOccupied(path string, si slotInfo) (slotHeader, bool, error) {
-	// Every trunk upload looks here first: a raw descriptor (download.go).
-	fd, err := openRead(path)
-	if err == syscall.ENOENT {
-		return slotHeader{}, false, nil
-	}
+func (s *Storage) slotOccupied(path string, si slotInfo) (slotHeader, bool, error) {
+	t, err := s.trunkFDs.get(path, false)
 	if err != nil {
-		return slotHeader{}, false, &fs.PathError{Op: "open", Path: path, Err: err}
+		if isNotExistErr(err) {
+			return slotHeader{}, false, nil
+		}
+		return slotHeader{}, false, err
 	}
-	defer syscall.Close(fd)
+	defer s.trunkFDs.put(t)
 	var b [trunkHeaderLen]byte
-	if err := preadFull(fd, b[:], int64(si.off)); err != nil {
+	if err := preadFull(t.fd, b[:], int64(si.off)); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return slotHeader{}, false, nil
 		}
@@ -167,54 +196,120 @@ func slotOccupied(path string, si slotInfo) (slotHeader, bool, error) {
 	return h, busy, nil
 }
 
-// openTrunkForWrite opens (creating it and its directory if needed) the
-// trunk file of si for writing.
-func openTrunkForWrite(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
-			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-		}
-	}
-	return f, err
-}
+// isNotExistErr reports whether err says a file is missing.
+func isNotExistErr(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// slotWriteInOne is the largest content writeSlot gathers and writes with
+// its slot's header in one pwrite: what fits a small buffer with the header
+// (a second large buffer for each upload would outnumber those kept).
+const slotWriteInOne = smallBufSize - trunkHeaderLen
 
 // writeSlot writes size bytes from src into the slot of si in the trunk
 // file at path, then the header (last, so a slot whose content is not
 // complete never looks like a file), and syncs when sync (as a normal
 // upload does with fsync_after_written_bytes set). It returns the CRC32 of
 // the content. mkHeader gets that CRC32 and makes the header.
-func writeSlot(path string, si slotInfo, src func(io.Writer, int64) error, size int64, mkHeader func(crc uint32) slotHeader, sync bool) (uint32, error) {
+//
+// The slot's old header is zeroed first: a crash while the content is
+// written must not leave the old file's header over new bytes. Content up
+// to slotWriteInOne is gathered first and written in one pwrite after the
+// zeroed header (a write cut short leaves the zeroes first), then the
+// header; larger content streams in.
+func (s *Storage) writeSlot(path string, si slotInfo, src func(io.Writer, int64) error, size int64, mkHeader func(crc uint32) slotHeader, sync bool) (uint32, error) {
 	if int64(si.size) < trunkHeaderLen+size {
 		return 0, fmt.Errorf("slot %v too small for %d bytes", si, size)
 	}
-	f, err := openTrunkForWrite(path)
+	t, err := s.trunkFDs.get(path, true)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	// The slot's old header goes first: a crash while the content is
-	// written must not leave the old file's header over new bytes.
-	var zero [trunkHeaderLen]byte
-	if _, err := f.WriteAt(zero[:], int64(si.off)); err != nil {
-		return 0, fmt.Errorf("write slot header: %w", err)
+	defer s.trunkFDs.put(t)
+	var sum uint32
+	if size <= slotWriteInOne {
+		bp := getBuf(trunkHeaderLen + size)
+		defer putBuf(bp)
+		buf := (*bp)[:trunkHeaderLen]
+		clear(buf)
+		w := &appendWriter{b: buf, max: trunkHeaderLen + int(size)}
+		if err := src(w, size); err != nil {
+			return 0, err
+		}
+		buf = w.b
+		if int64(len(buf)) != trunkHeaderLen+size {
+			return 0, fmt.Errorf("slot %v: %d bytes of %d", si, len(buf)-trunkHeaderLen, size)
+		}
+		sum = crc32.ChecksumIEEE(buf[trunkHeaderLen:])
+		if err := pwriteFull(t.fd, buf, int64(si.off)); err != nil {
+			return 0, fmt.Errorf("write slot: %w", err)
+		}
+	} else {
+		var zero [trunkHeaderLen]byte
+		if err := pwriteFull(t.fd, zero[:], int64(si.off)); err != nil {
+			return 0, fmt.Errorf("write slot header: %w", err)
+		}
+		crc := crc32.NewIEEE()
+		w := io.MultiWriter(&fdOffsetWriter{fd: t.fd, off: int64(si.off) + trunkHeaderLen}, crc)
+		if err := src(w, size); err != nil {
+			return 0, err
+		}
+		sum = crc.Sum32()
 	}
-	crc := crc32.NewIEEE()
-	w := io.MultiWriter(&offsetWriter{f: f, off: int64(si.off) + trunkHeaderLen}, crc)
-	if err := src(w, size); err != nil {
-		return 0, err
-	}
-	sum := crc.Sum32()
 	h := mkHeader(sum).encode()
-	if _, err := f.WriteAt(h[:], int64(si.off)); err != nil {
+	if err := pwriteFull(t.fd, h[:], int64(si.off)); err != nil {
 		return 0, fmt.Errorf("write slot header: %w", err)
 	}
 	if sync {
-		if err := f.Sync(); err != nil {
+		if err := unix.Fdatasync(t.fd); err != nil {
 			return 0, fmt.Errorf("fsync trunk file: %w", err)
 		}
 	}
 	return sum, nil
+}
+
+// appendWriter gathers writes into b, refusing more than max bytes.
+type appendWriter struct {
+	b   []byte
+	max int
+}
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	if len(w.b)+len(p) > w.max {
+		return 0, errors.New("more content than announced")
+	}
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// fdOffsetWriter writes sequentially from off with pwrite.
+type fdOffsetWriter struct {
+	fd  int
+	off int64
+}
+
+func (w *fdOffsetWriter) Write(b []byte) (int, error) {
+	if err := pwriteFull(w.fd, b, w.off); err != nil {
+		return 0, err
+	}
+	w.off += int64(len(b))
+	return len(b), nil
+}
+
+// pwriteFull writes all of b at off.
+func pwriteFull(fd int, b []byte, off int64) error {
+	for len(b) > 0 {
+		n, err := unix.Pwrite(fd, b, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrShortWrite
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return nil
 }
 
 // offsetWriter writes sequentially from off with pwrite.
@@ -231,30 +326,23 @@ func (w *offsetWriter) Write(b []byte) (int, error) {
 
 // clearSlot marks the slot of ref free on this storage (its header zeroed,
 // as FastDFS does) if it still holds ref's file; false when it did not.
-func clearSlot(ref *trunkRef) (bool, error) {
-	f, err := os.OpenFile(ref.file, os.O_RDWR, 0)
+func (s *Storage) clearSlot(ref *trunkRef) (bool, error) {
+	t, _, err := s.slotHeaderOf(ref)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if proto.StatusOf(err) == proto.StatusENOENT {
 			return false, nil
 		}
 		return false, err
 	}
-	defer f.Close()
-	var b [trunkHeaderLen]byte
-	if _, err := f.ReadAt(b[:], int64(ref.slot.off)); err != nil {
-		if err == io.EOF {
-			return false, nil
-		}
-		return false, err
-	}
-	if !ref.matches(decodeSlotHeader(b[:])) {
-		return false, nil
-	}
+	defer s.trunkFDs.put(t)
 	var zero [trunkHeaderLen]byte
-	if _, err := f.WriteAt(zero[:], int64(ref.slot.off)); err != nil {
+	if err := pwriteFull(t.fd, zero[:], int64(ref.slot.off)); err != nil {
 		return false, fmt.Errorf("clear slot: %w", err)
 	}
-	return true, f.Sync()
+	if err := unix.Fdatasync(t.fd); err != nil {
+		return true, fmt.Errorf("clear slot: fsync: %w", err)
+	}
+	return true, nil
 }
 
 // createTrunkFile makes the trunk file of a new trunk ID (its whole size,
@@ -285,8 +373,8 @@ func (s *Storage) createTrunkFile(si slotInfo) error {
 }
 
 // slotStat is what stat-like commands answer for a trunk-resident file.
-func slotStat(ref *trunkRef) (size, mtime int64, err error) {
-	h, err := slotExists(ref)
+func (s *Storage) slotStat(ref *trunkRef) (size, mtime int64, err error) {
+	h, err := s.slotExists(ref)
 	if err != nil {
 		return 0, 0, err
 	}

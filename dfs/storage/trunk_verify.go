@@ -19,10 +19,10 @@ import (
 // file slots are, link slots (a slave's link to its master) are not.
 func trunkChecked(h slotHeader) bool { return h.typ == slotTypeFile }
 
-// trunkIntact checks the slot content of ref (size bytes, f open on its
+// trunkIntact checks the slot content of ref (size bytes, fd open on its
 // trunk file) unless checked lately; a mismatch is logged, counted, handed
 // to the scrubber and answered EIO.
-func (s *Storage) trunkIntact(ref *trunkRef, f *os.File, h slotHeader) error {
+func (s *Storage) trunkIntact(ref *trunkRef, fd int, h slotHeader) error {
 	size := int64(h.fileSize)
 	if !trunkChecked(h) || size > verifyMaxSize {
 		return nil
@@ -31,7 +31,7 @@ func (s *Storage) trunkIntact(ref *trunkRef, f *os.File, h slotHeader) error {
 	if s.verified.seen(ref.remote, stamp) {
 		return nil
 	}
-	got, err := crcOfFDAt(int(f.Fd()), int64(ref.slot.off)+trunkHeaderLen, size)
+	got, err := crcOfFDAt(fd, int64(ref.slot.off)+trunkHeaderLen, size)
 	if err != nil {
 		return fmt.Errorf("download %s: verify: %w", ref.remote, err)
 	}
@@ -90,7 +90,7 @@ func (sc *scrubber) fetchIntoSlot(addr string, ref *trunkRef, size int64) error 
 		return err
 	}
 	// Still this file's slot (a delete takes the file lock held here).
-	if _, err := slotExists(ref); err != nil {
+	if _, err := s.slotExists(ref); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(ref.file, os.O_RDWR, 0)
@@ -128,7 +128,7 @@ func (sc *scrubber) walkTrunk(fn func(f scrubFile) bool) {
 		if !ok || err != nil {
 			continue
 		}
-		h, err := slotExists(ref)
+		h, err := s.slotExists(ref)
 		if err != nil || !trunkChecked(h) {
 			continue // deleted meanwhile, or a link
 		}

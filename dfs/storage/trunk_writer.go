@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
 )
@@ -121,7 +123,7 @@ func (s *Storage) trunkAllocateUnused(size int64, path int) (slotInfo, error) {
 		if err != nil {
 			return si, err
 		}
-		taken, err := s.trunk.found.taken(s.trunkFilePath(si), si, s.curParams().trunk.fileSize)
+		taken, err := s.trunk.found.taken(s, s.trunkFilePath(si), si, s.curParams().trunk.fileSize)
 		if err != nil {
 			if cerr := s.trunkConfirm(si, false); cerr != nil {
 				s.log.Warn().Err(cerr).Stringer("slot", si).Msg("trunk: give back slot")
@@ -164,7 +166,7 @@ const (
 // taken reports whether the slot si overlaps a file: one found before, or
 // one whose header is at si's start or at the end of a found file within
 // si (those found are remembered). fileSize is trunk_file_size.
-func (ff *foundFiles) taken(path string, si slotInfo, fileSize int32) (bool, error) {
+func (ff *foundFiles) taken(s *Storage, path string, si slotInfo, fileSize int32) (bool, error) {
 	ff.mu.Lock()
 	defer ff.mu.Unlock()
 	now := time.Now()
@@ -195,7 +197,7 @@ func (ff *foundFiles) taken(path string, si slotInfo, fileSize int32) (bool, err
 		}
 		for _, off := range at {
 			checked[off] = true
-			h, busy, err := slotOccupied(path, slotInfo{off: off})
+			h, busy, err := s.slotOccupied(path, slotInfo{off: off})
 			if err != nil {
 				return false, err
 			}
@@ -262,7 +264,7 @@ func (sess *session) receiveTrunk(path int, size int64, ext string) (string, err
 	info := fileid.Info{SourceIP: s.sourceIP(sess.c), SourceID: s.sourceID()}
 	ext7 := fileid.FormatExt(ext, nil)
 	mtime := wallNow().Unix()
-	crc, err := writeSlot(s.trunkFilePath(si), si, sess.copyBodyTo, size, func(crc uint32) slotHeader {
+	crc, err := s.writeSlot(s.trunkFilePath(si), si, sess.copyBodyTo, size, func(crc uint32) slotHeader {
 		return slotHeader{typ: slotTypeFile, allocSize: si.size, fileSize: int32(size), crc: crc, mtime: int32(mtime), ext: ext7}
 	}, s.fsyncBytes > 0)
 	if err != nil {
@@ -279,7 +281,7 @@ func (sess *session) receiveTrunk(path int, size int64, ext string) (string, err
 		// Not confirmed: the slot may go to another file, so this one must
 		// not look present here.
 		if ref, ok, _ := s.trunkRefOf(remote); ok && ref != nil {
-			clearSlot(ref)
+			s.clearSlot(ref)
 		}
 		return "", fmt.Errorf("trunk confirm %v: %w", si, err)
 	}
@@ -314,20 +316,25 @@ func (sess *session) copyBodyTo(w io.Writer, n int64) error {
 	return nil
 }
 
-// downloadTrunk serves DOWNLOAD_FILE for a trunk-resident file.
+// downloadTrunk serves DOWNLOAD_FILE for a trunk-resident file. The slot
+// is read through the trunk file kept open (trunk_fds.go); an answer too
+// large for one buffer is sent from a descriptor of its own.
 func (s *Storage) downloadTrunk(ref *trunkRef, off, n int64) (*reply, error) {
-	f, h, err := openSlot(ref)
+	t, h, err := s.slotHeaderOf(ref)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if t != nil {
+			s.trunkFDs.put(t)
+		}
+	}()
 	size := int64(h.fileSize)
 	if size == 0 && off == 0 {
-		f.Close()
 		s.stats.add(statSuccessDownload, 1)
 		return &reply{}, nil
 	}
 	if off >= size {
-		f.Close()
 		return nil, proto.Errf(proto.StatusEINVAL, "download %s: offset %d ≥ size %d", ref.remote, off, size)
 	}
 	if n == 0 || n > size-off {
@@ -337,8 +344,7 @@ func (s *Storage) downloadTrunk(ref *trunkRef, off, n int64) (*reply, error) {
 	// buffer, anything else before the header (trunk_verify.go).
 	whole := off == 0 && n == size
 	if !whole || n > inlineReplyMax {
-		if err := s.trunkIntact(ref, f, h); err != nil {
-			f.Close()
+		if err := s.trunkIntact(ref, t.fd, h); err != nil {
 			return nil, err
 		}
 	}
@@ -348,10 +354,9 @@ func (s *Storage) downloadTrunk(ref *trunkRef, off, n int64) (*reply, error) {
 		// One read, and one write with the header: the content starts 24
 		// bytes into a page, which sendfile would splice a page more of
 		// (sendCopy), and a slot is small.
-		defer f.Close()
 		bp := getBuf(proto.HeaderSize + n)
 		buf := (*bp)[:proto.HeaderSize+int(n)]
-		if err := preadFull(int(f.Fd()), buf[proto.HeaderSize:], at); err != nil {
+		if err := preadFull(t.fd, buf[proto.HeaderSize:], at); err != nil {
 			putBuf(bp)
 			return nil, fmt.Errorf("download %s: %w", ref.remote, err)
 		}
@@ -365,7 +370,12 @@ func (s *Storage) downloadTrunk(ref *trunkRef, off, n int64) (*reply, error) {
 		s.stats.add(statSuccessDownloadBytes, n)
 		return &reply{framed: bp, n: n}, nil
 	}
-	return &reply{file: f, off: at, n: n, copy: true}, nil // unaligned: sendCopy
+	// The reply closes the file it sends from: a descriptor of its own.
+	fd, err := unix.FcntlInt(uintptr(t.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", ref.remote, err)
+	}
+	return &reply{file: os.NewFile(uintptr(fd), ref.file), off: at, n: n, copy: true}, nil // unaligned: sendCopy
 }
 
 // deleteTrunk deletes a trunk-resident file: the slot is marked free here
@@ -375,7 +385,7 @@ func (s *Storage) deleteTrunk(ref *trunkRef) error {
 	mu := s.fileLock(ref.remote)
 	mu.Lock()
 	defer mu.Unlock()
-	cleared, err := clearSlot(ref)
+	cleared, err := s.clearSlot(ref)
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", ref.remote, err)
 	}
@@ -404,7 +414,7 @@ func (s *Storage) storedExists(remote, path string) error {
 		if err != nil {
 			return err
 		}
-		_, err := slotExists(ref)
+		_, err := s.slotExists(ref)
 		return err
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -428,7 +438,7 @@ func (sess *session) syncTrunkFile(ref *trunkRef, size, ts int64, update bool) e
 		return proto.Errf(proto.StatusEINVAL, "sync trunk file %s: %d bytes do not fit its slot", ref.remote, size)
 	}
 	if !update {
-		if _, err := slotExists(ref); err == nil {
+		if _, err := s.slotExists(ref); err == nil {
 			if err := sess.discard(); err != nil {
 				return err
 			}
@@ -439,7 +449,7 @@ func (sess *session) syncTrunkFile(ref *trunkRef, size, ts int64, update bool) e
 	mu.Lock()
 	defer mu.Unlock()
 	ext := ref.remote[len(ref.remote)-fileid.ExtPartLen:]
-	crc, err := writeSlot(ref.file, ref.slot, sess.copyContent2, size, func(crc uint32) slotHeader {
+	crc, err := s.writeSlot(ref.file, ref.slot, sess.copyContent2, size, func(crc uint32) slotHeader {
 		// The header carries the name's CRC32: a damaged copy then fails
 		// to match and reads as missing here rather than wrong.
 		return slotHeader{typ: slotTypeFile, allocSize: ref.slot.size, fileSize: int32(size), crc: ref.info.CRC32, mtime: int32(ref.info.Timestamp), ext: ext}
@@ -448,7 +458,7 @@ func (sess *session) syncTrunkFile(ref *trunkRef, size, ts int64, update bool) e
 		return fmt.Errorf("sync trunk file %s: %w", ref.remote, err)
 	}
 	if crc != ref.info.CRC32 {
-		clearSlot(ref)
+		s.clearSlot(ref)
 		return proto.Errf(proto.StatusEIO, "sync trunk file %s: content CRC32 %08x, name says %08x", ref.remote, crc, ref.info.CRC32)
 	}
 	op := byte('c')
@@ -469,7 +479,7 @@ func (sess *session) syncDeleteTrunk(ref *trunkRef, ts int64) error {
 	mu := s.fileLock(ref.remote)
 	mu.Lock()
 	defer mu.Unlock()
-	cleared, err := clearSlot(ref)
+	cleared, err := s.clearSlot(ref)
 	if err != nil {
 		return fmt.Errorf("sync delete %s: %w", ref.remote, err)
 	}

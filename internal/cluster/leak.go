@@ -43,6 +43,9 @@ import (
 //   - binlog readers: read-only descriptors of a storage's own
 //     data/sync/binlog.NNN, one per sync goroutine (peer), at most as many as
 //     the storage reports syncers (dfs_storage_sync_peer_status series).
+//   - trunk files: a storage's own data/trunk/binlog and trunk files
+//     (data/HH/HH/NNNNNN), which it keeps open while in use: at most
+//     maxTrunkFDs.
 //   - own: everything else (listeners, log, binlog writer, pipes, client
 //     connections, files): must be back at or below the baseline, exactly.
 //
@@ -174,6 +177,7 @@ type usage struct {
 	links      map[string]int // per other daemon (name addr): connections
 	linksIn    int            // links accepted by this daemon
 	readers    int            // read-only descriptors of its binlog
+	trunk      int            // its trunk binlog and trunk files
 	goroutines int            // yunpan_goroutines, -1 when unknown
 	syncers    int            // dfs_storage_sync_peer_status series
 	scrapeErr  error
@@ -270,6 +274,13 @@ func (p *Proc) pid() int {
 
 var binlogRe = regexp.MustCompile(`/data/sync/binlog\.\d+$`)
 
+// trunkRe matches a storage's trunk binlog and trunk files; it keeps at
+// most maxTrunkFDs of them open (dfs/storage/trunk_fds.go: 64 trunk files
+// and the binlog).
+var trunkRe = regexp.MustCompile(`/data/(trunk/binlog|[0-9A-F]{2}/[0-9A-F]{2}/\d{6})$`)
+
+const maxTrunkFDs = 65
+
 // measure sorts p's descriptors and reads its goroutines.
 func (p *Proc) measure(ps *peers) (usage, error) {
 	u := usage{links: map[string]int{}, goroutines: -1}
@@ -317,6 +328,8 @@ func (p *Proc) measure(ps *peers) (usage, error) {
 			u.own = append(u.own, fdDesc{f.num, fmt.Sprintf("%s %s %s <-> %s (other end: %s)", f.target, s.state, s.local, s.remote, who)})
 		case strings.HasPrefix(f.target, p.Base) && binlogRe.MatchString(f.target) && readOnly(pid, f.num):
 			u.readers++
+		case strings.HasPrefix(f.target, p.Base) && trunkRe.MatchString(f.target):
+			u.trunk++
 		default:
 			u.own = append(u.own, fdDesc{f.num, f.target})
 		}
@@ -373,10 +386,13 @@ func (p *Proc) problems(u usage) []string {
 	b := p.base
 	var out []string
 	if len(u.own) > len(b.own) {
-		out = append(out, fmt.Sprintf("%d descriptors, baseline %d (links to other daemons and binlog readers not counted)", len(u.own), len(b.own)))
+		out = append(out, fmt.Sprintf("%d descriptors, baseline %d (links to other daemons, binlog readers and trunk files not counted)", len(u.own), len(b.own)))
 	}
 	if u.readers > u.syncers {
 		out = append(out, fmt.Sprintf("%d read-only binlog descriptors for %d syncers", u.readers, u.syncers))
+	}
+	if u.trunk > maxTrunkFDs {
+		out = append(out, fmt.Sprintf("%d trunk binlog and trunk file descriptors (at most %d)", u.trunk, maxTrunkFDs))
 	}
 	for peer, n := range u.links {
 		if n > maxPeerLinks {
