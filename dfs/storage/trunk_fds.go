@@ -26,10 +26,9 @@ type trunkFDs struct {
 	closed bool
 }
 
-const (
-	trunkFDMax     = 64
-	trunkFDRecheck = time.Second
-)
+const trunkFDMax = 64
+
+var trunkFDRecheck = time.Second // a variable for the tests
 
 // trunkFD is one open trunk file.
 type trunkFD struct {
@@ -37,6 +36,7 @@ type trunkFD struct {
 	path     string
 	ino, dev uint64
 	checked  time.Time // when the path last led to this file
+	used     time.Time // last handed out (the least recently used is evicted)
 	refs     int
 	gone     bool // not (or no longer) in the map: closed when refs drops to 0
 }
@@ -48,8 +48,12 @@ func (c *trunkFDs) get(path string, create bool) (*trunkFD, error) {
 	now := time.Now()
 	c.mu.Lock()
 	if t := c.m[path]; t != nil {
-		if now.Sub(t.checked) < trunkFDRecheck || sameFile(path, t) {
-			t.checked = now
+		fresh := now.Sub(t.checked) < trunkFDRecheck
+		if fresh || sameFile(path, t) {
+			if !fresh {
+				t.checked = now
+			}
+			t.used = now
 			t.refs++
 			c.mu.Unlock()
 			return t, nil
@@ -62,7 +66,7 @@ func (c *trunkFDs) get(path string, create bool) (*trunkFD, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.checked, t.refs = now, 1
+	t.checked, t.used, t.refs = now, now, 1
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || t.gone {
@@ -75,7 +79,7 @@ func (c *trunkFDs) get(path string, create bool) (*trunkFD, error) {
 	if len(c.m) >= trunkFDMax {
 		var oldest *trunkFD
 		for _, x := range c.m {
-			if oldest == nil || x.checked.Before(oldest.checked) {
+			if oldest == nil || x.used.Before(oldest.used) {
 				oldest = x
 			}
 		}
