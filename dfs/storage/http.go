@@ -350,7 +350,7 @@ func (h *httpServer) serveFile(w http.ResponseWriter, r *http.Request, remote st
 
 // serveTrunk sends a trunk-resident file from its slot.
 func (h *httpServer) serveTrunk(w http.ResponseWriter, r *http.Request, ref *trunkRef) {
-	f, hdr, err := openSlot(ref)
+	f, hdr, err := h.s.openSlot(ref)
 	if proto.StatusOf(err) == proto.StatusENOENT {
 		h.serveRemote(w, r, ref.remote)
 		return

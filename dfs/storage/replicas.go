@@ -160,7 +160,7 @@ func (r *replication) sendCopy(c net.Conn, remote, path string, ts int64) (byte,
 		if err != nil {
 			return 0, err
 		}
-		f, h, err := openSlot(ref)
+		f, h, err := r.s.openSlot(ref)
 		if err != nil {
 			return 0, err
 		}

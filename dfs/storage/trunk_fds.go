@@ -120,6 +120,16 @@ func (c *trunkFDs) dropLocked(t *trunkFD) {
 	}
 }
 
+// dupFile is a descriptor of t's file of its own, for a caller that closes
+// what it is given.
+func (t *trunkFD) dupFile() (*os.File, error) {
+	fd, err := unix.FcntlInt(uintptr(t.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "dup", Path: t.path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), t.path), nil
+}
+
 // sameFile reports whether path still leads to t's file.
 func sameFile(path string, t *trunkFD) bool {
 	var st unix.Stat_t

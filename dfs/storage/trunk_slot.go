@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -107,30 +106,17 @@ func (ref *trunkRef) matches(h slotHeader) bool {
 var errSlotGone = errors.New("not in its trunk slot")
 
 // openSlot opens the trunk file of ref and checks the slot's header. A
-// missing trunk file or a header of another file is ENOENT.
-func openSlot(ref *trunkRef) (*os.File, slotHeader, error) {
-	// A raw descriptor, as downloads of normal files use (download.go).
-	fd, err := openRead(ref.file)
+// missing trunk file or a header of another file is ENOENT. The file is
+// a descriptor of its own (the caller closes it), duplicated from the one
+// kept open.
+func (s *Storage) openSlot(ref *trunkRef) (*os.File, slotHeader, error) {
+	t, h, err := s.slotHeaderOf(ref)
 	if err != nil {
-		if err == syscall.ENOENT || err == syscall.ENOTDIR {
-			return nil, slotHeader{}, proto.Errf(proto.StatusENOENT, "%s: %v", ref.remote, errSlotGone)
-		}
-		return nil, slotHeader{}, &fs.PathError{Op: "open", Path: ref.file, Err: err}
+		return nil, h, err
 	}
-	var b [trunkHeaderLen]byte
-	if err := preadFull(fd, b[:], int64(ref.slot.off)); err != nil {
-		syscall.Close(fd)
-		if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
-			return nil, slotHeader{}, proto.Errf(proto.StatusENOENT, "%s: %v", ref.remote, errSlotGone)
-		}
-		return nil, slotHeader{}, err
-	}
-	h := decodeSlotHeader(b[:])
-	if !ref.matches(h) {
-		syscall.Close(fd)
-		return nil, h, proto.Errf(proto.StatusENOENT, "%s: %v", ref.remote, errSlotGone)
-	}
-	return os.NewFile(uintptr(fd), ref.file), h, nil
+	defer s.trunkFDs.put(t)
+	f, err := t.dupFile()
+	return f, h, err
 }
 
 // slotHeaderOf reads the header of ref's slot through the trunk file kept

@@ -45,7 +45,7 @@ func (s *Storage) trunkIntact(ref *trunkRef, fd int, h slotHeader) error {
 // healTrunk heals a trunk-resident file a download found damaged, after
 // reading it again (it may have been healed or deleted meanwhile).
 func (sc *scrubber) healTrunk(ref *trunkRef) {
-	f, h, err := openSlot(ref)
+	f, h, err := sc.s.openSlot(ref)
 	if err != nil {
 		return
 	}

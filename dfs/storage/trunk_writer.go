@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"yunpan/dfs/fileid"
 	"yunpan/dfs/proto"
 )
@@ -371,11 +369,11 @@ func (s *Storage) downloadTrunk(ref *trunkRef, off, n int64) (*reply, error) {
 		return &reply{framed: bp, n: n}, nil
 	}
 	// The reply closes the file it sends from: a descriptor of its own.
-	fd, err := unix.FcntlInt(uintptr(t.fd), unix.F_DUPFD_CLOEXEC, 0)
+	f, err := t.dupFile()
 	if err != nil {
 		return nil, fmt.Errorf("download %s: %w", ref.remote, err)
 	}
-	return &reply{file: os.NewFile(uintptr(fd), ref.file), off: at, n: n, copy: true}, nil // unaligned: sendCopy
+	return &reply{file: f, off: at, n: n, copy: true}, nil // unaligned: sendCopy
 }
 
 // deleteTrunk deletes a trunk-resident file: the slot is marked free here
@@ -496,7 +494,7 @@ func (sess *session) syncDeleteTrunk(ref *trunkRef, ts int64) error {
 // pushTrunkFile replicates a trunk-resident file (SYNC_CREATE/UPDATE_FILE
 // with the slot's content); one no longer here is skipped.
 func (sy *syncer) pushTrunkFile(ref *trunkRef, cmd byte, ts int64) (bool, error) {
-	f, h, err := openSlot(ref)
+	f, h, err := sy.s.openSlot(ref)
 	if proto.StatusOf(err) == proto.StatusENOENT {
 		return false, nil
 	}
