@@ -322,11 +322,7 @@ func (s *Storage) downloadTrunk(ref *trunkRef, off, n int64) (*reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if t != nil {
-			s.trunkFDs.put(t)
-		}
-	}()
+	defer s.trunkFDs.put(t)
 	size := int64(h.fileSize)
 	if size == 0 && off == 0 {
 		s.stats.add(statSuccessDownload, 1)
