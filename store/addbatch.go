@@ -261,22 +261,30 @@ func parseAddUploads(out string, n int) ([]addOutcome, error) {
 	}
 	res := make([]addOutcome, n)
 	for i, l := range lines {
-		f := strings.SplitN(l, " ", 4)
-		if len(f) != 4 {
-			return nil, fmt.Errorf("add uploads: %w (answer %q)", ErrCommitUnknown, l)
+		o, err := parseOutcome(l, strings.SplitN(l, " ", 4))
+		if err != nil {
+			return nil, err
 		}
-		status, err1 := strconv.Atoi(f[0])
-		gc, err2 := strconv.ParseInt(f[1], 10, 64)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("add uploads: %w (answer %q)", ErrCommitUnknown, l)
-		}
-		if err := addStatusErr(status); err != nil {
-			res[i].err, res[i].res.FileName = err, f[3]
-			continue
-		}
-		res[i].res = AddResult{FileID: f[2], GCID: gc, Dup: gc > 0, FileName: f[3]}
+		res[i] = o
 	}
 	return res, nil
+}
+
+// parseOutcome reads the fields "<status> <gc_id> <file_id> <file_name>"
+// of the answer line l.
+func parseOutcome(l string, f []string) (addOutcome, error) {
+	if len(f) != 4 {
+		return addOutcome{}, fmt.Errorf("add uploads: %w (answer %q)", ErrCommitUnknown, l)
+	}
+	status, err1 := strconv.Atoi(f[0])
+	gc, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return addOutcome{}, fmt.Errorf("add uploads: %w (answer %q)", ErrCommitUnknown, l)
+	}
+	if err := addStatusErr(status); err != nil {
+		return addOutcome{err: err, res: AddResult{FileName: f[3]}}, nil
+	}
+	return addOutcome{res: AddResult{FileID: f[2], GCID: gc, Dup: gc > 0, FileName: f[3]}}, nil
 }
 
 // parseAddUploadsSet reads add_uploads_set's answer (migration 0015): a
@@ -300,23 +308,16 @@ func parseAddUploadsSet(out string, batch []*addReq) ([]addOutcome, error) {
 	res := make([]addOutcome, n)
 	seen := make([]bool, n)
 	for _, l := range lines {
-		f := strings.SplitN(l, " ", 5)
-		if len(f) != 5 {
+		place, rest, _ := strings.Cut(l, " ")
+		i, err := strconv.Atoi(place)
+		if err != nil || i < 1 || i > n || seen[i-1] {
 			return nil, fmt.Errorf("add uploads: %w (answer %q)", ErrCommitUnknown, l)
 		}
-		i, err0 := strconv.Atoi(f[0])
-		status, err1 := strconv.Atoi(f[1])
-		gc, err2 := strconv.ParseInt(f[2], 10, 64)
-		if err0 != nil || err1 != nil || err2 != nil || i < 1 || i > n || seen[i-1] {
-			return nil, fmt.Errorf("add uploads: %w (answer %q)", ErrCommitUnknown, l)
+		o, err := parseOutcome(l, strings.SplitN(rest, " ", 4))
+		if err != nil {
+			return nil, err
 		}
-		i--
-		seen[i] = true
-		if err := addStatusErr(status); err != nil {
-			res[i].err, res[i].res.FileName = err, f[4]
-			continue
-		}
-		res[i].res = AddResult{FileID: f[3], GCID: gc, Dup: gc > 0, FileName: f[4]}
+		seen[i-1], res[i-1] = true, o
 	}
 	for i, r := range batch {
 		if !seen[i] {

@@ -118,18 +118,10 @@ func (g *rateGuard) Read(p []byte) (int, error) {
 func (g *rateGuard) sendFile(f *os.File, n int64) (int64, error) {
 	var sent int64
 	for sent < n {
-		if g.below() {
-			return sent, g.cut()
-		}
-		now := time.Now()
-		d, guarded := g.deadline(now)
-		g.c.SetWriteDeadline(d)
-		k, err := io.Copy(g.c, io.LimitReader(f, n-sent))
-		g.waited += time.Since(now)
+		k, err := g.writeStep(func() (int64, error) { return io.Copy(g.c, io.LimitReader(f, n-sent)) })
 		sent += k
-		g.bytes += k
 		switch {
-		case err != nil && guarded && isTimeout(err):
+		case err == errGuardRetry:
 			continue
 		case err != nil:
 			return sent, err
@@ -144,24 +136,38 @@ func (g *rateGuard) sendFile(f *os.File, n int64) (int64, error) {
 // min_transfer_rate overall.
 func (g *rateGuard) writeAll(b []byte) error {
 	for len(b) > 0 {
-		if g.below() {
-			return g.cut()
-		}
-		now := time.Now()
-		d, guarded := g.deadline(now)
-		g.c.SetWriteDeadline(d)
-		k, err := g.c.Write(b)
-		g.waited += time.Since(now)
-		g.bytes += int64(k)
+		k, err := g.writeStep(func() (int64, error) {
+			k, err := g.c.Write(b)
+			return int64(k), err
+		})
 		b = b[k:]
-		switch {
-		case err != nil && guarded && isTimeout(err):
-			continue
-		case err != nil:
+		if err != nil && err != errGuardRetry {
 			return err
 		}
 	}
 	return nil
+}
+
+// errGuardRetry is writeStep's answer when the guard's own deadline cut a
+// write short while the rate is still met: write again.
+var errGuardRetry = errors.New("rate guard: write again")
+
+// writeStep runs one write under the guard: its deadline, its count of
+// bytes and waiting.
+func (g *rateGuard) writeStep(write func() (int64, error)) (int64, error) {
+	if g.below() {
+		return 0, g.cut()
+	}
+	now := time.Now()
+	d, guarded := g.deadline(now)
+	g.c.SetWriteDeadline(d)
+	k, err := write()
+	g.waited += time.Since(now)
+	g.bytes += k
+	if err != nil && guarded && isTimeout(err) {
+		return k, errGuardRetry
+	}
+	return k, err
 }
 
 // isTimeout is true for a deadline error.

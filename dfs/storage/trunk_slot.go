@@ -298,18 +298,6 @@ func pwriteFull(fd int, b []byte, off int64) error {
 	return nil
 }
 
-// offsetWriter writes sequentially from off with pwrite.
-type offsetWriter struct {
-	f   *os.File
-	off int64
-}
-
-func (w *offsetWriter) Write(b []byte) (int, error) {
-	n, err := w.f.WriteAt(b, w.off)
-	w.off += int64(n)
-	return n, err
-}
-
 // clearSlot marks the slot of ref free on this storage (its header zeroed,
 // as FastDFS does) if it still holds ref's file; false when it did not.
 func (s *Storage) clearSlot(ref *trunkRef) (bool, error) {

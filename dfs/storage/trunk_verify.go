@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // A trunk-resident file is checked like a normal one (download.go): its
@@ -90,22 +92,19 @@ func (sc *scrubber) fetchIntoSlot(addr string, ref *trunkRef, size int64) error 
 		return err
 	}
 	// Still this file's slot (a delete takes the file lock held here).
-	if _, err := s.slotExists(ref); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(ref.file, os.O_RDWR, 0)
+	t, _, err := s.slotHeaderOf(ref)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	w := &offsetWriter{f: f, off: int64(ref.slot.off) + trunkHeaderLen}
+	defer s.trunkFDs.put(t)
+	w := &fdOffsetWriter{fd: t.fd, off: int64(ref.slot.off) + trunkHeaderLen}
 	if _, err := io.Copy(w, io.NewSectionReader(tmp, 0, size)); err != nil {
 		return fmt.Errorf("write slot: %w", err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := unix.Fdatasync(t.fd); err != nil {
 		return fmt.Errorf("fsync trunk file: %w", err)
 	}
-	got, err := crcOfFDAt(int(f.Fd()), int64(ref.slot.off)+trunkHeaderLen, size)
+	got, err := crcOfFDAt(t.fd, int64(ref.slot.off)+trunkHeaderLen, size)
 	if err == nil && got != ref.info.CRC32 {
 		err = fmt.Errorf("slot still reads CRC32 %08X after the rewrite", got)
 	}
