@@ -107,7 +107,10 @@ func TestSecurityStoredXSS(t *testing.T) {
 	plain := httpServer(t, xssFiles["evil.html"])
 	ctx := newBrowser(t)
 	require.NoError(t, open(ctx, plain))
-	step(t, ctx, "the plain page runs", 20*time.Second, until(`document.cookie.includes('xss_ran=')`))
+	// Both marks: the second comes after a fetch, and one still on its way
+	// would land after the cookies are cleared below.
+	step(t, ctx, "the plain page runs", 20*time.Second,
+		until(`document.cookie.includes('xss_ran=') && document.cookie.includes('xss_read=')`))
 	require.NotEmpty(t, xssCookies(t, ctx, s.URL))
 	_, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{})
 	require.NoError(t, err)
