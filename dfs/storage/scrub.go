@@ -154,7 +154,7 @@ func (sc *scrubber) pass() bool {
 		if total <= 0 {
 			return true
 		}
-		due := start.Add(time.Duration(float64(sc.period) * (float64(done) / float64(total))))
+		due := passDue(start, sc.period, done, total)
 		if time.Until(due) <= 0 {
 			select {
 			case <-sc.s.exitCh:
@@ -174,6 +174,15 @@ func (sc *scrubber) pass() bool {
 		sc.s.log.Debug().Int64("bytes", total).Dur("took", time.Since(start)).Msg("scrub pass done")
 	}
 	return alive
+}
+
+// passDue is when a pass that started at start and has read done of the
+// total bytes it counted may go on: done/total into the period. Files that
+// came after the count are read too, but never past the period's end: a
+// large one would otherwise hold the pass for its size over the count's
+// (hours for one upload after a few bytes).
+func passDue(start time.Time, period time.Duration, done, total int64) time.Time {
+	return start.Add(time.Duration(float64(period) * min(float64(done)/float64(total), 1)))
 }
 
 // check reads one file, calling pace after each chunk, and heals it when

@@ -52,3 +52,11 @@ func TestScrubPassFindsDamage(t *testing.T) {
 	}
 	require.Zero(t, s.scrub.healed.Load())
 }
+
+// A pass paces its reads over the period by the bytes it counted first;
+// files that came after the count do not push it past the period's end.
+func TestScrubPassDue(t *testing.T) {
+	start := time.Unix(1700000000, 0)
+	require.Equal(t, start.Add(30*time.Second), passDue(start, time.Minute, 5, 10))
+	require.Equal(t, start.Add(time.Minute), passDue(start, time.Minute, 600<<10, 10))
+}
